@@ -1,0 +1,697 @@
+//! The HTTP API: authentication, rate limiting through the imported `blocklist:edge/ratelimit`,
+//! and the routes. Documented in `openapi.yaml` at the repository root.
+
+use crate::blocklist::edge::ratelimit;
+use crate::http::{ReadError, Request, Response};
+use crate::kv::{Kv, Update};
+use crate::model::*;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// An error answered to the client as `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), headers: Vec::new() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(400, "bad_request", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, "not_found", message)
+    }
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(500, "internal", message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(503, "unavailable", message)
+    }
+    fn unauthorized(message: &str) -> ApiError {
+        let mut e = ApiError::new(401, "unauthorized", message);
+        e.headers.push(("www-authenticate".into(), "Bearer".into()));
+        e
+    }
+
+    pub fn into_response(self) -> Response {
+        let mut r = Response::json(self.status, &json!({"error": {"code": self.code, "message": self.message}}));
+        r.headers.extend(self.headers);
+        r
+    }
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// Settings read from the host's configuration (`wasi:config/store`; Spin variables).
+pub struct Settings {
+    pub admin_token_sha256: Option<String>,
+    pub rate_limit: u32,
+    pub rate_window_secs: u64,
+    pub max_body_bytes: usize,
+    pub max_lists_per_user: usize,
+    pub dedupe_secs: u64,
+    pub cache_ttl_secs: u64,
+}
+
+fn config_value<T: std::str::FromStr>(key: &str, default: T) -> Result<T> {
+    match crate::wasi::config::store::get(key) {
+        Ok(None) => Ok(default),
+        Ok(Some(v)) if v.trim().is_empty() => Ok(default),
+        Ok(Some(v)) => {
+            v.trim().parse().map_err(|_| ApiError::internal(format!("configuration value {key:?} is not valid")))
+        }
+        Err(e) => Err(ApiError::internal(format!("reading configuration {key:?}: {e:?}"))),
+    }
+}
+
+impl Settings {
+    pub fn load() -> Result<Settings> {
+        let admin: String = config_value("admin_token_sha256", String::new())?;
+        let admin = admin.trim().to_ascii_lowercase();
+        if !admin.is_empty() && (admin.len() != 64 || !admin.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(ApiError::internal("configuration value \"admin_token_sha256\" is not a SHA-256 hex digest"));
+        }
+        Ok(Settings {
+            admin_token_sha256: (!admin.is_empty()).then_some(admin),
+            rate_limit: config_value("rate_limit_requests", 100)?,
+            rate_window_secs: config_value("rate_limit_window_secs", 60)?,
+            max_body_bytes: config_value("max_body_bytes", 4 * 1024 * 1024)?,
+            max_lists_per_user: config_value("max_lists_per_user", 1000)?,
+            dedupe_secs: config_value("compile_dedupe_secs", 60)?,
+            cache_ttl_secs: config_value("cache_ttl_secs", 300)?,
+        })
+    }
+}
+
+/// Who is calling.
+enum Caller {
+    Admin,
+    User(UserRecord),
+}
+
+impl Caller {
+    fn rate_key(&self) -> String {
+        match self {
+            Caller::Admin => "admin".into(),
+            Caller::User(u) => format!("user:{}", u.id),
+        }
+    }
+    fn user(&self) -> Result<&UserRecord> {
+        match self {
+            Caller::User(u) => Ok(u),
+            Caller::Admin => {
+                Err(ApiError::new(403, "forbidden", "the admin token manages users; use a user's token for lists"))
+            }
+        }
+    }
+    fn require_admin(&self) -> Result<()> {
+        match self {
+            Caller::Admin => Ok(()),
+            Caller::User(_) => Err(ApiError::new(403, "forbidden", "this endpoint needs the admin token")),
+        }
+    }
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+fn authenticate(req: &Request, settings: &Settings, lists: &Kv) -> Result<Caller> {
+    let Some(value) = req.header("authorization") else {
+        return Err(ApiError::unauthorized("missing bearer token: send `Authorization: Bearer <token>`"));
+    };
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
+        _ => return Err(ApiError::unauthorized("malformed Authorization header: expected `Bearer <token>`")),
+    };
+    let hash = sha256_hex(token.as_bytes());
+    if let Some(admin) = &settings.admin_token_sha256 {
+        if bool::from(hash.as_bytes().ct_eq(admin.as_bytes())) {
+            return Ok(Caller::Admin);
+        }
+    }
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
+        return Err(ApiError::unauthorized("invalid token"));
+    }
+    let Some(record) = lists.get_json::<TokenRecord>(&token_key(&hash))? else {
+        return Err(ApiError::unauthorized("invalid token"));
+    };
+    if !bool::from(record.sha256.as_bytes().ct_eq(hash.as_bytes())) {
+        return Err(ApiError::unauthorized("invalid token"));
+    }
+    match lists.get_json::<UserRecord>(&user_key(&record.user_id))? {
+        Some(user) => Ok(Caller::User(user)),
+        None => Err(ApiError::unauthorized("invalid token")),
+    }
+}
+
+/// Rate-limit headers for a decision.
+fn rate_headers(d: &ratelimit::Decision) -> Vec<(String, String)> {
+    vec![
+        ("ratelimit-limit".into(), d.limit.to_string()),
+        ("ratelimit-remaining".into(), d.remaining.to_string()),
+        ("ratelimit-reset".into(), d.reset_ms.div_ceil(1000).to_string()),
+    ]
+}
+
+fn rate_limit(caller: &Caller, settings: &Settings) -> Result<ratelimit::Decision> {
+    let policy =
+        ratelimit::Policy { limit: settings.rate_limit, window_ms: settings.rate_window_secs.saturating_mul(1000) };
+    let d = ratelimit::check(&caller.rate_key(), policy).map_err(|e| match e {
+        ratelimit::Error::InvalidPolicy(m) => ApiError::internal(format!("rate-limit configuration: {m}")),
+        ratelimit::Error::Store(m) => ApiError::unavailable(format!("rate limiter: {m}")),
+    })?;
+    if !d.allowed {
+        let secs = d.retry_after_ms.div_ceil(1000).max(1);
+        let mut e = ApiError::new(
+            429,
+            "rate_limited",
+            format!(
+                "rate limit of {} requests per {} s exceeded; retry in {secs} s",
+                settings.rate_limit, settings.rate_window_secs
+            ),
+        );
+        e.headers.push(("retry-after".into(), secs.to_string()));
+        e.headers.extend(rate_headers(&d));
+        return Err(e);
+    }
+    Ok(d)
+}
+
+/// Answers one request.
+pub fn handle(read: std::result::Result<Request, (Request, ReadError)>) -> Response {
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let (req, read_error) = match read {
+        Ok(r) => (r, None),
+        Err((r, e)) => (r, Some(e)),
+    };
+    if req.path == "/healthz" || req.path == "/v1/health" {
+        return match req.method.as_str() {
+            "GET" | "HEAD" => Response::json(200, &json!({"status": "ok"})),
+            _ => method_not_allowed("GET").into_response(),
+        };
+    }
+    let lists = match Kv::open(STORE_LISTS) {
+        Ok(kv) => kv,
+        Err(e) => return e.into_response(),
+    };
+    let caller = match authenticate(&req, &settings, &lists) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let decision = match rate_limit(&caller, &settings) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    let mut response = match read_error {
+        Some(ReadError::TooLarge(max)) => {
+            ApiError::new(413, "payload_too_large", format!("request body exceeds the limit of {max} bytes"))
+                .into_response()
+        }
+        Some(ReadError::Stream(m)) => {
+            ApiError::bad_request(format!("could not read the request body: {m}")).into_response()
+        }
+        None => match route(&req, &caller, &settings, &lists) {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        },
+    };
+    response.headers.extend(rate_headers(&decision));
+    response
+}
+
+fn method_not_allowed(allow: &str) -> ApiError {
+    let mut e = ApiError::new(405, "method_not_allowed", format!("method not allowed here; allowed: {allow}"));
+    e.headers.push(("allow".into(), allow.into()));
+    e
+}
+
+fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Result<Response> {
+    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let m = req.method.as_str();
+    match segments.as_slice() {
+        ["v1", "me"] => match m {
+            "GET" => me(caller),
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["v1", "users"] => match m {
+            "POST" => create_user(req, caller, lists),
+            _ => Err(method_not_allowed("POST")),
+        },
+        ["v1", "users", id, "tokens"] => match m {
+            "POST" => issue_token(caller, lists, &parse_id(id, USER_ID_PREFIX, "user")?),
+            _ => Err(method_not_allowed("POST")),
+        },
+        ["v1", "lists"] => match m {
+            "GET" => list_lists(caller.user()?, lists),
+            "POST" => create_list(req, caller.user()?, settings, lists),
+            _ => Err(method_not_allowed("GET, POST")),
+        },
+        ["v1", "lists", id] => {
+            let id = parse_id(id, LIST_ID_PREFIX, "list")?;
+            let user = caller.user()?;
+            match m {
+                "GET" => get_list(user, lists, &id),
+                "PUT" => update_list(req, user, lists, &id),
+                "DELETE" => delete_list(user, lists, &id),
+                _ => Err(method_not_allowed("GET, PUT, DELETE")),
+            }
+        }
+        ["v1", "lists", id, "compile"] => {
+            let id = parse_id(id, LIST_ID_PREFIX, "list")?;
+            match m {
+                "POST" => request_compile(caller.user()?, settings, lists, &id),
+                _ => Err(method_not_allowed("POST")),
+            }
+        }
+        ["v1", "lists", id, "compiled"] => {
+            let id = parse_id(id, LIST_ID_PREFIX, "list")?;
+            match m {
+                "GET" => get_compiled(req, caller.user()?, settings, lists, &id),
+                _ => Err(method_not_allowed("GET")),
+            }
+        }
+        ["v1", "jobs", id] => {
+            let id = parse_id(id, JOB_ID_PREFIX, "job")?;
+            match m {
+                "GET" => get_job(caller.user()?, lists, &id),
+                _ => Err(method_not_allowed("GET")),
+            }
+        }
+        _ => Err(ApiError::not_found(format!("no route for {} {}", req.method, req.path))),
+    }
+}
+
+/// Checks a path id's shape; ids never reach a key unchecked.
+fn parse_id(raw: &str, prefix: &str, what: &str) -> Result<String> {
+    if is_valid_id(raw, prefix) {
+        Ok(raw.to_owned())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{raw:?} is not a valid {what} id (expected {prefix} and {ID_HEX_LEN} lowercase hex digits)"
+        )))
+    }
+}
+
+/// Parses a JSON body after checking its content type.
+fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T> {
+    let ct = req.header("content-type").unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            format!("expected content-type application/json, got {:?}", if ct.is_empty() { "(none)" } else { ct }),
+        ));
+    }
+    if std::str::from_utf8(&req.body).is_err() {
+        return Err(ApiError::bad_request("request body is not valid UTF-8"));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn me(caller: &Caller) -> Result<Response> {
+    match caller {
+        Caller::Admin => Ok(Response::json(200, &json!({"role": "admin"}))),
+        Caller::User(u) => Ok(Response::json(200, &json!({"role": "user", "user": u}))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    name: String,
+}
+
+fn new_token(lists: &Kv, user_id: &str) -> Result<String> {
+    let token = format!("{TOKEN_PREFIX}{}", hex::encode(crate::wasi::random::random::get_random_bytes(32)));
+    let sha256 = sha256_hex(token.as_bytes());
+    lists.put_json(
+        &token_key(&sha256),
+        &TokenRecord { user_id: user_id.to_owned(), sha256: sha256.clone(), created_at: now_rfc3339() },
+    )?;
+    Ok(token)
+}
+
+fn create_user(req: &Request, caller: &Caller, lists: &Kv) -> Result<Response> {
+    caller.require_admin()?;
+    let input: NewUser = json_body(req)?;
+    let name = validate_name(&input.name)?;
+    let user = UserRecord { id: new_id(USER_ID_PREFIX), name, created_at: now_rfc3339() };
+    lists.put_json(&user_key(&user.id), &user)?;
+    let token = new_token(lists, &user.id)?;
+    Ok(Response::json(201, &json!({"user": user, "token": token}))
+        .with_header("location", format!("/v1/users/{}", user.id)))
+}
+
+fn issue_token(caller: &Caller, lists: &Kv, user_id: &str) -> Result<Response> {
+    caller.require_admin()?;
+    if lists.get_json::<UserRecord>(&user_key(user_id))?.is_none() {
+        return Err(ApiError::not_found(format!("user {user_id} not found")));
+    }
+    let token = new_token(lists, user_id)?;
+    Ok(Response::json(201, &json!({"userId": user_id, "token": token})))
+}
+
+fn validate_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::bad_request("name must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::bad_request(format!("name is longer than {MAX_NAME_CHARS} characters")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("name must not contain control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// The body of `POST /v1/lists` and `PUT /v1/lists/{id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListInput {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    rules: Option<String>,
+    #[serde(default)]
+    config: Option<serde_json::Value>,
+}
+
+/// A checked [`ListInput`].
+struct ListContent {
+    name: String,
+    description: Option<String>,
+    source: ListSource,
+    rules: Option<String>,
+}
+
+fn validate_list(input: ListInput) -> Result<ListContent> {
+    let name = validate_name(&input.name)?;
+    let description = match input.description {
+        Some(d) if d.chars().count() > MAX_DESCRIPTION_CHARS => {
+            return Err(ApiError::bad_request(format!(
+                "description is longer than {MAX_DESCRIPTION_CHARS} characters"
+            )));
+        }
+        d => d,
+    };
+    let (source, rules) = match (input.rules, input.config) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("give either `rules` or `config`, not both")),
+        (None, None) => {
+            return Err(ApiError::bad_request("give the list's `rules` (text) or a HostlistCompiler `config` (object)"));
+        }
+        (Some(rules), None) => (ListSource::Rules, Some(rules)),
+        (None, Some(config)) => {
+            validate_config_shape(&config)?;
+            (ListSource::Config { config }, None)
+        }
+    };
+    Ok(ListContent { name, description, source, rules })
+}
+
+/// The shape a HostlistCompiler configuration must have (full validation comes with the
+/// compiler): an object with a non-empty `name` and a non-empty `sources` array of objects,
+/// each with a non-empty string `source`.
+fn validate_config_shape(config: &serde_json::Value) -> Result<()> {
+    let obj = config.as_object().ok_or_else(|| ApiError::bad_request("`config` must be a JSON object"))?;
+    match obj.get("name").and_then(|n| n.as_str()) {
+        Some(n) if !n.trim().is_empty() => {}
+        _ => return Err(ApiError::bad_request("`config.name` is required (a non-empty string)")),
+    }
+    let sources = obj
+        .get("sources")
+        .and_then(|s| s.as_array())
+        .ok_or_else(|| ApiError::bad_request("`config.sources` is required (an array)"))?;
+    if sources.is_empty() {
+        return Err(ApiError::bad_request("`config.sources` must not be empty"));
+    }
+    for (i, s) in sources.iter().enumerate() {
+        match s.get("source").and_then(|v| v.as_str()) {
+            Some(v) if !v.trim().is_empty() => {}
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "`config.sources[{i}].source` is required (a non-empty string)"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn owned_list(user: &UserRecord, lists: &Kv, id: &str) -> Result<ListRecord> {
+    match lists.get_json::<ListRecord>(&list_key(id))? {
+        Some(list) if list.owner == user.id => Ok(list),
+        // Another user's list is indistinguishable from a missing one.
+        _ => Err(ApiError::not_found(format!("list {id} not found"))),
+    }
+}
+
+fn list_lists(user: &UserRecord, lists: &Kv) -> Result<Response> {
+    let ids: Vec<String> = lists.get_json(&user_lists_key(&user.id))?.unwrap_or_default();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(list) = lists.get_json::<ListRecord>(&list_key(&id))? {
+            if list.owner == user.id {
+                out.push(list.summary());
+            }
+        }
+    }
+    Ok(Response::json(200, &json!({"lists": out})))
+}
+
+/// Stores a list's rules text under a fresh revision; returns the record fields describing it.
+fn store_rules(lists: &Kv, list_id: &str, revision: u64, rules: Option<&str>) -> Result<(u64, u32, Option<String>)> {
+    match rules {
+        None => Ok((0, 0, None)),
+        Some(text) => {
+            let chunks = lists.put_chunks(&rules_prefix(list_id, revision), text.as_bytes())?;
+            Ok((text.len() as u64, chunks, Some(sha256_hex(text.as_bytes()))))
+        }
+    }
+}
+
+fn create_list(req: &Request, user: &UserRecord, settings: &Settings, lists: &Kv) -> Result<Response> {
+    let content = validate_list(json_body(req)?)?;
+    let id = new_id(LIST_ID_PREFIX);
+    let index_key = user_lists_key(&user.id);
+    // Reserve the id in the owner's index first (atomically, with the quota check), so a list
+    // record never exists that its owner cannot list.
+    let max = settings.max_lists_per_user;
+    let added = lists.update(&index_key, |cur| {
+        let mut ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+        if ids.iter().any(|x| x == &id) {
+            return Update::Keep(true);
+        }
+        if ids.len() >= max {
+            return Update::Keep(false);
+        }
+        ids.push(id.clone());
+        Update::Write(serde_json::to_vec(&ids).unwrap_or_default(), true)
+    })?;
+    if !added {
+        return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
+    }
+    let now = now_rfc3339();
+    let (rules_bytes, rules_chunks, rules_sha256) = store_rules(lists, &id, 1, content.rules.as_deref())?;
+    let list = ListRecord {
+        id: id.clone(),
+        owner: user.id.clone(),
+        name: content.name,
+        description: content.description,
+        source: content.source,
+        revision: 1,
+        rules_bytes,
+        rules_chunks,
+        rules_sha256,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    lists.put_json(&list_key(&id), &list)?;
+    Ok(Response::json(201, &list.view(content.rules.as_deref())).with_header("location", format!("/v1/lists/{id}")))
+}
+
+fn read_rules(lists: &Kv, list: &ListRecord) -> Result<Option<String>> {
+    if !matches!(list.source, ListSource::Rules) {
+        return Ok(None);
+    }
+    let bytes = lists
+        .get_chunks(&rules_prefix(&list.id, list.revision), list.rules_chunks, list.rules_bytes as usize)?
+        .ok_or_else(|| ApiError::internal(format!("rules of list {} are missing", list.id)))?;
+    String::from_utf8(bytes).map(Some).map_err(|_| ApiError::internal(format!("rules of list {} are corrupt", list.id)))
+}
+
+fn get_list(user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
+    let list = owned_list(user, lists, id)?;
+    let rules = read_rules(lists, &list)?;
+    Ok(Response::json(200, &list.view(rules.as_deref())))
+}
+
+fn update_list(req: &Request, user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
+    let old = owned_list(user, lists, id)?;
+    let content = validate_list(json_body(req)?)?;
+    let revision = old.revision + 1;
+    // New rules go under the new revision; the record flips to them; the old chunks go last.
+    let (rules_bytes, rules_chunks, rules_sha256) = store_rules(lists, id, revision, content.rules.as_deref())?;
+    let list = ListRecord {
+        name: content.name,
+        description: content.description,
+        source: content.source,
+        revision,
+        rules_bytes,
+        rules_chunks,
+        rules_sha256,
+        updated_at: now_rfc3339(),
+        ..old.clone()
+    };
+    lists.put_json(&list_key(id), &list)?;
+    if old.rules_chunks > 0 {
+        lists.delete_chunks(&rules_prefix(id, old.revision), old.rules_chunks)?;
+    }
+    Ok(Response::json(200, &list.view(content.rules.as_deref())))
+}
+
+fn delete_list(user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
+    let list = owned_list(user, lists, id)?;
+    lists.delete(&list_key(id))?;
+    lists.update(&user_lists_key(&user.id), |cur| {
+        let ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+        if !ids.iter().any(|x| x == id) {
+            return Update::Keep(());
+        }
+        let kept: Vec<&String> = ids.iter().filter(|x| *x != id).collect();
+        Update::Write(serde_json::to_vec(&kept).unwrap_or_default(), ())
+    })?;
+    if list.rules_chunks > 0 {
+        lists.delete_chunks(&rules_prefix(id, list.revision), list.rules_chunks)?;
+    }
+    if let Some(meta) = lists.get_json::<CompiledMeta>(&compiled_key(id))? {
+        lists.delete(&compiled_key(id))?;
+        lists.delete_chunks(&compiled_prefix(id, &meta.etag), meta.chunks)?;
+    }
+    Kv::open(STORE_CACHE)?.delete(&compiled_key(id))?;
+    Ok(Response::empty(204))
+}
+
+fn request_compile(user: &UserRecord, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
+    let list = owned_list(user, lists, id)?;
+    let now = now_ms();
+    let job_id = new_id(JOB_ID_PREFIX);
+    let lock = CompileLock { job_id: job_id.clone(), at_ms: now };
+    let lock_bytes = serde_json::to_vec(&lock).map_err(|e| ApiError::internal(e.to_string()))?;
+    let window_ms = settings.dedupe_secs.saturating_mul(1000);
+    // Compare-and-swap on the list's lock: exactly one request per window wins.
+    let existing = lists.update(&compile_lock_key(id), |cur| {
+        if let Some(held) = cur.and_then(|b| serde_json::from_slice::<CompileLock>(b).ok()) {
+            if now.saturating_sub(held.at_ms) < window_ms && held.at_ms <= now.saturating_add(window_ms) {
+                return Update::Keep(Some(held.job_id));
+            }
+        }
+        Update::Write(lock_bytes.clone(), None)
+    })?;
+    if let Some(queued) = existing {
+        return Ok(Response::json(202, &json!({"status": "already_queued", "jobId": queued, "listId": id})));
+    }
+    let at = now_rfc3339();
+    let job = JobRecord {
+        id: job_id.clone(),
+        list_id: list.id.clone(),
+        user_id: user.id.clone(),
+        list_revision: list.revision,
+        status: JobStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        requested_at: at.clone(),
+        updated_at: at,
+    };
+    if let Err(e) = lists.put_json(&job_key(&job_id), &job) {
+        // Release the lock so that a retry is not answered `already_queued` for a lost job.
+        let _ = lists.delete(&compile_lock_key(id));
+        return Err(e);
+    }
+    Ok(Response::json(202, &json!({"status": "queued", "jobId": job_id, "listId": id}))
+        .with_header("location", format!("/v1/jobs/{job_id}")))
+}
+
+fn get_job(user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
+    match lists.get_json::<JobRecord>(&job_key(id))? {
+        Some(job) if job.user_id == user.id => Ok(Response::json(200, &job)),
+        _ => Err(ApiError::not_found(format!("job {id} not found"))),
+    }
+}
+
+/// Whether an `If-None-Match` header value matches `etag` (weak comparison, RFC 9110 13.1.2).
+fn if_none_match(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+}
+
+fn get_compiled(req: &Request, user: &UserRecord, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
+    owned_list(user, lists, id)?;
+    let cache = Kv::open(STORE_CACHE)?;
+    let now = now_ms();
+    let inm = req.header("if-none-match");
+    let cached = cache.get(&compiled_key(id))?.and_then(|b| CacheEntry::decode(&b)).filter(|e| e.expires_at_ms > now);
+    let (etag, body) = match cached {
+        Some(entry) => (entry.etag, entry.body),
+        None => {
+            let meta: CompiledMeta = lists.get_json(&compiled_key(id))?.ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "not_compiled",
+                    format!("list {id} has no compiled version yet: POST /v1/lists/{id}/compile"),
+                )
+            })?;
+            let quoted = format!("\"{}\"", meta.etag);
+            if inm.is_some_and(|h| if_none_match(h, &quoted)) {
+                return Ok(not_modified(&quoted));
+            }
+            let body = lists
+                .get_chunks(&compiled_prefix(id, &meta.etag), meta.chunks, meta.length as usize)?
+                .filter(|b| b.len() as u64 == meta.length)
+                .ok_or_else(|| ApiError::unavailable(format!("compiled list {id} is being replaced; try again")))?;
+            let entry = CacheEntry { expires_at_ms: now + settings.cache_ttl_secs * 1000, etag: meta.etag, body };
+            if entry.body.len() <= MAX_CACHE_BODY {
+                cache.set(&compiled_key(id), &entry.encode())?;
+            }
+            (entry.etag, entry.body)
+        }
+    };
+    let quoted = format!("\"{etag}\"");
+    if inm.is_some_and(|h| if_none_match(h, &quoted)) {
+        return Ok(not_modified(&quoted));
+    }
+    Ok(Response { status: 200, headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())], body }
+        .with_header("etag", quoted)
+        .with_header("cache-control", "private, no-cache"))
+}
+
+fn not_modified(etag: &str) -> Response {
+    Response::empty(304).with_header("etag", etag).with_header("cache-control", "private, no-cache")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::if_none_match;
+
+    #[test]
+    fn if_none_match_forms() {
+        assert!(if_none_match("\"abc\"", "\"abc\""));
+        assert!(if_none_match("W/\"abc\"", "\"abc\""));
+        assert!(if_none_match("\"x\", \"abc\"", "\"abc\""));
+        assert!(if_none_match("*", "\"abc\""));
+        assert!(!if_none_match("\"abd\"", "\"abc\""));
+    }
+}

@@ -1,0 +1,130 @@
+//! Typed access to `wasi:keyvalue` buckets: JSON records, atomic read-modify-write, and values
+//! split into chunks (Spin caps one value at 1 MB).
+
+use crate::api::ApiError;
+use crate::wasi::keyvalue::{atomics, batch, store};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Bytes per chunk of a large value: well under Spin's 1 MB cap on one value.
+pub const CHUNK: usize = 512 * 1024;
+
+/// An open bucket of the named store.
+pub struct Kv {
+    bucket: store::Bucket,
+    name: &'static str,
+}
+
+/// What a read-modify-write step decides.
+pub enum Update<R> {
+    /// Leave the value as it is and return `R`.
+    Keep(R),
+    /// Write these bytes and return `R` once they are in.
+    Write(Vec<u8>, R),
+}
+
+impl Kv {
+    /// Opens the store `name`.
+    pub fn open(name: &'static str) -> Result<Kv, ApiError> {
+        let bucket = store::open(name).map_err(|e| storage(name, e))?;
+        Ok(Kv { bucket, name })
+    }
+
+    fn err(&self, e: store::Error) -> ApiError {
+        storage(self.name, e)
+    }
+
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        self.bucket.get(key).map_err(|e| self.err(e))
+    }
+
+    pub fn set(&self, key: &str, value: &[u8]) -> Result<(), ApiError> {
+        self.bucket.set(key, value).map_err(|e| self.err(e))
+    }
+
+    pub fn delete(&self, key: &str) -> Result<(), ApiError> {
+        self.bucket.delete(key).map_err(|e| self.err(e))
+    }
+
+    /// The record at `key`, or `None`. A record that does not parse is a storage error.
+    pub fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ApiError> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ApiError::internal(format!("record {key:?} in store {:?} is corrupt: {e}", self.name))),
+        }
+    }
+
+    pub fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), ApiError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.set(key, &bytes)
+    }
+
+    /// Atomically reads `key` and, as `step` decides, replaces it: compare-and-swap, retried on
+    /// conflict. A swap that reports `cas-failed` while the stored bytes are exactly the ones it
+    /// wrote counts as done: Spin 4.0.2's Redis backend reports every uncontested swap that way.
+    /// Steps must therefore write bytes unique to the caller (an id) or idempotent ones.
+    pub fn update<R>(&self, key: &str, mut step: impl FnMut(Option<&[u8]>) -> Update<R>) -> Result<R, ApiError> {
+        for _ in 0..64 {
+            let cas = atomics::Cas::new(&self.bucket, key).map_err(|e| self.err(e))?;
+            let current = cas.current().map_err(|e| self.err(e))?;
+            match step(current.as_deref()) {
+                Update::Keep(r) => return Ok(r),
+                Update::Write(bytes, r) => match atomics::swap(cas, &bytes) {
+                    Ok(()) => return Ok(r),
+                    Err(atomics::CasError::CasFailed(_)) => {
+                        if self.get(key)?.as_deref() == Some(&bytes[..]) {
+                            return Ok(r);
+                        }
+                    }
+                    Err(atomics::CasError::StoreError(e)) => return Err(self.err(e)),
+                },
+            }
+        }
+        Err(ApiError::unavailable(format!("too much contention on {key:?}; try again")))
+    }
+
+    /// Stores `data` as chunks `{prefix}/0`, `{prefix}/1`, …; returns the number of chunks.
+    pub fn put_chunks(&self, prefix: &str, data: &[u8]) -> Result<u32, ApiError> {
+        let pairs: Vec<(String, Vec<u8>)> =
+            data.chunks(CHUNK).enumerate().map(|(i, c)| (format!("{prefix}/{i}"), c.to_vec())).collect();
+        let n = pairs.len() as u32;
+        // Several chunks per call, without building one huge host call.
+        for group in pairs.chunks(8) {
+            batch::set_many(&self.bucket, group).map_err(|e| self.err(e))?;
+        }
+        Ok(n)
+    }
+
+    /// Reads `count` chunks written by [`Kv::put_chunks`]; `None` if any is missing.
+    pub fn get_chunks(&self, prefix: &str, count: u32, expected_len: usize) -> Result<Option<Vec<u8>>, ApiError> {
+        let mut out = Vec::with_capacity(expected_len);
+        let keys: Vec<String> = (0..count).map(|i| format!("{prefix}/{i}")).collect();
+        for group in keys.chunks(8) {
+            for (_, value) in batch::get_many(&self.bucket, group).map_err(|e| self.err(e))? {
+                match value {
+                    Some(v) => out.extend_from_slice(&v),
+                    None => return Ok(None),
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Deletes `count` chunks under `prefix`.
+    pub fn delete_chunks(&self, prefix: &str, count: u32) -> Result<(), ApiError> {
+        let keys: Vec<String> = (0..count).map(|i| format!("{prefix}/{i}")).collect();
+        for group in keys.chunks(64) {
+            batch::delete_many(&self.bucket, group).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+}
+
+fn storage(name: &str, e: store::Error) -> ApiError {
+    match e {
+        store::Error::NoSuchStore => ApiError::internal(format!("key-value store {name:?} is not configured")),
+        store::Error::AccessDenied => ApiError::internal(format!("access to key-value store {name:?} denied")),
+        store::Error::Other(m) => ApiError::unavailable(format!("key-value store {name:?}: {m}")),
+    }
+}

@@ -1,0 +1,32 @@
+//! The gateway component: the HTTP front of blocklist-edge.
+//!
+//! Every request is authenticated (admin token or a user's bearer token), counted against the
+//! caller's rate limit through the imported `blocklist:edge/ratelimit` interface, and routed.
+//! All state is in `wasi:keyvalue` stores (`lists`, `cache`); configuration comes from
+//! `wasi:config/store` (Spin variables, or the blocklist-edge host's flags).
+
+wit_bindgen::generate!({
+    world: "gateway",
+    path: "../../wit",
+    generate_all,
+});
+
+mod api;
+mod http;
+mod kv;
+mod model;
+
+use exports::wasi::http::incoming_handler::Guest;
+use wasi::http::types::{IncomingRequest, ResponseOutparam};
+
+struct Component;
+
+impl Guest for Component {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        let max_body = api::Settings::load().map(|s| s.max_body_bytes).unwrap_or(4 * 1024 * 1024);
+        let response = api::handle(http::read(request, max_body));
+        http::write(out, response);
+    }
+}
+
+export!(Component);

@@ -1,0 +1,239 @@
+//! `blocklist-edge`: the wasmtime-based host of the blocklist-edge components.
+//!
+//! `blocklist-edge up` serves the gateway (composed with the ratelimit component) on
+//! 127.0.0.1:3000, with `wasi:keyvalue` on an embedded SQLite database: no service to start.
+
+mod compose;
+mod config;
+mod keyvalue;
+mod server;
+
+/// Host bindings generated from the project's WIT (`wit/`, world `blocklist:edge/host`).
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "blocklist:edge/host",
+        imports: { default: trappable },
+        with: {
+            "wasi:keyvalue/store.bucket": crate::keyvalue::Bucket,
+            "wasi:keyvalue/atomics.cas": crate::keyvalue::Cas,
+        },
+        trappable_error_type: {
+            "wasi:keyvalue/store.error" => crate::keyvalue::KvError,
+        },
+    });
+}
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The components, built by build.rs from `components/` and embedded in the binary.
+mod embedded {
+    pub const GATEWAY: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_GATEWAY_WASM"));
+    pub const RATELIMIT: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_RATELIMIT_WASM"));
+}
+
+#[derive(Parser)]
+#[command(
+    name = "blocklist-edge",
+    version,
+    about = "Edge pipeline for ad-block and DNS blocklists, on WebAssembly components"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Up(UpArgs),
+    /// Write the gateway composed with the ratelimit component (what `up` runs) to a file.
+    Compose(ComposeArgs),
+}
+
+#[derive(clap::Args)]
+struct ComponentArgs {
+    /// The gateway component (.wasm); default: the one built into this binary.
+    #[arg(long, env = "BLOCKLIST_EDGE_GATEWAY")]
+    gateway: Option<PathBuf>,
+    /// The ratelimit component (.wasm) plugged into the gateway; default: the built-in one.
+    #[arg(long, env = "BLOCKLIST_EDGE_RATELIMIT")]
+    ratelimit: Option<PathBuf>,
+}
+
+impl ComponentArgs {
+    /// The composed HTTP component's bytes.
+    fn composed(&self) -> Result<Vec<u8>> {
+        let read = |p: &Option<PathBuf>, builtin: &'static [u8]| -> Result<std::borrow::Cow<'static, [u8]>> {
+            Ok(match p {
+                Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?.into(),
+                None => builtin.into(),
+            })
+        };
+        let gateway = read(&self.gateway, embedded::GATEWAY)?;
+        let ratelimit = read(&self.ratelimit, embedded::RATELIMIT)?;
+        compose::plug_ratelimit(&gateway, &ratelimit)
+    }
+}
+
+#[derive(clap::Args)]
+struct ComposeArgs {
+    #[command(flatten)]
+    components: ComponentArgs,
+    /// Where to write the composed component.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BLOCKLIST_EDGE_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Directory of the embedded key-value databases (created if missing).
+    #[arg(long, env = "BLOCKLIST_EDGE_DATA_DIR", default_value = ".blocklist-edge")]
+    data_dir: PathBuf,
+    /// The admin token. Only its SHA-256 is kept and handed to the gateway.
+    #[arg(long, env = "BLOCKLIST_EDGE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The admin token's SHA-256 (hex), instead of the token itself.
+    #[arg(long, env = "BLOCKLIST_EDGE_ADMIN_TOKEN_SHA256", conflicts_with = "admin_token")]
+    admin_token_sha256: Option<String>,
+    /// Requests per user per window.
+    #[arg(long, env = "BLOCKLIST_EDGE_RATE_LIMIT", default_value_t = 100)]
+    rate_limit: u32,
+    /// The rate limit's window, in seconds.
+    #[arg(long, env = "BLOCKLIST_EDGE_RATE_WINDOW_SECS", default_value_t = 60)]
+    rate_window_secs: u64,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "BLOCKLIST_EDGE_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Lists one user may own.
+    #[arg(long, env = "BLOCKLIST_EDGE_MAX_LISTS_PER_USER", default_value_t = 1000)]
+    max_lists_per_user: usize,
+    /// CPU deadline per request, in milliseconds.
+    #[arg(long, env = "BLOCKLIST_EDGE_DEADLINE_MS", default_value_t = 10_000)]
+    deadline_ms: u64,
+    /// Memory cap per request, in MiB.
+    #[arg(long, env = "BLOCKLIST_EDGE_MEMORY_MIB", default_value_t = 128)]
+    memory_mib: usize,
+    /// Requests handled at once (instances in the pool); more wait.
+    #[arg(long, env = "BLOCKLIST_EDGE_MAX_CONCURRENCY", default_value_t = 64)]
+    max_concurrency: usize,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "BLOCKLIST_EDGE_LOG_JSON")]
+    log_json: bool,
+    #[command(flatten)]
+    components: ComponentArgs,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Up(args) => up(args),
+        Command::Compose(args) => {
+            let bytes = args.components.composed()?;
+            std::fs::write(&args.output, bytes).with_context(|| format!("writing {}", args.output.display()))?;
+            println!("wrote {}", args.output.display());
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BLOCKLIST_EDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn admin_hash(args: &UpArgs) -> Result<Option<String>> {
+    if let Some(token) = &args.admin_token {
+        if token.len() < 16 {
+            bail!("the admin token must be at least 16 characters");
+        }
+        return Ok(Some(hex::encode(Sha256::digest(token.as_bytes()))));
+    }
+    if let Some(hash) = &args.admin_token_sha256 {
+        let hash = hash.trim().to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("--admin-token-sha256 must be 64 hex digits");
+        }
+        return Ok(Some(hash));
+    }
+    Ok(None)
+}
+
+fn up(args: UpArgs) -> Result<()> {
+    init_logging(args.log_json);
+    let admin = admin_hash(&args)?;
+    if admin.is_none() {
+        tracing::warn!(
+            "no admin token configured (--admin-token or BLOCKLIST_EDGE_ADMIN_TOKEN): users cannot be created"
+        );
+    }
+    if args.rate_limit == 0 || args.rate_window_secs == 0 {
+        bail!("--rate-limit and --rate-window-secs must be at least 1");
+    }
+    let mut vars = BTreeMap::new();
+    vars.insert("admin_token_sha256".to_owned(), admin.unwrap_or_default());
+    vars.insert("rate_limit_requests".to_owned(), args.rate_limit.to_string());
+    vars.insert("rate_limit_window_secs".to_owned(), args.rate_window_secs.to_string());
+    vars.insert("max_body_bytes".to_owned(), args.max_body_bytes.to_string());
+    vars.insert("max_lists_per_user".to_owned(), args.max_lists_per_user.to_string());
+
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let durable =
+        Arc::new(keyvalue_sqlite::Store::open(args.data_dir.join("data.sqlite3")).context("opening the data store")?);
+    let local =
+        Arc::new(keyvalue_sqlite::Store::open(args.data_dir.join("cache.sqlite3")).context("opening the cache store")?);
+    let mut kv = keyvalue::KvStores::default();
+    kv.insert("default", durable.clone());
+    kv.insert("lists", durable);
+    kv.insert("cache", local);
+
+    let limits = server::Limits {
+        deadline: Duration::from_millis(args.deadline_ms.max(1)),
+        memory_bytes: args.memory_mib.max(1) * 1024 * 1024,
+        max_concurrency: args.max_concurrency.max(1),
+    };
+    let engine = server::engine(&limits)?;
+    let component = args.components.composed()?;
+    let server = Arc::new(server::Server::new(&engine, &component, Arc::new(kv), Arc::new(vars), limits)?);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let (listener, local) = server::bind(args.listen).await?;
+        println!("blocklist-edge listening on http://{local}");
+        tracing::info!(%local, data_dir = %args.data_dir.display(), "serving");
+        server.serve(listener, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,292 @@
+//! The HTTP server: one component instance per request, from a pre-instantiated component on
+//! the pooling allocator, with a CPU deadline (epoch interruption), a wall-clock deadline and a
+//! memory cap per request.
+
+use crate::config::{ConfigView, Variables};
+use crate::keyvalue::{KvStores, KvView};
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// How often the epoch advances; the CPU deadline is counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits applied to every request.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// CPU time a request's guest code may run before it is interrupted.
+    pub deadline: Duration,
+    /// Linear memory a request's instances may grow to, in bytes, all memories together.
+    pub memory_bytes: usize,
+    /// Requests handled at once; more wait for a slot.
+    pub max_concurrency: usize,
+}
+
+/// Per-request store state.
+pub struct RequestState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    kv: Arc<KvStores>,
+    vars: Variables,
+}
+
+impl WasiView for RequestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for RequestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+    }
+}
+
+/// A compiled, linked, pre-instantiated HTTP component and what its requests need.
+pub struct Server {
+    pre: ProxyPre<RequestState>,
+    kv: Arc<KvStores>,
+    vars: Variables,
+    limits: Limits,
+    slots: Semaphore,
+}
+
+/// The wasmtime engine, configured for serving: async, epoch interruption, pooling allocator.
+pub fn engine(limits: &Limits) -> Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let mut pool = PoolingAllocationConfig::default();
+    let n = u32::try_from(limits.max_concurrency).unwrap_or(u32::MAX);
+    // A composed gateway is a handful of components, core instances, memories and tables.
+    pool.total_component_instances(n.saturating_mul(4));
+    pool.total_core_instances(n.saturating_mul(16));
+    pool.total_memories(n.saturating_mul(4));
+    pool.total_tables(n.saturating_mul(8));
+    pool.max_memories_per_component(8);
+    pool.max_memory_size(limits.memory_bytes);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Ok(Engine::new(&config)?)
+}
+
+impl Server {
+    /// Compiles `component` (bytes of an HTTP component) and links it to the host's interfaces.
+    pub fn new(
+        engine: &Engine,
+        component: &[u8],
+        kv: Arc<KvStores>,
+        vars: Variables,
+        limits: Limits,
+    ) -> Result<Server> {
+        let component =
+            Component::new(engine, component).map_err(anyhow::Error::from).context("compiling the component")?;
+        let mut linker: Linker<RequestState> = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        crate::keyvalue::add_to_linker(&mut linker, |s: &mut RequestState| KvView {
+            stores: &s.kv,
+            table: &mut s.table,
+        })?;
+        crate::config::add_to_linker(&mut linker, |s: &mut RequestState| ConfigView(&s.vars))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("linking the component to the host")?;
+        let pre = ProxyPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .context("the component does not export wasi:http/incoming-handler")?;
+        let slots = Semaphore::new(limits.max_concurrency);
+        Ok(Server { pre, kv, vars, limits, slots })
+    }
+
+    /// Serves HTTP/1.1 on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
+        let engine = self.pre.engine().clone();
+        let ticker = std::thread::spawn(move || {
+            // The thread ends with the process; the engine is tiny to keep.
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        });
+        drop(ticker);
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => {
+                    tracing::info!("shutting down");
+                    return Ok(());
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let server = self.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let server = server.clone();
+                    async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+                });
+                let conn = http1::Builder::new()
+                    .keep_alive(true)
+                    // A client that trickles its headers is cut off (slowloris).
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .max_buf_size(64 * 1024)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+    }
+
+    fn new_store(&self) -> Store<RequestState> {
+        let state = RequestState {
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                .instances(64)
+                .trap_on_grow_failure(true)
+                .build(),
+            kv: self.kv.clone(),
+            vars: self.vars.clone(),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Handles one request in a fresh instance; host-side failures become JSON 5xx responses.
+    pub async fn handle(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<HyperOutgoingBody> {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let response = match self.run(req).await {
+            Ok(r) => r,
+            Err(failure) => failure.into_response(),
+        };
+        tracing::info!(%method, %path, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+        response
+    }
+
+    async fn run(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<hyper::Response<HyperOutgoingBody>, Failure> {
+        let Ok(_slot) = self.slots.acquire().await else {
+            return Err(Failure::Unavailable("the server is shutting down".into()));
+        };
+        let mut store = self.new_store();
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)
+            .map_err(|e| Failure::Internal(format!("{e:#}")))?;
+        let out =
+            store.data_mut().http().new_response_outparam(sender).map_err(|e| Failure::Internal(format!("{e:#}")))?;
+        let pre = self.pre.clone();
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+        });
+        let abort = task.abort_handle();
+        // The CPU deadline stops a busy guest; this one stops a guest waiting on I/O.
+        let wall = self.limits.deadline + Duration::from_secs(1);
+        match tokio::time::timeout(wall, receiver).await {
+            Ok(Ok(Ok(resp))) => Ok(resp),
+            Ok(Ok(Err(code))) => Err(Failure::Internal(format!("the component answered with an error: {code:?}"))),
+            Ok(Err(_)) => Err(match task.await {
+                Ok(Ok(())) => Failure::Internal("the component did not produce a response".into()),
+                Ok(Err(e)) => Failure::from_guest_error(e),
+                Err(e) => Failure::Internal(format!("the request task failed: {e}")),
+            }),
+            Err(_) => {
+                abort.abort();
+                Err(Failure::Deadline)
+            }
+        }
+    }
+}
+
+/// Why the host answers instead of the component.
+enum Failure {
+    /// The guest ran past its CPU or wall-clock deadline.
+    Deadline,
+    /// The guest trapped (a bug, an exhausted memory cap).
+    Trap(String),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl Failure {
+    fn from_guest_error(e: wasmtime::Error) -> Failure {
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Failure::Deadline,
+            Some(t) => Failure::Trap(t.to_string()),
+            None => Failure::Trap(format!("{e:#}")),
+        }
+    }
+
+    fn into_response(self) -> hyper::Response<HyperOutgoingBody> {
+        let (status, code, message) = match self {
+            Failure::Deadline => {
+                (503, "deadline_exceeded", "the request ran past its deadline and was stopped".to_string())
+            }
+            Failure::Trap(detail) => {
+                tracing::error!(%detail, "guest trapped");
+                (500, "guest_trap", "the request failed inside the component".to_string())
+            }
+            Failure::Unavailable(m) => (503, "unavailable", m),
+            Failure::Internal(detail) => {
+                tracing::error!(%detail, "host error");
+                (500, "internal", "internal error".to_string())
+            }
+        };
+        let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+        hyper::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync())
+            .expect("static response parts are valid")
+    }
+}
+
+/// Binds `addr`, returning the listener and the address actually bound (for port 0).
+pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
