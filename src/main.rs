@@ -118,6 +118,12 @@ struct UpArgs {
     /// Lists one user may own.
     #[arg(long, env = "BLOCKLIST_EDGE_MAX_LISTS_PER_USER", default_value_t = 1000)]
     max_lists_per_user: usize,
+    /// Seconds a compile request holds its list's dedupe lock.
+    #[arg(long, env = "BLOCKLIST_EDGE_COMPILE_DEDUPE_SECS", default_value_t = 60)]
+    compile_dedupe_secs: u64,
+    /// Seconds a compiled list stays in the node-local cache.
+    #[arg(long, env = "BLOCKLIST_EDGE_CACHE_TTL_SECS", default_value_t = 300)]
+    cache_ttl_secs: u64,
     /// CPU deadline per request, in milliseconds.
     #[arg(long, env = "BLOCKLIST_EDGE_DEADLINE_MS", default_value_t = 10_000)]
     deadline_ms: u64,
@@ -192,6 +198,8 @@ fn up(args: UpArgs) -> Result<()> {
     vars.insert("rate_limit_window_secs".to_owned(), args.rate_window_secs.to_string());
     vars.insert("max_body_bytes".to_owned(), args.max_body_bytes.to_string());
     vars.insert("max_lists_per_user".to_owned(), args.max_lists_per_user.to_string());
+    vars.insert("compile_dedupe_secs".to_owned(), args.compile_dedupe_secs.to_string());
+    vars.insert("cache_ttl_secs".to_owned(), args.cache_ttl_secs.to_string());
 
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let durable =

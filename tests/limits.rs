@@ -1,0 +1,100 @@
+//! Rate limiting, and the host's guest limits (CPU deadline, memory cap), end to end.
+
+mod common;
+
+use common::{Host, error_of};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+// A one-hour window keeps these tests inside one window: the sliding window then admits
+// exactly `limit` requests (the previous window's weight cannot shrink by a whole request
+// within a test).
+const WINDOW: &str = "3600";
+
+#[test]
+fn the_101st_request_gets_429_with_retry_after() {
+    let h = Host::start(&["--rate-limit", "100", "--rate-window-secs", WINDOW]);
+    let (_, t) = h.create_user("alice");
+    for i in 0..100 {
+        let r = h.get("/v1/lists", &t).send().unwrap();
+        assert_eq!(r.status(), 200, "request {}", i + 1);
+        assert_eq!(r.headers()["ratelimit-limit"], "100");
+        assert_eq!(r.headers()["ratelimit-remaining"].to_str().unwrap(), (99 - i).to_string());
+    }
+    let r = h.get("/v1/lists", &t).send().unwrap();
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1 && retry <= 2 * 3600, "retry-after {retry}");
+    assert_eq!(r.headers()["ratelimit-remaining"], "0");
+    assert!(r.headers().contains_key("ratelimit-reset"));
+    let (status, code, _) = error_of(r);
+    assert_eq!((status, code.as_str()), (429, "rate_limited"));
+
+    // Other users have their own budget.
+    let (_, other) = h.create_user("bob");
+    assert_eq!(h.get("/v1/lists", &other).send().unwrap().status(), 200);
+    // Alice stays refused; the health check is not limited at all.
+    assert_eq!(h.get("/v1/lists", &t).send().unwrap().status(), 429);
+    assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
+}
+
+#[test]
+fn limit_is_exact_with_8_concurrent_clients() {
+    let limit = 60;
+    let h = Arc::new(Host::start(&["--rate-limit", &limit.to_string(), "--rate-window-secs", WINDOW]));
+    let (_, t) = h.create_user("alice");
+    let clients = 8;
+    let per_client = 20; // 160 requests for a limit of 60
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let (h, t, barrier) = (h.clone(), t.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut counts = (0u32, 0u32);
+                for _ in 0..per_client {
+                    match h.get("/v1/lists", &t).send().unwrap().status().as_u16() {
+                        200 => counts.0 += 1,
+                        429 => counts.1 += 1,
+                        other => panic!("unexpected status {other}"),
+                    }
+                }
+                counts
+            })
+        })
+        .collect();
+    let (ok, limited) = handles.into_iter().map(|j| j.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    assert_eq!(ok, limit, "admitted exactly the limit");
+    assert_eq!(limited, (clients * per_client) as u32 - limit);
+}
+
+#[test]
+fn a_looping_guest_is_cut_off_and_the_host_keeps_serving() {
+    let deadline_ms = 500;
+    let h = Host::start(&[
+        "--gateway",
+        env!("BLOCKLIST_EDGE_TEST_BUSY_LOOP_WASM"),
+        "--deadline-ms",
+        &deadline_ms.to_string(),
+    ]);
+    let started = Instant::now();
+    let r = h.client().get(h.url("/loop")).send().unwrap();
+    let took = started.elapsed();
+    let (status, code, _) = error_of(r);
+    assert_eq!((status, code.as_str()), (503, "deadline_exceeded"));
+    // Cut off at the deadline (epochs tick every 10 ms), well before the wall-clock backstop.
+    assert!(took >= Duration::from_millis(deadline_ms), "stopped early: {took:?}");
+    assert!(took < Duration::from_millis(deadline_ms + 1_000), "stopped late: {took:?}");
+    let r = h.client().get(h.url("/")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().unwrap(), "ok\n");
+}
+
+#[test]
+fn a_guest_over_its_memory_cap_traps_and_the_host_keeps_serving() {
+    let h = Host::start(&["--gateway", env!("BLOCKLIST_EDGE_TEST_BUSY_LOOP_WASM"), "--memory-mib", "32"]);
+    let (status, code, _) = error_of(h.client().get(h.url("/grow")).send().unwrap());
+    assert_eq!((status, code.as_str()), (500, "guest_trap"));
+    for _ in 0..3 {
+        assert_eq!(h.client().get(h.url("/")).send().unwrap().status(), 200);
+    }
+}
