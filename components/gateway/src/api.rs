@@ -187,11 +187,7 @@ fn rate_limit(caller: &Caller, settings: &Settings) -> Result<ratelimit::Decisio
 }
 
 /// Answers one request.
-pub fn handle(read: std::result::Result<Request, (Request, ReadError)>) -> Response {
-    let settings = match Settings::load() {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
+pub fn handle(settings: &Settings, read: std::result::Result<Request, (Request, ReadError)>) -> Response {
     let (req, read_error) = match read {
         Ok(r) => (r, None),
         Err((r, e)) => (r, Some(e)),
@@ -206,11 +202,11 @@ pub fn handle(read: std::result::Result<Request, (Request, ReadError)>) -> Respo
         Ok(kv) => kv,
         Err(e) => return e.into_response(),
     };
-    let caller = match authenticate(&req, &settings, &lists) {
+    let caller = match authenticate(&req, settings, &lists) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let decision = match rate_limit(&caller, &settings) {
+    let decision = match rate_limit(&caller, settings) {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
@@ -222,7 +218,7 @@ pub fn handle(read: std::result::Result<Request, (Request, ReadError)>) -> Respo
         Some(ReadError::Stream(m)) => {
             ApiError::bad_request(format!("could not read the request body: {m}")).into_response()
         }
-        None => match route(&req, &caller, &settings, &lists) {
+        None => match route(&req, &caller, settings, &lists) {
             Ok(r) => r,
             Err(e) => e.into_response(),
         },

@@ -23,8 +23,13 @@ struct Component;
 
 impl Guest for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        let max_body = api::Settings::load().map(|s| s.max_body_bytes).unwrap_or(4 * 1024 * 1024);
-        let response = api::handle(http::read(request, max_body));
+        let response = match api::Settings::load() {
+            Ok(settings) => {
+                let read = http::read(request, settings.max_body_bytes);
+                api::handle(&settings, read)
+            }
+            Err(e) => e.into_response(),
+        };
         http::write(out, response);
     }
 }
