@@ -1,0 +1,25 @@
+//! A HostlistCompiler-compatible blocklist compiler.
+//!
+//! Given the same configuration and sources, [`compile`] produces the same list as AdGuard's
+//! HostlistCompiler 2.1.1 (`@adguard/hostlist-compiler`), apart from the `! Last modified:` and
+//! `! Compiled by` header lines: the same 13 transformations in the same fixed order, the same
+//! exclusions and inclusions, the same source directives, the same header. The crate does no I/O:
+//! sources are read through [`Fetch`].
+
+#![forbid(unsafe_code)]
+
+pub mod compile;
+pub mod config;
+pub mod download;
+pub mod ip;
+mod js;
+pub mod rule;
+pub mod tld;
+pub mod transform;
+pub mod validate;
+pub mod wildcard;
+
+pub use compile::{CompileError, Stamp, compile, compile_to_string};
+pub use config::{ConfigError, Configuration, Source};
+pub use download::{DownloadError, Fetch};
+pub use transform::Transformation;

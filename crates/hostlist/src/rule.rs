@@ -1,0 +1,276 @@
+//! Rule classification and parsing: comments, `/etc/hosts` lines, plain domains and
+//! adblock-style rules with their modifiers (the reference's `rule.js`).
+
+use crate::js;
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// `/^(?=.{1,255}$)[0-9A-Za-z](?:(?:[0-9A-Za-z]|-){0,61}[0-9A-Za-z])?(?:\.[0-9A-Za-z](?:…)?)*\.?$/`
+/// without the look-ahead (checked as a length instead; the pattern only matches ASCII).
+static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?(?:\.[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?)*\.?$")
+        .unwrap()
+});
+
+/// `/^([a-f0-9.:\][]+)(%[a-z0-9]+)?\s+([^#]+)(#.*)?$/`; JavaScript's `.` stops at line terminators.
+static ETC_HOSTS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"^[a-f0-9.:\]\[]+(?:%[a-z0-9]+)?{s}+[^#]+(?:#[^\n\r\x{{2028}}\x{{2029}}]*)?$", s = js::SPACE_CLASS))
+        .unwrap()
+});
+
+/// `/(\*\.|)([^\s^$|=]+(?:\.[^\s^$|=]+)+)/g`
+static DOMAIN_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    let c = r"[^\t\n\x0B\x0C\r \x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}^$|=]";
+    Regex::new(&format!(r"(\*\.|)({c}+(?:\.{c}+)+)")).unwrap()
+});
+
+/// `/^\|\|([a-z0-9-.]+)\^$/`
+static SIMPLE_HOSTNAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\|\|([a-z0-9.-]+)\^$").unwrap());
+
+/// A comment line: `!…`, `# …`, `#` or `####…`.
+pub fn is_comment(rule: &str) -> bool {
+    rule.starts_with('!') || rule.starts_with("# ") || rule == "#" || rule.starts_with("####")
+}
+
+/// An allowlist rule (`@@…`).
+pub fn is_allow_rule(rule: &str) -> bool {
+    rule.starts_with("@@")
+}
+
+/// A bare domain name such as `example.org`.
+pub fn is_just_domain(rule: &str) -> bool {
+    rule.contains('.') && (1..=255).contains(&js::len(rule)) && DOMAIN.is_match(rule)
+}
+
+/// An `/etc/hosts` line: an address, then host names.
+pub fn is_etc_hosts_rule(rule: &str) -> bool {
+    ETC_HOSTS.is_match(rule)
+}
+
+/// Whether the text has characters outside ASCII.
+pub fn contains_non_ascii(rule: &str) -> bool {
+    !rule.is_ascii()
+}
+
+/// Converts the non-ASCII domain names in a line to punycode, as WHATWG's domain-to-ASCII does
+/// (a domain that cannot be converted becomes empty, as in the reference).
+pub fn convert_non_ascii_to_punycode(line: &str) -> String {
+    DOMAIN_IN_TEXT
+        .replace_all(line, |caps: &regex::Captures<'_>| {
+            let (wildcard, domain) = (&caps[1], &caps[2]);
+            if contains_non_ascii(domain) {
+                format!("{wildcard}{}", idna::domain_to_ascii(domain).unwrap_or_default())
+            } else {
+                caps[0].to_owned()
+            }
+        })
+        .into_owned()
+}
+
+/// The host names of an `/etc/hosts` line (everything after the address, before any `#`).
+pub fn etc_hosts_hostnames(rule_text: &str) -> Option<Vec<String>> {
+    let mut rule = js::trim(rule_text);
+    if let Some(i) = rule.find('#') {
+        if i > 0 {
+            rule = &rule[..i];
+        }
+    }
+    let parts = js::split_spaces(js::trim(rule));
+    let hostnames: Vec<String> = parts.into_iter().skip(1).map(str::to_owned).collect();
+    if hostnames.is_empty() { None } else { Some(hostnames) }
+}
+
+/// One `$` modifier: a name and an optional value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Modifier {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+/// An adblock-style rule, split into its parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdblockRule {
+    /// The pattern, without `@@` and modifiers.
+    pub pattern: String,
+    /// Whether the rule is an allowlist rule (`@@`).
+    pub whitelist: bool,
+    /// The modifiers, if the rule has a non-empty `$…` part.
+    pub options: Option<Vec<Modifier>>,
+    /// The host name of a `||host^` pattern.
+    pub hostname: Option<String>,
+}
+
+/// The rule is empty (or just `@@`): the reference throws "the rule is too short".
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooShort;
+
+/// Parses an adblock-style rule (after trimming it).
+pub fn parse_adblock(rule_text: &str) -> Result<AdblockRule, TooShort> {
+    let text = js::trim(rule_text);
+    let (whitelist, start) = if text.starts_with("@@") { (true, 2) } else { (false, 0) };
+    if text.len() <= start {
+        return Err(TooShort);
+    }
+    let mut pattern = &text[start..];
+    let mut options: Option<&str> = None;
+    let is_regex = pattern.starts_with('/') && pattern.ends_with('/') && !pattern.contains("replace=");
+    if !is_regex {
+        let bytes = text.as_bytes();
+        let mut i = bytes.len();
+        // The reference scans from the end for the last unescaped `$`.
+        loop {
+            if i < bytes.len() && bytes[i] == b'$' && !(i > start && bytes[i - 1] == b'\\') {
+                pattern = &text[start..i];
+                options = Some(&text[i + 1..]);
+                break;
+            }
+            if i == start {
+                break;
+            }
+            i -= 1;
+        }
+    }
+    let options = options.filter(|o| !o.is_empty()).and_then(|o| {
+        let parts = split_escaped(o, ',', '\\');
+        if parts.is_empty() {
+            return None;
+        }
+        Some(
+            parts
+                .into_iter()
+                .map(|part| {
+                    // `_.split(option, '=', 2)`: the first two pieces, the rest is dropped.
+                    let mut pieces = part.split('=');
+                    let name = pieces.next().unwrap_or("").to_owned();
+                    let value = pieces.next().filter(|v| !v.is_empty()).map(str::to_owned);
+                    Modifier { name, value }
+                })
+                .collect(),
+        )
+    });
+    let hostname = SIMPLE_HOSTNAME.captures(pattern).map(|c| c[1].to_owned());
+    Ok(AdblockRule { pattern: pattern.to_owned(), whitelist, options, hostname })
+}
+
+/// `splitByDelimiterWithEscapeCharacter(str, delimiter, escape, false)`.
+fn split_escaped(s: &str, delimiter: char, escape: char) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut parts = Vec::new();
+    let mut sb: Vec<char> = Vec::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == delimiter {
+            if i == 0 {
+                // ignored
+            } else if chars[i - 1] == escape {
+                sb.pop();
+                sb.push(c);
+            } else if !sb.is_empty() {
+                parts.push(sb.iter().collect());
+                sb.clear();
+            }
+        } else {
+            sb.push(c);
+        }
+    }
+    if !sb.is_empty() {
+        parts.push(sb.iter().collect());
+    }
+    parts
+}
+
+impl AdblockRule {
+    /// Removes every modifier called `name`; returns whether one was there.
+    pub fn remove_modifier(&mut self, name: &str) -> bool {
+        let Some(options) = &mut self.options else { return false };
+        let before = options.len();
+        options.retain(|o| o.name != name);
+        before != options.len()
+    }
+
+    /// Whether the rule has a modifier called `name`.
+    pub fn has_modifier(&self, name: &str) -> bool {
+        self.options.as_ref().is_some_and(|o| o.iter().any(|m| m.name == name))
+    }
+
+    /// The rule as text again.
+    pub fn to_text(&self) -> String {
+        let mut out = String::with_capacity(self.pattern.len() + 8);
+        if self.whitelist {
+            out.push_str("@@");
+        }
+        out.push_str(&self.pattern);
+        if let Some(options) = self.options.as_ref().filter(|o| !o.is_empty()) {
+            out.push('$');
+            for (i, o) in options.iter().enumerate() {
+                out.push_str(&o.name);
+                if let Some(v) = &o.value {
+                    out.push('=');
+                    out.push_str(v);
+                }
+                if i + 1 < options.len() {
+                    out.push(',');
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_lines() {
+        assert!(is_comment("! comment"));
+        assert!(is_comment("# comment"));
+        assert!(is_comment("#"));
+        assert!(is_comment("#### x"));
+        assert!(!is_comment("#comment"));
+        assert!(!is_comment("##.banner"));
+        assert!(is_etc_hosts_rule("0.0.0.0 example.org"));
+        assert!(is_etc_hosts_rule("::1 localhost ip6-localhost # loopback"));
+        assert!(is_etc_hosts_rule("127.0.0.1\texample.org"));
+        assert!(!is_etc_hosts_rule("||example.org^"));
+        assert!(!is_etc_hosts_rule("0.0.0.0"));
+        assert!(is_just_domain("example.org"));
+        assert!(!is_just_domain("example"));
+        assert!(!is_just_domain("-example.org"));
+    }
+
+    #[test]
+    fn parses_adblock_rules() {
+        let r = parse_adblock("@@||example.org^$important,dnstype=A").unwrap();
+        assert!(r.whitelist);
+        assert_eq!(r.pattern, "||example.org^");
+        assert_eq!(r.hostname.as_deref(), Some("example.org"));
+        assert_eq!(
+            r.options.unwrap(),
+            vec![
+                Modifier { name: "important".into(), value: None },
+                Modifier { name: "dnstype".into(), value: Some("A".into()) }
+            ]
+        );
+        let r = parse_adblock("||example.org^$").unwrap();
+        assert_eq!((r.pattern.as_str(), r.options), ("||example.org^", None));
+        let r = parse_adblock("/ads\\$/").unwrap();
+        assert_eq!(r.pattern, "/ads\\$/");
+        let r = parse_adblock("||a.org^$dnsrewrite=a=b=c,x\\,y").unwrap();
+        assert_eq!(r.to_text(), "||a.org^$dnsrewrite=a,x,y");
+        assert_eq!(parse_adblock("@@"), Err(TooShort));
+        assert_eq!(parse_adblock("  "), Err(TooShort));
+    }
+
+    #[test]
+    fn hosts_hostnames() {
+        assert_eq!(etc_hosts_hostnames("0.0.0.0 a.org b.org # c.org").unwrap(), vec!["a.org", "b.org"]);
+        assert_eq!(etc_hosts_hostnames("0.0.0.0   a.org"), Some(vec!["a.org".into()]));
+    }
+
+    #[test]
+    fn punycode_conversion() {
+        assert_eq!(convert_non_ascii_to_punycode("||пример.рф^"), "||xn--e1afmkfd.xn--p1ai^");
+        assert_eq!(convert_non_ascii_to_punycode("*.пример.рф"), "*.xn--e1afmkfd.xn--p1ai");
+        assert_eq!(convert_non_ascii_to_punycode("||example.org^"), "||example.org^");
+    }
+}

@@ -1,0 +1,265 @@
+//! Host-name parsing as the reference's `tldts.parse` (default options) sees it: host-name
+//! extraction and validation, IP detection, and the ICANN public suffix.
+
+/// What `tldts.parse(input)` reports, for the fields the validator uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    /// The extracted, lower-cased host name; `None` when there is none or it is invalid.
+    pub hostname: Option<String>,
+    /// Whether the host name looks like an IPv4 or IPv6 address.
+    pub is_ip: bool,
+    /// The public suffix (ICANN rules; an unknown TLD is its own suffix).
+    pub public_suffix: Option<String>,
+    /// Whether an ICANN rule matched.
+    pub is_icann: bool,
+}
+
+fn is_valid_ascii(c: u16) -> bool {
+    (97..=122).contains(&c) || (48..=57).contains(&c) || c > 127
+}
+
+/// tldts's `isValidHostname`, on UTF-16 code units.
+pub fn is_valid_hostname(hostname: &str) -> bool {
+    let units: Vec<u16> = hostname.encode_utf16().collect();
+    let len = units.len();
+    if len == 0 || len > 255 {
+        return false;
+    }
+    if !is_valid_ascii(units[0]) && units[0] != 46 && units[0] != 95 {
+        return false;
+    }
+    let mut last_dot: isize = -1;
+    let mut last: i32 = -1;
+    for (i, &c) in units.iter().enumerate() {
+        if c == 46 {
+            if i as isize - last_dot > 64 || last == 46 || last == 45 || last == 95 {
+                return false;
+            }
+            last_dot = i as isize;
+        } else if !(is_valid_ascii(c) || c == 45 || c == 95) {
+            return false;
+        }
+        last = i32::from(c);
+    }
+    (len as isize - last_dot - 1) <= 63 && last != 45
+}
+
+fn is_probably_ipv4(h: &str) -> bool {
+    let b = h.as_bytes();
+    if b.len() < 7 || b.len() > 15 {
+        return false;
+    }
+    let mut dots = 0;
+    for &c in b {
+        if c == b'.' {
+            dots += 1;
+        } else if !c.is_ascii_digit() {
+            return false;
+        }
+    }
+    dots == 3 && b[0] != b'.' && b[b.len() - 1] != b'.'
+}
+
+fn is_probably_ipv6(h: &str) -> bool {
+    let units: Vec<u16> = h.encode_utf16().collect();
+    if units.len() < 3 {
+        return false;
+    }
+    let mut start = usize::from(units[0] == u16::from(b'['));
+    let mut end = units.len();
+    if units[end - 1] == u16::from(b']') {
+        end -= 1;
+    }
+    if end.saturating_sub(start) > 39 {
+        return false;
+    }
+    let mut has_colon = false;
+    while start < end {
+        let c = units[start];
+        if c == 58 {
+            has_colon = true;
+        } else if !((48..=57).contains(&c) || (97..=102).contains(&c) || (65..=90).contains(&c)) {
+            return false;
+        }
+        start += 1;
+    }
+    has_colon
+}
+
+/// tldts's `isIp`.
+pub fn is_ip(hostname: &str) -> bool {
+    is_probably_ipv6(hostname) || is_probably_ipv4(hostname)
+}
+
+/// tldts's `extractHostname(url, urlIsValidHostname)`.
+fn extract_hostname(url: &str, url_is_valid_hostname: bool) -> Option<String> {
+    let u: Vec<u16> = url.encode_utf16().collect();
+    let at = |i: usize| -> u16 { u.get(i).copied().unwrap_or(0) };
+    let mut start = 0usize;
+    let mut end = u.len();
+    let mut has_upper = false;
+    if !url_is_valid_hostname {
+        if url.starts_with("data:") {
+            return None;
+        }
+        while start < u.len() && u[start] <= 32 {
+            start += 1;
+        }
+        while end > start + 1 && u[end - 1] <= 32 {
+            end -= 1;
+        }
+        if at(start) == 47 && at(start + 1) == 47 {
+            start += 2;
+        } else if let Some(proto) = find_units(&u, &[58, 47], start) {
+            let size = proto - start;
+            let c: Vec<u16> = (0..5).map(|k| at(start + k)).collect();
+            let known = (size == 5 && c[..5] == [104, 116, 116, 112, 115])
+                || (size == 4 && c[..4] == [104, 116, 116, 112])
+                || (size == 3 && c[..3] == [119, 115, 115])
+                || (size == 2 && c[..2] == [119, 115]);
+            if !known {
+                for &code in &u[start..proto] {
+                    let l = code | 32;
+                    if !((97..=122).contains(&l) || (48..=57).contains(&l) || l == 46 || l == 45 || l == 43) {
+                        return None;
+                    }
+                }
+            }
+            start = proto + 2;
+            while at(start) == 47 {
+                start += 1;
+            }
+        }
+        let mut identifier: Option<usize> = None;
+        let mut closing_bracket: Option<usize> = None;
+        let mut port: Option<usize> = None;
+        let mut i = start;
+        while i < end {
+            let code = u[i];
+            if code == 35 || code == 47 || code == 63 {
+                end = i;
+                break;
+            } else if code == 64 {
+                identifier = Some(i);
+            } else if code == 93 {
+                closing_bracket = Some(i);
+            } else if code == 58 {
+                port = Some(i);
+            } else if (65..=90).contains(&code) {
+                has_upper = true;
+            }
+            i += 1;
+        }
+        if let Some(id) = identifier {
+            if id > start && id < end {
+                start = id + 1;
+            }
+        }
+        if at(start) == 91 {
+            return closing_bracket.map(|cb| String::from_utf16_lossy(&u[start + 1..cb.max(start + 1)]).to_lowercase());
+        } else if let Some(p) = port {
+            if p > start && p < end {
+                end = p;
+            }
+        }
+    }
+    while end > start + 1 && at(end - 1) == 46 {
+        end -= 1;
+    }
+    let hostname = String::from_utf16_lossy(&u[start.min(end)..end]);
+    Some(if has_upper { hostname.to_lowercase() } else { hostname })
+}
+
+fn find_units(hay: &[u16], needle: &[u16], from: usize) -> Option<usize> {
+    (from..hay.len().saturating_sub(needle.len() - 1)).find(|&i| hay[i..].starts_with(needle))
+}
+
+/// The ICANN public suffix of `hostname`: private rules are ignored (tldts's default), and an
+/// unknown TLD is its own suffix.
+pub fn public_suffix(hostname: &str) -> (String, bool) {
+    if hostname.ends_with('.') {
+        // Only "." itself gets here (trailing dots are stripped before): an empty last label.
+        return (String::new(), false);
+    }
+    let mut candidate: &str = hostname;
+    loop {
+        match psl::suffix(candidate.as_bytes()) {
+            Some(s) if s.typ() == Some(psl::Type::Private) => {
+                // Look again without the private rule: drop the private suffix's first label.
+                let suffix = std::str::from_utf8(s.as_bytes()).unwrap_or("");
+                match suffix.find('.') {
+                    Some(dot) => candidate = &candidate[candidate.len() - suffix.len() + dot + 1..],
+                    None => return (suffix.to_owned(), false),
+                }
+            }
+            Some(s) => {
+                let suffix = std::str::from_utf8(s.as_bytes()).unwrap_or("").to_owned();
+                return (suffix, s.is_known());
+            }
+            None => {
+                let last = hostname.rsplit('.').next().unwrap_or(hostname);
+                return (last.to_owned(), false);
+            }
+        }
+    }
+}
+
+/// `tldts.parse(input)` for the fields the validator reads.
+pub fn parse(input: &str) -> Parsed {
+    let hostname = extract_hostname(input, is_valid_hostname(input));
+    let Some(hostname) = hostname else {
+        return Parsed { hostname: None, is_ip: false, public_suffix: None, is_icann: false };
+    };
+    if is_ip(&hostname) {
+        return Parsed { hostname: Some(hostname), is_ip: true, public_suffix: None, is_icann: false };
+    }
+    if !is_valid_hostname(&hostname) {
+        return Parsed { hostname: None, is_ip: false, public_suffix: None, is_icann: false };
+    }
+    let (suffix, is_icann) = public_suffix(&hostname);
+    Parsed { hostname: Some(hostname), is_ip: false, public_suffix: Some(suffix), is_icann }
+}
+
+/// `tldts.getPublicSuffix(input)`.
+pub fn get_public_suffix(input: &str) -> Option<String> {
+    parse(input).public_suffix
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(h: &str) -> (Option<String>, Option<String>, bool, bool) {
+        let r = parse(h);
+        (r.hostname, r.public_suffix, r.is_icann, r.is_ip)
+    }
+
+    fn s(x: &str) -> Option<String> {
+        Some(x.to_owned())
+    }
+
+    // Expected values observed from tldts 7.0.28 (the reference's dependency).
+    #[test]
+    fn matches_tldts() {
+        assert_eq!(p("github.io"), (s("github.io"), s("io"), true, false));
+        assert_eq!(p("foo.github.io"), (s("foo.github.io"), s("io"), true, false));
+        assert_eq!(p("co.uk"), (s("co.uk"), s("co.uk"), true, false));
+        assert_eq!(p("unknowntld"), (s("unknowntld"), s("unknowntld"), false, false));
+        assert_eq!(p("EXAMPLE.ORG"), (s("example.org"), s("org"), true, false));
+        assert_eq!(p("foo..bar"), (None, None, false, false));
+        assert_eq!(p("-foo.com"), (None, None, false, false));
+        assert_eq!(p("foo_bar.com"), (s("foo_bar.com"), s("com"), true, false));
+        assert_eq!(p("1.2.3.4"), (s("1.2.3.4"), None, false, true));
+        assert_eq!(p("1.2.3.256"), (s("1.2.3.256"), None, false, true));
+        assert_eq!(p("1.2.3"), (s("1.2.3"), s("3"), false, false));
+        assert_eq!(p("192.168.1.1."), (s("192.168.1.1"), None, false, true));
+        assert_eq!(p("[::1]"), (s("::1"), None, false, true));
+        assert_eq!(p("fe80::1"), (s("fe80:"), None, false, true));
+        assert_eq!(p("ab:cd"), (s("ab"), s("ab"), false, false));
+        assert_eq!(p("*.org"), (None, None, false, false));
+        assert_eq!(p("localhost"), (s("localhost"), s("localhost"), false, false));
+        assert_eq!(p("."), (s("."), s(""), false, false));
+        assert_eq!(get_public_suffix("co.uk").as_deref(), Some("co.uk"));
+        assert_eq!(get_public_suffix("example.org").as_deref(), Some("org"));
+    }
+}
