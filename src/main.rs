@@ -3,6 +3,7 @@
 //! `blocklist-edge up` serves the gateway (composed with the ratelimit component) on
 //! 127.0.0.1:3000, with `wasi:keyvalue` on an embedded SQLite database: no service to start.
 
+mod compile_cmd;
 mod compose;
 mod config;
 mod keyvalue;
@@ -56,6 +57,8 @@ enum Command {
     Up(UpArgs),
     /// Write the gateway composed with the ratelimit component (what `up` runs) to a file.
     Compose(ComposeArgs),
+    /// Compile a blocklist, as AdGuard's hostlist-compiler does (same flags, same output).
+    Compile(compile_cmd::CompileArgs),
 }
 
 #[derive(clap::Args)]
@@ -144,6 +147,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Up(args) => up(args),
+        Command::Compile(args) => compile_cmd::run(args),
         Command::Compose(args) => {
             let bytes = args.components.composed()?;
             std::fs::write(&args.output, bytes).with_context(|| format!("writing {}", args.output.display()))?;

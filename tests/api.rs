@@ -87,7 +87,11 @@ fn list_crud() {
     let (_, t) = h.create_user("alice");
     assert_eq!(h.get("/v1/lists", &t).send().unwrap().json::<Value>().unwrap()["lists"], json!([]));
 
-    let r = h.post("/v1/lists", &t).json(&json!({"name": "ads", "description": "my ads", "rules": "||ads.example^\n"})).send().unwrap();
+    let r = h
+        .post("/v1/lists", &t)
+        .json(&json!({"name": "ads", "description": "my ads", "rules": "||ads.example^\n"}))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 201);
     let created: Value = r.json().unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
@@ -243,7 +247,8 @@ fn seed_compiled(h: &Host, list_id: &str, body: &[u8]) -> String {
     for (i, c) in chunks.iter().enumerate() {
         db.set("lists", &format!("compiled/{list_id}/{etag}/{i}"), c).unwrap();
     }
-    let meta = json!({"etag": etag, "length": body.len(), "chunks": chunks.len(), "compiledAt": "2026-11-30T00:00:00.000Z"});
+    let meta =
+        json!({"etag": etag, "length": body.len(), "chunks": chunks.len(), "compiledAt": "2026-11-30T00:00:00.000Z"});
     db.set("lists", &format!("compiled/{list_id}"), meta.to_string().as_bytes()).unwrap();
     etag
 }
@@ -269,7 +274,8 @@ fn compiled_list_etag_and_read_through_cache() {
     assert_eq!(r.status(), 304);
     assert_eq!(r.headers()["etag"].to_str().unwrap(), got_etag);
     assert!(r.bytes().unwrap().is_empty());
-    let r = h.get(&format!("/v1/lists/{id}/compiled"), &t).header("if-none-match", "\"something-else\"").send().unwrap();
+    let r =
+        h.get(&format!("/v1/lists/{id}/compiled"), &t).header("if-none-match", "\"something-else\"").send().unwrap();
     assert_eq!(r.status(), 200);
 
     // The durable artifact changes behind the cache: within the TTL the node-local cache keeps
@@ -331,13 +337,28 @@ fn bad_input_is_refused_and_nothing_is_stored() {
     let (_, t) = h.create_user("alice");
     let cases: Vec<(&str, reqwest::blocking::RequestBuilder, u16)> = vec![
         ("malformed JSON", h.post("/v1/lists", &t).header("content-type", "application/json").body("{\"name\": "), 400),
-        ("wrong content type", h.post("/v1/lists", &t).header("content-type", "text/plain").body("{\"name\":\"x\",\"rules\":\"y\"}"), 415),
+        (
+            "wrong content type",
+            h.post("/v1/lists", &t).header("content-type", "text/plain").body("{\"name\":\"x\",\"rules\":\"y\"}"),
+            415,
+        ),
         ("no content type", h.post("/v1/lists", &t).body("{\"name\":\"x\",\"rules\":\"y\"}"), 415),
         ("unknown field", h.post("/v1/lists", &t).json(&json!({"name": "x", "rules": "y", "owner": "u_0"})), 400),
-        ("invalid UTF-8", h.post("/v1/lists", &t).header("content-type", "application/json").body(b"{\"name\":\"\xff\xfe\",\"rules\":\"y\"}".to_vec()), 400),
+        (
+            "invalid UTF-8",
+            h.post("/v1/lists", &t)
+                .header("content-type", "application/json")
+                .body(b"{\"name\":\"\xff\xfe\",\"rules\":\"y\"}".to_vec()),
+            400,
+        ),
         ("body over the limit", h.post("/v1/lists", &t).json(&json!({"name": "x", "rules": "a".repeat(70_000)})), 413),
         ("neither rules nor config", h.post("/v1/lists", &t).json(&json!({"name": "x"})), 400),
-        ("both rules and config", h.post("/v1/lists", &t).json(&json!({"name": "x", "rules": "y", "config": {"name": "c", "sources": [{"source": "s"}]}})), 400),
+        (
+            "both rules and config",
+            h.post("/v1/lists", &t)
+                .json(&json!({"name": "x", "rules": "y", "config": {"name": "c", "sources": [{"source": "s"}]}})),
+            400,
+        ),
         ("config without sources", h.post("/v1/lists", &t).json(&json!({"name": "x", "config": {"name": "c"}})), 400),
         ("config not an object", h.post("/v1/lists", &t).json(&json!({"name": "x", "config": "nope"})), 400),
         ("empty name", h.post("/v1/lists", &t).json(&json!({"name": "", "rules": "y"})), 400),
@@ -372,7 +393,8 @@ fn list_quota_is_enforced() {
     for i in 0..3 {
         h.create_list(&t, &format!("l{i}"), "x");
     }
-    let (status, code, _) = error_of(h.post("/v1/lists", &t).json(&json!({"name": "one too many", "rules": "x"})).send().unwrap());
+    let (status, code, _) =
+        error_of(h.post("/v1/lists", &t).json(&json!({"name": "one too many", "rules": "x"})).send().unwrap());
     assert_eq!((status, code.as_str()), (409, "quota_exceeded"));
     let listed: Value = h.get("/v1/lists", &t).send().unwrap().json().unwrap();
     assert_eq!(listed["lists"].as_array().unwrap().len(), 3);

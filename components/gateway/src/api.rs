@@ -408,7 +408,9 @@ fn validate_list(input: ListInput) -> Result<ListContent> {
     let (source, rules) = match (input.rules, input.config) {
         (Some(_), Some(_)) => return Err(ApiError::bad_request("give either `rules` or `config`, not both")),
         (None, None) => {
-            return Err(ApiError::bad_request("give the list's `rules` (text) or a HostlistCompiler `config` (object)"));
+            return Err(ApiError::bad_request(
+                "give the list's `rules` (text) or a HostlistCompiler `config` (object)",
+            ));
         }
         (Some(rules), None) => (ListSource::Rules, Some(rules)),
         (None, Some(config)) => {

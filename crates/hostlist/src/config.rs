@@ -78,7 +78,10 @@ fn filters(obj: &Map<String, Value>, at: &str) -> Result<Filters, ConfigError> {
             Some(t) => transformations.push(t),
             None => {
                 let known: Vec<&str> = Transformation::ORDER.iter().map(|t| t.name()).collect();
-                return err(format!("{at}transformations[{i}]: unknown transformation {n:?} (known: {})", known.join(", ")));
+                return err(format!(
+                    "{at}transformations[{i}]: unknown transformation {n:?} (known: {})",
+                    known.join(", ")
+                ));
             }
         }
     }
@@ -89,7 +92,10 @@ fn filters(obj: &Map<String, Value>, at: &str) -> Result<Filters, ConfigError> {
         }
     }
     if validations.len() > 1 {
-        return err(format!("{at}transformations: validation transformations cannot be combined: {}", validations.join(", ")));
+        return err(format!(
+            "{at}transformations: validation transformations cannot be combined: {}",
+            validations.join(", ")
+        ));
     }
     Ok(Filters {
         transformations,
@@ -109,7 +115,8 @@ fn no_unknown_keys(obj: &Map<String, Value>, allowed: &[&str], at: &str) -> Resu
     Ok(())
 }
 
-const FILTER_KEYS: [&str; 5] = ["transformations", "exclusions", "exclusions_sources", "inclusions", "inclusions_sources"];
+const FILTER_KEYS: [&str; 5] =
+    ["transformations", "exclusions", "exclusions_sources", "inclusions", "inclusions_sources"];
 
 impl Configuration {
     /// Parses and checks a configuration file's text.
@@ -161,12 +168,14 @@ impl Configuration {
     }
 
     fn check_validation_levels(&self) -> Result<(), ConfigError> {
-        let top: Vec<&str> = self.filters.transformations.iter().filter(|t| t.is_validation()).map(|t| t.name()).collect();
+        let top: Vec<&str> =
+            self.filters.transformations.iter().filter(|t| t.is_validation()).map(|t| t.name()).collect();
         if top.is_empty() {
             return Ok(());
         }
         for s in &self.sources {
-            let at_source: Vec<&str> = s.filters.transformations.iter().filter(|t| t.is_validation()).map(|t| t.name()).collect();
+            let at_source: Vec<&str> =
+                s.filters.transformations.iter().filter(|t| t.is_validation()).map(|t| t.name()).collect();
             if !at_source.is_empty() {
                 return err(format!(
                     "validation transformations cannot be used at both source and top level: source {:?} uses [{}], the top level uses [{}]",
@@ -207,11 +216,19 @@ mod tests {
         assert!(e(r#"{"sources":[{"source":"a"}]}"#).contains("name is required"));
         assert!(e(r#"{"name":"x"}"#).contains("sources is required"));
         assert!(e(r#"{"name":"x","sources":[]}"#).contains("at least one"));
-        assert!(e(r#"{"name":"x","sources":[{"source":"a"}],"transformations":["Nope"]}"#).contains("unknown transformation \"Nope\""));
-        assert!(e(r#"{"name":"x","sources":[{"source":"a"}],"transformations":["Validate","ValidateAllowIp"]}"#).contains("cannot be combined"));
+        assert!(
+            e(r#"{"name":"x","sources":[{"source":"a"}],"transformations":["Nope"]}"#)
+                .contains("unknown transformation \"Nope\"")
+        );
+        assert!(
+            e(r#"{"name":"x","sources":[{"source":"a"}],"transformations":["Validate","ValidateAllowIp"]}"#)
+                .contains("cannot be combined")
+        );
         assert!(e(r#"{"name":"x","sources":[{"source":"a","transformations":["Validate"]}],"transformations":["ValidateAllowIp"]}"#)
             .contains("both source and top level"));
-        assert!(e(r#"{"name":"x","sources":[{"source":"a","typo":1}]}"#).contains("sources[0].unknown property \"typo\""));
+        assert!(
+            e(r#"{"name":"x","sources":[{"source":"a","typo":1}]}"#).contains("sources[0].unknown property \"typo\"")
+        );
         assert!(e(r#"{"name":"x","sources":[{"source":"a","type":"json"}]}"#).contains("type must be"));
         assert!(e(r#"{"name":"","sources":[{"source":"a"}]}"#).contains("name must not be empty"));
     }

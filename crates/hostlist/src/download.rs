@@ -62,11 +62,17 @@ pub fn download(src: &str, fetch: &dyn Fetch) -> Result<Vec<String>, DownloadErr
 
 fn process(url: &str, origin: Option<&str>, fetch: &dyn Fetch, depth: usize) -> Result<Vec<String>, DownloadError> {
     if depth > MAX_INCLUDE_DEPTH {
-        return Err(DownloadError(format!("includes are nested deeper than {MAX_INCLUDE_DEPTH} levels (a cycle?) at {url:?}")));
+        return Err(DownloadError(format!(
+            "includes are nested deeper than {MAX_INCLUDE_DEPTH} levels (a cycle?) at {url:?}"
+        )));
     }
     let origin_s = origin.unwrap_or("");
     let (full, text) = if is_external(url) || is_external(origin_s) {
-        let full = if !is_absolute_url(url) && is_absolute_url(origin_s) { format!("{origin_s}/{url}") } else { url.to_owned() };
+        let full = if !is_absolute_url(url) && is_absolute_url(origin_s) {
+            format!("{origin_s}/{url}")
+        } else {
+            url.to_owned()
+        };
         let text = fetch.get_url(&full).map_err(DownloadError)?;
         (full, text)
     } else {
@@ -80,7 +86,14 @@ fn process(url: &str, origin: Option<&str>, fetch: &dyn Fetch, depth: usize) -> 
     resolve_includes(lines, &base, fetch, depth)
 }
 
-fn format_error(desc: &str, rule: &str, rules: &[String], index: usize, base: &str, original: Option<&str>) -> DownloadError {
+fn format_error(
+    desc: &str,
+    rule: &str,
+    rules: &[String],
+    index: usize,
+    base: &str,
+    original: Option<&str>,
+) -> DownloadError {
     let mut msg = vec![format!("{desc} '{rule}'")];
     if !base.is_empty() {
         msg.push(format!("URL: '{base}'"));
@@ -101,7 +114,12 @@ fn origin_of(u: &str) -> Option<String> {
     url::Url::parse(u).ok().map(|p| p.origin().ascii_serialization())
 }
 
-fn resolve_includes(lines: Vec<String>, base: &str, fetch: &dyn Fetch, depth: usize) -> Result<Vec<String>, DownloadError> {
+fn resolve_includes(
+    lines: Vec<String>,
+    base: &str,
+    fetch: &dyn Fetch,
+    depth: usize,
+) -> Result<Vec<String>, DownloadError> {
     let mut out = Vec::with_capacity(lines.len());
     for (idx, line) in lines.iter().enumerate() {
         let Some(arg) = line.strip_prefix("!#include") else {
@@ -116,8 +134,9 @@ fn resolve_includes(lines: Vec<String>, base: &str, fetch: &dyn Fetch, depth: us
                 return Err(DownloadError(format!("Include url is rejected with origin: {o1}")));
             }
         }
-        let mut child = process(u, Some(base), fetch, depth + 1)
-            .map_err(|e| format_error("Failed to resolve the include directive", line, &lines, idx, base, Some(&e.0)))?;
+        let mut child = process(u, Some(base), fetch, depth + 1).map_err(|e| {
+            format_error("Failed to resolve the include directive", line, &lines, idx, base, Some(&e.0))
+        })?;
         // The reference removes `! Diff-Path:` lines among an include's first 50, skipping the
         // line after each removal.
         let mut i = 0;
@@ -158,9 +177,8 @@ fn resolve_conditions(rules: &[String], base: &str) -> Result<Vec<String>, Downl
     while i < rules.len() {
         let r = &rules[i];
         if r.starts_with("!#if") {
-            let end = find_end(rules, "!#endif", i + 1, rules.len()).ok_or_else(|| {
-                format_error("Invalid directives: Condition end not found", r, rules, i, base, None)
-            })?;
+            let end = find_end(rules, "!#endif", i + 1, rules.len())
+                .ok_or_else(|| format_error("Invalid directives: Condition end not found", r, rules, i, base, None))?;
             let els = find_end(rules, "!#else", i + 1, end);
             let matched = resolve_expression(js::trim(&r[4..]))?;
             match els {
@@ -227,7 +245,10 @@ pub fn resolve_expression(raw: &str) -> Result<bool, DownloadError> {
         return Err(DownloadError(format!("Invalid directives: Incorrect brackets: {e}")));
     }
     if let Some(o) = e.rfind('(') {
-        let c = e[o..].find(')').map(|c| c + o).ok_or_else(|| DownloadError(format!("Invalid directives: Incorrect brackets: {e}")))?;
+        let c = e[o..]
+            .find(')')
+            .map(|c| c + o)
+            .ok_or_else(|| DownloadError(format!("Invalid directives: Incorrect brackets: {e}")))?;
         let v = resolve_expression(&e[o + 1..c])?;
         let rewritten = format!("{}{}{}", &e[..o], if v { "true" } else { "false" }, &e[c + 1..]);
         return resolve_expression(&rewritten);
@@ -279,7 +300,10 @@ mod tests {
         assert_eq!(split_lines("\n\n  \r\n\t\n"), vec![""]);
         assert_eq!(split_lines("\u{feff}! title\nx\n"), vec!["! title", "x"]);
         assert_eq!(split_lines("  lead\nmid  \ntrail  \n"), vec!["lead", "mid  ", "trail"]);
-        assert_eq!(split_lines("x\u{2028}y\n\u{85}z\u{85}\n\u{a0}nb\u{a0}\n"), vec!["x\u{2028}y", "\u{85}z\u{85}", "\u{a0}nb"]);
+        assert_eq!(
+            split_lines("x\u{2028}y\n\u{85}z\u{85}\n\u{a0}nb\u{a0}\n"),
+            vec!["x\u{2028}y", "\u{85}z\u{85}", "\u{a0}nb"]
+        );
     }
 
     #[test]
@@ -314,12 +338,16 @@ mod tests {
             ("top.txt", "top\n! Diff-Path: top\n!#include diffs.txt"),
             ("diffs.txt", "! Diff-Path: a\n! Diff-Path: b\n  ! Diff-Path: c\n! Diff-Path:d\n!Diff-Path: e\nr"),
         ];
-        assert_eq!(run(&files, "top.txt").unwrap(), vec!["top", "! Diff-Path: top", "! Diff-Path: b", "! Diff-Path:d", "!Diff-Path: e", "r"]);
+        assert_eq!(
+            run(&files, "top.txt").unwrap(),
+            vec!["top", "! Diff-Path: top", "! Diff-Path: b", "! Diff-Path:d", "!Diff-Path: e", "r"]
+        );
     }
 
     #[test]
     fn include_line_forms() {
-        let files = [("m.txt", "a\n!#includec.txt\n !#include c.txt\n!#INCLUDE c.txt\n!#include   c.txt   "), ("c.txt", "c1")];
+        let files =
+            [("m.txt", "a\n!#includec.txt\n !#include c.txt\n!#INCLUDE c.txt\n!#include   c.txt   "), ("c.txt", "c1")];
         assert_eq!(run(&files, "m.txt").unwrap(), vec!["a", "c1", " !#include c.txt", "!#INCLUDE c.txt", "c1"]);
         let files = [("m.txt", "x\n!#include empty.txt\ny"), ("empty.txt", "  \n")];
         assert_eq!(run(&files, "m.txt").unwrap(), vec!["x", "", "y"]);
@@ -328,12 +356,22 @@ mod tests {
     #[test]
     fn url_includes_stay_on_the_origin() {
         let files = [
-            ("http://h/l/main.txt", "! main\n!#include sub/a.txt\n!#include http://h/abs.txt\n!#include http://other/x.txt"),
+            (
+                "http://h/l/main.txt",
+                "! main\n!#include sub/a.txt\n!#include http://h/abs.txt\n!#include http://other/x.txt",
+            ),
             ("http://h/l/sub/a.txt", "a1"),
             ("http://h/abs.txt", "abs"),
         ];
-        assert_eq!(run(&files, "http://h/l/main.txt").unwrap_err(), "Include url is rejected with origin: http://other");
-        let files = [("http://h/l/main.txt", "! main\n!#include sub/a.txt\n!#include http://h/abs.txt"), ("http://h/l/sub/a.txt", "a1"), ("http://h/abs.txt", "abs")];
+        assert_eq!(
+            run(&files, "http://h/l/main.txt").unwrap_err(),
+            "Include url is rejected with origin: http://other"
+        );
+        let files = [
+            ("http://h/l/main.txt", "! main\n!#include sub/a.txt\n!#include http://h/abs.txt"),
+            ("http://h/l/sub/a.txt", "a1"),
+            ("http://h/abs.txt", "abs"),
+        ];
         assert_eq!(run(&files, "http://h/l/main.txt").unwrap(), vec!["! main", "a1", "abs"]);
     }
 
@@ -342,11 +380,31 @@ mod tests {
         assert_eq!(cond("!#if false\nF\n!#else\nE\n!#endif").unwrap(), vec!["E"]);
         assert_eq!(cond("!#if adguard\nX\n!#else\nNOT\n!#endif").unwrap(), vec!["NOT"]);
         assert_eq!(cond("!#if !ext_chromium\nnotchromium\n!#endif").unwrap(), vec!["notchromium"]);
-        for t in ["! adguard", "(true)", "!(adguard)", "((true))", "true && true", "true ||false", "true ||", "true && (false || true)", "true || false && false", "false && false || true", "!true || true"] {
+        for t in [
+            "! adguard",
+            "(true)",
+            "!(adguard)",
+            "((true))",
+            "true && true",
+            "true ||false",
+            "true ||",
+            "true && (false || true)",
+            "true || false && false",
+            "false && false || true",
+            "!true || true",
+        ] {
             let text: &'static str = Box::leak(format!("!#if {t}\nA\n!#endif").into_boxed_str());
             assert_eq!(cond(text).unwrap(), vec!["A"], "{t}");
         }
-        for t in ["true&&true", "true||false", "(true)&&true", "adguard || true && false", "TRUE", "constructor", "!!adguard"] {
+        for t in [
+            "true&&true",
+            "true||false",
+            "(true)&&true",
+            "adguard || true && false",
+            "TRUE",
+            "constructor",
+            "!!adguard",
+        ] {
             let text: &'static str = Box::leak(format!("!#if {t}\nA\n!#endif").into_boxed_str());
             assert!(cond(text).unwrap().is_empty(), "{t}");
         }
@@ -360,14 +418,29 @@ mod tests {
 
     #[test]
     fn condition_structure_errors_and_quirks() {
-        assert_eq!(cond("p\n!#if true\nq").unwrap_err(), "Invalid directives: Condition end not found '!#if true'\nContext:\n\tp\n\t!#if true\n");
-        assert_eq!(cond("p\n!#else\nq").unwrap_err(), "Found unexpected condition else branch: '!#else'\nContext:\n\tp\n\t!#else\n");
-        assert_eq!(cond("p\nq\nr\ns\n!#endif\nq").unwrap_err(), "Found unexpected condition end: '!#endif'\nContext:\n\tq\n\tr\n\ts\n\t!#endif\n");
-        assert_eq!(cond("!#if true\nA\n!#else foo\nB\n!#endif").unwrap_err(), "Found invalid directive !#else '!#if true'\n");
+        assert_eq!(
+            cond("p\n!#if true\nq").unwrap_err(),
+            "Invalid directives: Condition end not found '!#if true'\nContext:\n\tp\n\t!#if true\n"
+        );
+        assert_eq!(
+            cond("p\n!#else\nq").unwrap_err(),
+            "Found unexpected condition else branch: '!#else'\nContext:\n\tp\n\t!#else\n"
+        );
+        assert_eq!(
+            cond("p\nq\nr\ns\n!#endif\nq").unwrap_err(),
+            "Found unexpected condition end: '!#endif'\nContext:\n\tq\n\tr\n\ts\n\t!#endif\n"
+        );
+        assert_eq!(
+            cond("!#if true\nA\n!#else foo\nB\n!#endif").unwrap_err(),
+            "Found invalid directive !#else '!#if true'\n"
+        );
         // The reference's else search lets a nested !#if swallow the outer !#else.
         assert!(cond("!#if false\n!#if false\nx\n!#endif\n!#else\ny\n!#endif").unwrap().is_empty());
         assert_eq!(cond("x\n!#if true\nA\n!#endif trailing\nz").unwrap(), vec!["x", "A", "z"]);
-        let files = [("m.txt", "!#if true\n!#include c.txt\n!#endif\n!#if false\n!#include missing.txt\n!#endif"), ("c.txt", "c1")];
+        let files = [
+            ("m.txt", "!#if true\n!#include c.txt\n!#endif\n!#if false\n!#include missing.txt\n!#endif"),
+            ("c.txt", "c1"),
+        ];
         assert_eq!(run(&files, "m.txt").unwrap(), vec!["c1"]);
     }
 

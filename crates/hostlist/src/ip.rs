@@ -82,7 +82,11 @@ impl IpPattern {
 /// What `ValidateAllowIp` first does to a rule: complete addresses become `||a.b.c.d^`, and
 /// prefix-less 3-octet subnets (`192.168.1.`, `192.168.1.*`) become `||192.168.1.`.
 pub fn normalize_rule(rule_text: &str) -> Option<String> {
-    if rule_text.is_empty() || rule_text.starts_with('!') || rule_text.starts_with('#') || crate::js::trim(rule_text).is_empty() {
+    if rule_text.is_empty()
+        || rule_text.starts_with('!')
+        || rule_text.starts_with('#')
+        || crate::js::trim(rule_text).is_empty()
+    {
         return None;
     }
     // The reference lets a parse failure ("too short") escape here; such a line is kept.

@@ -8,14 +8,19 @@ use std::sync::LazyLock;
 /// `/^(?=.{1,255}$)[0-9A-Za-z](?:(?:[0-9A-Za-z]|-){0,61}[0-9A-Za-z])?(?:\.[0-9A-Za-z](?:…)?)*\.?$/`
 /// without the look-ahead (checked as a length instead; the pattern only matches ASCII).
 static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?(?:\.[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?)*\.?$")
-        .unwrap()
+    Regex::new(
+        r"^[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?(?:\.[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?)*\.?$",
+    )
+    .unwrap()
 });
 
 /// `/^([a-f0-9.:\][]+)(%[a-z0-9]+)?\s+([^#]+)(#.*)?$/`; JavaScript's `.` stops at line terminators.
 static ETC_HOSTS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"^[a-f0-9.:\]\[]+(?:%[a-z0-9]+)?{s}+[^#]+(?:#[^\n\r\x{{2028}}\x{{2029}}]*)?$", s = js::SPACE_CLASS))
-        .unwrap()
+    Regex::new(&format!(
+        r"^[a-f0-9.:\]\[]+(?:%[a-z0-9]+)?{s}+[^#]+(?:#[^\n\r\x{{2028}}\x{{2029}}]*)?$",
+        s = js::SPACE_CLASS
+    ))
+    .unwrap()
 });
 
 /// `/(\*\.|)([^\s^$|=]+(?:\.[^\s^$|=]+)+)/g`
@@ -52,14 +57,24 @@ pub fn contains_non_ascii(rule: &str) -> bool {
     !rule.is_ascii()
 }
 
-/// Converts the non-ASCII domain names in a line to punycode, as WHATWG's domain-to-ASCII does
-/// (a domain that cannot be converted becomes empty, as in the reference).
+/// Node's `url.domainToASCII`: the WHATWG hostname setter on a `ws:` URL, so the input ends at
+/// the first `/`, `?`, `#` or `\\`, and anything that is not a valid host gives "".
+pub fn domain_to_ascii(domain: &str) -> String {
+    let Ok(mut u) = url::Url::parse("ws://x") else { return String::new() };
+    if url::quirks::set_hostname(&mut u, domain).is_err() {
+        return String::new();
+    }
+    u.host_str().unwrap_or("").to_owned()
+}
+
+/// Converts the non-ASCII domain names in a line to punycode as the reference does (with
+/// Node's `url.domainToASCII`).
 pub fn convert_non_ascii_to_punycode(line: &str) -> String {
     DOMAIN_IN_TEXT
         .replace_all(line, |caps: &regex::Captures<'_>| {
             let (wildcard, domain) = (&caps[1], &caps[2]);
             if contains_non_ascii(domain) {
-                format!("{wildcard}{}", idna::domain_to_ascii(domain).unwrap_or_default())
+                format!("{wildcard}{}", domain_to_ascii(domain))
             } else {
                 caps[0].to_owned()
             }
@@ -272,5 +287,7 @@ mod tests {
         assert_eq!(convert_non_ascii_to_punycode("||пример.рф^"), "||xn--e1afmkfd.xn--p1ai^");
         assert_eq!(convert_non_ascii_to_punycode("*.пример.рф"), "*.xn--e1afmkfd.xn--p1ai");
         assert_eq!(convert_non_ascii_to_punycode("||example.org^"), "||example.org^");
+        // Node's domainToASCII stops at `#`: the cosmetic part of the line is lost, as in the reference.
+        assert_eq!(convert_non_ascii_to_punycode("img.рф##.banner"), "img.xn--p1ai");
     }
 }

@@ -291,11 +291,12 @@ mod tests {
 
     #[test]
     fn order_is_fixed() {
-        let out = apply(lines(&["b.example.org", "example.org", "  x  "]), None, None, &[
-            Transformation::InsertFinalNewLine,
-            Transformation::Compress,
-            Transformation::TrimLines,
-        ]);
+        let out = apply(
+            lines(&["b.example.org", "example.org", "  x  "]),
+            None,
+            None,
+            &[Transformation::InsertFinalNewLine, Transformation::Compress, Transformation::TrimLines],
+        );
         assert_eq!(out, lines(&["||example.org^", "x", ""]));
     }
 
@@ -320,8 +321,14 @@ mod tests {
 
     #[test]
     fn remove_modifiers_and_invert_allow() {
-        assert_eq!(remove_modifiers(lines(&["||a.org^$third-party,popup,important", " ! c "])), lines(&["||a.org^$important", "! c"]));
-        assert_eq!(invert_allow(lines(&["||a.org^", "@@||b.org^", "! c", "0.0.0.0 d.org", ""])), lines(&["@@||a.org^", "@@||b.org^", "! c", "0.0.0.0 d.org", ""]));
+        assert_eq!(
+            remove_modifiers(lines(&["||a.org^$third-party,popup,important", " ! c "])),
+            lines(&["||a.org^$important", "! c"])
+        );
+        assert_eq!(
+            invert_allow(lines(&["||a.org^", "@@||b.org^", "! c", "0.0.0.0 d.org", ""])),
+            lines(&["@@||a.org^", "@@||b.org^", "! c", "0.0.0.0 d.org", ""])
+        );
     }
 
     #[test]

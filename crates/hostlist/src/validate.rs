@@ -244,8 +244,10 @@ mod tests {
 
     #[test]
     fn removes_comments_above_invalid_rules() {
-        let rules: Vec<String> =
-            ["! keep", "||a.org^", "! about b", "", "||b.org^$popup", "||c.org^"].iter().map(|s| s.to_string()).collect();
+        let rules: Vec<String> = ["! keep", "||a.org^", "! about b", "", "||b.org^$popup", "||c.org^"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(validate(rules, STRICT), vec!["! keep", "||a.org^", "||c.org^"]);
     }
 }

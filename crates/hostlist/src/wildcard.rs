@@ -69,10 +69,10 @@ impl Matcher {
             match pattern_regex(p) {
                 Some(re) => {
                     // Check each on its own, so that the error names the pattern.
-                    regex::RegexBuilder::new(&re).size_limit(MAX_REGEX_BYTES).build().map_err(|e| PatternError {
-                        pattern: p.to_owned(),
-                        reason: e.to_string(),
-                    })?;
+                    regex::RegexBuilder::new(&re)
+                        .size_limit(MAX_REGEX_BYTES)
+                        .build()
+                        .map_err(|e| PatternError { pattern: p.to_owned(), reason: e.to_string() })?;
                     regexes.push(re);
                 }
                 None => plain.push(p.to_owned()),
@@ -84,22 +84,28 @@ impl Matcher {
         let plain = if plain.is_empty() {
             None
         } else {
-            Some(AhoCorasick::new(&plain).map_err(|e| PatternError { pattern: plain[0].clone(), reason: e.to_string() })?)
+            Some(
+                AhoCorasick::new(&plain)
+                    .map_err(|e| PatternError { pattern: plain[0].clone(), reason: e.to_string() })?,
+            )
         };
         let regexes = if regexes.is_empty() {
             None
         } else {
-            Some(RegexSetBuilder::new(&regexes).size_limit(MAX_REGEX_BYTES).build().map_err(|e| PatternError {
-                pattern: "(the set of patterns)".into(),
-                reason: e.to_string(),
-            })?)
+            Some(
+                RegexSetBuilder::new(&regexes)
+                    .size_limit(MAX_REGEX_BYTES)
+                    .build()
+                    .map_err(|e| PatternError { pattern: "(the set of patterns)".into(), reason: e.to_string() })?,
+            )
         };
         Ok(Some(Matcher { plain, regexes }))
     }
 
     /// Whether any pattern matches `line`.
     pub fn matches(&self, line: &str) -> bool {
-        self.plain.as_ref().is_some_and(|ac| ac.is_match(line)) || self.regexes.as_ref().is_some_and(|rs| rs.is_match(line))
+        self.plain.as_ref().is_some_and(|ac| ac.is_match(line))
+            || self.regexes.as_ref().is_some_and(|rs| rs.is_match(line))
     }
 }
 
