@@ -9,10 +9,6 @@ pub fn is_space(c: char) -> bool {
     )
 }
 
-/// The regex class of JavaScript's `\s`.
-pub const SPACE_CLASS: &str =
-    r"[\t\n\x0B\x0C\r \x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}]";
-
 /// `String.prototype.trim` (and lodash's `_.trim(s)`).
 pub fn trim(s: &str) -> &str {
     s.trim_matches(is_space)

@@ -5,32 +5,11 @@ use crate::js;
 use regex::Regex;
 use std::sync::LazyLock;
 
-/// `/^(?=.{1,255}$)[0-9A-Za-z](?:(?:[0-9A-Za-z]|-){0,61}[0-9A-Za-z])?(?:\.[0-9A-Za-z](?:…)?)*\.?$/`
-/// without the look-ahead (checked as a length instead; the pattern only matches ASCII).
-static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?(?:\.[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?)*\.?$",
-    )
-    .unwrap()
-});
-
-/// `/^([a-f0-9.:\][]+)(%[a-z0-9]+)?\s+([^#]+)(#.*)?$/`; JavaScript's `.` stops at line terminators.
-static ETC_HOSTS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(
-        r"^[a-f0-9.:\]\[]+(?:%[a-z0-9]+)?{s}+[^#]+(?:#[^\n\r\x{{2028}}\x{{2029}}]*)?$",
-        s = js::SPACE_CLASS
-    ))
-    .unwrap()
-});
-
 /// `/(\*\.|)([^\s^$|=]+(?:\.[^\s^$|=]+)+)/g`
 static DOMAIN_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
     let c = r"[^\t\n\x0B\x0C\r \x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}^$|=]";
     Regex::new(&format!(r"(\*\.|)({c}+(?:\.{c}+)+)")).unwrap()
 });
-
-/// `/^\|\|([a-z0-9-.]+)\^$/`
-static SIMPLE_HOSTNAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\|\|([a-z0-9.-]+)\^$").unwrap());
 
 /// A comment line: `!…`, `# …`, `#` or `####…`.
 pub fn is_comment(rule: &str) -> bool {
@@ -44,12 +23,48 @@ pub fn is_allow_rule(rule: &str) -> bool {
 
 /// A bare domain name such as `example.org`.
 pub fn is_just_domain(rule: &str) -> bool {
-    rule.contains('.') && (1..=255).contains(&js::len(rule)) && DOMAIN.is_match(rule)
+    // `/^(?=.{1,255}$)[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?(?:\.<the same>)*\.?$/`
+    if !rule.contains('.') || rule.is_empty() || rule.len() > 255 {
+        return false;
+    }
+    let host = rule.strip_suffix('.').unwrap_or(rule);
+    host.split('.').all(|l| {
+        let b = l.as_bytes();
+        (1..=63).contains(&b.len())
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    })
 }
 
-/// An `/etc/hosts` line: an address, then host names.
+/// An `/etc/hosts` line: an address, then host names. The reference's
+/// `/^([a-f0-9.:\][]+)(%[a-z0-9]+)?\s+([^#]+)(#.*)?$/`, matched by hand (it runs on every line).
 pub fn is_etc_hosts_rule(rule: &str) -> bool {
-    ETC_HOSTS.is_match(rule)
+    let b = rule.as_bytes();
+    let addr = b.iter().take_while(|c| matches!(c, b'a'..=b'f' | b'0'..=b'9' | b'.' | b':' | b'[' | b']')).count();
+    if addr == 0 {
+        return false;
+    }
+    let mut rest = &rule[addr..];
+    if let Some(zone) = rest.strip_prefix('%') {
+        let n = zone.bytes().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit()).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &zone[n..];
+    }
+    // `\s+[^#]+`: a white-space character, then at least one more character before any `#`.
+    let mut chars = rest.chars();
+    if !chars.next().is_some_and(js::is_space) {
+        return false;
+    }
+    let after = chars.as_str();
+    let body_len = after.find('#').unwrap_or(after.len());
+    if body_len == 0 {
+        return false;
+    }
+    // `(#.*)?$`: JavaScript's `.` stops at line terminators.
+    !after[body_len..].contains(['\n', '\r', '\u{2028}', '\u{2029}'])
 }
 
 /// Whether the text has characters outside ASCII.
@@ -163,8 +178,14 @@ pub fn parse_adblock(rule_text: &str) -> Result<AdblockRule, TooShort> {
                 .collect(),
         )
     });
-    let hostname = SIMPLE_HOSTNAME.captures(pattern).map(|c| c[1].to_owned());
+    let hostname = simple_hostname(pattern).map(str::to_owned);
     Ok(AdblockRule { pattern: pattern.to_owned(), whitelist, options, hostname })
+}
+
+/// The host of a `||host^` pattern (`/^\|\|([a-z0-9-.]+)\^$/`).
+pub fn simple_hostname(pattern: &str) -> Option<&str> {
+    let host = pattern.strip_prefix("||")?.strip_suffix('^')?;
+    (!host.is_empty() && host.bytes().all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.'))).then_some(host)
 }
 
 /// `splitByDelimiterWithEscapeCharacter(str, delimiter, escape, false)`.
@@ -248,9 +269,21 @@ mod tests {
         assert!(is_etc_hosts_rule("127.0.0.1\texample.org"));
         assert!(!is_etc_hosts_rule("||example.org^"));
         assert!(!is_etc_hosts_rule("0.0.0.0"));
+        assert!(!is_etc_hosts_rule("0.0.0.0 "));
+        assert!(is_etc_hosts_rule("0.0.0.0  "));
+        assert!(!is_etc_hosts_rule("0.0.0.0 #x"));
+        assert!(is_etc_hosts_rule("fe80::1%lo0 localhost"));
+        assert!(!is_etc_hosts_rule("fe80::1% localhost"));
+        assert!(!is_etc_hosts_rule("0.0.0.0 a # b\u{2028}c"));
+        assert!(is_etc_hosts_rule("0.0.0.0 a\u{2028}b"));
         assert!(is_just_domain("example.org"));
         assert!(!is_just_domain("example"));
         assert!(!is_just_domain("-example.org"));
+        assert!(is_just_domain("example.org."));
+        assert!(!is_just_domain("example..org"));
+        assert!(!is_just_domain(&format!("{}.org", "a".repeat(64))));
+        assert!(is_just_domain(&format!("{}.org", "a".repeat(63))));
+        assert!(!is_just_domain("ex ample.org"));
     }
 
     #[test]

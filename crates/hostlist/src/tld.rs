@@ -20,17 +20,26 @@ fn is_valid_ascii(c: u16) -> bool {
 
 /// tldts's `isValidHostname`, on UTF-16 code units.
 pub fn is_valid_hostname(hostname: &str) -> bool {
-    let units: Vec<u16> = hostname.encode_utf16().collect();
+    if hostname.is_ascii() {
+        valid_hostname_units(hostname.as_bytes())
+    } else {
+        valid_hostname_units(&hostname.encode_utf16().collect::<Vec<u16>>())
+    }
+}
+
+fn valid_hostname_units<T: Copy + Into<u16>>(units: &[T]) -> bool {
     let len = units.len();
     if len == 0 || len > 255 {
         return false;
     }
-    if !is_valid_ascii(units[0]) && units[0] != 46 && units[0] != 95 {
+    let first: u16 = units[0].into();
+    if !is_valid_ascii(first) && first != 46 && first != 95 {
         return false;
     }
     let mut last_dot: isize = -1;
     let mut last: i32 = -1;
-    for (i, &c) in units.iter().enumerate() {
+    for (i, c) in units.iter().enumerate() {
+        let c: u16 = (*c).into();
         if c == 46 {
             if i as isize - last_dot > 64 || last == 46 || last == 45 || last == 95 {
                 return false;
@@ -61,13 +70,17 @@ fn is_probably_ipv4(h: &str) -> bool {
 }
 
 fn is_probably_ipv6(h: &str) -> bool {
-    let units: Vec<u16> = h.encode_utf16().collect();
+    // Every accepted character is ASCII.
+    if !h.is_ascii() {
+        return false;
+    }
+    let units = h.as_bytes();
     if units.len() < 3 {
         return false;
     }
-    let mut start = usize::from(units[0] == u16::from(b'['));
+    let mut start = usize::from(units[0] == b'[');
     let mut end = units.len();
-    if units[end - 1] == u16::from(b']') {
+    if units[end - 1] == b']' {
         end -= 1;
     }
     if end.saturating_sub(start) > 39 {
@@ -75,7 +88,7 @@ fn is_probably_ipv6(h: &str) -> bool {
     }
     let mut has_colon = false;
     while start < end {
-        let c = units[start];
+        let c = u16::from(units[start]);
         if c == 58 {
             has_colon = true;
         } else if !((48..=57).contains(&c) || (97..=102).contains(&c) || (65..=90).contains(&c)) {
@@ -93,24 +106,41 @@ pub fn is_ip(hostname: &str) -> bool {
 
 /// tldts's `extractHostname(url, urlIsValidHostname)`.
 fn extract_hostname(url: &str, url_is_valid_hostname: bool) -> Option<String> {
-    let u: Vec<u16> = url.encode_utf16().collect();
-    let at = |i: usize| -> u16 { u.get(i).copied().unwrap_or(0) };
+    if url.is_ascii() {
+        let (start, end, lower) = extract_range(url.as_bytes(), url_is_valid_hostname, url.starts_with("data:"))?;
+        let h = &url[start..end];
+        Some(if lower { h.to_ascii_lowercase() } else { h.to_owned() })
+    } else {
+        let u: Vec<u16> = url.encode_utf16().collect();
+        let (start, end, lower) = extract_range(&u, url_is_valid_hostname, url.starts_with("data:"))?;
+        let h = String::from_utf16_lossy(&u[start..end]);
+        Some(if lower { h.to_lowercase() } else { h })
+    }
+}
+
+/// The host name's range in `u`, and whether it must be lower-cased.
+fn extract_range<T: Copy + Into<u16>>(
+    u: &[T],
+    url_is_valid_hostname: bool,
+    is_data: bool,
+) -> Option<(usize, usize, bool)> {
+    let at = |i: usize| -> u16 { u.get(i).map(|&c| c.into()).unwrap_or(0) };
     let mut start = 0usize;
     let mut end = u.len();
     let mut has_upper = false;
     if !url_is_valid_hostname {
-        if url.starts_with("data:") {
+        if is_data {
             return None;
         }
-        while start < u.len() && u[start] <= 32 {
+        while start < u.len() && at(start) <= 32 {
             start += 1;
         }
-        while end > start + 1 && u[end - 1] <= 32 {
+        while end > start + 1 && at(end - 1) <= 32 {
             end -= 1;
         }
         if at(start) == 47 && at(start + 1) == 47 {
             start += 2;
-        } else if let Some(proto) = find_units(&u, &[58, 47], start) {
+        } else if let Some(proto) = (start..u.len().saturating_sub(1)).find(|&i| at(i) == 58 && at(i + 1) == 47) {
             let size = proto - start;
             let c: Vec<u16> = (0..5).map(|k| at(start + k)).collect();
             let known = (size == 5 && c[..5] == [104, 116, 116, 112, 115])
@@ -118,8 +148,8 @@ fn extract_hostname(url: &str, url_is_valid_hostname: bool) -> Option<String> {
                 || (size == 3 && c[..3] == [119, 115, 115])
                 || (size == 2 && c[..2] == [119, 115]);
             if !known {
-                for &code in &u[start..proto] {
-                    let l = code | 32;
+                for i in start..proto {
+                    let l = at(i) | 32;
                     if !((97..=122).contains(&l) || (48..=57).contains(&l) || l == 46 || l == 45 || l == 43) {
                         return None;
                     }
@@ -135,7 +165,7 @@ fn extract_hostname(url: &str, url_is_valid_hostname: bool) -> Option<String> {
         let mut port: Option<usize> = None;
         let mut i = start;
         while i < end {
-            let code = u[i];
+            let code = at(i);
             if code == 35 || code == 47 || code == 63 {
                 end = i;
                 break;
@@ -156,7 +186,7 @@ fn extract_hostname(url: &str, url_is_valid_hostname: bool) -> Option<String> {
             }
         }
         if at(start) == 91 {
-            return closing_bracket.map(|cb| String::from_utf16_lossy(&u[start + 1..cb.max(start + 1)]).to_lowercase());
+            return closing_bracket.map(|cb| (start + 1, cb.max(start + 1), true));
         } else if let Some(p) = port {
             if p > start && p < end {
                 end = p;
@@ -166,12 +196,7 @@ fn extract_hostname(url: &str, url_is_valid_hostname: bool) -> Option<String> {
     while end > start + 1 && at(end - 1) == 46 {
         end -= 1;
     }
-    let hostname = String::from_utf16_lossy(&u[start.min(end)..end]);
-    Some(if has_upper { hostname.to_lowercase() } else { hostname })
-}
-
-fn find_units(hay: &[u16], needle: &[u16], from: usize) -> Option<usize> {
-    (from..hay.len().saturating_sub(needle.len() - 1)).find(|&i| hay[i..].starts_with(needle))
+    Some((start.min(end), end, has_upper))
 }
 
 /// The ICANN public suffix of `hostname`: private rules are ignored (tldts's default), and an

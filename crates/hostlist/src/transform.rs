@@ -7,6 +7,8 @@ use crate::{ip, js, rule};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
+type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
+
 /// A transformation, by its configuration name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Transformation {
@@ -191,7 +193,7 @@ fn deduplicate(rules: Vec<String>) -> Vec<String> {
     if rules.is_empty() {
         return rules;
     }
-    let mut seen: HashSet<&str> = HashSet::with_capacity(rules.len());
+    let mut seen: FastSet<&str> = FastSet::with_capacity_and_hasher(rules.len(), Default::default());
     let mut keep = vec![true; rules.len()];
     let mut previous_removed = false;
     for i in (0..rules.len()).rev() {
@@ -247,38 +249,33 @@ fn compress(rules: Vec<String>) -> Vec<String> {
     for r in rules {
         to_adblock_rules(r, &mut converted);
     }
-    let mut by_hostname: HashSet<String> = HashSet::with_capacity(converted.len());
-    let mut filtered: Vec<Compressible> = Vec::with_capacity(converted.len());
-    for c in converted {
-        match &c.hostname {
-            Some(h) => {
-                if !js::is_object_prototype_key(h) && by_hostname.insert(h.clone()) {
-                    filtered.push(c);
-                }
+    let mut by_hostname: FastSet<&str> = FastSet::with_capacity_and_hasher(converted.len(), Default::default());
+    let mut keep = vec![true; converted.len()];
+    for (i, c) in converted.iter().enumerate() {
+        if let Some(h) = &c.hostname {
+            if js::is_object_prototype_key(h) || !by_hostname.insert(h.as_str()) {
+                keep[i] = false;
             }
-            None => filtered.push(c),
         }
     }
-    filtered
-        .into_iter()
-        .filter(|c| match &c.hostname {
-            None => true,
-            Some(h) => {
-                // Every parent domain (`b.c` and `c` for `a.b.c`), never the host itself.
-                let mut covered = false;
-                let mut rest = h.as_str();
-                while let Some(dot) = rest.find('.') {
-                    rest = &rest[dot + 1..];
-                    if by_hostname.contains(rest) || js::is_object_prototype_key(rest) {
-                        covered = true;
-                        break;
-                    }
+    // Drop rules whose parent domain (`b.c` and `c` for `a.b.c`, never the host itself) is there.
+    for (i, c) in converted.iter().enumerate() {
+        if !keep[i] {
+            continue;
+        }
+        if let Some(h) = &c.hostname {
+            let mut rest = h.as_str();
+            while let Some(dot) = rest.find('.') {
+                rest = &rest[dot + 1..];
+                if by_hostname.contains(rest) || js::is_object_prototype_key(rest) {
+                    keep[i] = false;
+                    break;
                 }
-                !covered
             }
-        })
-        .map(|c| c.text)
-        .collect()
+        }
+    }
+    drop(by_hostname);
+    converted.into_iter().zip(keep).filter_map(|(c, k)| k.then_some(c.text)).collect()
 }
 
 #[cfg(test)]

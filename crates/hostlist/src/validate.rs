@@ -3,16 +3,11 @@
 //! comments and empty lines directly above a removed rule (the reference's `validate.js`).
 
 use crate::{ip, js, rule, tld};
-use regex::Regex;
-use std::sync::LazyLock;
 
-/// `EXACT_DOMAIN_PATTERN`: `||example.org^`, `*.org^`, `.org^`, `||org^`, optional `|` at the end.
-static EXACT_DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:\|\|)?(?:\*\.|\.)?([a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*\.?)\^\|?$")
-        .unwrap()
-});
-
-static DOMAIN_CHARS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9\-.*|^]+$").unwrap());
+/// `/^[a-zA-Z0-9-.*|^]+$/`
+fn only_domain_chars(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'*' | b'|' | b'^'))
+}
 
 const ANY_PATTERN_MODIFIERS: [&str; 3] = ["denyallow", "badfilter", "client"];
 const SUPPORTED_MODIFIERS: [&str; 8] =
@@ -46,10 +41,21 @@ fn valid_hostname(hostname: &str, mode: Mode, has_limit_modifier: bool) -> bool 
     true
 }
 
-fn exact_domain(pattern: &str) -> Option<String> {
-    let caps = EXACT_DOMAIN.captures(pattern)?;
-    let h = &caps[1];
-    Some(h.strip_suffix('.').unwrap_or(h).to_owned())
+/// `EXACT_DOMAIN_PATTERN` (`||example.org^`, `*.org^`, `.org^`, `||org^`, optional `|` at
+/// the end): the domain, without a trailing dot.
+fn exact_domain(pattern: &str) -> Option<&str> {
+    let p = pattern.strip_prefix("||").unwrap_or(pattern);
+    let p = p.strip_prefix("*.").or_else(|| p.strip_prefix('.')).unwrap_or(p);
+    let h = p.strip_suffix("^|").or_else(|| p.strip_suffix('^'))?;
+    let h = h.strip_suffix('.').unwrap_or(h);
+    let label_ok = |l: &str| {
+        let b = l.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    };
+    h.split('.').all(label_ok).then_some(h)
 }
 
 fn valid_etc_hosts_rule(rule_text: &str, mode: Mode) -> bool {
@@ -86,7 +92,7 @@ fn valid_adblock_rule(rule_text: &str, mode: Mode) -> bool {
     }
     // `_.trimStart(toTest, '://')` strips any leading ':' and '/' characters.
     let to_test = if pattern.starts_with("://") { pattern.trim_start_matches([':', '/']) } else { pattern };
-    if !DOMAIN_CHARS.is_match(to_test) {
+    if !only_domain_chars(to_test) {
         return false;
     }
     let classified = ip::parse(pattern);
@@ -132,7 +138,7 @@ fn valid_adblock_rule(rule_text: &str, mode: Mode) -> bool {
         }
     }
     if let Some(domain) = exact {
-        return valid_hostname(&domain, mode, has_limit_modifier);
+        return valid_hostname(domain, mode, has_limit_modifier);
     }
     let Some(sep) = sep.filter(|_| pattern.starts_with("||")) else {
         return true;
@@ -230,6 +236,21 @@ mod tests {
         ] {
             assert!(!is_valid(bad, STRICT), "{bad} should be invalid");
         }
+    }
+
+    #[test]
+    fn exact_domain_patterns() {
+        assert_eq!(exact_domain("||example.org^"), Some("example.org"));
+        assert_eq!(exact_domain("*.org^"), Some("org"));
+        assert_eq!(exact_domain(".org^|"), Some("org"));
+        assert_eq!(exact_domain("||foo.bar.^"), Some("foo.bar"));
+        assert_eq!(exact_domain("||foo..^"), None);
+        assert_eq!(exact_domain("||-a.org^"), None);
+        assert_eq!(exact_domain("||a-.org^"), None);
+        assert_eq!(exact_domain("||example.org^abc"), None);
+        assert_eq!(exact_domain("||example.org"), None);
+        assert_eq!(exact_domain("||*.org^"), Some("org"));
+        assert_eq!(exact_domain("|||a.org^"), None);
     }
 
     #[test]
