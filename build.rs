@@ -12,6 +12,7 @@ use std::process::Command;
 const COMPONENTS: &[(&str, &str)] = &[
     ("gateway", "BLOCKLIST_EDGE_GATEWAY_WASM"),
     ("ratelimit", "BLOCKLIST_EDGE_RATELIMIT_WASM"),
+    ("compile", "BLOCKLIST_EDGE_COMPILE_WASM"),
     ("busy-loop", "BLOCKLIST_EDGE_TEST_BUSY_LOOP_WASM"),
 ];
 
@@ -19,7 +20,7 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    for dir in ["components", "crates/sliding-window", "tests/guests", "wit", "Cargo.lock"] {
+    for dir in ["components", "crates/sliding-window", "crates/hostlist", "tests/guests", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");

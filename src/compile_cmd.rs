@@ -27,6 +27,16 @@ pub struct CompileArgs {
     /// Path to the output file.
     #[arg(short, long)]
     output: PathBuf,
+    /// Compile inside the compile component (on wasmtime) instead of natively; local sources are
+    /// read here and passed to it inline, URL sources it fetches itself.
+    #[arg(long)]
+    component: bool,
+    /// With --component: the compile component (.wasm); default: the built-in one.
+    #[arg(long, requires = "component")]
+    compile_wasm: Option<PathBuf>,
+    /// With --component: the instance's memory cap, in MiB.
+    #[arg(long, default_value_t = 2048, requires = "component")]
+    memory_mib: usize,
 }
 
 /// Reads sources from the file system (relative to the working directory) and over HTTP(S),
@@ -87,15 +97,15 @@ impl Fetch for NativeFetch {
     }
 }
 
+/// The transformations of the configuration `-i` builds, as the reference's CLI does.
+const CLI_TRANSFORMATIONS: [&str; 6] =
+    ["RemoveComments", "Deduplicate", "Compress", "Validate", "TrimLines", "InsertFinalNewLine"];
+
 /// The configuration `-i` builds, as the reference's CLI does.
 fn config_for_inputs(inputs: &[String], input_type: &str) -> Result<Configuration> {
     let sources: Vec<serde_json::Value> =
         inputs.iter().map(|i| serde_json::json!({"source": i, "type": input_type})).collect();
-    let value = serde_json::json!({
-        "name": "Blocklist",
-        "sources": sources,
-        "transformations": ["RemoveComments", "Deduplicate", "Compress", "Validate", "TrimLines", "InsertFinalNewLine"],
-    });
+    let value = serde_json::json!({"name": "Blocklist", "sources": sources, "transformations": CLI_TRANSFORMATIONS});
     Ok(Configuration::from_value(&value)?)
 }
 
@@ -117,7 +127,74 @@ pub fn run(args: CompileArgs) -> Result<()> {
         (None, false) => config_for_inputs(&args.input, &args.input_type)?,
         (None, true) => bail!("either --input or --config must be specified"),
     };
-    let text = hostlist::compile_to_string(&config, &NativeFetch::new(), &stamp(SystemTime::now()))?;
+    let stamp = stamp(SystemTime::now());
+    let text = if args.component {
+        compile_in_component(&args, &config, &stamp)?
+    } else {
+        hostlist::compile_to_string(&config, &NativeFetch::new(), &stamp)?
+    };
     std::fs::write(&args.output, text).with_context(|| format!("writing {}", args.output.display()))?;
     Ok(())
+}
+
+/// Every local file the configuration names, with the local files they `!#include`
+/// (resolved as the reference does: relative to the including file).
+fn local_files(config: &Configuration) -> Result<Vec<crate::compiler::SourceFile>> {
+    let mut pending: Vec<String> = Vec::new();
+    for f in std::iter::once(&config.filters).chain(config.sources.iter().map(|s| &s.filters)) {
+        pending.extend(f.exclusions_sources.iter().cloned());
+        pending.extend(f.inclusions_sources.iter().cloned());
+    }
+    pending.extend(config.sources.iter().map(|s| s.source.clone()));
+    let fetch = NativeFetch::new();
+    let mut files = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(location) = pending.pop() {
+        if hostlist::download::is_external(&location) || !seen.insert(location.clone()) || seen.len() > 10_000 {
+            continue;
+        }
+        // A file that cannot be read is left to the component to report, in the reference's words.
+        let Ok(content) = fetch.read_local(&location) else { continue };
+        let dir = location.rfind('/').map_or("", |i| &location[..i]);
+        for line in content.lines() {
+            if let Some(arg) = line.strip_prefix("!#include") {
+                let arg = arg.trim();
+                pending.push(if dir.is_empty() { arg.to_owned() } else { format!("{dir}/{arg}") });
+            }
+        }
+        files.push(crate::compiler::SourceFile { location, content });
+    }
+    Ok(files)
+}
+
+fn compile_in_component(args: &CompileArgs, config: &Configuration, stamp: &Stamp) -> Result<String> {
+    let wasm = match &args.compile_wasm {
+        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        None => crate::embedded::COMPILE.to_vec(),
+    };
+    let runner = crate::compiler::Runner::new(&wasm, args.memory_mib * 1024 * 1024)?;
+    let files = local_files(config)?;
+    let configuration = config_json(args)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let result =
+        runtime.block_on(runner.compile(&configuration, &files, &stamp.last_modified, Duration::from_secs(3600)))?;
+    match result {
+        Ok(compiled) => Ok(compiled.text),
+        Err(crate::compiler::CompileError::InvalidConfiguration(m))
+        | Err(crate::compiler::CompileError::Source(m))
+        | Err(crate::compiler::CompileError::Pattern(m)) => bail!("{m}"),
+    }
+}
+
+/// The configuration's JSON text, as given or as `-i` builds it.
+fn config_json(args: &CompileArgs) -> Result<String> {
+    match &args.config {
+        Some(path) => Ok(std::fs::read_to_string(path)?),
+        None => Ok(serde_json::json!({
+            "name": "Blocklist",
+            "sources": args.input.iter().map(|i| serde_json::json!({"source": i, "type": args.input_type})).collect::<Vec<_>>(),
+            "transformations": CLI_TRANSFORMATIONS,
+        })
+        .to_string()),
+    }
 }

@@ -4,10 +4,12 @@
 //! 127.0.0.1:3000, with `wasi:keyvalue` on an embedded SQLite database: no service to start.
 
 mod compile_cmd;
+mod compiler;
 mod compose;
 mod config;
 mod keyvalue;
 mod server;
+mod wasm_cache;
 
 /// Host bindings generated from the project's WIT (`wit/`, world `blocklist:edge/host`).
 mod bindings {
@@ -42,6 +44,7 @@ use std::time::Duration;
 mod embedded {
     pub const GATEWAY: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_GATEWAY_WASM"));
     pub const RATELIMIT: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_RATELIMIT_WASM"));
+    pub const COMPILE: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_COMPILE_WASM"));
 }
 
 #[derive(Parser)]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap,
 };
@@ -94,8 +94,7 @@ impl Server {
         vars: Variables,
         limits: Limits,
     ) -> Result<Server> {
-        let component =
-            Component::new(engine, component).map_err(anyhow::Error::from).context("compiling the component")?;
+        let component = crate::wasm_cache::component(engine, component).context("compiling the component")?;
         let mut linker: Linker<RequestState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;

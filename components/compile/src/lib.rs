@@ -1,0 +1,125 @@
+//! The compile component: the `hostlist` crate behind `blocklist:edge/compiler`.
+//!
+//! Sources come inline (by location) or, for `http(s)` URLs not given inline, through
+//! `wasi:http/outgoing-handler` — which hosts may be reached is the host's decision (Spin's
+//! `allowed_outbound_hosts`, the blocklist-edge host's allow-list).
+
+wit_bindgen::generate!({
+    world: "compile-component",
+    path: "../../wit",
+    generate_all,
+});
+
+use exports::blocklist::edge::compiler::{CompileError, Compiled, Guest, SourceFile};
+use std::collections::HashMap;
+use wasi::http::outgoing_handler;
+use wasi::http::types::{Fields, Method, OutgoingRequest, Scheme};
+use wasi::io::streams::StreamError;
+
+/// Largest body fetched for one URL source.
+const MAX_FETCH_BYTES: usize = 64 * 1024 * 1024;
+
+struct Component;
+
+struct Sources {
+    files: HashMap<String, String>,
+}
+
+impl hostlist::Fetch for Sources {
+    fn read_local(&self, path: &str) -> Result<String, String> {
+        self.files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| format!("source {path:?} was not given (local sources must be passed inline)"))
+    }
+
+    fn get_url(&self, url: &str) -> Result<String, String> {
+        if let Some(c) = self.files.get(url) {
+            return Ok(c.clone());
+        }
+        fetch(url)
+    }
+}
+
+/// GET `url` through wasi:http, with the reference's checks (status 200, a text content type).
+fn fetch(url: &str) -> Result<String, String> {
+    let failed = |why: String| format!("Failed to request url '{url}': {why}");
+    let parsed = url::Url::parse(url).map_err(|e| failed(e.to_string()))?;
+    let scheme = match parsed.scheme() {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => return Err(failed(format!("unsupported scheme {other:?}"))),
+    };
+    let authority = match (parsed.host_str(), parsed.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        (None, _) => return Err(failed("no host".into())),
+    };
+    let mut path = parsed.path().to_owned();
+    if let Some(q) = parsed.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let req = OutgoingRequest::new(Fields::new());
+    req.set_method(&Method::Get).map_err(|()| failed("method".into()))?;
+    req.set_scheme(Some(&scheme)).map_err(|()| failed("scheme".into()))?;
+    req.set_authority(Some(&authority)).map_err(|()| failed("authority".into()))?;
+    req.set_path_with_query(Some(&path)).map_err(|()| failed("path".into()))?;
+    let pending = outgoing_handler::handle(req, None).map_err(|e| failed(format!("{e:?}")))?;
+    pending.subscribe().block();
+    let resp = match pending.get() {
+        Some(Ok(Ok(r))) => r,
+        Some(Ok(Err(e))) => return Err(failed(format!("{e:?}"))),
+        _ => return Err(failed("no response".into())),
+    };
+    let status = resp.status();
+    if status != 200 {
+        return Err(format!("Response status for url {url} is invalid: {status}"));
+    }
+    let ct: Vec<String> =
+        resp.headers().get("content-type").into_iter().map(|v| String::from_utf8_lossy(&v).into_owned()).collect();
+    if !ct.iter().any(|v| ["text/plain", "text/html", "application/octet-stream"].iter().any(|t| v.contains(t))) {
+        return Err(
+            "Response content type should be one of: \"text/plain, text/html, application/octet-stream\"".into()
+        );
+    }
+    let body = resp.consume().map_err(|()| failed("body".into()))?;
+    let stream = body.stream().map_err(|()| failed("body stream".into()))?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(256 * 1024) {
+            Ok(chunk) => {
+                if bytes.len() + chunk.len() > MAX_FETCH_BYTES {
+                    return Err(failed(format!("the body is larger than {MAX_FETCH_BYTES} bytes")));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => return Err(failed(e.to_debug_string())),
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text))
+}
+
+impl Guest for Component {
+    fn compile(configuration: String, files: Vec<SourceFile>, last_modified: String) -> Result<Compiled, CompileError> {
+        let config = hostlist::Configuration::from_json(&configuration)
+            .map_err(|e| CompileError::InvalidConfiguration(e.to_string()))?;
+        let sources = Sources { files: files.into_iter().map(|f| (f.location, f.content)).collect() };
+        let stamp = hostlist::Stamp {
+            last_modified,
+            compiled_by: concat!("blocklist-edge v", env!("CARGO_PKG_VERSION")).to_owned(),
+        };
+        let lines = hostlist::compile(&config, &sources, &stamp).map_err(|e| match e {
+            hostlist::CompileError::Config(c) => CompileError::InvalidConfiguration(c.to_string()),
+            hostlist::CompileError::Download { .. } => CompileError::Source(e.to_string()),
+            hostlist::CompileError::Pattern(p) => CompileError::Pattern(p.to_string()),
+        })?;
+        let rules = lines.iter().filter(|l| !l.is_empty() && !hostlist::rule::is_comment(l)).count() as u32;
+        Ok(Compiled { text: lines.join("\n"), rules })
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+export!(Component);
