@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use hostlist::{Configuration, Fetch, Stamp};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -66,7 +66,8 @@ fn decode(bytes: Vec<u8>) -> String {
 impl Fetch for NativeFetch {
     fn read_local(&self, path: &str) -> Result<String, String> {
         let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path:?}: {e}"))?;
-        let mut bytes = Vec::new();
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0).min(MAX_SOURCE_BYTES);
+        let mut bytes = Vec::with_capacity(size as usize + 1);
         file.take(MAX_SOURCE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read {path:?}: {e}"))?;
         if bytes.len() as u64 > MAX_SOURCE_BYTES {
             return Err(format!("{path:?} is larger than {MAX_SOURCE_BYTES} bytes"));
@@ -128,12 +129,24 @@ pub fn run(args: CompileArgs) -> Result<()> {
         (None, true) => bail!("either --input or --config must be specified"),
     };
     let stamp = stamp(SystemTime::now());
-    let text = if args.component {
-        compile_in_component(&args, &config, &stamp)?
-    } else {
-        hostlist::compile_to_string(&config, &NativeFetch::new(), &stamp)?
+    if args.component {
+        let text = compile_in_component(&args, &config, &stamp)?;
+        std::fs::write(&args.output, text).with_context(|| format!("writing {}", args.output.display()))?;
+        return Ok(());
+    }
+    let lines = hostlist::compile(&config, &NativeFetch::new(), &stamp)?;
+    // Written line by line: no second copy of the list as one string.
+    let write = || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&args.output)?);
+        for (i, line) in lines.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b"\n")?;
+            }
+            out.write_all(line.as_bytes())?;
+        }
+        out.flush()
     };
-    std::fs::write(&args.output, text).with_context(|| format!("writing {}", args.output.display()))?;
+    write().with_context(|| format!("writing {}", args.output.display()))?;
     Ok(())
 }
 

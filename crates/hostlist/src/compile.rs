@@ -87,16 +87,19 @@ fn apply(rules: Vec<String>, filters: &Filters, fetch: &dyn Fetch) -> Result<Vec
 /// Compiles `config`, reading sources through `fetch`; the lines of the output (join them
 /// with `\n`, as the reference does).
 pub fn compile(config: &Configuration, fetch: &dyn Fetch, stamp: &Stamp) -> Result<Vec<String>, CompileError> {
-    let mut list = Vec::new();
+    let mut list: Vec<String> = Vec::new();
     for source in &config.sources {
         let rules = apply(download(&source.source, fetch)?, &source.filters, fetch)?;
-        list.extend(source_header(source));
+        let head = source_header(source);
+        list.reserve_exact(head.len() + rules.len());
+        list.extend(head);
         list.extend(rules);
     }
-    let list = apply(list, &config.filters, fetch)?;
-    let mut out = header(config, stamp);
-    out.extend(list);
-    Ok(out)
+    let mut list = apply(list, &config.filters, fetch)?;
+    let head = header(config, stamp);
+    list.reserve_exact(head.len());
+    list.splice(0..0, head);
+    Ok(list)
 }
 
 /// [`compile`], joined into the output text.

@@ -51,7 +51,9 @@ pub fn split_lines(text: &str) -> Vec<String> {
     if t.is_empty() {
         return vec![String::new()];
     }
-    t.split(['\r', '\n']).filter(|p| !p.is_empty()).map(str::to_owned).collect()
+    let mut lines = Vec::with_capacity(t.bytes().filter(|&b| b == b'\n').count() + 1);
+    lines.extend(t.split(['\r', '\n']).filter(|p| !p.is_empty()).map(str::to_owned));
+    lines
 }
 
 /// Downloads `src` with its directives resolved.
@@ -81,6 +83,7 @@ fn process(url: &str, origin: Option<&str>, fetch: &dyn Fetch, depth: usize) -> 
         (full, text)
     };
     let lines = split_lines(&text);
+    drop(text);
     let base = dirname(&full).to_owned();
     let lines = resolve_conditions(&lines, &base)?;
     resolve_includes(lines, &base, fetch, depth)
