@@ -22,6 +22,7 @@ struct State {
     http: WasiHttpCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    outbound: crate::outbound::Outbound,
 }
 
 impl WasiView for State {
@@ -32,7 +33,7 @@ impl WasiView for State {
 
 impl WasiHttpView for State {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
     }
 }
 
@@ -74,6 +75,8 @@ impl Runner {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new().memory_size(self.memory_bytes).trap_on_grow_failure(true).build(),
+            // The command line compiles the user's own configuration: its URLs may be fetched.
+            outbound: crate::outbound::Outbound::any(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -8,6 +8,7 @@ mod compiler;
 mod compose;
 mod config;
 mod keyvalue;
+mod outbound;
 mod server;
 mod wasm_cache;
 
@@ -76,6 +77,9 @@ struct ComponentArgs {
     /// The ratelimit component (.wasm) plugged into the gateway; default: the built-in one.
     #[arg(long, env = "BLOCKLIST_EDGE_RATELIMIT")]
     ratelimit: Option<PathBuf>,
+    /// The compile component (.wasm) plugged into the gateway; default: the built-in one.
+    #[arg(long, env = "BLOCKLIST_EDGE_COMPILE")]
+    compile: Option<PathBuf>,
 }
 
 impl ComponentArgs {
@@ -89,7 +93,8 @@ impl ComponentArgs {
         };
         let gateway = read(&self.gateway, embedded::GATEWAY)?;
         let ratelimit = read(&self.ratelimit, embedded::RATELIMIT)?;
-        compose::plug_ratelimit(&gateway, &ratelimit)
+        let compile = read(&self.compile, embedded::COMPILE)?;
+        compose::plug(&gateway, &[("ratelimit", &ratelimit), ("compile", &compile)])
     }
 }
 
@@ -134,6 +139,13 @@ struct UpArgs {
     /// Seconds a compiled list stays in the node-local cache.
     #[arg(long, env = "BLOCKLIST_EDGE_CACHE_TTL_SECS", default_value_t = 300)]
     cache_ttl_secs: u64,
+    /// Largest list `POST /v1/preview` answers, in bytes.
+    #[arg(long, env = "BLOCKLIST_EDGE_MAX_PREVIEW_BYTES", default_value_t = 1024 * 1024)]
+    max_preview_bytes: usize,
+    /// Hosts components may reach over HTTP (comma-separated `host` or `host:port`; `*` for any).
+    /// None by default.
+    #[arg(long, env = "BLOCKLIST_EDGE_ALLOWED_OUTBOUND_HOSTS", default_value = "")]
+    allowed_outbound_hosts: String,
     /// CPU deadline per request, in milliseconds.
     #[arg(long, env = "BLOCKLIST_EDGE_DEADLINE_MS", default_value_t = 10_000)]
     deadline_ms: u64,
@@ -211,6 +223,7 @@ fn up(args: UpArgs) -> Result<()> {
     vars.insert("max_lists_per_user".to_owned(), args.max_lists_per_user.to_string());
     vars.insert("compile_dedupe_secs".to_owned(), args.compile_dedupe_secs.to_string());
     vars.insert("cache_ttl_secs".to_owned(), args.cache_ttl_secs.to_string());
+    vars.insert("max_preview_bytes".to_owned(), args.max_preview_bytes.to_string());
 
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let durable =
@@ -229,7 +242,8 @@ fn up(args: UpArgs) -> Result<()> {
     };
     let engine = server::engine(&limits)?;
     let component = args.components.composed()?;
-    let server = Arc::new(server::Server::new(&engine, &component, Arc::new(kv), Arc::new(vars), limits)?);
+    let outbound = outbound::Outbound::new(&args.allowed_outbound_hosts);
+    let server = Arc::new(server::Server::new(&engine, &component, Arc::new(kv), Arc::new(vars), limits, outbound)?);
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

@@ -45,6 +45,7 @@ pub struct RequestState {
     limits: StoreLimits,
     kv: Arc<KvStores>,
     vars: Variables,
+    outbound: crate::outbound::Outbound,
 }
 
 impl WasiView for RequestState {
@@ -55,7 +56,7 @@ impl WasiView for RequestState {
 
 impl WasiHttpView for RequestState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
     }
 }
 
@@ -66,6 +67,7 @@ pub struct Server {
     vars: Variables,
     limits: Limits,
     slots: Semaphore,
+    outbound: crate::outbound::Outbound,
 }
 
 /// The wasmtime engine, configured for serving: async, epoch interruption, pooling allocator.
@@ -93,6 +95,7 @@ impl Server {
         kv: Arc<KvStores>,
         vars: Variables,
         limits: Limits,
+        outbound: crate::outbound::Outbound,
     ) -> Result<Server> {
         let component = crate::wasm_cache::component(engine, component).context("compiling the component")?;
         let mut linker: Linker<RequestState> = Linker::new(engine);
@@ -111,7 +114,7 @@ impl Server {
             .map_err(anyhow::Error::from)
             .context("the component does not export wasi:http/incoming-handler")?;
         let slots = Semaphore::new(limits.max_concurrency);
-        Ok(Server { pre, kv, vars, limits, slots })
+        Ok(Server { pre, kv, vars, limits, slots, outbound })
     }
 
     /// Serves HTTP/1.1 on `listener` until `shutdown` resolves.
@@ -178,6 +181,7 @@ impl Server {
                 .build(),
             kv: self.kv.clone(),
             vars: self.vars.clone(),
+            outbound: self.outbound.clone(),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limits);

@@ -1,7 +1,7 @@
 //! The HTTP API: authentication, rate limiting through the imported `blocklist:edge/ratelimit`,
 //! and the routes. Documented in `openapi.yaml` at the repository root.
 
-use crate::blocklist::edge::ratelimit;
+use crate::blocklist::edge::{compiler, ratelimit};
 use crate::http::{ReadError, Request, Response};
 use crate::kv::{Kv, Update};
 use crate::model::*;
@@ -59,6 +59,7 @@ pub struct Settings {
     pub max_lists_per_user: usize,
     pub dedupe_secs: u64,
     pub cache_ttl_secs: u64,
+    pub max_preview_bytes: usize,
 }
 
 fn config_value<T: std::str::FromStr>(key: &str, default: T) -> Result<T> {
@@ -87,6 +88,7 @@ impl Settings {
             max_lists_per_user: config_value("max_lists_per_user", 1000)?,
             dedupe_secs: config_value("compile_dedupe_secs", 60)?,
             cache_ttl_secs: config_value("cache_ttl_secs", 300)?,
+            max_preview_bytes: config_value("max_preview_bytes", 1024 * 1024)?,
         })
     }
 }
@@ -278,6 +280,10 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
                 _ => Err(method_not_allowed("GET")),
             }
         }
+        ["v1", "preview"] => match m {
+            "POST" => preview(req, caller.user()?, settings),
+            _ => Err(method_not_allowed("POST")),
+        },
         ["v1", "jobs", id] => {
             let id = parse_id(id, JOB_ID_PREFIX, "job")?;
             match m {
@@ -629,6 +635,50 @@ fn get_job(user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
         Some(job) if job.user_id == user.id => Ok(Response::json(200, &job)),
         _ => Err(ApiError::not_found(format!("job {id} not found"))),
     }
+}
+
+/// The body of `POST /v1/preview`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewInput {
+    /// A HostlistCompiler configuration.
+    config: serde_json::Value,
+    /// The content of sources named in `config`, by location.
+    #[serde(default)]
+    sources: std::collections::BTreeMap<String, String>,
+}
+
+/// Compiles a configuration synchronously through the imported `blocklist:edge/compiler` and
+/// answers the list, if it is no larger than `max_preview_bytes`.
+fn preview(req: &Request, _user: &UserRecord, settings: &Settings) -> Result<Response> {
+    let input: PreviewInput = json_body(req)?;
+    if !input.config.is_object() {
+        return Err(ApiError::bad_request("`config` must be a HostlistCompiler configuration (a JSON object)"));
+    }
+    let files: Vec<compiler::SourceFile> =
+        input.sources.into_iter().map(|(location, content)| compiler::SourceFile { location, content }).collect();
+    let compiled = compiler::compile(&input.config.to_string(), &files, &now_rfc3339()).map_err(|e| match e {
+        compiler::CompileError::InvalidConfiguration(m) => ApiError::new(400, "invalid_configuration", m),
+        compiler::CompileError::Pattern(m) => ApiError::new(400, "invalid_pattern", m),
+        compiler::CompileError::Source(m) => ApiError::new(422, "source_failed", m),
+    })?;
+    if compiled.text.len() > settings.max_preview_bytes {
+        return Err(ApiError::new(
+            413,
+            "preview_too_large",
+            format!(
+                "the compiled list is {} bytes, over the preview limit of {} bytes: save it as a list and compile it",
+                compiled.text.len(),
+                settings.max_preview_bytes
+            ),
+        ));
+    }
+    Ok(Response {
+        status: 200,
+        headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+        body: compiled.text.into_bytes(),
+    }
+    .with_header("x-rule-count", compiled.rules.to_string()))
 }
 
 /// Whether an `If-None-Match` header value matches `etag` (weak comparison, RFC 9110 13.1.2).

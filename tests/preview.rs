@@ -1,0 +1,87 @@
+//! `POST /v1/preview`: the gateway compiles through the plugged-in compile component; URL
+//! sources are fetched with wasi:http, only from allowed hosts.
+
+mod common;
+
+use common::{Host, error_of};
+use serde_json::json;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+
+/// Serves `body` as text/plain to every request, on a free loopback port.
+fn serve_text(body: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn preview_compiles_inline_and_allowed_url_sources() {
+    let port = serve_text("0.0.0.0 remote.example.org\n0.0.0.0 sub.remote.example.org\n");
+    let h = Host::start(&["--allowed-outbound-hosts", &format!("127.0.0.1:{port}")]);
+    let (_, t) = h.create_user("alice");
+    let body = json!({
+        "config": {
+            "name": "Preview",
+            "sources": [{"source": "local.txt", "name": "inline"}, {"source": format!("http://127.0.0.1:{port}/hosts.txt")}],
+            "transformations": ["Compress", "Validate", "InsertFinalNewLine"]
+        },
+        "sources": {"local.txt": "||ads.example.org^\n||bad^\n"}
+    });
+    let r = h.post("/v1/preview", &t).json(&body).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-rule-count"], "2");
+    let text = r.text().unwrap();
+    assert!(text.starts_with("!\n! Title: Preview\n"), "{text}");
+    assert!(text.contains("! Source name: inline\n! Source: local.txt\n!\n||ads.example.org^\n"), "{text}");
+    assert!(text.contains("||remote.example.org^\n"), "{text}");
+    assert!(!text.contains("sub.remote"), "compressed away: {text}");
+    assert!(!text.contains("||bad^"), "invalid rule validated away: {text}");
+}
+
+#[test]
+fn preview_refuses_what_it_cannot_do() {
+    let h = Host::start(&["--max-preview-bytes", "200"]);
+    let (_, t) = h.create_user("alice");
+    let cases = [
+        (
+            json!({"config": {"name": "x", "sources": [{"source": "https://lists.example.org/a.txt"}]}}),
+            422,
+            "source_failed",
+        ),
+        (json!({"config": {"sources": [{"source": "a"}]}}), 400, "invalid_configuration"),
+        (
+            json!({"config": {"name": "x", "sources": [{"source": "a"}], "exclusions": ["/(/"]}, "sources": {"a": "x"}}),
+            400,
+            "invalid_pattern",
+        ),
+        (
+            json!({"config": {"name": "x", "sources": [{"source": "a"}]}, "sources": {"a": "||a.org^\n".repeat(100)}}),
+            413,
+            "preview_too_large",
+        ),
+        (json!({"config": "nope"}), 400, "bad_request"),
+        (json!({"config": {}, "extra": 1}), 400, "bad_request"),
+    ];
+    for (body, status, code) in cases {
+        let (s, c, m) = error_of(h.post("/v1/preview", &t).json(&body).send().unwrap());
+        assert_eq!((s, c.as_str()), (status, code), "{body}: {m}");
+    }
+    // The host keeps serving.
+    assert_eq!(h.get("/v1/lists", &t).send().unwrap().status(), 200);
+}
