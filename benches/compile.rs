@@ -10,21 +10,13 @@
 //!
 //! `BENCH_LINES` changes the size; `BENCH_SKIP_REFERENCE=1` leaves the reference out.
 
+#[path = "../tests/common/reference.rs"]
+mod reference;
+
+use reference::{Rng, comparable};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
 
 fn generate(path: &Path, lines: usize) {
     let words = [
@@ -99,36 +91,11 @@ fn measure(name: &'static str, mut cmd: Command, output: &Path) -> Run {
     }
 }
 
-fn comparable(text: &str) -> String {
-    text.split('\n')
-        .filter(|l| !l.starts_with("! Last modified: ") && !l.starts_with("! Compiled by "))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn reference_cli(tmp: &Path) -> Option<PathBuf> {
     if std::env::var_os("BENCH_SKIP_REFERENCE").is_some() {
         return None;
     }
-    if let Ok(p) = std::env::var("HOSTLIST_COMPILER_CLI") {
-        return Some(PathBuf::from(p));
-    }
-    let dir = tmp.join("hostlist-reference");
-    let cli = dir.join("node_modules/@adguard/hostlist-compiler/src/cli.js");
-    if !cli.exists() {
-        std::fs::create_dir_all(&dir).ok()?;
-        std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/package.json"), dir.join("package.json"))
-            .ok()?;
-        let ok = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status();
-        if !matches!(ok, Ok(s) if s.success()) {
-            eprintln!("the reference could not be installed (npm): left out");
-            return None;
-        }
-    }
-    cli.exists().then_some(cli)
+    reference::cli(tmp).map_err(|e| eprintln!("the reference is left out: {e}")).ok()
 }
 
 fn main() {

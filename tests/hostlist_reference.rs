@@ -6,43 +6,17 @@
 //! (`tests/reference/package.json`), or taken from `HOSTLIST_COMPILER_CLI` (a path to its
 //! `src/cli.js`). Node and npm must be on PATH.
 
+#[path = "common/reference.rs"]
+mod reference;
+
+use reference::{Rng, comparable};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
 fn reference_cli() -> &'static Path {
     static CLI: OnceLock<PathBuf> = OnceLock::new();
-    CLI.get_or_init(|| {
-        if let Ok(p) = std::env::var("HOSTLIST_COMPILER_CLI") {
-            return PathBuf::from(p);
-        }
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostlist-reference");
-        let cli = dir.join("node_modules/@adguard/hostlist-compiler/src/cli.js");
-        if !cli.exists() {
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::copy(
-                concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/package.json"),
-                dir.join("package.json"),
-            )
-            .unwrap();
-            let status = Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-                .current_dir(&dir)
-                .status()
-                .expect("running npm (Node.js and npm are needed to install the reference HostlistCompiler)");
-            assert!(status.success(), "npm install of the reference failed");
-        }
-        assert!(cli.exists(), "{} is missing after npm install", cli.display());
-        cli
-    })
-}
-
-/// The output without the two lines that differ by design.
-fn comparable(text: &str) -> String {
-    text.split('\n')
-        .filter(|l| !l.starts_with("! Last modified: ") && !l.starts_with("! Compiled by "))
-        .collect::<Vec<_>>()
-        .join("\n")
+    CLI.get_or_init(|| reference::cli(Path::new(env!("CARGO_TARGET_TMPDIR"))).unwrap_or_else(|e| panic!("{e}")))
 }
 
 struct Outcome {
@@ -161,22 +135,6 @@ fn broken_inputs_fail_in_both() {
         if let Some(d) = compare(&dir, &["-c", "config.json"]) {
             panic!("{what}: {d}");
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
     }
 }
 
