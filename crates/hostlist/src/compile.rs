@@ -89,11 +89,17 @@ fn apply(rules: Vec<String>, filters: &Filters, fetch: &dyn Fetch) -> Result<Vec
 pub fn compile(config: &Configuration, fetch: &dyn Fetch, stamp: &Stamp) -> Result<Vec<String>, CompileError> {
     let mut list: Vec<String> = Vec::new();
     for source in &config.sources {
-        let rules = apply(download(&source.source, fetch)?, &source.filters, fetch)?;
+        let mut rules = apply(download(&source.source, fetch)?, &source.filters, fetch)?;
         let head = source_header(source);
-        list.reserve_exact(head.len() + rules.len());
-        list.extend(head);
-        list.extend(rules);
+        if list.is_empty() {
+            // The first source's vector becomes the list (it has room for the headers).
+            rules.splice(0..0, head);
+            list = rules;
+        } else {
+            list.reserve_exact(head.len() + rules.len());
+            list.extend(head);
+            list.extend(rules);
+        }
     }
     let mut list = apply(list, &config.filters, fetch)?;
     let head = header(config, stamp);

@@ -45,13 +45,18 @@ fn dirname(s: &str) -> &str {
     s.rfind('/').map_or("", |i| &s[..i])
 }
 
+/// Spare capacity [`split_lines`] leaves for header lines.
+pub const HEADER_ROOM: usize = 32;
+
 /// `text.trim().split(/[\r\n]+/)`.
 pub fn split_lines(text: &str) -> Vec<String> {
     let t = js::trim(text);
     if t.is_empty() {
         return vec![String::new()];
     }
-    let mut lines = Vec::with_capacity(t.bytes().filter(|&b| b == b'\n').count() + 1);
+    // Room for the header lines the compiler puts around a source, so that no reallocation
+    // copies the whole list later.
+    let mut lines = Vec::with_capacity(t.bytes().filter(|&b| b == b'\n').count() + 1 + HEADER_ROOM);
     lines.extend(t.split(['\r', '\n']).filter(|p| !p.is_empty()).map(str::to_owned));
     lines
 }
@@ -85,8 +90,13 @@ fn process(url: &str, origin: Option<&str>, fetch: &dyn Fetch, depth: usize) -> 
     let lines = split_lines(&text);
     drop(text);
     let base = dirname(&full).to_owned();
-    let lines = resolve_conditions(&lines, &base)?;
-    resolve_includes(lines, &base, fetch, depth)
+    // Most lists have no directives: then the lines are passed on, not copied.
+    let lines = if lines.iter().any(|l| l.starts_with("!#if") || l.starts_with("!#else") || l.starts_with("!#endif")) {
+        resolve_conditions(&lines, &base)?
+    } else {
+        lines
+    };
+    if lines.iter().any(|l| l.starts_with("!#include")) { resolve_includes(lines, &base, fetch, depth) } else { Ok(lines) }
 }
 
 fn format_error(
