@@ -14,6 +14,11 @@ pub trait Fetch {
     fn read_local(&self, path: &str) -> Result<String, String>;
     /// Fetches an `http(s)` URL; the body, decoded.
     fn get_url(&self, url: &str) -> Result<String, String>;
+    /// A local file, already split into lines as [`split_lines`] does; implementations can read
+    /// it in pieces with [`split_reader`] instead of holding the whole text.
+    fn read_local_lines(&self, path: &str) -> Result<Vec<String>, String> {
+        self.read_local(path).map(|t| split_lines(&t))
+    }
 }
 
 /// Includes nested deeper than this are an error (the reference has no limit and hangs on cycles).
@@ -61,6 +66,64 @@ pub fn split_lines(text: &str) -> Vec<String> {
     lines
 }
 
+/// [`split_lines`] on the bytes of `reader` (decoded as lossy UTF-8), read in pieces: the text
+/// is never held whole. `capacity` sizes the result (e.g. the count of line breaks).
+pub fn split_reader(mut reader: impl std::io::Read, capacity: usize) -> std::io::Result<Vec<String>> {
+    let mut lines: Vec<String> = Vec::with_capacity(capacity + HEADER_ROOM);
+    let mut partial: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    // A line break is ASCII, so it ends any incomplete UTF-8 sequence: decoding line by line
+    // replaces invalid bytes exactly as decoding the whole text does.
+    let push = |bytes: &[u8], lines: &mut Vec<String>| {
+        if !bytes.is_empty() {
+            lines.push(String::from_utf8_lossy(bytes).into_owned());
+        }
+    };
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut start = 0;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' || b == b'\r' {
+                if partial.is_empty() {
+                    push(&buf[start..i], &mut lines);
+                } else {
+                    partial.extend_from_slice(&buf[start..i]);
+                    push(&partial, &mut lines);
+                    partial.clear();
+                }
+                start = i + 1;
+            }
+        }
+        partial.extend_from_slice(&buf[start..n]);
+    }
+    push(&partial, &mut lines);
+    // The whole text was trimmed first: white-space-only lines at either end go, and the
+    // first and last lines lose their outer white space.
+    let first = lines.iter().position(|l| !js::trim(l).is_empty());
+    let Some(first) = first else { return Ok(vec![String::new()]) };
+    let last = lines.iter().rposition(|l| !js::trim(l).is_empty()).unwrap_or(first);
+    lines.truncate(last + 1);
+    lines.drain(..first);
+    if let Some(l) = lines.first_mut() {
+        let t = l.trim_start_matches(js::is_space);
+        if t.len() != l.len() {
+            *l = t.to_owned();
+        }
+    }
+    if let Some(l) = lines.last_mut() {
+        let t = l.trim_end_matches(js::is_space);
+        if t.len() != l.len() {
+            *l = t.to_owned();
+        }
+    }
+    Ok(lines)
+}
+
 /// Downloads `src` with its directives resolved.
 pub fn download(src: &str, fetch: &dyn Fetch) -> Result<Vec<String>, DownloadError> {
     let origin = is_external(src).then(|| dirname(src).to_owned());
@@ -74,21 +137,19 @@ fn process(url: &str, origin: Option<&str>, fetch: &dyn Fetch, depth: usize) -> 
         )));
     }
     let origin_s = origin.unwrap_or("");
-    let (full, text) = if is_external(url) || is_external(origin_s) {
+    let (full, lines) = if is_external(url) || is_external(origin_s) {
         let full = if !is_absolute_url(url) && is_absolute_url(origin_s) {
             format!("{origin_s}/{url}")
         } else {
             url.to_owned()
         };
         let text = fetch.get_url(&full).map_err(DownloadError)?;
-        (full, text)
+        (full, split_lines(&text))
     } else {
         let full = if origin_s.is_empty() { url.to_owned() } else { format!("{origin_s}/{url}") };
-        let text = fetch.read_local(&full).map_err(DownloadError)?;
-        (full, text)
+        let lines = fetch.read_local_lines(&full).map_err(DownloadError)?;
+        (full, lines)
     };
-    let lines = split_lines(&text);
-    drop(text);
     let base = dirname(&full).to_owned();
     // Most lists have no directives: then the lines are passed on, not copied.
     let lines = if lines.iter().any(|l| l.starts_with("!#if") || l.starts_with("!#else") || l.starts_with("!#endif")) {
@@ -96,7 +157,11 @@ fn process(url: &str, origin: Option<&str>, fetch: &dyn Fetch, depth: usize) -> 
     } else {
         lines
     };
-    if lines.iter().any(|l| l.starts_with("!#include")) { resolve_includes(lines, &base, fetch, depth) } else { Ok(lines) }
+    if lines.iter().any(|l| l.starts_with("!#include")) {
+        resolve_includes(lines, &base, fetch, depth)
+    } else {
+        Ok(lines)
+    }
 }
 
 fn format_error(
@@ -317,6 +382,36 @@ mod tests {
             split_lines("x\u{2028}y\n\u{85}z\u{85}\n\u{a0}nb\u{a0}\n"),
             vec!["x\u{2028}y", "\u{85}z\u{85}", "\u{a0}nb"]
         );
+    }
+
+    #[test]
+    fn split_reader_equals_split_lines() {
+        let texts: [&[u8]; 9] = [
+            b"a\r\nb\r\n\r\n\r\nc\rd\n\n  \n\te\t\n   \n",
+            b"\n\n  \r\n\t\n",
+            b"\xef\xbb\xbf! title\nx\n",
+            b"  lead\nmid  \ntrail  \n",
+            b"a\xffb\n\xed\xa0\x80\n\xf0\x9f\x98\n\xc3(\n\xe2\x82\n",
+            b"",
+            b"single",
+            b"\xc2\xa0\xe3\x80\x80first\nlast\xc2\xa0",
+            b" \n \n x \n \n ",
+        ];
+        for t in texts {
+            // Tiny reads exercise lines split across reads.
+            struct Trickle<'a>(&'a [u8]);
+            impl std::io::Read for Trickle<'_> {
+                fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                    let n = self.0.len().min(3).min(buf.len());
+                    buf[..n].copy_from_slice(&self.0[..n]);
+                    self.0 = &self.0[n..];
+                    Ok(n)
+                }
+            }
+            let expected = split_lines(&String::from_utf8_lossy(t));
+            assert_eq!(split_reader(t, 0).unwrap(), expected, "{t:?}");
+            assert_eq!(split_reader(Trickle(t), 0).unwrap(), expected, "{t:?} in pieces");
+        }
     }
 
     #[test]

@@ -266,55 +266,79 @@ fn retain_flagged(mut rules: Vec<String>, keep: &[bool]) -> Vec<String> {
 }
 
 /// No host name: the rule cannot be compressed.
-const NO_HOST: (u32, u32) = (u32::MAX, u32::MAX);
+const NO_HOST: u32 = u32::MAX;
 
-/// Appends the rule(s) `rule_text` becomes, with the byte range of each one's host name.
-fn to_adblock_rules(rule_text: String, texts: &mut Vec<String>, hosts: &mut Vec<(u32, u32)>) {
-    let wrap = |h: &str| -> (String, (u32, u32)) { (format!("||{h}^"), (2, 2 + h.len() as u32)) };
-    if rule::is_etc_hosts_rule(&rule_text) {
-        if let Some(hostnames) = rule::etc_hosts_hostnames(&rule_text) {
-            for h in hostnames {
-                let (t, r) = wrap(&h);
-                texts.push(t);
-                hosts.push(r);
+/// Rewrites `text` in place to the rule it becomes and returns where its host name starts
+/// ([`NO_HOST`] if it cannot be compressed; the name ends before the final `^`, see
+/// [`host_of`]); further rules (an `/etc/hosts` line's other host names) go to `extra`.
+fn to_adblock_rule(text: &mut String, extra: &mut Vec<(String, u32)>) -> u32 {
+    if rule::is_etc_hosts_rule(text) {
+        if let Some(hostnames) = rule::etc_hosts_hostnames(text) {
+            let mut names = hostnames.into_iter();
+            let first = names.next().unwrap_or_default();
+            for h in names {
+                extra.push((format!("||{h}^"), 2));
             }
-            return;
+            // The line is always longer than `||host^`: its buffer is reused.
+            text.clear();
+            text.push_str("||");
+            text.push_str(&first);
+            text.push('^');
+            return 2;
         }
     }
-    if rule::is_just_domain(&rule_text) {
-        let (t, r) = wrap(&rule_text);
-        texts.push(t);
-        hosts.push(r);
-        return;
+    if rule::is_just_domain(text) {
+        text.insert_str(0, "||");
+        text.push('^');
+        return 2;
     }
-    if let Ok(props) = rule::parse_adblock(&rule_text) {
+    if let Ok(props) = rule::parse_adblock(text) {
         if let Some(h) = &props.hostname {
             if !props.whitelist && props.options.as_ref().is_none_or(|o| o.is_empty()) {
                 // The host name sits in the (possibly padded) text as `||host^`.
-                let start = rule_text.find("||").map_or(0, |i| i + 2) as u32;
-                hosts.push((start, start + h.len() as u32));
-                texts.push(rule_text);
-                return;
+                let start = text.find("||").map_or(0, |i| i + 2);
+                debug_assert_eq!(host_of(text, start as u32), h);
+                return start as u32;
             }
         }
     }
-    texts.push(rule_text);
-    hosts.push(NO_HOST);
+    NO_HOST
+}
+
+/// The host name of a compressible rule: from `start` to the `^` that ends the trimmed text.
+fn host_of(text: &str, start: u32) -> &str {
+    let end = text.trim_end_matches(js::is_space).len() - 1;
+    &text[start as usize..end]
 }
 
 /// Converts hosts lines and plain domains to `||host^`, drops repeated host names, and drops
 /// rules whose parent domain is blocked too.
-fn compress(rules: Vec<String>) -> Vec<String> {
-    let mut texts = Vec::with_capacity(rules.len());
-    let mut hosts = Vec::with_capacity(rules.len());
-    for r in rules {
-        to_adblock_rules(r, &mut texts, &mut hosts);
+fn compress(mut texts: Vec<String>) -> Vec<String> {
+    let mut hosts: Vec<u32> = Vec::with_capacity(texts.len());
+    let mut extras: Vec<(usize, String, u32)> = Vec::new();
+    let mut extra = Vec::new();
+    for (i, text) in texts.iter_mut().enumerate() {
+        hosts.push(to_adblock_rule(text, &mut extra));
+        extras.extend(extra.drain(..).map(|(t, r)| (i, t, r)));
     }
-    let host = |i: u32| -> &str {
-        let (a, b) = hosts[i as usize];
-        &texts[i as usize][a as usize..b as usize]
-    };
-    let mut seen = IndexSet::with_capacity(texts.len());
+    if !extras.is_empty() {
+        // Lines with several host names: their further rules follow them.
+        let mut merged = Vec::with_capacity(texts.len() + extras.len());
+        let mut merged_hosts = Vec::with_capacity(texts.len() + extras.len());
+        let mut extras = extras.into_iter().peekable();
+        for (i, (t, h)) in texts.into_iter().zip(hosts).enumerate() {
+            merged.push(t);
+            merged_hosts.push(h);
+            while let Some((_, t, h)) = extras.next_if(|e| e.0 == i) {
+                merged.push(t);
+                merged_hosts.push(h);
+            }
+        }
+        texts = merged;
+        hosts = merged_hosts;
+    }
+    let host = |i: u32| -> &str { host_of(&texts[i as usize], hosts[i as usize]) };
+    let mut seen = IndexSet::with_capacity(hosts.iter().filter(|&&h| h != NO_HOST).count());
     let mut keep = vec![true; texts.len()];
     for i in 0..texts.len() {
         if hosts[i] != NO_HOST {
