@@ -1,11 +1,10 @@
 //! Running the compile component (`blocklist:edge/compiler`) in this host.
 
+use crate::server::RequestState as State;
 use anyhow::{Context, Result};
 use std::time::Duration;
-use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, Store};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -16,26 +15,6 @@ mod bindings {
 }
 
 pub use bindings::exports::blocklist::edge::compiler::{CompileError, Compiled, SourceFile};
-
-struct State {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    limits: StoreLimits,
-    outbound: crate::outbound::Outbound,
-}
-
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl WasiHttpView for State {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
-    }
-}
 
 /// A compiled compile component, ready to run.
 pub struct Runner {
@@ -70,16 +49,12 @@ impl Runner {
         last_modified: &str,
         timeout: Duration,
     ) -> Result<Result<Compiled, CompileError>> {
-        let state = State {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(self.memory_bytes).trap_on_grow_failure(true).build(),
-            // The command line compiles the user's own configuration: its URLs may be fetched.
-            outbound: crate::outbound::Outbound::any(),
-        };
+        // No key-value stores or variables; the command line compiles the user's own
+        // configuration, so its URLs may be fetched.
+        let state =
+            State::new(self.memory_bytes, Default::default(), Default::default(), crate::outbound::Outbound::any());
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| s.limits());
         let instance = self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from)?;
         let call = instance.blocklist_edge_compiler().call_compile(&mut store, configuration, files, last_modified);
         let result = tokio::time::timeout(timeout, call).await.context("the compile ran past its deadline")?;

@@ -37,7 +37,7 @@ pub struct Limits {
     pub max_concurrency: usize,
 }
 
-/// Per-request store state.
+/// The state of a store: one request (or one compile run).
 pub struct RequestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
@@ -46,6 +46,35 @@ pub struct RequestState {
     kv: Arc<KvStores>,
     vars: Variables,
     outbound: crate::outbound::Outbound,
+}
+
+impl RequestState {
+    /// State for a store whose memories may grow to `memory_bytes` in all.
+    pub fn new(
+        memory_bytes: usize,
+        kv: Arc<KvStores>,
+        vars: Variables,
+        outbound: crate::outbound::Outbound,
+    ) -> RequestState {
+        RequestState {
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory_bytes)
+                .instances(64)
+                .trap_on_grow_failure(true)
+                .build(),
+            kv,
+            vars,
+            outbound,
+        }
+    }
+
+    /// The memory limiter, for `Store::limiter`.
+    pub fn limits(&mut self) -> &mut StoreLimits {
+        &mut self.limits
+    }
 }
 
 impl WasiView for RequestState {
@@ -170,21 +199,10 @@ impl Server {
     }
 
     fn new_store(&self) -> Store<RequestState> {
-        let state = RequestState {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
-                .instances(64)
-                .trap_on_grow_failure(true)
-                .build(),
-            kv: self.kv.clone(),
-            vars: self.vars.clone(),
-            outbound: self.outbound.clone(),
-        };
+        let state =
+            RequestState::new(self.limits.memory_bytes, self.kv.clone(), self.vars.clone(), self.outbound.clone());
         let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| s.limits());
         let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
