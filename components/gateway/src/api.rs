@@ -586,7 +586,10 @@ fn delete_list(user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
         lists.delete(&compiled_key(id))?;
         lists.delete_chunks(&compiled_prefix(id, &meta.etag), meta.chunks)?;
     }
-    Kv::open(STORE_CACHE)?.delete(&compiled_key(id))?;
+    // This node's cache entry goes too (other nodes' expire with their TTL).
+    if let Ok(cache) = Kv::open(STORE_CACHE) {
+        let _ = cache.delete(&compiled_key(id));
+    }
     Ok(Response::empty(204))
 }
 
@@ -691,7 +694,12 @@ fn get_compiled(req: &Request, user: &UserRecord, settings: &Settings, lists: &K
     let cache = Kv::open(STORE_CACHE)?;
     let now = now_ms();
     let inm = req.header("if-none-match");
-    let cached = cache.get(&compiled_key(id))?.and_then(|b| CacheEntry::decode(&b)).filter(|e| e.expires_at_ms > now);
+    let cached = cache
+        .get(&compiled_key(id))
+        .ok()
+        .flatten()
+        .and_then(|b| CacheEntry::decode(&b))
+        .filter(|e| e.expires_at_ms > now);
     let (etag, body) = match cached {
         Some(entry) => (entry.etag, entry.body),
         None => {
@@ -712,7 +720,8 @@ fn get_compiled(req: &Request, user: &UserRecord, settings: &Settings, lists: &K
                 .ok_or_else(|| ApiError::unavailable(format!("compiled list {id} is being replaced; try again")))?;
             let entry = CacheEntry { expires_at_ms: now + settings.cache_ttl_secs * 1000, etag: meta.etag, body };
             if entry.body.len() <= MAX_CACHE_BODY {
-                cache.set(&compiled_key(id), &entry.encode())?;
+                // The cache is an optimisation: failing to fill it must not fail the request.
+                let _ = cache.set(&compiled_key(id), &entry.encode());
             }
             (entry.etag, entry.body)
         }
