@@ -153,9 +153,7 @@ pub fn run(args: CompileArgs) -> Result<()> {
     };
     let stamp = stamp(SystemTime::now());
     if args.component {
-        let text = compile_in_component(&args, &config, &stamp)?;
-        std::fs::write(&args.output, text).with_context(|| format!("writing {}", args.output.display()))?;
-        return Ok(());
+        return compile_in_component(&args, &stamp);
     }
     let lines = hostlist::compile(&config, &NativeFetch::new(), &stamp)?;
     // Written line by line: no second copy of the list as one string.
@@ -173,52 +171,39 @@ pub fn run(args: CompileArgs) -> Result<()> {
     Ok(())
 }
 
-/// Every local file the configuration names, with the local files they `!#include`
-/// (resolved as the reference does: relative to the including file).
-fn local_files(config: &Configuration) -> Result<Vec<crate::compiler::SourceFile>> {
-    let mut pending: Vec<String> = Vec::new();
-    for f in std::iter::once(&config.filters).chain(config.sources.iter().map(|s| &s.filters)) {
-        pending.extend(f.exclusions_sources.iter().cloned());
-        pending.extend(f.inclusions_sources.iter().cloned());
-    }
-    pending.extend(config.sources.iter().map(|s| s.source.clone()));
-    let fetch = NativeFetch::new();
-    let mut files = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    while let Some(location) = pending.pop() {
-        if hostlist::download::is_external(&location) || !seen.insert(location.clone()) || seen.len() > 10_000 {
-            continue;
-        }
-        // A file that cannot be read is left to the component to report, in the reference's words.
-        let Ok(content) = fetch.read_local(&location) else { continue };
-        let dir = location.rfind('/').map_or("", |i| &location[..i]);
-        for line in content.lines() {
-            if let Some(arg) = line.strip_prefix("!#include") {
-                let arg = arg.trim();
-                pending.push(if dir.is_empty() { arg.to_owned() } else { format!("{dir}/{arg}") });
-            }
-        }
-        files.push(crate::compiler::SourceFile { location, content });
-    }
-    Ok(files)
-}
-
-fn compile_in_component(args: &CompileArgs, config: &Configuration, stamp: &Stamp) -> Result<String> {
+/// Compiles in the compile component: it reads the sources from the working directory and
+/// writes the list itself (through wasi:filesystem), so neither crosses the boundary whole.
+fn compile_in_component(args: &CompileArgs, stamp: &Stamp) -> Result<()> {
     let wasm = match &args.compile_wasm {
         Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
         None => crate::embedded::COMPILE.to_vec(),
     };
     let runner = crate::compiler::Runner::new(&wasm, args.memory_mib * 1024 * 1024)?;
-    let files = local_files(config)?;
     let configuration = config_json(args)?;
+    let workdir = std::env::current_dir()?;
+    let out_name = args.output.file_name().and_then(|n| n.to_str()).context("--output must name a file")?;
+    let outdir = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => workdir.clone(),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let result =
-        runtime.block_on(runner.compile(&configuration, &files, &stamp.last_modified, Duration::from_secs(3600)))?;
+    let result = runtime.block_on(runner.compile_files(
+        &configuration,
+        &workdir,
+        &outdir,
+        out_name,
+        &stamp.last_modified,
+        Duration::from_secs(3600),
+    ))?;
     match result {
-        Ok(compiled) => Ok(compiled.text),
+        Ok(_rules) => Ok(()),
         Err(crate::compiler::CompileError::InvalidConfiguration(m))
         | Err(crate::compiler::CompileError::Source(m))
-        | Err(crate::compiler::CompileError::Pattern(m)) => bail!("{m}"),
+        | Err(crate::compiler::CompileError::Pattern(m)) => {
+            // A failed compile leaves no partial list behind.
+            let _ = std::fs::remove_file(&args.output);
+            bail!("{m}")
+        }
     }
 }
 

@@ -14,7 +14,7 @@ mod bindings {
     });
 }
 
-pub use bindings::exports::blocklist::edge::compiler::{CompileError, Compiled, SourceFile};
+pub use bindings::exports::blocklist::edge::compiler::CompileError;
 
 /// A compiled compile component, ready to run.
 pub struct Runner {
@@ -41,22 +41,31 @@ impl Runner {
         Ok(Runner { engine, pre, memory_bytes })
     }
 
-    /// Runs one compile in a fresh instance.
-    pub async fn compile(
+    /// Runs `compile-files` in a fresh instance that sees `workdir` (read-only) as its working
+    /// directory and `outdir` (writable) as `/out`; the list is written to `/out/{out_name}`.
+    pub async fn compile_files(
         &self,
         configuration: &str,
-        files: &[SourceFile],
+        workdir: &std::path::Path,
+        outdir: &std::path::Path,
+        out_name: &str,
         last_modified: &str,
         timeout: Duration,
-    ) -> Result<Result<Compiled, CompileError>> {
-        // No key-value stores or variables; the command line compiles the user's own
-        // configuration, so its URLs may be fetched.
+    ) -> Result<Result<u32, CompileError>> {
+        use wasmtime_wasi::{FsPerms, WasiCtx};
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stderr();
+        wasi.preopened_dir(workdir, ".", FsPerms::ReadOnly).map_err(anyhow::Error::from)?;
+        wasi.preopened_dir(outdir, "/out", FsPerms::ReadWrite).map_err(anyhow::Error::from)?;
         let state =
-            State::new(self.memory_bytes, Default::default(), Default::default(), crate::outbound::Outbound::any());
+            State::new(self.memory_bytes, Default::default(), Default::default(), crate::outbound::Outbound::any())
+                .with_wasi(wasi.build());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s.limits());
         let instance = self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from)?;
-        let call = instance.blocklist_edge_compiler().call_compile(&mut store, configuration, files, last_modified);
+        let output = format!("/out/{out_name}");
+        let call =
+            instance.blocklist_edge_compiler().call_compile_files(&mut store, configuration, &output, last_modified);
         let result = tokio::time::timeout(timeout, call).await.context("the compile ran past its deadline")?;
         result.map_err(anyhow::Error::from).context("the compile component trapped")
     }

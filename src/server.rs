@@ -71,6 +71,12 @@ impl RequestState {
         }
     }
 
+    /// Replaces the WASI context (to give the component directories, say).
+    pub fn with_wasi(mut self, wasi: WasiCtx) -> RequestState {
+        self.wasi = wasi;
+        self
+    }
+
     /// The memory limiter, for `Store::limiter`.
     pub fn limits(&mut self) -> &mut StoreLimits {
         &mut self.limits

@@ -108,22 +108,79 @@ fn fetch(url: &str) -> Result<String, String> {
     Ok(text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text))
 }
 
+/// Sources read through wasi:filesystem (and wasi:http for URLs).
+struct FileSources;
+
+impl hostlist::Fetch for FileSources {
+    fn read_local(&self, path: &str) -> Result<String, String> {
+        std::fs::read(path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|e| format!("cannot open {path:?}: {e}"))
+    }
+
+    fn read_local_lines(&self, path: &str) -> Result<Vec<String>, String> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path).map_err(|e| format!("cannot open {path:?}: {e}"))?;
+        // Two passes: count the line breaks (to size the list), then split in pieces.
+        let mut breaks = 0usize;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf).map_err(|e| format!("cannot read {path:?}: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            breaks += buf[..n].iter().filter(|&&b| b == b'\n' || b == b'\r').count();
+        }
+        drop(buf);
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path:?}: {e}"))?;
+        hostlist::download::split_reader(file, breaks + 1).map_err(|e| format!("cannot read {path:?}: {e}"))
+    }
+
+    fn get_url(&self, url: &str) -> Result<String, String> {
+        fetch(url)
+    }
+}
+
+fn stamp(last_modified: String) -> hostlist::Stamp {
+    hostlist::Stamp { last_modified, compiled_by: concat!("blocklist-edge v", env!("CARGO_PKG_VERSION")).to_owned() }
+}
+
+fn run(configuration: &str, fetch: &dyn hostlist::Fetch, last_modified: String) -> Result<Vec<String>, CompileError> {
+    let config = hostlist::Configuration::from_json(configuration)
+        .map_err(|e| CompileError::InvalidConfiguration(e.to_string()))?;
+    hostlist::compile(&config, fetch, &stamp(last_modified)).map_err(|e| match e {
+        hostlist::CompileError::Config(c) => CompileError::InvalidConfiguration(c.to_string()),
+        hostlist::CompileError::Download { .. } => CompileError::Source(e.to_string()),
+        hostlist::CompileError::Pattern(p) => CompileError::Pattern(p.to_string()),
+    })
+}
+
+fn count_rules(lines: &[String]) -> u32 {
+    lines.iter().filter(|l| !l.is_empty() && !hostlist::rule::is_comment(l)).count() as u32
+}
+
 impl Guest for Component {
-    fn compile(configuration: String, files: Vec<SourceFile>, last_modified: String) -> Result<Compiled, CompileError> {
-        let config = hostlist::Configuration::from_json(&configuration)
-            .map_err(|e| CompileError::InvalidConfiguration(e.to_string()))?;
-        let sources = Sources { files: files.into_iter().map(|f| (f.location, f.content)).collect() };
-        let stamp = hostlist::Stamp {
-            last_modified,
-            compiled_by: concat!("blocklist-edge v", env!("CARGO_PKG_VERSION")).to_owned(),
+    fn compile_files(configuration: String, output: String, last_modified: String) -> Result<u32, CompileError> {
+        use std::io::Write;
+        let lines = run(&configuration, &FileSources, last_modified)?;
+        let write = || -> std::io::Result<()> {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&output)?);
+            for (i, line) in lines.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b"\n")?;
+                }
+                out.write_all(line.as_bytes())?;
+            }
+            out.flush()
         };
-        let lines = hostlist::compile(&config, &sources, &stamp).map_err(|e| match e {
-            hostlist::CompileError::Config(c) => CompileError::InvalidConfiguration(c.to_string()),
-            hostlist::CompileError::Download { .. } => CompileError::Source(e.to_string()),
-            hostlist::CompileError::Pattern(p) => CompileError::Pattern(p.to_string()),
-        })?;
-        let rules = lines.iter().filter(|l| !l.is_empty() && !hostlist::rule::is_comment(l)).count() as u32;
-        Ok(Compiled { text: lines.join("\n"), rules })
+        write().map_err(|e| CompileError::Source(format!("writing {output:?}: {e}")))?;
+        Ok(count_rules(&lines))
+    }
+
+    fn compile(configuration: String, files: Vec<SourceFile>, last_modified: String) -> Result<Compiled, CompileError> {
+        let sources = Sources { files: files.into_iter().map(|f| (f.location, f.content)).collect() };
+        let lines = run(&configuration, &sources, last_modified)?;
+        Ok(Compiled { rules: count_rules(&lines), text: lines.join("\n") })
     }
 }
 
