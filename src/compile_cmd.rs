@@ -84,7 +84,7 @@ impl Fetch for NativeFetch {
         }
         // Two passes over the file: count the line breaks (to size the list), then split.
         let mut breaks = 0usize;
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = vec![0u8; hostlist::download::READ_PIECE];
         loop {
             let n = file.read(&mut buf).map_err(|e| format!("cannot read {path:?}: {e}"))?;
             if n == 0 {
@@ -158,7 +158,8 @@ pub fn run(args: CompileArgs) -> Result<()> {
     let lines = hostlist::compile(&config, &NativeFetch::new(), &stamp)?;
     // Written line by line: no second copy of the list as one string.
     let write = || -> std::io::Result<()> {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&args.output)?);
+        let mut out =
+            std::io::BufWriter::with_capacity(hostlist::download::READ_PIECE, std::fs::File::create(&args.output)?);
         for (i, line) in lines.iter().enumerate() {
             if i > 0 {
                 out.write_all(b"\n")?;
@@ -174,9 +175,9 @@ pub fn run(args: CompileArgs) -> Result<()> {
 /// Compiles in the compile component: it reads the sources from the working directory and
 /// writes the list itself (through wasi:filesystem), so neither crosses the boundary whole.
 fn compile_in_component(args: &CompileArgs, stamp: &Stamp) -> Result<()> {
-    let wasm = match &args.compile_wasm {
-        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-        None => crate::embedded::COMPILE.to_vec(),
+    let wasm: std::borrow::Cow<'static, [u8]> = match &args.compile_wasm {
+        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?.into(),
+        None => crate::embedded::COMPILE.into(),
     };
     let runner = crate::compiler::Runner::new(&wasm, args.memory_mib * 1024 * 1024)?;
     let configuration = config_json(args)?;

@@ -16,12 +16,6 @@ use wasi::http::outgoing_handler;
 use wasi::http::types::{Fields, Method, OutgoingRequest, Scheme};
 use wasi::io::streams::StreamError;
 
-/// talc instead of the standard library's dlmalloc: the compiler makes millions of small
-/// allocations, and talc serves them faster in WebAssembly.
-#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
 /// Largest body fetched for one URL source.
 const MAX_FETCH_BYTES: usize = 64 * 1024 * 1024;
 
@@ -123,7 +117,7 @@ impl hostlist::Fetch for FileSources {
         let mut file = std::fs::File::open(path).map_err(|e| format!("cannot open {path:?}: {e}"))?;
         // Two passes: count the line breaks (to size the list), then split in pieces.
         let mut breaks = 0usize;
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = vec![0u8; hostlist::download::READ_PIECE];
         loop {
             let n = file.read(&mut buf).map_err(|e| format!("cannot read {path:?}: {e}"))?;
             if n == 0 {
@@ -164,7 +158,8 @@ impl Guest for Component {
         use std::io::Write;
         let lines = run(&configuration, &FileSources, last_modified)?;
         let write = || -> std::io::Result<()> {
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&output)?);
+            let mut out =
+                std::io::BufWriter::with_capacity(hostlist::download::READ_PIECE, std::fs::File::create(&output)?);
             for (i, line) in lines.iter().enumerate() {
                 if i > 0 {
                     out.write_all(b"\n")?;

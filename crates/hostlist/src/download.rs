@@ -50,6 +50,9 @@ fn dirname(s: &str) -> &str {
     s.rfind('/').map_or("", |i| &s[..i])
 }
 
+/// Bytes read at a time by [`split_reader`].
+pub const READ_PIECE: usize = 256 * 1024;
+
 /// Spare capacity [`split_lines`] leaves for header lines.
 pub const HEADER_ROOM: usize = 32;
 
@@ -71,7 +74,7 @@ pub fn split_lines(text: &str) -> Vec<String> {
 pub fn split_reader(mut reader: impl std::io::Read, capacity: usize) -> std::io::Result<Vec<String>> {
     let mut lines: Vec<String> = Vec::with_capacity(capacity + HEADER_ROOM);
     let mut partial: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; READ_PIECE];
     // A line break is ASCII, so it ends any incomplete UTF-8 sequence: decoding line by line
     // replaces invalid bytes exactly as decoding the whole text does.
     let push = |bytes: &[u8], lines: &mut Vec<String>| {
