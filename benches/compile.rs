@@ -157,7 +157,7 @@ fn main() {
             _ => "failed",
         };
         let (speed, mem) = match reference {
-            Some((s, m)) => (format!("{:.1}x", s / r.seconds), format!("{:.2}x", r.max_rss_kib as f64 / m as f64)),
+            Some((s, m)) => (format!("{:.1}x", s / r.seconds), format!("{:.3}x", r.max_rss_kib as f64 / m as f64)),
             None => ("-".into(), "-".into()),
         };
         println!(
