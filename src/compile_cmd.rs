@@ -76,26 +76,7 @@ impl Fetch for NativeFetch {
     }
 
     fn read_local_lines(&self, path: &str) -> Result<Vec<String>, String> {
-        use std::io::{Seek, SeekFrom};
-        let mut file = std::fs::File::open(path).map_err(|e| format!("cannot open {path:?}: {e}"))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if size > MAX_SOURCE_BYTES {
-            return Err(format!("{path:?} is larger than {MAX_SOURCE_BYTES} bytes"));
-        }
-        // Two passes over the file: count the line breaks (to size the list), then split.
-        let mut breaks = 0usize;
-        let mut buf = vec![0u8; hostlist::download::READ_PIECE];
-        loop {
-            let n = file.read(&mut buf).map_err(|e| format!("cannot read {path:?}: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            breaks += buf[..n].iter().filter(|&&b| b == b'\n' || b == b'\r').count();
-        }
-        drop(buf);
-        file.seek(SeekFrom::Start(0)).map_err(|e| format!("cannot read {path:?}: {e}"))?;
-        hostlist::download::split_reader(file.take(MAX_SOURCE_BYTES), breaks + 1)
-            .map_err(|e| format!("cannot read {path:?}: {e}"))
+        hostlist::download::read_file_lines(path, MAX_SOURCE_BYTES)
     }
 
     fn get_url(&self, url: &str) -> Result<String, String> {

@@ -16,6 +16,9 @@ use wasi::http::outgoing_handler;
 use wasi::http::types::{Fields, Method, OutgoingRequest, Scheme};
 use wasi::io::streams::StreamError;
 
+/// Largest local source file read.
+const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Largest body fetched for one URL source.
 const MAX_FETCH_BYTES: usize = 64 * 1024 * 1024;
 
@@ -113,21 +116,7 @@ impl hostlist::Fetch for FileSources {
     }
 
     fn read_local_lines(&self, path: &str) -> Result<Vec<String>, String> {
-        use std::io::Read;
-        let mut file = std::fs::File::open(path).map_err(|e| format!("cannot open {path:?}: {e}"))?;
-        // Two passes: count the line breaks (to size the list), then split in pieces.
-        let mut breaks = 0usize;
-        let mut buf = vec![0u8; hostlist::download::READ_PIECE];
-        loop {
-            let n = file.read(&mut buf).map_err(|e| format!("cannot read {path:?}: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            breaks += buf[..n].iter().filter(|&&b| b == b'\n' || b == b'\r').count();
-        }
-        drop(buf);
-        let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path:?}: {e}"))?;
-        hostlist::download::split_reader(file, breaks + 1).map_err(|e| format!("cannot read {path:?}: {e}"))
+        hostlist::download::read_file_lines(path, MAX_FILE_BYTES)
     }
 
     fn get_url(&self, url: &str) -> Result<String, String> {

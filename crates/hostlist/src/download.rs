@@ -127,6 +127,31 @@ pub fn split_reader(mut reader: impl std::io::Read, capacity: usize) -> std::io:
     Ok(lines)
 }
 
+/// Reads the file at `path` (at most `max_bytes`) split into lines, for [`Fetch`]
+/// implementations that have a file system (natively, or `wasi:filesystem` in a component).
+/// Two passes: the line breaks are counted to size the list, then the file is split in pieces,
+/// so the whole text is never held.
+pub fn read_file_lines(path: &str, max_bytes: u64) -> Result<Vec<String>, String> {
+    use std::io::Read;
+    let open = || std::fs::File::open(path).map_err(|e| format!("cannot open {path:?}: {e}"));
+    let read_err = |e: std::io::Error| format!("cannot read {path:?}: {e}");
+    let mut file = open()?;
+    if file.metadata().map(|m| m.len()).unwrap_or(0) > max_bytes {
+        return Err(format!("{path:?} is larger than {max_bytes} bytes"));
+    }
+    let mut breaks = 0usize;
+    let mut buf = vec![0u8; READ_PIECE];
+    loop {
+        let n = file.read(&mut buf).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        breaks += buf[..n].iter().filter(|&&b| b == b'\n' || b == b'\r').count();
+    }
+    drop(buf);
+    split_reader(open()?.take(max_bytes), breaks + 1).map_err(read_err)
+}
+
 /// Downloads `src` with its directives resolved.
 pub fn download(src: &str, fetch: &dyn Fetch) -> Result<Vec<String>, DownloadError> {
     let origin = is_external(src).then(|| dirname(src).to_owned());
