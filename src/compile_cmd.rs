@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use hostlist::{Configuration, Fetch, Stamp};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -64,17 +64,6 @@ fn decode(bytes: Vec<u8>) -> String {
 }
 
 impl Fetch for NativeFetch {
-    fn read_local(&self, path: &str) -> Result<String, String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path:?}: {e}"))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0).min(MAX_SOURCE_BYTES);
-        let mut bytes = Vec::with_capacity(size as usize + 1);
-        file.take(MAX_SOURCE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read {path:?}: {e}"))?;
-        if bytes.len() as u64 > MAX_SOURCE_BYTES {
-            return Err(format!("{path:?} is larger than {MAX_SOURCE_BYTES} bytes"));
-        }
-        Ok(decode(bytes))
-    }
-
     fn read_local_lines(&self, path: &str) -> Result<Vec<String>, String> {
         hostlist::download::read_file_lines(path, MAX_SOURCE_BYTES)
     }

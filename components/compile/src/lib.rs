@@ -29,10 +29,10 @@ struct Sources {
 }
 
 impl hostlist::Fetch for Sources {
-    fn read_local(&self, path: &str) -> Result<String, String> {
+    fn read_local_lines(&self, path: &str) -> Result<Vec<String>, String> {
         self.files
             .get(path)
-            .cloned()
+            .map(|text| hostlist::download::split_lines(text))
             .ok_or_else(|| format!("source {path:?} was not given (local sources must be passed inline)"))
     }
 
@@ -109,12 +109,6 @@ fn fetch(url: &str) -> Result<String, String> {
 struct FileSources;
 
 impl hostlist::Fetch for FileSources {
-    fn read_local(&self, path: &str) -> Result<String, String> {
-        std::fs::read(path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .map_err(|e| format!("cannot open {path:?}: {e}"))
-    }
-
     fn read_local_lines(&self, path: &str) -> Result<Vec<String>, String> {
         hostlist::download::read_file_lines(path, MAX_FILE_BYTES)
     }

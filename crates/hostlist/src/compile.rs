@@ -107,8 +107,3 @@ pub fn compile(config: &Configuration, fetch: &dyn Fetch, stamp: &Stamp) -> Resu
     list.splice(0..0, head);
     Ok(list)
 }
-
-/// [`compile`], joined into the output text.
-pub fn compile_to_string(config: &Configuration, fetch: &dyn Fetch, stamp: &Stamp) -> Result<String, CompileError> {
-    Ok(compile(config, fetch, stamp)?.join("\n"))
-}

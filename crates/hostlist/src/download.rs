@@ -10,15 +10,12 @@ use crate::js;
 
 /// How sources are read.
 pub trait Fetch {
-    /// Reads a local file; `path` is as the list gives it (relative to the working directory).
-    fn read_local(&self, path: &str) -> Result<String, String>;
+    /// A local file split into lines as [`split_lines`] does; `path` is as the list gives it
+    /// (relative to the working directory). [`read_file_lines`] does it for a real file system
+    /// without holding the whole text; text held in memory goes through [`split_lines`].
+    fn read_local_lines(&self, path: &str) -> Result<Vec<String>, String>;
     /// Fetches an `http(s)` URL; the body, decoded.
     fn get_url(&self, url: &str) -> Result<String, String>;
-    /// A local file, already split into lines as [`split_lines`] does; implementations can read
-    /// it in pieces with [`split_reader`] instead of holding the whole text.
-    fn read_local_lines(&self, path: &str) -> Result<Vec<String>, String> {
-        self.read_local(path).map(|t| split_lines(&t))
-    }
 }
 
 /// Includes nested deeper than this are an error (the reference has no limit and hangs on cycles).
@@ -383,9 +380,12 @@ mod tests {
     struct Mem(HashMap<&'static str, &'static str>);
 
     impl Fetch for Mem {
-        fn read_local(&self, path: &str) -> Result<String, String> {
+        fn read_local_lines(&self, path: &str) -> Result<Vec<String>, String> {
             let p = path.trim_start_matches("./");
-            self.0.get(p).map(|s| s.to_string()).ok_or_else(|| format!("ENOENT: no such file or directory, open '{p}'"))
+            self.0
+                .get(p)
+                .map(|s| split_lines(s))
+                .ok_or_else(|| format!("ENOENT: no such file or directory, open '{p}'"))
         }
         fn get_url(&self, url: &str) -> Result<String, String> {
             self.0.get(url).map(|s| s.to_string()).ok_or_else(|| format!("Failed to request url '{url}'"))

@@ -19,7 +19,7 @@ pub mod transform;
 pub mod validate;
 pub mod wildcard;
 
-pub use compile::{CompileError, Stamp, compile, compile_to_string};
+pub use compile::{CompileError, Stamp, compile};
 pub use config::{ConfigError, Configuration, Source};
 pub use download::{DownloadError, Fetch};
 pub use transform::Transformation;
