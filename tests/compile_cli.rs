@@ -1,7 +1,10 @@
 //! `blocklist-edge compile`: natively and inside the compile component, and its handling of
 //! bad input (clear errors, non-zero exit, no output; never a panic).
 
-use std::path::{Path, PathBuf};
+#[path = "common/reference.rs"]
+mod reference;
+
+use std::path::Path;
 use std::process::Command;
 
 fn compile(dir: &Path, args: &[&str]) -> (bool, String, Option<String>) {
@@ -25,11 +28,7 @@ fn without_stamp(text: &str) -> String {
 
 #[test]
 fn the_component_compiles_exactly_like_the_native_compiler() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostlist");
-    let mut cases: Vec<PathBuf> =
-        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
-    cases.sort();
-    for case in cases {
+    for case in reference::fixture_cases() {
         let (ok, err, native) = compile(&case, &["-c", "config.json"]);
         assert!(ok, "{}: {err}", case.display());
         let (ok, err, component) = compile(&case, &["-c", "config.json", "--component"]);

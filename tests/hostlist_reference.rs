@@ -81,10 +81,7 @@ fn compare(dir: &Path, args: &[&str]) -> Option<String> {
 
 #[test]
 fn fixtures_match_the_reference() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostlist");
-    let mut cases: Vec<PathBuf> =
-        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
-    cases.sort();
+    let cases = reference::fixture_cases();
     assert!(cases.len() >= 10, "fixtures are missing");
     let failures: Vec<String> = cases.iter().filter_map(|c| compare(c, &["-c", "config.json"])).collect();
     assert!(failures.is_empty(), "{} of {} cases differ:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));

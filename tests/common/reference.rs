@@ -30,6 +30,15 @@ pub fn cli(dir: &Path) -> Result<PathBuf, String> {
     if cli.exists() { Ok(cli) } else { Err(format!("{} is missing after npm install", cli.display())) }
 }
 
+/// The fixture cases of `tests/fixtures/hostlist`: one directory each, with a `config.json`.
+pub fn fixture_cases() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostlist");
+    let mut cases: Vec<PathBuf> =
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    cases.sort();
+    cases
+}
+
 /// The output without the two header lines that differ by design.
 pub fn comparable(text: &str) -> String {
     text.split('\n')
