@@ -243,7 +243,11 @@ impl Queue {
             leased: q(
                 "SELECT count(*) FROM messages WHERE queue = ?1 AND dead = 0 AND visible_at > ?2 AND lease IS NOT NULL",
             )?,
-            dead: q("SELECT count(*) FROM messages WHERE queue = ?1 AND dead = 1 AND ?2 >= 0")?,
+            dead: conn.query_row(
+                "SELECT count(*) FROM messages WHERE queue = ?1 AND dead = 1",
+                params![queue],
+                |r| r.get::<_, i64>(0),
+            )? as u64,
         })
     }
 }
