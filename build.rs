@@ -12,6 +12,7 @@ use std::process::Command;
 const COMPONENTS: &[(&str, &str)] = &[
     ("gateway", "BLOCKLIST_EDGE_GATEWAY_WASM"),
     ("ratelimit", "BLOCKLIST_EDGE_RATELIMIT_WASM"),
+    ("compiler", "BLOCKLIST_EDGE_COMPILER_WASM"),
     ("compile", "BLOCKLIST_EDGE_COMPILE_WASM"),
     ("busy-loop", "BLOCKLIST_EDGE_TEST_BUSY_LOOP_WASM"),
 ];

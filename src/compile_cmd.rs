@@ -27,13 +27,13 @@ pub struct CompileArgs {
     /// Path to the output file.
     #[arg(short, long)]
     output: PathBuf,
-    /// Compile inside the compile component (on wasmtime) instead of natively; local sources are
+    /// Compile inside the compiler component (on wasmtime) instead of natively; local sources are
     /// read here and passed to it inline, URL sources it fetches itself.
     #[arg(long)]
     component: bool,
-    /// With --component: the compile component (.wasm); default: the built-in one.
+    /// With --component: the compiler component (.wasm); default: the built-in one.
     #[arg(long, requires = "component")]
-    compile_wasm: Option<PathBuf>,
+    compiler_wasm: Option<PathBuf>,
     /// With --component: the instance's memory cap, in MiB.
     #[arg(long, default_value_t = 2048, requires = "component")]
     memory_mib: usize,
@@ -142,12 +142,12 @@ pub fn run(args: CompileArgs) -> Result<()> {
     Ok(())
 }
 
-/// Compiles in the compile component: it reads the sources from the working directory and
+/// Compiles in the compiler component: it reads the sources from the working directory and
 /// writes the list itself (through wasi:filesystem), so neither crosses the boundary whole.
 fn compile_in_component(args: &CompileArgs, stamp: &Stamp) -> Result<()> {
-    let wasm: std::borrow::Cow<'static, [u8]> = match &args.compile_wasm {
+    let wasm: std::borrow::Cow<'static, [u8]> = match &args.compiler_wasm {
         Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?.into(),
-        None => crate::embedded::COMPILE.into(),
+        None => crate::embedded::COMPILER.into(),
     };
     let runner = crate::compiler::Runner::new(&wasm, args.memory_mib * 1024 * 1024)?;
     let configuration = config_json(args)?;

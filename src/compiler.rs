@@ -1,4 +1,4 @@
-//! Running the compile component (`blocklist:edge/compiler`) in this host.
+//! Running the compiler component (`blocklist:edge/compiler`) in this host.
 
 use crate::server::RequestState as State;
 use anyhow::{Context, Result};
@@ -16,7 +16,7 @@ mod bindings {
 
 pub use bindings::exports::blocklist::edge::compiler::CompileError;
 
-/// A compiled compile component, ready to run.
+/// A compiled compiler component, ready to run.
 pub struct Runner {
     engine: Engine,
     pre: bindings::CompileRunnerPre<State>,
@@ -29,12 +29,14 @@ impl Runner {
         let mut config = Config::new();
         config.epoch_interruption(false);
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
-        let component = crate::wasm_cache::component(&engine, component).context("compiling the compile component")?;
+        let component = crate::wasm_cache::component(&engine, component).context("compiling the compiler component")?;
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        let pre =
-            linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("linking the compile component")?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("linking the compiler component")?;
         let pre = bindings::CompileRunnerPre::new(pre)
             .map_err(anyhow::Error::from)
             .context("the component does not export blocklist:edge/compiler")?;

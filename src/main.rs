@@ -7,6 +7,7 @@ mod compile_cmd;
 mod compiler;
 mod compose;
 mod config;
+mod jobs;
 mod keyvalue;
 mod outbound;
 mod server;
@@ -21,6 +22,7 @@ mod bindings {
         with: {
             "wasi:keyvalue/store.bucket": crate::keyvalue::Bucket,
             "wasi:keyvalue/atomics.cas": crate::keyvalue::Cas,
+            "fermyon:spin/redis.connection": crate::jobs::Connection,
         },
         trappable_error_type: {
             "wasi:keyvalue/store.error" => crate::keyvalue::KvError,
@@ -45,6 +47,7 @@ use std::time::Duration;
 mod embedded {
     pub const GATEWAY: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_GATEWAY_WASM"));
     pub const RATELIMIT: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_RATELIMIT_WASM"));
+    pub const COMPILER: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_COMPILER_WASM"));
     pub const COMPILE: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_COMPILE_WASM"));
 }
 
@@ -77,24 +80,36 @@ struct ComponentArgs {
     /// The ratelimit component (.wasm) plugged into the gateway; default: the built-in one.
     #[arg(long, env = "BLOCKLIST_EDGE_RATELIMIT")]
     ratelimit: Option<PathBuf>,
-    /// The compile component (.wasm) plugged into the gateway; default: the built-in one.
+    /// The compiler component (.wasm) plugged into the gateway and the compile component;
+    /// default: the built-in one.
+    #[arg(long, env = "BLOCKLIST_EDGE_COMPILER")]
+    compiler: Option<PathBuf>,
+    /// The compile component (.wasm): the job consumer; default: the built-in one.
     #[arg(long, env = "BLOCKLIST_EDGE_COMPILE")]
     compile: Option<PathBuf>,
 }
 
 impl ComponentArgs {
-    /// The composed HTTP component's bytes.
+    fn read(path: &Option<PathBuf>, builtin: &'static [u8]) -> Result<std::borrow::Cow<'static, [u8]>> {
+        Ok(match path {
+            Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?.into(),
+            None => builtin.into(),
+        })
+    }
+
+    /// The composed HTTP component's bytes: gateway + ratelimit + compiler.
     fn composed(&self) -> Result<Vec<u8>> {
-        let read = |p: &Option<PathBuf>, builtin: &'static [u8]| -> Result<std::borrow::Cow<'static, [u8]>> {
-            Ok(match p {
-                Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?.into(),
-                None => builtin.into(),
-            })
-        };
-        let gateway = read(&self.gateway, embedded::GATEWAY)?;
-        let ratelimit = read(&self.ratelimit, embedded::RATELIMIT)?;
-        let compile = read(&self.compile, embedded::COMPILE)?;
-        compose::plug(&gateway, &[("ratelimit", &ratelimit), ("compile", &compile)])
+        let gateway = Self::read(&self.gateway, embedded::GATEWAY)?;
+        let ratelimit = Self::read(&self.ratelimit, embedded::RATELIMIT)?;
+        let compiler = Self::read(&self.compiler, embedded::COMPILER)?;
+        compose::plug(&gateway, &[("ratelimit", &ratelimit), ("compiler", &compiler)])
+    }
+
+    /// The composed job consumer's bytes: compile + compiler.
+    fn consumer(&self) -> Result<Vec<u8>> {
+        let compile = Self::read(&self.compile, embedded::COMPILE)?;
+        let compiler = Self::read(&self.compiler, embedded::COMPILER)?;
+        compose::plug(&compile, &[("compiler", &compiler)])
     }
 }
 
@@ -155,6 +170,38 @@ struct UpArgs {
     /// Requests handled at once (instances in the pool); more wait.
     #[arg(long, env = "BLOCKLIST_EDGE_MAX_CONCURRENCY", default_value_t = 64)]
     max_concurrency: usize,
+    /// Redis/Valkey URL of the job queue (e.g. `redis://127.0.0.1:6379`); default: the embedded
+    /// queue (`queue.sqlite3` in the data directory).
+    #[arg(long, env = "BLOCKLIST_EDGE_REDIS_URL")]
+    redis_url: Option<String>,
+    /// The job channel: the queue's name (Spin: the Redis channel the compile component
+    /// subscribes to).
+    #[arg(long, env = "BLOCKLIST_EDGE_JOB_CHANNEL", default_value = "blocklist-edge-jobs")]
+    job_channel: String,
+    /// Jobs run at once.
+    #[arg(long, env = "BLOCKLIST_EDGE_JOB_WORKERS", default_value_t = 2)]
+    job_workers: usize,
+    /// Deadline of one compile attempt (CPU and wall clock), in milliseconds.
+    #[arg(long, env = "BLOCKLIST_EDGE_JOB_DEADLINE_MS", default_value_t = 120_000)]
+    job_deadline_ms: u64,
+    /// Memory cap of one compile attempt, in MiB.
+    #[arg(long, env = "BLOCKLIST_EDGE_JOB_MEMORY_MIB", default_value_t = 1024)]
+    job_memory_mib: usize,
+    /// Attempts before a job is dead (dead-letter list).
+    #[arg(long, env = "BLOCKLIST_EDGE_JOB_MAX_ATTEMPTS", default_value_t = 3)]
+    job_max_attempts: u32,
+    /// Delay before the first retry, in milliseconds; it doubles with each attempt.
+    #[arg(long, env = "BLOCKLIST_EDGE_JOB_BACKOFF_MS", default_value_t = 1_000)]
+    job_backoff_ms: u64,
+    /// Longest delay between attempts, in milliseconds.
+    #[arg(long, env = "BLOCKLIST_EDGE_JOB_BACKOFF_MAX_MS", default_value_t = 300_000)]
+    job_backoff_max_ms: u64,
+    /// A queued job not claimed this long after its message is published again, in milliseconds.
+    #[arg(long, env = "BLOCKLIST_EDGE_JOB_REQUEUE_AFTER_MS", default_value_t = 30_000)]
+    job_requeue_after_ms: u64,
+    /// How often the sweeper looks for jobs to publish again, in milliseconds.
+    #[arg(long, env = "BLOCKLIST_EDGE_SWEEP_INTERVAL_MS", default_value_t = 5_000)]
+    sweep_interval_ms: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "BLOCKLIST_EDGE_LOG_JSON")]
     log_json: bool,
@@ -226,6 +273,39 @@ fn up(args: UpArgs) -> Result<()> {
     vars.insert("max_preview_bytes".to_owned(), args.max_preview_bytes.to_string());
 
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let queue = Arc::new(match &args.redis_url {
+        Some(url) => jobs::JobQueue::redis(url, &args.job_channel)?,
+        None => jobs::JobQueue::embedded(&args.data_dir.join("queue.sqlite3"), &args.job_channel)?,
+    });
+    let job_deadline = Duration::from_millis(args.job_deadline_ms.max(1));
+    // A claim in the ledger outlives the attempt (deadline + the wall-clock backstop), and the
+    // queue's lease outlives the claim: a running attempt is never handed out twice.
+    let ledger_lease = job_deadline + Duration::from_secs(3);
+    let trigger_config = jobs::TriggerConfig {
+        workers: args.job_workers.max(1),
+        deadline: job_deadline,
+        memory_bytes: args.job_memory_mib.max(1) * 1024 * 1024,
+        policy: jobqueue::Policy {
+            max_attempts: args.job_max_attempts.max(1),
+            base_backoff_ms: args.job_backoff_ms,
+            max_backoff_ms: args.job_backoff_max_ms.max(args.job_backoff_ms),
+        },
+        lease: ledger_lease + Duration::from_secs(2),
+        sweep_interval: Duration::from_millis(args.sweep_interval_ms.max(10)),
+    };
+    for (key, value) in [
+        ("job_queue_address", queue.address.clone()),
+        ("job_queue_channel", queue.channel.clone()),
+        ("job_max_attempts", trigger_config.policy.max_attempts.to_string()),
+        ("job_backoff_ms", trigger_config.policy.base_backoff_ms.to_string()),
+        ("job_backoff_max_ms", trigger_config.policy.max_backoff_ms.to_string()),
+        ("job_lease_ms", ledger_lease.as_millis().to_string()),
+        ("job_requeue_after_ms", args.job_requeue_after_ms.to_string()),
+        // This host sweeps from a timer, not from the request path.
+        ("request_sweep_secs", "0".to_owned()),
+    ] {
+        vars.insert(key.to_owned(), value);
+    }
     let durable =
         Arc::new(keyvalue_sqlite::Store::open(args.data_dir.join("data.sqlite3")).context("opening the data store")?);
     let local =
@@ -243,13 +323,36 @@ fn up(args: UpArgs) -> Result<()> {
     let engine = server::engine(&limits)?;
     let component = args.components.composed()?;
     let outbound = outbound::Outbound::new(&args.allowed_outbound_hosts);
-    let server = Arc::new(server::Server::new(&engine, &component, Arc::new(kv), Arc::new(vars), limits, outbound)?);
+    let (kv, vars) = (Arc::new(kv), Arc::new(vars));
+    let server = Arc::new(server::Server::new(
+        &engine,
+        &component,
+        kv.clone(),
+        vars.clone(),
+        limits,
+        outbound.clone(),
+        Some(queue.clone()),
+    )?);
+    let job_engine = server::job_engine()?;
+    let trigger_queue = queue.clone();
+    let new_state = Box::new(move |memory_bytes| {
+        server::RequestState::new(memory_bytes, kv.clone(), vars.clone(), outbound.clone())
+            .with_queue(Some(trigger_queue.clone()))
+    });
+    let trigger = Arc::new(jobs::Trigger::new(
+        &job_engine,
+        &args.components.consumer()?,
+        queue.clone(),
+        trigger_config,
+        new_state,
+    )?);
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let (listener, local) = server::bind(args.listen).await?;
+        trigger.start();
         println!("blocklist-edge listening on http://{local}");
-        tracing::info!(%local, data_dir = %args.data_dir.display(), "serving");
+        tracing::info!(%local, data_dir = %args.data_dir.display(), queue = %queue.address, "serving");
         server.serve(listener, shutdown_signal()).await
     })
 }

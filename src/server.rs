@@ -24,7 +24,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// How often the epoch advances; the CPU deadline is counted in these ticks.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Limits applied to every request.
 #[derive(Clone, Debug)]
@@ -46,6 +46,7 @@ pub struct RequestState {
     kv: Arc<KvStores>,
     vars: Variables,
     outbound: crate::outbound::Outbound,
+    queue: Option<Arc<crate::jobs::JobQueue>>,
 }
 
 impl RequestState {
@@ -68,7 +69,14 @@ impl RequestState {
             kv,
             vars,
             outbound,
+            queue: None,
         }
+    }
+
+    /// Gives the store the job queue (the target of `fermyon:spin/redis` `publish`).
+    pub fn with_queue(mut self, queue: Option<Arc<crate::jobs::JobQueue>>) -> RequestState {
+        self.queue = queue;
+        self
     }
 
     /// Replaces the WASI context (to give the component directories, say).
@@ -103,6 +111,31 @@ pub struct Server {
     limits: Limits,
     slots: Semaphore,
     outbound: crate::outbound::Outbound,
+    queue: Option<Arc<crate::jobs::JobQueue>>,
+}
+
+/// Adds everything this host provides to `linker`: WASI, wasi:http (outgoing), key-value,
+/// configuration and the job queue (`fermyon:spin/redis`).
+pub fn link_host(linker: &mut Linker<RequestState>) -> Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    crate::keyvalue::add_to_linker(linker, |s: &mut RequestState| KvView { stores: &s.kv, table: &mut s.table })?;
+    crate::config::add_to_linker(linker, |s: &mut RequestState| ConfigView(&s.vars))?;
+    crate::jobs::add_to_linker(linker, |s: &mut RequestState| crate::jobs::RedisView {
+        queue: s.queue.as_ref(),
+        table: &mut s.table,
+    })?;
+    Ok(())
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] on a thread that lives as long as the process.
+pub fn start_epoch_ticker(engine: Engine) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(EPOCH_TICK);
+            engine.increment_epoch();
+        }
+    });
 }
 
 /// The wasmtime engine, configured for serving: async, epoch interruption, pooling allocator.
@@ -122,6 +155,14 @@ pub fn engine(limits: &Limits) -> Result<Engine> {
     Ok(Engine::new(&config)?)
 }
 
+/// The engine compile jobs run on: epoch interruption, instances allocated on demand (jobs are
+/// few and may use much more memory than requests).
+pub fn job_engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    Ok(Engine::new(&config)?)
+}
+
 impl Server {
     /// Compiles `component` (bytes of an HTTP component) and links it to the host's interfaces.
     pub fn new(
@@ -131,16 +172,11 @@ impl Server {
         vars: Variables,
         limits: Limits,
         outbound: crate::outbound::Outbound,
+        queue: Option<Arc<crate::jobs::JobQueue>>,
     ) -> Result<Server> {
         let component = crate::wasm_cache::component(engine, component).context("compiling the component")?;
         let mut linker: Linker<RequestState> = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        crate::keyvalue::add_to_linker(&mut linker, |s: &mut RequestState| KvView {
-            stores: &s.kv,
-            table: &mut s.table,
-        })?;
-        crate::config::add_to_linker(&mut linker, |s: &mut RequestState| ConfigView(&s.vars))?;
+        link_host(&mut linker)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
@@ -149,7 +185,7 @@ impl Server {
             .map_err(anyhow::Error::from)
             .context("the component does not export wasi:http/incoming-handler")?;
         let slots = Semaphore::new(limits.max_concurrency);
-        Ok(Server { pre, kv, vars, limits, slots, outbound })
+        Ok(Server { pre, kv, vars, limits, slots, outbound, queue })
     }
 
     /// Serves HTTP/1.1 on `listener` until `shutdown` resolves.
@@ -158,15 +194,7 @@ impl Server {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
-        let engine = self.pre.engine().clone();
-        let ticker = std::thread::spawn(move || {
-            // The thread ends with the process; the engine is tiny to keep.
-            loop {
-                std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
-            }
-        });
-        drop(ticker);
+        start_epoch_ticker(self.pre.engine().clone());
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -206,7 +234,8 @@ impl Server {
 
     fn new_store(&self) -> Store<RequestState> {
         let state =
-            RequestState::new(self.limits.memory_bytes, self.kv.clone(), self.vars.clone(), self.outbound.clone());
+            RequestState::new(self.limits.memory_bytes, self.kv.clone(), self.vars.clone(), self.outbound.clone())
+                .with_queue(self.queue.clone());
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limits());
         let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;

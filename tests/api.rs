@@ -212,9 +212,16 @@ fn compile_intake_dedupes_concurrent_requests() {
     let r = h.get(&format!("/v1/jobs/{job}"), &t).send().unwrap();
     assert_eq!(r.status(), 200);
     let status: Value = r.json().unwrap();
-    assert_eq!(status["status"], "queued");
     assert_eq!(status["listId"], id.as_str());
-    assert_eq!(status["attempts"], 0);
+    // The compile consumer runs it once, however many requests there were.
+    let done = h.wait_job(&t, job, "done");
+    assert_eq!(done["attempts"], 1);
+    // After the list changes, a compile request is not a duplicate of the finished job.
+    let r =
+        h.put(&format!("/v1/lists/{id}"), &t).json(&json!({"name": "ads", "rules": "||x.example^\n"})).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let again: Value = h.post(&format!("/v1/lists/{id}/compile"), &t).send().unwrap().json().unwrap();
+    assert_eq!(again["status"], "queued", "a new revision gets a new job");
     // Another list is not held by this list's lock.
     let other = h.create_list(&t, "other", "||other.example^\n");
     let r: Value = h.post(&format!("/v1/lists/{other}/compile"), &t).send().unwrap().json().unwrap();

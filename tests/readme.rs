@@ -28,5 +28,6 @@ fn readme_walkthrough_works_as_written() {
     assert!(stdout.contains(r#""name":"ads""#), "{stdout}");
     assert!(stdout.contains(r#""status":"already_queued""#), "{stdout}");
     assert!(stdout.contains(r#""status":"queued""#), "{stdout}");
-    assert!(stdout.contains(r#""code":"not_compiled""#), "{stdout}");
+    assert!(stdout.contains(r#""status":"done""#), "{stdout}");
+    assert!(stdout.contains("\n||ads.example^\n||tracker.example^\n"), "the compiled list: {stdout}");
 }

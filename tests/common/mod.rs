@@ -105,6 +105,30 @@ impl Host {
         v["id"].as_str().unwrap().to_owned()
     }
 
+    /// The job's status record (`GET /v1/jobs/{id}`).
+    pub fn job(&self, token: &str, job_id: &str) -> Value {
+        let r = self.get(&format!("/v1/jobs/{job_id}"), token).send().unwrap();
+        assert_eq!(r.status(), 200, "job {job_id}");
+        r.json().unwrap()
+    }
+
+    /// Polls job `job_id` until its status is `status`, and returns it. Fails if the job ends
+    /// (done or dead) in another status, or after 90 s.
+    pub fn wait_job(&self, token: &str, job_id: &str, status: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let job = self.job(token, job_id);
+            let now = job["status"].as_str().unwrap_or("").to_owned();
+            if now == status {
+                return job;
+            }
+            let terminal = now == "done" || now == "dead";
+            assert!(!terminal, "job {job_id} ended {now}, not {status}: {job}");
+            assert!(std::time::Instant::now() < deadline, "job {job_id} is still {now} after 90 s: {job}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends raw bytes as a request and returns (status, body) of the response. Send HTTP/1.0
     /// requests: the answer then comes unchunked, ending with the connection.
     pub fn raw(&self, request: &[u8]) -> (u16, Vec<u8>) {

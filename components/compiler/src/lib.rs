@@ -1,11 +1,11 @@
-//! The compile component: the `hostlist` crate behind `blocklist:edge/compiler`.
+//! The compiler component: the `hostlist` crate behind `blocklist:edge/compiler`.
 //!
 //! Sources come inline (by location) or, for `http(s)` URLs not given inline, through
 //! `wasi:http/outgoing-handler` — which hosts may be reached is the host's decision (Spin's
 //! `allowed_outbound_hosts`, the blocklist-edge host's allow-list).
 
 wit_bindgen::generate!({
-    world: "compile-component",
+    world: "compiler-component",
     path: "../../wit",
     generate_all,
 });

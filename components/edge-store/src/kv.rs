@@ -1,7 +1,7 @@
 //! Typed access to `wasi:keyvalue` buckets: JSON records, atomic read-modify-write, and values
 //! split into chunks (Spin caps one value at 1 MB).
 
-use crate::api::ApiError;
+use crate::StoreError;
 use crate::wasi::keyvalue::{atomics, batch, store};
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -24,39 +24,39 @@ pub enum Update<R> {
 
 impl Kv {
     /// Opens the store `name`.
-    pub fn open(name: &'static str) -> Result<Kv, ApiError> {
+    pub fn open(name: &'static str) -> Result<Kv, StoreError> {
         let bucket = store::open(name).map_err(|e| storage(name, e))?;
         Ok(Kv { bucket, name })
     }
 
-    fn err(&self, e: store::Error) -> ApiError {
+    fn err(&self, e: store::Error) -> StoreError {
         storage(self.name, e)
     }
 
-    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.bucket.get(key).map_err(|e| self.err(e))
     }
 
-    pub fn set(&self, key: &str, value: &[u8]) -> Result<(), ApiError> {
+    pub fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.bucket.set(key, value).map_err(|e| self.err(e))
     }
 
-    pub fn delete(&self, key: &str) -> Result<(), ApiError> {
+    pub fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.bucket.delete(key).map_err(|e| self.err(e))
     }
 
     /// The record at `key`, or `None`. A record that does not parse is a storage error.
-    pub fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ApiError> {
+    pub fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         match self.get(key)? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| ApiError::internal(format!("record {key:?} in store {:?} is corrupt: {e}", self.name))),
+                .map_err(|e| StoreError::internal(format!("record {key:?} in store {:?} is corrupt: {e}", self.name))),
         }
     }
 
-    pub fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), ApiError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
+    pub fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::internal(e.to_string()))?;
         self.set(key, &bytes)
     }
 
@@ -64,7 +64,7 @@ impl Kv {
     /// conflict. A swap that reports `cas-failed` while the stored bytes are exactly the ones it
     /// wrote counts as done: Spin 4.0.2's Redis backend reports every uncontested swap that way.
     /// Steps must therefore write bytes unique to the caller (an id) or idempotent ones.
-    pub fn update<R>(&self, key: &str, mut step: impl FnMut(Option<&[u8]>) -> Update<R>) -> Result<R, ApiError> {
+    pub fn update<R>(&self, key: &str, mut step: impl FnMut(Option<&[u8]>) -> Update<R>) -> Result<R, StoreError> {
         for _ in 0..64 {
             let cas = atomics::Cas::new(&self.bucket, key).map_err(|e| self.err(e))?;
             let current = cas.current().map_err(|e| self.err(e))?;
@@ -81,11 +81,11 @@ impl Kv {
                 },
             }
         }
-        Err(ApiError::unavailable(format!("too much contention on {key:?}; try again")))
+        Err(StoreError::unavailable(format!("too much contention on {key:?}; try again")))
     }
 
     /// Stores `data` as chunks `{prefix}/0`, `{prefix}/1`, …; returns the number of chunks.
-    pub fn put_chunks(&self, prefix: &str, data: &[u8]) -> Result<u32, ApiError> {
+    pub fn put_chunks(&self, prefix: &str, data: &[u8]) -> Result<u32, StoreError> {
         let pairs: Vec<(String, Vec<u8>)> =
             data.chunks(CHUNK).enumerate().map(|(i, c)| (format!("{prefix}/{i}"), c.to_vec())).collect();
         let n = pairs.len() as u32;
@@ -97,7 +97,7 @@ impl Kv {
     }
 
     /// Reads `count` chunks written by [`Kv::put_chunks`]; `None` if any is missing.
-    pub fn get_chunks(&self, prefix: &str, count: u32, expected_len: usize) -> Result<Option<Vec<u8>>, ApiError> {
+    pub fn get_chunks(&self, prefix: &str, count: u32, expected_len: usize) -> Result<Option<Vec<u8>>, StoreError> {
         let mut out = Vec::with_capacity(expected_len);
         let keys: Vec<String> = (0..count).map(|i| format!("{prefix}/{i}")).collect();
         for group in keys.chunks(8) {
@@ -112,7 +112,7 @@ impl Kv {
     }
 
     /// Deletes `count` chunks under `prefix`.
-    pub fn delete_chunks(&self, prefix: &str, count: u32) -> Result<(), ApiError> {
+    pub fn delete_chunks(&self, prefix: &str, count: u32) -> Result<(), StoreError> {
         let keys: Vec<String> = (0..count).map(|i| format!("{prefix}/{i}")).collect();
         for group in keys.chunks(64) {
             batch::delete_many(&self.bucket, group).map_err(|e| self.err(e))?;
@@ -121,10 +121,10 @@ impl Kv {
     }
 }
 
-fn storage(name: &str, e: store::Error) -> ApiError {
+fn storage(name: &str, e: store::Error) -> StoreError {
     match e {
-        store::Error::NoSuchStore => ApiError::internal(format!("key-value store {name:?} is not configured")),
-        store::Error::AccessDenied => ApiError::internal(format!("access to key-value store {name:?} denied")),
-        store::Error::Other(m) => ApiError::unavailable(format!("key-value store {name:?}: {m}")),
+        store::Error::NoSuchStore => StoreError::internal(format!("key-value store {name:?} is not configured")),
+        store::Error::AccessDenied => StoreError::internal(format!("access to key-value store {name:?} denied")),
+        store::Error::Other(m) => StoreError::unavailable(format!("key-value store {name:?}: {m}")),
     }
 }

@@ -10,7 +10,10 @@
 //! | `list/{list-id}` | [`ListRecord`] |
 //! | `rules/{list-id}/{revision}/{n}` | chunk `n` of the list's rules text |
 //! | `compile-lock/{list-id}` | [`CompileLock`]: the compile dedupe lock |
-//! | `job/{job-id}` | [`JobRecord`] |
+//! | `job/{job-id}` | [`crate::ledger::JobRecord`]: the compile job ledger |
+//! | `jobs-active/{h}` | JSON array of the ids of unfinished jobs whose id's first hex digit is `h` (the sweeper's index) |
+//! | `user-dead-jobs/{user-id}` | JSON array of the user's dead job ids (the dead-letter list) |
+//! | `sweep/last` | when a sweep last ran (ms, JSON), so that sweeps from the request path are rare |
 //! | `compiled/{list-id}` | [`CompiledMeta`] of the current compiled artifact |
 //! | `compiled/{list-id}/{etag}/{n}` | chunk `n` of that artifact |
 //!
@@ -56,6 +59,20 @@ pub fn compile_lock_key(id: &str) -> String {
 pub fn job_key(id: &str) -> String {
     format!("job/{id}")
 }
+pub fn active_jobs_key(shard: char) -> String {
+    format!("jobs-active/{shard}")
+}
+/// The `jobs-active/{h}` shard of a job id.
+pub fn active_jobs_shard(job_id: &str) -> char {
+    job_id.strip_prefix(JOB_ID_PREFIX).and_then(|h| h.chars().next()).unwrap_or('0')
+}
+/// Every `jobs-active/{h}` shard.
+pub const ACTIVE_JOBS_SHARDS: [char; 16] =
+    ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'];
+pub fn user_dead_jobs_key(user_id: &str) -> String {
+    format!("user-dead-jobs/{user_id}")
+}
+pub const SWEEP_KEY: &str = "sweep/last";
 pub fn compiled_key(id: &str) -> String {
     format!("compiled/{id}")
 }
@@ -141,6 +158,9 @@ pub struct ListRecord {
     pub rules_bytes: u64,
     pub rules_chunks: u32,
     pub rules_sha256: Option<String>,
+    /// Where job events are POSTed, signed with the secret.
+    #[serde(default)]
+    pub webhook: Option<Webhook>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -171,6 +191,9 @@ impl ListRecord {
     /// The list as `GET /v1/lists/{id}` shows it, with its rules text.
     pub fn view(&self, rules: Option<&str>) -> serde_json::Value {
         let mut v = self.summary();
+        if let Some(w) = &self.webhook {
+            v["webhook"] = serde_json::json!({"url": w.url, "secret": w.secret});
+        }
         if let Some(r) = rules {
             v["rules"] = serde_json::Value::String(r.to_owned());
         }
@@ -178,36 +201,24 @@ impl ListRecord {
     }
 }
 
-/// The compile dedupe lock of a list: the job that holds it and when it was taken.
+/// A list's webhook: finished compile jobs are POSTed to `url` as JSON, with an HMAC-SHA256
+/// signature of the body by `secret` in the `x-blocklist-edge-signature` header.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    pub url: String,
+    pub secret: String,
+}
+
+/// The compile dedupe lock of a list: the job that holds it, when it was taken, for which revision.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CompileLock {
     pub job_id: String,
     pub at_ms: u64,
-}
-
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Done,
-    Failed,
-    Dead,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JobRecord {
-    pub id: String,
-    pub list_id: String,
-    pub user_id: String,
-    pub list_revision: u64,
-    pub status: JobStatus,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub requested_at: String,
-    pub updated_at: String,
+    /// The list revision the job compiles: a request for a newer revision is not a duplicate.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 /// The current compiled artifact of a list.
@@ -219,6 +230,27 @@ pub struct CompiledMeta {
     pub length: u64,
     pub chunks: u32,
     pub compiled_at: String,
+    /// Rules in the list.
+    #[serde(default)]
+    pub rules: u32,
+    /// The list revision it was compiled from: an older compile never replaces a newer one.
+    #[serde(default)]
+    pub list_revision: u64,
+    /// The job that compiled it.
+    #[serde(default)]
+    pub job_id: Option<String>,
+    /// The artifact this one replaced: its chunks are kept until the next replacement, so that
+    /// a download that started before the swap can finish.
+    #[serde(default)]
+    pub previous: Option<ChunkedArtifact>,
+}
+
+/// Where an artifact's chunks are.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkedArtifact {
+    pub etag: String,
+    pub chunks: u32,
 }
 
 /// A compiled list in the node-local cache: `expires_at_ms` (u64 LE), the etag's length

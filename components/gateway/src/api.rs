@@ -2,9 +2,12 @@
 //! and the routes. Documented in `openapi.yaml` at the repository root.
 
 use crate::blocklist::edge::{compiler, ratelimit};
-use crate::http::{ReadError, Request, Response};
-use crate::kv::{Kv, Update};
-use crate::model::*;
+use crate::http::{ChunkedBody, ReadError, Request, Response};
+use edge_store::StoreError;
+use edge_store::jobs::{self, JobSettings};
+use edge_store::kv::{Kv, Update};
+use edge_store::ledger::{JobRecord, JobStatus};
+use edge_store::model::*;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -48,6 +51,12 @@ impl ApiError {
     }
 }
 
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        if e.transient { ApiError::unavailable(e.message) } else { ApiError::internal(e.message) }
+    }
+}
+
 type Result<T> = std::result::Result<T, ApiError>;
 
 /// Settings read from the host's configuration (`wasi:config/store`; Spin variables).
@@ -60,17 +69,14 @@ pub struct Settings {
     pub dedupe_secs: u64,
     pub cache_ttl_secs: u64,
     pub max_preview_bytes: usize,
+    pub jobs: JobSettings,
+    /// Publish a sweep request from the request path at most this often (0: never; for hosts
+    /// with no timer, such as Spin).
+    pub request_sweep_secs: u64,
 }
 
 fn config_value<T: std::str::FromStr>(key: &str, default: T) -> Result<T> {
-    match crate::wasi::config::store::get(key) {
-        Ok(None) => Ok(default),
-        Ok(Some(v)) if v.trim().is_empty() => Ok(default),
-        Ok(Some(v)) => {
-            v.trim().parse().map_err(|_| ApiError::internal(format!("configuration value {key:?} is not valid")))
-        }
-        Err(e) => Err(ApiError::internal(format!("reading configuration {key:?}: {e:?}"))),
-    }
+    Ok(edge_store::config::value(key, default)?)
 }
 
 impl Settings {
@@ -89,6 +95,8 @@ impl Settings {
             dedupe_secs: config_value("compile_dedupe_secs", 60)?,
             cache_ttl_secs: config_value("cache_ttl_secs", 300)?,
             max_preview_bytes: config_value("max_preview_bytes", 1024 * 1024)?,
+            jobs: JobSettings::load()?,
+            request_sweep_secs: config_value("request_sweep_secs", 0)?,
         })
     }
 }
@@ -202,8 +210,15 @@ pub fn handle(settings: &Settings, read: std::result::Result<Request, (Request, 
     }
     let lists = match Kv::open(STORE_LISTS) {
         Ok(kv) => kv,
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
+    if settings.request_sweep_secs > 0 {
+        // The sweeper's clock on hosts with no timer; never fails the request.
+        let interval = settings.request_sweep_secs.saturating_mul(1000);
+        if let Err(e) = jobs::request_sweep(&lists, &settings.jobs, interval, now_ms()) {
+            eprintln!("requesting a sweep of the job ledger: {e}");
+        }
+    }
     let caller = match authenticate(&req, settings, &lists) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
@@ -284,11 +299,22 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
             "POST" => preview(req, caller.user()?, settings),
             _ => Err(method_not_allowed("POST")),
         },
+        ["v1", "jobs"] => match m {
+            "GET" => list_jobs(req, caller.user()?, lists),
+            _ => Err(method_not_allowed("GET")),
+        },
         ["v1", "jobs", id] => {
             let id = parse_id(id, JOB_ID_PREFIX, "job")?;
             match m {
                 "GET" => get_job(caller.user()?, lists, &id),
                 _ => Err(method_not_allowed("GET")),
+            }
+        }
+        ["v1", "jobs", id, "replay"] => {
+            let id = parse_id(id, JOB_ID_PREFIX, "job")?;
+            match m {
+                "POST" => replay_job(caller.user()?, settings, lists, &id),
+                _ => Err(method_not_allowed("POST")),
             }
         }
         _ => Err(ApiError::not_found(format!("no route for {} {}", req.method, req.path))),
@@ -337,7 +363,7 @@ struct NewUser {
 }
 
 fn new_token(lists: &Kv, user_id: &str) -> Result<String> {
-    let token = format!("{TOKEN_PREFIX}{}", hex::encode(crate::wasi::random::random::get_random_bytes(32)));
+    let token = format!("{TOKEN_PREFIX}{}", hex::encode(edge_store::wasi::random::random::get_random_bytes(32)));
     let sha256 = sha256_hex(token.as_bytes());
     lists.put_json(
         &token_key(&sha256),
@@ -391,10 +417,17 @@ struct ListInput {
     rules: Option<String>,
     #[serde(default)]
     config: Option<serde_json::Value>,
+    /// Where finished compile jobs are POSTed (http or https).
+    #[serde(default, rename = "webhookUrl")]
+    webhook_url: Option<String>,
 }
+
+/// Longest webhook URL accepted.
+const MAX_WEBHOOK_URL: usize = 2048;
 
 /// A checked [`ListInput`].
 struct ListContent {
+    webhook_url: Option<String>,
     name: String,
     description: Option<String>,
     source: ListSource,
@@ -424,7 +457,31 @@ fn validate_list(input: ListInput) -> Result<ListContent> {
             (ListSource::Config { config }, None)
         }
     };
-    Ok(ListContent { name, description, source, rules })
+    let webhook_url = input.webhook_url.map(|u| validate_webhook_url(&u)).transpose()?;
+    Ok(ListContent { name, description, source, rules, webhook_url })
+}
+
+fn validate_webhook_url(raw: &str) -> Result<String> {
+    let bad = |why: &str| ApiError::bad_request(format!("`webhookUrl` {why}"));
+    if raw.len() > MAX_WEBHOOK_URL {
+        return Err(bad(&format!("is longer than {MAX_WEBHOOK_URL} bytes")));
+    }
+    let url = url::Url::parse(raw).map_err(|e| bad(&format!("is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("must be an http or https URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry credentials"));
+    }
+    Ok(url.to_string())
+}
+
+/// A fresh webhook signing secret.
+fn new_webhook_secret() -> String {
+    format!("whsec_{}", hex::encode(edge_store::wasi::random::random::get_random_bytes(32)))
 }
 
 /// The shape a HostlistCompiler configuration must have (full validation comes with the
@@ -521,6 +578,7 @@ fn create_list(req: &Request, user: &UserRecord, settings: &Settings, lists: &Kv
         rules_bytes,
         rules_chunks,
         rules_sha256,
+        webhook: content.webhook_url.map(|url| Webhook { url, secret: new_webhook_secret() }),
         created_at: now.clone(),
         updated_at: now,
     };
@@ -558,6 +616,11 @@ fn update_list(req: &Request, user: &UserRecord, lists: &Kv, id: &str) -> Result
         rules_bytes,
         rules_chunks,
         rules_sha256,
+        // A list keeps its signing secret while it has a webhook.
+        webhook: content.webhook_url.map(|url| Webhook {
+            url,
+            secret: old.webhook.as_ref().map_or_else(new_webhook_secret, |w| w.secret.clone()),
+        }),
         updated_at: now_rfc3339(),
         ..old.clone()
     };
@@ -585,6 +648,9 @@ fn delete_list(user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
     if let Some(meta) = lists.get_json::<CompiledMeta>(&compiled_key(id))? {
         lists.delete(&compiled_key(id))?;
         lists.delete_chunks(&compiled_prefix(id, &meta.etag), meta.chunks)?;
+        if let Some(prev) = meta.previous.filter(|p| p.etag != meta.etag) {
+            lists.delete_chunks(&compiled_prefix(id, &prev.etag), prev.chunks)?;
+        }
     }
     // This node's cache entry goes too (other nodes' expire with their TTL).
     if let Ok(cache) = Kv::open(STORE_CACHE) {
@@ -597,13 +663,14 @@ fn request_compile(user: &UserRecord, settings: &Settings, lists: &Kv, id: &str)
     let list = owned_list(user, lists, id)?;
     let now = now_ms();
     let job_id = new_id(JOB_ID_PREFIX);
-    let lock = CompileLock { job_id: job_id.clone(), at_ms: now };
+    let lock = CompileLock { job_id: job_id.clone(), at_ms: now, revision: list.revision };
     let lock_bytes = serde_json::to_vec(&lock).map_err(|e| ApiError::internal(e.to_string()))?;
     let window_ms = settings.dedupe_secs.saturating_mul(1000);
-    // Compare-and-swap on the list's lock: exactly one request per window wins.
+    // Compare-and-swap on the list's lock: exactly one request per window and revision wins.
     let existing = lists.update(&compile_lock_key(id), |cur| {
         if let Some(held) = cur.and_then(|b| serde_json::from_slice::<CompileLock>(b).ok()) {
-            if now.saturating_sub(held.at_ms) < window_ms && held.at_ms <= now.saturating_add(window_ms) {
+            let fresh = now.saturating_sub(held.at_ms) < window_ms && held.at_ms <= now.saturating_add(window_ms);
+            if fresh && held.revision == list.revision {
                 return Update::Keep(Some(held.job_id));
             }
         }
@@ -612,32 +679,114 @@ fn request_compile(user: &UserRecord, settings: &Settings, lists: &Kv, id: &str)
     if let Some(queued) = existing {
         return Ok(Response::json(202, &json!({"status": "already_queued", "jobId": queued, "listId": id})));
     }
-    let at = now_rfc3339();
-    let job = JobRecord {
-        id: job_id.clone(),
-        list_id: list.id.clone(),
-        user_id: user.id.clone(),
-        list_revision: list.revision,
-        status: JobStatus::Queued,
-        attempts: 0,
-        last_error: None,
-        requested_at: at.clone(),
-        updated_at: at,
-    };
-    if let Err(e) = lists.put_json(&job_key(&job_id), &job) {
+    let job = JobRecord::new(&job_id, &list.id, &user.id, list.revision, now, &settings.jobs.policy);
+    if let Err(e) = jobs::create(lists, &job) {
         // Release the lock so that a retry is not answered `already_queued` for a lost job.
         let _ = lists.delete(&compile_lock_key(id));
-        return Err(e);
+        return Err(e.into());
+    }
+    // The ledger holds the job now: if the message is lost, the sweeper publishes it again.
+    if let Err(e) = jobs::publish(&settings.jobs, &jobs::Message::Compile { job_id: job_id.clone() }) {
+        eprintln!("job {job_id} is in the ledger but its message was not published ({e}); the sweeper will");
     }
     Ok(Response::json(202, &json!({"status": "queued", "jobId": job_id, "listId": id}))
         .with_header("location", format!("/v1/jobs/{job_id}")))
 }
 
-fn get_job(user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
-    match lists.get_json::<JobRecord>(&job_key(id))? {
-        Some(job) if job.user_id == user.id => Ok(Response::json(200, &job)),
+/// A job as the API shows it.
+fn job_view(job: &JobRecord) -> serde_json::Value {
+    let time = |ms: Option<u64>| ms.map(rfc3339);
+    let history: Vec<serde_json::Value> = job
+        .history
+        .iter()
+        .map(|a| {
+            json!({
+                "attempt": a.attempt,
+                "startedAt": rfc3339(a.started_at_ms),
+                "endedAt": time(a.ended_at_ms),
+                "error": a.error,
+            })
+        })
+        .collect();
+    json!({
+        "id": job.id,
+        "listId": job.list_id,
+        "listRevision": job.list_revision,
+        "status": job.status,
+        "attempts": job.attempts,
+        "maxAttempts": job.max_attempts,
+        "lastError": job.last_error,
+        "requestedAt": rfc3339(job.requested_at_ms),
+        "updatedAt": rfc3339(job.updated_at_ms),
+        "nextAttemptAt": time(job.next_attempt_at_ms),
+        "leaseUntil": time(job.lease_until_ms),
+        "history": history,
+        "artifact": job.artifact,
+        "replays": job.replays,
+        "notification": job.notification.as_ref().map(|n| json!({
+            "event": n.event,
+            "at": rfc3339(n.at_ms),
+            "status": n.status,
+            "error": n.error,
+        })),
+    })
+}
+
+fn owned_job(user: &UserRecord, lists: &Kv, id: &str) -> Result<JobRecord> {
+    match jobs::get(lists, id)? {
+        Some(job) if job.user_id == user.id => Ok(job),
+        // Another user's job is indistinguishable from a missing one.
         _ => Err(ApiError::not_found(format!("job {id} not found"))),
     }
+}
+
+fn get_job(user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
+    Ok(Response::json(200, &job_view(&owned_job(user, lists, id)?)))
+}
+
+/// `GET /v1/jobs?status=dead`: the caller's dead-letter list, oldest first.
+fn list_jobs(req: &Request, user: &UserRecord, lists: &Kv) -> Result<Response> {
+    let mut status = None;
+    for pair in req.query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("status", v)) => status = Some(v),
+            _ => return Err(ApiError::bad_request(format!("unknown query parameter {pair:?}; use status=dead"))),
+        }
+    }
+    if status != Some("dead") {
+        return Err(ApiError::bad_request("list jobs with `?status=dead` (the dead-letter list)"));
+    }
+    let mut out = Vec::new();
+    for id in jobs::dead_ids(lists, &user.id)? {
+        if let Some(job) = jobs::get(lists, &id)? {
+            if job.user_id == user.id && job.status == JobStatus::Dead {
+                out.push(job_view(&job));
+            }
+        }
+    }
+    Ok(Response::json(200, &json!({"jobs": out})))
+}
+
+/// `POST /v1/jobs/{id}/replay`: a dead job back to the queue with fresh attempts.
+fn replay_job(user: &UserRecord, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
+    let job = owned_job(user, lists, id)?;
+    if lists.get_json::<ListRecord>(&list_key(&job.list_id))?.is_none() {
+        return Err(ApiError::new(409, "list_deleted", format!("list {} of job {id} was deleted", job.list_id)));
+    }
+    let now = now_ms();
+    let Some(replayed) = jobs::update(lists, id, |j| j.replay(now, &settings.jobs.policy))? else {
+        let status = jobs::get(lists, id)?.map_or(job.status, |j| j.status);
+        return Err(ApiError::new(
+            409,
+            "not_dead",
+            format!("job {id} is {}, not dead: only dead jobs are replayed", json!(status).as_str().unwrap_or("?")),
+        ));
+    };
+    jobs::replayed(lists, &replayed)?;
+    if let Err(e) = jobs::publish(&settings.jobs, &jobs::Message::Compile { job_id: id.to_owned() }) {
+        eprintln!("replayed job {id} was not published ({e}); the sweeper will");
+    }
+    Ok(Response::json(202, &job_view(&replayed)).with_header("location", format!("/v1/jobs/{id}")))
 }
 
 /// The body of `POST /v1/preview`.
@@ -680,6 +829,7 @@ fn preview(req: &Request, _user: &UserRecord, settings: &Settings) -> Result<Res
         status: 200,
         headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
         body: compiled.text.into_bytes(),
+        chunked: None,
     }
     .with_header("x-rule-count", compiled.rules.to_string()))
 }
@@ -700,8 +850,8 @@ fn get_compiled(req: &Request, user: &UserRecord, settings: &Settings, lists: &K
         .flatten()
         .and_then(|b| CacheEntry::decode(&b))
         .filter(|e| e.expires_at_ms > now);
-    let (etag, body) = match cached {
-        Some(entry) => (entry.etag, entry.body),
+    let (etag, body, chunked) = match cached {
+        Some(entry) => (entry.etag, entry.body, None),
         None => {
             let meta: CompiledMeta = lists.get_json(&compiled_key(id))?.ok_or_else(|| {
                 ApiError::new(
@@ -714,25 +864,37 @@ fn get_compiled(req: &Request, user: &UserRecord, settings: &Settings, lists: &K
             if inm.is_some_and(|h| if_none_match(h, &quoted)) {
                 return Ok(not_modified(&quoted));
             }
-            let body = lists
-                .get_chunks(&compiled_prefix(id, &meta.etag), meta.chunks, meta.length as usize)?
-                .filter(|b| b.len() as u64 == meta.length)
-                .ok_or_else(|| ApiError::unavailable(format!("compiled list {id} is being replaced; try again")))?;
-            let entry = CacheEntry { expires_at_ms: now + settings.cache_ttl_secs * 1000, etag: meta.etag, body };
-            if entry.body.len() <= MAX_CACHE_BODY {
+            if meta.length as usize > MAX_CACHE_BODY {
+                // Too large for the cache: streamed from the store a chunk at a time.
+                let prefix = compiled_prefix(id, &meta.etag);
+                let body = ChunkedBody { kv: Kv::open(STORE_LISTS)?, prefix, count: meta.chunks };
+                (meta.etag, Vec::new(), Some((body, meta.length)))
+            } else {
+                let body = lists
+                    .get_chunks(&compiled_prefix(id, &meta.etag), meta.chunks, meta.length as usize)?
+                    .filter(|b| b.len() as u64 == meta.length)
+                    .ok_or_else(|| ApiError::unavailable(format!("compiled list {id} is being replaced; try again")))?;
+                let entry = CacheEntry { expires_at_ms: now + settings.cache_ttl_secs * 1000, etag: meta.etag, body };
                 // The cache is an optimisation: failing to fill it must not fail the request.
                 let _ = cache.set(&compiled_key(id), &entry.encode());
+                (entry.etag, entry.body, None)
             }
-            (entry.etag, entry.body)
         }
     };
     let quoted = format!("\"{etag}\"");
     if inm.is_some_and(|h| if_none_match(h, &quoted)) {
         return Ok(not_modified(&quoted));
     }
-    Ok(Response { status: 200, headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())], body }
-        .with_header("etag", quoted)
-        .with_header("cache-control", "private, no-cache"))
+    let length = chunked.as_ref().map_or(body.len() as u64, |(_, len)| *len);
+    Ok(Response {
+        status: 200,
+        headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+        body,
+        chunked: chunked.map(|(c, _)| c),
+    }
+    .with_header("content-length", length.to_string())
+    .with_header("etag", quoted)
+    .with_header("cache-control", "private, no-cache"))
 }
 
 fn not_modified(etag: &str) -> Response {

@@ -11,6 +11,8 @@ pub struct Request {
     pub method: String,
     /// The path, without the query.
     pub path: String,
+    /// The query (after `?`), undecoded; empty if none.
+    pub query: String,
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Vec<u8>,
 }
@@ -27,6 +29,15 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A body streamed from key-value chunks after `body`, one chunk in memory at a time.
+    pub chunked: Option<ChunkedBody>,
+}
+
+/// A value stored in chunks ([`edge_store::kv::Kv::put_chunks`]), to be streamed.
+pub struct ChunkedBody {
+    pub kv: edge_store::kv::Kv,
+    pub prefix: String,
+    pub count: u32,
 }
 
 impl Response {
@@ -36,12 +47,13 @@ impl Response {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: serde_json::to_vec(value).unwrap_or_default(),
+            chunked: None,
         }
     }
 
     /// An empty response.
     pub fn empty(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Vec::new() }
+        Response { status, headers: Vec::new(), body: Vec::new(), chunked: None }
     }
 
     /// Adds a header.
@@ -79,9 +91,12 @@ fn method_name(m: Method) -> String {
 pub fn read(request: IncomingRequest, max_body: usize) -> Result<Request, (Request, ReadError)> {
     let method = method_name(request.method());
     let path_with_query = request.path_with_query().unwrap_or_else(|| "/".into());
-    let path = path_with_query.split('?').next().unwrap_or("/").to_owned();
+    let (path, query) = match path_with_query.split_once('?') {
+        Some((p, q)) => (p.to_owned(), q.to_owned()),
+        None => (path_with_query, String::new()),
+    };
     let headers = request.headers().entries();
-    let mut req = Request { method, path, headers, body: Vec::new() };
+    let mut req = Request { method, path, query, headers, body: Vec::new() };
 
     let declared = req.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
     if let Some(n) = declared {
@@ -134,26 +149,44 @@ pub fn write(out: ResponseOutparam, response: Response) {
         return;
     };
     ResponseOutparam::set(out, Ok(resp));
-    if let Ok(stream) = body.write() {
-        let mut rest: &[u8] = &response.body;
-        while !rest.is_empty() {
-            let n = match stream.check_write() {
-                Ok(0) => {
-                    stream.subscribe().block();
-                    continue;
-                }
-                Ok(n) => (n as usize).min(rest.len()),
-                Err(_) => return, // The client went away; nothing more to do.
-            };
-            if stream.write(&rest[..n]).is_err() {
-                return;
-            }
-            rest = &rest[n..];
-        }
-        if stream.blocking_flush().is_err() {
-            return;
-        }
-        drop(stream);
+    let Ok(stream) = body.write() else { return };
+    if write_all(&stream, &response.body).is_err() {
+        return;
     }
+    if let Some(c) = &response.chunked {
+        for i in 0..c.count {
+            match c.kv.get(&format!("{}/{i}", c.prefix)) {
+                Ok(Some(chunk)) => {
+                    if write_all(&stream, &chunk).is_err() {
+                        return;
+                    }
+                }
+                // Replaced while streaming: the body stops short of its content-length, so the
+                // client sees an incomplete response rather than a wrong one.
+                _ => return,
+            }
+        }
+    }
+    if stream.blocking_flush().is_err() {
+        return;
+    }
+    drop(stream);
     let _ = OutgoingBody::finish(body, None);
+}
+
+/// Writes all of `data` to `stream`, waiting for room as needed; `Err` if the client went away.
+fn write_all(stream: &crate::wasi::io::streams::OutputStream, mut data: &[u8]) -> Result<(), ()> {
+    while !data.is_empty() {
+        let n = match stream.check_write() {
+            Ok(0) => {
+                stream.subscribe().block();
+                continue;
+            }
+            Ok(n) => (n as usize).min(data.len()),
+            Err(_) => return Err(()),
+        };
+        stream.write(&data[..n]).map_err(|_| ())?;
+        data = &data[n..];
+    }
+    Ok(())
 }

@@ -21,6 +21,9 @@ mod redis;
 #[cfg(feature = "redis")]
 pub use crate::redis::RedisQueue;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

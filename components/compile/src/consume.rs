@@ -1,0 +1,229 @@
+//! One message: claim, compile, store, finish, notify.
+
+use crate::blocklist::edge::compiler;
+use edge_store::jobs::{self, JobSettings, Message};
+use edge_store::kv::{Kv, Update};
+use edge_store::ledger::{Artifact, Claim, JobRecord, JobStatus, Skip};
+use edge_store::model::*;
+use sha2::{Digest, Sha256};
+
+/// Why a message failed (logged; the ledger has the job's side of it).
+pub type Error = String;
+
+/// Transformations applied to a list given as rules text (a configuration list names its own).
+pub const RULES_TRANSFORMATIONS: &[&str] = &["TrimLines", "RemoveEmptyLines", "Deduplicate", "InsertFinalNewLine"];
+
+/// The location a rules list's text is given to the compiler under.
+const RULES_LOCATION: &str = "rules.txt";
+
+/// Handles one message from the job channel.
+pub fn handle(payload: &[u8]) -> Result<(), Error> {
+    let message: Message = match serde_json::from_slice(payload) {
+        Ok(m) => m,
+        Err(e) => {
+            // Nothing to retry: the message names no job. Acknowledged, and logged.
+            eprintln!(
+                "compile: ignoring a message that is not a job message ({e}): {:?}",
+                String::from_utf8_lossy(payload)
+            );
+            return Ok(());
+        }
+    };
+    let settings = JobSettings::load().map_err(|e| e.to_string())?;
+    let lists = Kv::open(STORE_LISTS).map_err(|e| e.to_string())?;
+    match message {
+        Message::Sweep => {
+            let r = jobs::sweep(&lists, &settings, now_ms()).map_err(|e| format!("sweep: {e}"))?;
+            if r.requeued > 0 {
+                eprintln!("compile: sweep requeued {} of {} unfinished jobs", r.requeued, r.examined);
+            }
+            Ok(())
+        }
+        Message::Compile { job_id } => compile_job(&lists, &settings, &job_id),
+    }
+}
+
+fn compile_job(lists: &Kv, settings: &JobSettings, job_id: &str) -> Result<(), Error> {
+    let token = hex::encode(edge_store::wasi::random::random::get_random_bytes(16));
+    let now = now_ms();
+    let mut skipped = None;
+    let written = jobs::update(lists, job_id, |j| match j.claim(now, &token, &settings.policy) {
+        Claim::Claimed(next) | Claim::Expired(next) => Some(next),
+        Claim::Skip(why) => {
+            skipped = Some(why);
+            None
+        }
+    })
+    .map_err(|e| format!("claiming job {job_id}: {e}"))?;
+    let job = match (written, skipped) {
+        (Some(job), _) => job,
+        (None, Some(Skip::Final(_))) => return Ok(()),
+        (None, Some(Skip::Leased { until_ms })) => {
+            eprintln!("compile: job {job_id} is being compiled elsewhere (lease until {})", rfc3339(until_ms));
+            return Ok(());
+        }
+        (None, None) => {
+            eprintln!("compile: job {job_id} is not in the ledger; message dropped");
+            return Ok(());
+        }
+    };
+    if job.status == JobStatus::Dead {
+        // Its last attempt's lease ran out: dead without another attempt.
+        finish(lists, &job, None);
+        return Ok(());
+    }
+
+    let list = match lists.get_json::<ListRecord>(&list_key(&job.list_id)) {
+        Ok(Some(list)) if list.owner == job.user_id => list,
+        Ok(_) => {
+            let why = format!("list {} was deleted", job.list_id);
+            if let Some(dead) = settle(lists, job_id, |j| j.abandon(&token, now_ms(), &why))? {
+                finish(lists, &dead, None);
+            }
+            return Ok(());
+        }
+        Err(e) => return fail(lists, settings, job_id, &token, None, format!("reading list {}: {e}", job.list_id)),
+    };
+
+    match compile_list(lists, &list) {
+        Ok(compiled) => {
+            let artifact = match store_artifact(lists, &list, job_id, compiled) {
+                Ok(a) => a,
+                Err(e) => return fail(lists, settings, job_id, &token, Some(&list), e),
+            };
+            if let Ok(cache) = Kv::open(STORE_CACHE) {
+                // This node's copy goes now; other nodes' expire with their TTL.
+                let _ = cache.delete(&compiled_key(&list.id));
+            }
+            match settle(lists, job_id, |j| j.succeed(&token, now_ms(), artifact.clone()))? {
+                Some(done) => finish(lists, &done, Some(&list)),
+                None => eprintln!("compile: job {job_id} lost its lease while compiling; its artifact is stored"),
+            }
+            Ok(())
+        }
+        Err(e) => fail(lists, settings, job_id, &token, Some(&list), e),
+    }
+}
+
+/// Records a failed attempt (a retry, or death after the last) and fails the message.
+fn fail(
+    lists: &Kv,
+    settings: &JobSettings,
+    job_id: &str,
+    token: &str,
+    list: Option<&ListRecord>,
+    error: String,
+) -> Result<(), Error> {
+    if let Some(job) = settle(lists, job_id, |j| j.fail(token, now_ms(), &error, &settings.policy))? {
+        if job.status == JobStatus::Dead {
+            finish(lists, &job, list);
+        }
+    }
+    Err(format!("job {job_id}: {error}"))
+}
+
+/// Applies a ledger transition of the attempt, if it still holds the lease.
+fn settle(
+    lists: &Kv,
+    job_id: &str,
+    step: impl FnMut(&JobRecord) -> Option<JobRecord>,
+) -> Result<Option<JobRecord>, Error> {
+    jobs::update(lists, job_id, step).map_err(|e| format!("updating job {job_id}: {e}"))
+}
+
+/// Index upkeep and the webhook for a job that has just finished.
+fn finish(lists: &Kv, job: &JobRecord, list: Option<&ListRecord>) {
+    if let Err(e) = jobs::finished(lists, job) {
+        // The sweeper drops finished jobs from its index too.
+        eprintln!("compile: indexing finished job {}: {e}", job.id);
+    }
+    let Some(webhook) = list.and_then(|l| l.webhook.as_ref()) else { return };
+    let event = if job.status == JobStatus::Done { "job.done" } else { "job.dead" };
+    let outcome = crate::webhook::notify(webhook, event, job, list.map(|l| l.name.as_str()).unwrap_or(""));
+    let _ = jobs::update(lists, &job.id, |j| {
+        let mut next = j.clone();
+        next.notification = Some(outcome.clone());
+        Some(next)
+    });
+}
+
+/// Compiles the list's current revision.
+fn compile_list(lists: &Kv, list: &ListRecord) -> Result<compiler::Compiled, Error> {
+    let (config, files) = match &list.source {
+        ListSource::Config { config } => (config.to_string(), Vec::new()),
+        ListSource::Rules => {
+            let bytes = lists
+                .get_chunks(&rules_prefix(&list.id, list.revision), list.rules_chunks, list.rules_bytes as usize)
+                .map_err(|e| format!("reading the rules of list {}: {e}", list.id))?
+                .ok_or_else(|| format!("the rules of list {} revision {} are missing", list.id, list.revision))?;
+            let content =
+                String::from_utf8(bytes).map_err(|_| format!("the rules of list {} are not UTF-8", list.id))?;
+            let config = serde_json::json!({
+                "name": list.name,
+                "sources": [{"name": list.name, "source": RULES_LOCATION, "type": "adblock"}],
+                "transformations": RULES_TRANSFORMATIONS,
+            });
+            (config.to_string(), vec![compiler::SourceFile { location: RULES_LOCATION.into(), content }])
+        }
+    };
+    compiler::compile(&config, &files, &now_rfc3339()).map_err(|e| match e {
+        compiler::CompileError::InvalidConfiguration(m) => format!("invalid configuration: {m}"),
+        compiler::CompileError::Source(m) => format!("source failed: {m}"),
+        compiler::CompileError::Pattern(m) => format!("invalid pattern: {m}"),
+    })
+}
+
+/// Stores the artifact under its hash and points `compiled/{list}` at it, unless a newer
+/// revision's artifact is already there. The artifact two versions back is deleted.
+fn store_artifact(
+    lists: &Kv,
+    list: &ListRecord,
+    job_id: &str,
+    compiled: compiler::Compiled,
+) -> Result<Artifact, Error> {
+    let body = compiled.text.into_bytes();
+    let etag = hex::encode(Sha256::digest(&body));
+    let artifact = Artifact { etag: etag.clone(), length: body.len() as u64, rules: compiled.rules };
+    let key = compiled_key(&list.id);
+    let current: Option<CompiledMeta> = lists.get_json(&key).map_err(|e| e.to_string())?;
+    if current.as_ref().is_some_and(|m| m.etag == etag) {
+        // Same content as the current artifact (a redelivery, or an unchanged list).
+        return Ok(artifact);
+    }
+    let prefix = compiled_prefix(&list.id, &etag);
+    let chunks = lists.put_chunks(&prefix, &body).map_err(|e| format!("storing the artifact: {e}"))?;
+    drop(body);
+    let mut superseded = None;
+    let installed = lists
+        .update(&key, |cur| {
+            let cur: Option<CompiledMeta> = cur.and_then(|b| serde_json::from_slice(b).ok());
+            if let Some(c) = &cur {
+                if c.etag == etag {
+                    return Update::Keep(true);
+                }
+                if c.list_revision > list.revision {
+                    return Update::Keep(false);
+                }
+            }
+            superseded = cur.as_ref().and_then(|c| c.previous.clone());
+            let meta = CompiledMeta {
+                etag: etag.clone(),
+                length: artifact.length,
+                chunks,
+                compiled_at: now_rfc3339(),
+                rules: artifact.rules,
+                list_revision: list.revision,
+                job_id: Some(job_id.to_owned()),
+                previous: cur.map(|c| ChunkedArtifact { etag: c.etag, chunks: c.chunks }),
+            };
+            Update::Write(serde_json::to_vec(&meta).unwrap_or_default(), true)
+        })
+        .map_err(|e| format!("installing the artifact: {e}"))?;
+    if !installed {
+        // A newer revision was compiled meanwhile: this artifact is not wanted.
+        let _ = lists.delete_chunks(&prefix, chunks);
+    } else if let Some(old) = superseded.filter(|o| o.etag != etag) {
+        let _ = lists.delete_chunks(&compiled_prefix(&list.id, &old.etag), old.chunks);
+    }
+    Ok(artifact)
+}

@@ -1,0 +1,233 @@
+//! The compile-job ledger in key-value ([`crate::ledger`] applied with compare-and-swap), its
+//! indexes, the sweeper, and the job channel.
+//!
+//! Jobs are announced by publishing a [`Message`] on the job channel through
+//! `fermyon:spin/redis` `publish`: under Spin that is Redis pub/sub (fire-and-forget), which the
+//! Redis trigger delivers to the compile component; on the blocklist-edge host it is the host's
+//! durable queue. A lost message loses no job: the ledger keeps it, and the sweeper publishes
+//! again every job that is due (queued too long, failed with its retry due, or running with its
+//! lease run out).
+
+use crate::StoreError;
+use crate::fermyon::spin2_0_0::redis;
+use crate::kv::{Kv, Update};
+use crate::ledger::{JobRecord, Policy};
+use crate::model::*;
+use serde::{Deserialize, Serialize};
+
+/// How jobs are run, from configuration (Spin variables; the host's flags).
+#[derive(Clone, Debug)]
+pub struct JobSettings {
+    pub policy: Policy,
+    /// A queued job not claimed this long after its message is published again (ms).
+    pub requeue_after_ms: u64,
+    /// `job_queue_address`: the Redis address Spin publishes to (the host accepts its own).
+    pub queue_address: String,
+    /// `job_queue_channel`: the channel the compile component is subscribed to.
+    pub channel: String,
+}
+
+impl JobSettings {
+    /// Reads the `job_*` configuration values.
+    pub fn load() -> Result<JobSettings, StoreError> {
+        use crate::config::value;
+        Ok(JobSettings {
+            policy: Policy {
+                max_attempts: value("job_max_attempts", 3u32)?.max(1),
+                base_backoff_ms: value("job_backoff_ms", 1_000)?,
+                max_backoff_ms: value("job_backoff_max_ms", 300_000)?,
+                lease_ms: value("job_lease_ms", 300_000)?,
+            },
+            requeue_after_ms: value("job_requeue_after_ms", 30_000)?,
+            queue_address: value("job_queue_address", "redis://127.0.0.1:6379".to_owned())?,
+            channel: value("job_queue_channel", "blocklist-edge-jobs".to_owned())?,
+        })
+    }
+}
+
+/// A message on the job channel (JSON): `{"type":"compile","jobId":…}` or `{"type":"sweep"}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum Message {
+    /// Attempt this job.
+    Compile { job_id: String },
+    /// Run the sweeper.
+    Sweep,
+}
+
+impl Message {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Publishes `message` on the job channel.
+pub fn publish(settings: &JobSettings, message: &Message) -> Result<(), StoreError> {
+    let describe = |e: redis::Error| match e {
+        redis::Error::InvalidAddress => format!("invalid job queue address {:?}", settings.queue_address),
+        redis::Error::TooManyConnections => "too many connections to the job queue".to_owned(),
+        redis::Error::TypeError => "job queue type error".to_owned(),
+        redis::Error::Other(m) => m,
+    };
+    let conn = redis::Connection::open(&settings.queue_address)
+        .map_err(|e| StoreError::unavailable(format!("job queue: {}", describe(e))))?;
+    conn.publish(&settings.channel, &message.to_bytes())
+        .map_err(|e| StoreError::unavailable(format!("publishing to the job queue: {}", describe(e))))
+}
+
+/// The job `id`, if it exists.
+pub fn get(lists: &Kv, id: &str) -> Result<Option<JobRecord>, StoreError> {
+    lists.get_json(&job_key(id))
+}
+
+/// Writes a new job and adds it to the sweeper's index.
+pub fn create(lists: &Kv, job: &JobRecord) -> Result<(), StoreError> {
+    lists.put_json(&job_key(&job.id), job)?;
+    index_add(lists, &active_jobs_key(active_jobs_shard(&job.id)), &job.id, None)
+}
+
+/// Atomically replaces job `id` by what `step` makes of it (`None`: leave it). Returns the
+/// record written, or `None` if the job is missing or `step` left it.
+pub fn update(
+    lists: &Kv,
+    id: &str,
+    mut step: impl FnMut(&JobRecord) -> Option<JobRecord>,
+) -> Result<Option<JobRecord>, StoreError> {
+    let mut corrupt = None;
+    let written = lists.update(&job_key(id), |cur| {
+        let Some(bytes) = cur else { return Update::Keep(None) };
+        let job: JobRecord = match serde_json::from_slice(bytes) {
+            Ok(j) => j,
+            Err(e) => {
+                corrupt = Some(e.to_string());
+                return Update::Keep(None);
+            }
+        };
+        match step(&job) {
+            None => Update::Keep(None),
+            Some(next) => Update::Write(serde_json::to_vec(&next).unwrap_or_default(), Some(next)),
+        }
+    })?;
+    if let Some(e) = corrupt {
+        return Err(StoreError::internal(format!("job record {id} is corrupt: {e}")));
+    }
+    Ok(written)
+}
+
+/// Updates the indexes after `job` finished (done or dead).
+pub fn finished(lists: &Kv, job: &JobRecord) -> Result<(), StoreError> {
+    if job.status == crate::ledger::JobStatus::Dead {
+        index_add(lists, &user_dead_jobs_key(&job.user_id), &job.id, Some(MAX_DEAD_LISTED))?;
+    }
+    index_remove(lists, &active_jobs_key(active_jobs_shard(&job.id)), &job.id)
+}
+
+/// Updates the indexes after `job` was replayed.
+pub fn replayed(lists: &Kv, job: &JobRecord) -> Result<(), StoreError> {
+    index_add(lists, &active_jobs_key(active_jobs_shard(&job.id)), &job.id, None)?;
+    index_remove(lists, &user_dead_jobs_key(&job.user_id), &job.id)
+}
+
+/// The ids in a user's dead-letter list, oldest first.
+pub fn dead_ids(lists: &Kv, user_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(lists.get_json(&user_dead_jobs_key(user_id))?.unwrap_or_default())
+}
+
+/// A user's dead-letter list keeps this many newest jobs.
+pub const MAX_DEAD_LISTED: usize = 1_000;
+
+fn index_add(lists: &Kv, key: &str, id: &str, cap: Option<usize>) -> Result<(), StoreError> {
+    lists.update(key, |cur| {
+        let mut ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+        if ids.iter().any(|x| x == id) {
+            return Update::Keep(());
+        }
+        ids.push(id.to_owned());
+        if let Some(cap) = cap {
+            let excess = ids.len().saturating_sub(cap);
+            ids.drain(..excess);
+        }
+        Update::Write(serde_json::to_vec(&ids).unwrap_or_default(), ())
+    })
+}
+
+fn index_remove(lists: &Kv, key: &str, id: &str) -> Result<(), StoreError> {
+    lists.update(key, |cur| {
+        let ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+        if !ids.iter().any(|x| x == id) {
+            return Update::Keep(());
+        }
+        let kept: Vec<&String> = ids.iter().filter(|x| *x != id).collect();
+        Update::Write(serde_json::to_vec(&kept).unwrap_or_default(), ())
+    })
+}
+
+/// What a sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Unfinished jobs looked at.
+    pub examined: u32,
+    /// Jobs published again.
+    pub requeued: u32,
+    /// Index entries dropped (finished or missing jobs).
+    pub dropped: u32,
+}
+
+/// Publishes again every unfinished job that is due (see [`JobRecord::sweep_due`]).
+pub fn sweep(lists: &Kv, settings: &JobSettings, now_ms: u64) -> Result<SweepReport, StoreError> {
+    let mut report = SweepReport::default();
+    for shard in ACTIVE_JOBS_SHARDS {
+        let key = active_jobs_key(shard);
+        let ids: Vec<String> = lists.get_json(&key)?.unwrap_or_default();
+        for id in ids {
+            let Some(job) = get(lists, &id)? else {
+                index_remove(lists, &key, &id)?;
+                report.dropped += 1;
+                continue;
+            };
+            if job.status.is_final() {
+                index_remove(lists, &key, &id)?;
+                report.dropped += 1;
+                continue;
+            }
+            report.examined += 1;
+            let marked =
+                update(lists, &id, |j| j.sweep_due(now_ms, settings.requeue_after_ms).then(|| j.enqueued(now_ms)))?;
+            if marked.is_some() {
+                publish(settings, &Message::Compile { job_id: id.clone() })?;
+                report.requeued += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Publishes a [`Message::Sweep`] if none was published in the last `interval_ms` (one caller
+/// wins per interval, by compare-and-swap): how a host with no timer (Spin) runs the sweeper
+/// from its request path. Returns whether this call published.
+pub fn request_sweep(lists: &Kv, settings: &JobSettings, interval_ms: u64, now_ms: u64) -> Result<bool, StoreError> {
+    let won = lists.update(SWEEP_KEY, |cur| {
+        let last: u64 = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(0);
+        if now_ms.saturating_sub(last) < interval_ms && last <= now_ms {
+            return Update::Keep(false);
+        }
+        Update::Write(now_ms.to_string().into_bytes(), true)
+    })?;
+    if won {
+        publish(settings, &Message::Sweep)?;
+    }
+    Ok(won)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Message;
+
+    #[test]
+    fn message_format() {
+        let m = Message::Compile { job_id: "j_1".into() };
+        assert_eq!(String::from_utf8(m.to_bytes()).unwrap(), r#"{"type":"compile","jobId":"j_1"}"#);
+        assert_eq!(serde_json::from_slice::<Message>(br#"{"type":"sweep"}"#).unwrap(), Message::Sweep);
+        assert!(serde_json::from_slice::<Message>(br#"{"type":"compile"}"#).is_err());
+    }
+}

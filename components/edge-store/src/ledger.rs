@@ -1,0 +1,423 @@
+//! The compile-job ledger: one [`JobRecord`] per job in key-value is the source of truth about
+//! a job; queue messages only name it. This module is the ledger's state machine, pure (no I/O)
+//! so that it is tested natively; [`crate::jobs`] applies it with compare-and-swap.
+//!
+//! ```text
+//!            claim                 succeed
+//!  queued ─────────▶ running ─────────────────▶ done
+//!    ▲   failed ◀───┘   │  (lease expired: claimable again)
+//!    │      │ claim ▲   │ fail at max attempts,
+//!    │      └───────┘   ▼ or lease expired on the last one
+//!    └──── replay ───── dead
+//! ```
+//!
+//! A claim holds a *lease*: a token and an expiry. Only the holder of the token may finish the
+//! attempt; after the expiry (the consumer crashed or was cut off) the job may be claimed again,
+//! so a job is never lost to a crash and never compiled by two consumers at once while a lease
+//! runs. Every message, however often delivered, claims at most one attempt.
+
+use serde::{Deserialize, Serialize};
+
+/// A job's state.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Waiting for its first attempt (or for an attempt after a replay).
+    Queued,
+    /// An attempt holds the lease.
+    Running,
+    /// Compiled; the artifact is current.
+    Done,
+    /// The last attempt failed; another is due at `next_attempt_at_ms`.
+    Failed,
+    /// Failed `max_attempts` times: in the dead-letter list until replayed.
+    Dead,
+}
+
+impl JobStatus {
+    /// Whether nothing more will happen to the job (unless a dead one is replayed).
+    pub fn is_final(self) -> bool {
+        matches!(self, JobStatus::Done | JobStatus::Dead)
+    }
+}
+
+/// Retry policy: exponential backoff, then dead-letter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Attempts before a job is dead (Cloudflare Queues' default: 3).
+    pub max_attempts: u32,
+    /// Delay after the first failed attempt, in milliseconds; it doubles with each attempt.
+    pub base_backoff_ms: u64,
+    /// Longest delay between attempts, in milliseconds.
+    pub max_backoff_ms: u64,
+    /// How long a claim lasts, in milliseconds: longer than an attempt may run.
+    pub lease_ms: u64,
+}
+
+impl Policy {
+    /// The delay after failed attempt number `attempts` (1-based).
+    pub fn backoff_ms(&self, attempts: u32) -> u64 {
+        let shift = attempts.saturating_sub(1).min(40);
+        self.base_backoff_ms.saturating_mul(1u64 << shift).min(self.max_backoff_ms)
+    }
+}
+
+/// One attempt, as the job's history shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub attempt: u32,
+    pub started_at_ms: u64,
+    pub ended_at_ms: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// The artifact a done job produced.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    /// SHA-256 of the compiled list (hex): its version and entity tag.
+    pub etag: String,
+    pub length: u64,
+    pub rules: u32,
+}
+
+/// What became of the job's webhook notification.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub event: String,
+    pub at_ms: u64,
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<u16>,
+    /// Why it could not be delivered, if it could not.
+    pub error: Option<String>,
+}
+
+/// A compile job: `job/{id}` in the `lists` store.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRecord {
+    pub id: String,
+    pub list_id: String,
+    pub user_id: String,
+    /// The list's revision when the compile was requested.
+    pub list_revision: u64,
+    pub status: JobStatus,
+    /// Attempts claimed so far (since the last replay).
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub last_error: Option<String>,
+    pub requested_at_ms: u64,
+    pub updated_at_ms: u64,
+    /// When a failed job's next attempt is due.
+    pub next_attempt_at_ms: Option<u64>,
+    /// The running attempt's lease: its token and expiry.
+    pub lease_token: Option<String>,
+    pub lease_until_ms: Option<u64>,
+    /// When a message for the job was last published.
+    pub enqueued_at_ms: u64,
+    pub history: Vec<Attempt>,
+    pub artifact: Option<Artifact>,
+    /// Times the job came back from the dead-letter list.
+    pub replays: u32,
+    pub notification: Option<Notification>,
+}
+
+/// Why a message did not claim the job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// The job is finished (done or dead): a duplicate or late message.
+    Final(JobStatus),
+    /// Another consumer holds an unexpired lease.
+    Leased { until_ms: u64 },
+}
+
+/// The outcome of [`JobRecord::claim`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The new record: this consumer holds the lease.
+    Claimed(JobRecord),
+    /// The lease of the last allowed attempt ran out: the new record is dead.
+    Expired(JobRecord),
+    /// Nothing to do.
+    Skip(Skip),
+}
+
+/// Keeps this many attempts in a job's history.
+pub const HISTORY_LIMIT: usize = 20;
+
+impl JobRecord {
+    /// A new queued job.
+    pub fn new(id: &str, list_id: &str, user_id: &str, list_revision: u64, now_ms: u64, policy: &Policy) -> JobRecord {
+        JobRecord {
+            id: id.to_owned(),
+            list_id: list_id.to_owned(),
+            user_id: user_id.to_owned(),
+            list_revision,
+            status: JobStatus::Queued,
+            attempts: 0,
+            max_attempts: policy.max_attempts.max(1),
+            last_error: None,
+            requested_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            next_attempt_at_ms: None,
+            lease_token: None,
+            lease_until_ms: None,
+            enqueued_at_ms: now_ms,
+            history: Vec::new(),
+            artifact: None,
+            replays: 0,
+            notification: None,
+        }
+    }
+
+    fn end_attempt(&mut self, now_ms: u64, error: Option<String>) {
+        if let Some(last) = self.history.last_mut() {
+            if last.ended_at_ms.is_none() {
+                last.ended_at_ms = Some(now_ms);
+                last.error = error;
+            }
+        }
+    }
+
+    fn die(&mut self, now_ms: u64, error: String) {
+        self.status = JobStatus::Dead;
+        self.last_error = Some(error);
+        self.next_attempt_at_ms = None;
+        self.lease_token = None;
+        self.lease_until_ms = None;
+        self.updated_at_ms = now_ms;
+    }
+
+    /// Claims the next attempt with lease `token` until `now + policy.lease_ms`.
+    pub fn claim(&self, now_ms: u64, token: &str, policy: &Policy) -> Claim {
+        let mut next = self.clone();
+        match self.status {
+            JobStatus::Done | JobStatus::Dead => return Claim::Skip(Skip::Final(self.status)),
+            JobStatus::Running => {
+                let until = self.lease_until_ms.unwrap_or(0);
+                if until > now_ms {
+                    return Claim::Skip(Skip::Leased { until_ms: until });
+                }
+                let error = format!("attempt {} did not finish within its lease (the consumer stopped)", self.attempts);
+                next.end_attempt(now_ms, Some(error.clone()));
+                if self.attempts >= self.max_attempts {
+                    next.die(now_ms, error);
+                    return Claim::Expired(next);
+                }
+                next.last_error = Some(error);
+            }
+            JobStatus::Queued | JobStatus::Failed => {}
+        }
+        next.status = JobStatus::Running;
+        next.attempts = self.attempts + 1;
+        next.next_attempt_at_ms = None;
+        next.lease_token = Some(token.to_owned());
+        next.lease_until_ms = Some(now_ms.saturating_add(policy.lease_ms));
+        next.updated_at_ms = now_ms;
+        next.history.push(Attempt { attempt: next.attempts, started_at_ms: now_ms, ended_at_ms: None, error: None });
+        if next.history.len() > HISTORY_LIMIT {
+            next.history.remove(0);
+        }
+        Claim::Claimed(next)
+    }
+
+    /// Whether `token` holds the running attempt's lease.
+    pub fn holds(&self, token: &str) -> bool {
+        self.status == JobStatus::Running && self.lease_token.as_deref() == Some(token)
+    }
+
+    /// Finishes the attempt holding `token` as done; `None` if it no longer holds the lease.
+    pub fn succeed(&self, token: &str, now_ms: u64, artifact: Artifact) -> Option<JobRecord> {
+        if !self.holds(token) {
+            return None;
+        }
+        let mut next = self.clone();
+        next.end_attempt(now_ms, None);
+        next.status = JobStatus::Done;
+        next.last_error = None;
+        next.lease_token = None;
+        next.lease_until_ms = None;
+        next.artifact = Some(artifact);
+        next.updated_at_ms = now_ms;
+        Some(next)
+    }
+
+    /// Finishes the attempt holding `token` as failed: a retry after the backoff, or dead after
+    /// the last attempt. `None` if it no longer holds the lease.
+    pub fn fail(&self, token: &str, now_ms: u64, error: &str, policy: &Policy) -> Option<JobRecord> {
+        if !self.holds(token) {
+            return None;
+        }
+        let mut next = self.clone();
+        next.end_attempt(now_ms, Some(error.to_owned()));
+        if self.attempts >= self.max_attempts {
+            next.die(now_ms, error.to_owned());
+        } else {
+            next.status = JobStatus::Failed;
+            next.last_error = Some(error.to_owned());
+            next.lease_token = None;
+            next.lease_until_ms = None;
+            next.next_attempt_at_ms = Some(now_ms.saturating_add(policy.backoff_ms(self.attempts)));
+            next.updated_at_ms = now_ms;
+        }
+        Some(next)
+    }
+
+    /// Ends the job as dead at once, whatever its attempts (a permanent failure, such as a
+    /// deleted list). `None` if `token` no longer holds the lease.
+    pub fn abandon(&self, token: &str, now_ms: u64, error: &str) -> Option<JobRecord> {
+        if !self.holds(token) {
+            return None;
+        }
+        let mut next = self.clone();
+        next.end_attempt(now_ms, Some(error.to_owned()));
+        next.die(now_ms, error.to_owned());
+        Some(next)
+    }
+
+    /// Brings a dead job back: queued, with fresh attempts. `None` if it is not dead.
+    pub fn replay(&self, now_ms: u64, policy: &Policy) -> Option<JobRecord> {
+        if self.status != JobStatus::Dead {
+            return None;
+        }
+        let mut next = self.clone();
+        next.status = JobStatus::Queued;
+        next.attempts = 0;
+        next.max_attempts = policy.max_attempts.max(1);
+        next.replays += 1;
+        next.next_attempt_at_ms = None;
+        next.enqueued_at_ms = now_ms;
+        next.updated_at_ms = now_ms;
+        Some(next)
+    }
+
+    /// Whether the sweeper should publish the job again: queued with no claim for
+    /// `requeue_after_ms` since its last publish (the message may be lost), failed with its
+    /// retry due, or running with its lease run out — once when it becomes due, then again
+    /// every `requeue_after_ms` while nothing claims it.
+    pub fn sweep_due(&self, now_ms: u64, requeue_after_ms: u64) -> bool {
+        let ready_at = match self.status {
+            JobStatus::Queued => self.enqueued_at_ms.saturating_add(requeue_after_ms),
+            JobStatus::Failed => self.next_attempt_at_ms.unwrap_or(0),
+            JobStatus::Running => self.lease_until_ms.unwrap_or(0),
+            JobStatus::Done | JobStatus::Dead => return false,
+        };
+        now_ms >= ready_at
+            && (self.enqueued_at_ms < ready_at || now_ms.saturating_sub(self.enqueued_at_ms) >= requeue_after_ms)
+    }
+
+    /// The record after the sweeper published it again.
+    pub fn enqueued(&self, now_ms: u64) -> JobRecord {
+        JobRecord { enqueued_at_ms: now_ms, ..self.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: Policy = Policy { max_attempts: 3, base_backoff_ms: 100, max_backoff_ms: 10_000, lease_ms: 1_000 };
+
+    fn job() -> JobRecord {
+        JobRecord::new("j_1", "l_1", "u_1", 1, 0, &P)
+    }
+
+    fn claimed(c: Claim) -> JobRecord {
+        match c {
+            Claim::Claimed(j) => j,
+            other => panic!("expected a claim, got {other:?}"),
+        }
+    }
+
+    fn art() -> Artifact {
+        Artifact { etag: "e".into(), length: 1, rules: 1 }
+    }
+
+    #[test]
+    fn claim_then_succeed() {
+        let j = claimed(job().claim(10, "t1", &P));
+        assert_eq!((j.status, j.attempts, j.lease_until_ms), (JobStatus::Running, 1, Some(1_010)));
+        assert_eq!(j.claim(20, "t2", &P), Claim::Skip(Skip::Leased { until_ms: 1_010 }), "a duplicate waits");
+        assert_eq!(j.succeed("t2", 30, art()), None, "only the lease holder finishes");
+        let d = j.succeed("t1", 30, art()).unwrap();
+        assert_eq!((d.status, d.lease_token.as_deref()), (JobStatus::Done, None));
+        assert_eq!(d.history, vec![Attempt { attempt: 1, started_at_ms: 10, ended_at_ms: Some(30), error: None }]);
+        assert_eq!(d.claim(40, "t3", &P), Claim::Skip(Skip::Final(JobStatus::Done)), "a late message does nothing");
+    }
+
+    #[test]
+    fn failures_back_off_then_die_and_replay() {
+        let mut j = job();
+        let mut now = 0;
+        let mut delays = Vec::new();
+        for n in 1..=3 {
+            let c = claimed(j.claim(now, &format!("t{n}"), &P));
+            j = c.fail(&format!("t{n}"), now + 5, "boom", &P).unwrap();
+            if let Some(at) = j.next_attempt_at_ms {
+                assert!(!j.sweep_due(at - 1, 0), "not due before its backoff");
+                assert!(j.sweep_due(at, 0));
+                delays.push(at - (now + 5));
+                now = at;
+            }
+        }
+        assert_eq!(delays, vec![100, 200], "growing delays");
+        assert_eq!((j.status, j.attempts, j.last_error.as_deref()), (JobStatus::Dead, 3, Some("boom")));
+        assert!(!j.sweep_due(u64::MAX, 0), "the dead are left alone");
+        assert_eq!(j.history.len(), 3);
+        let r = j.replay(1_000, &P).unwrap();
+        assert_eq!((r.status, r.attempts, r.replays), (JobStatus::Queued, 0, 1));
+        assert_eq!(claimed(r.claim(1_000, "t4", &P)).attempts, 1);
+        assert_eq!(job().replay(0, &P), None, "only dead jobs are replayed");
+    }
+
+    #[test]
+    fn an_expired_lease_is_reclaimed_and_the_old_holder_cannot_finish() {
+        let first = claimed(job().claim(0, "t1", &P));
+        assert!(first.sweep_due(1_000, 60_000), "a run-out lease is swept whatever requeue_after is");
+        let second = claimed(first.claim(1_000, "t2", &P));
+        assert_eq!(second.attempts, 2);
+        assert!(second.history[0].error.as_deref().unwrap().contains("did not finish"));
+        assert_eq!(second.fail("t1", 1_001, "late", &P), None);
+        assert_eq!(second.succeed("t1", 1_001, art()), None);
+        assert!(second.succeed("t2", 1_002, art()).is_some());
+    }
+
+    #[test]
+    fn a_lease_run_out_on_the_last_attempt_is_death() {
+        let mut j = job();
+        for n in 1..=3 {
+            j = claimed(j.claim(n * 10_000, &format!("t{n}"), &P));
+        }
+        match j.claim(40_000, "t4", &P) {
+            Claim::Expired(d) => assert_eq!((d.status, d.attempts), (JobStatus::Dead, 3)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn queued_jobs_are_requeued_only_after_a_while() {
+        let j = job();
+        assert!(!j.sweep_due(29_999, 30_000));
+        assert!(j.sweep_due(30_000, 30_000));
+        assert!(!j.enqueued(30_000).sweep_due(59_999, 30_000));
+        let failed = claimed(j.claim(0, "t", &P)).fail("t", 0, "x", &P).unwrap();
+        assert!(failed.sweep_due(100, 30_000), "due once its retry is");
+        assert!(!failed.enqueued(100).sweep_due(200, 30_000), "then not again at once");
+        assert!(failed.enqueued(100).sweep_due(30_100, 30_000));
+    }
+
+    #[test]
+    fn abandon_is_immediate_death() {
+        let j = claimed(job().claim(0, "t1", &P));
+        let d = j.abandon("t1", 5, "list deleted").unwrap();
+        assert_eq!((d.status, d.attempts), (JobStatus::Dead, 1));
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        assert_eq!(P.backoff_ms(1), 100);
+        assert_eq!(P.backoff_ms(60), 10_000);
+    }
+}

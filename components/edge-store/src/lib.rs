@@ -1,0 +1,54 @@
+//! What the blocklist-edge components share.
+//!
+//! - [`model`]: the records kept in key-value and their key layout;
+//! - [`kv`]: typed access to `wasi:keyvalue` buckets (JSON records, compare-and-swap updates,
+//!   values in chunks);
+//! - [`ledger`]: the compile-job ledger's state machine (pure: claim with a lease, retry with
+//!   backoff, dead-letter, replay, sweep);
+//! - [`jobs`]: the ledger in key-value, its indexes, and publishing job messages to the job
+//!   channel (`fermyon:spin/redis` `publish`: Spin's outbound Redis, or the blocklist-edge host's
+//!   queue, which implements the same interface);
+//! - [`config`]: settings from `wasi:config/store` (Spin variables, the host's flags).
+//!
+//! The WASI bindings are generated here once (world `edge-store` in `wit/`); the components map
+//! their own worlds' matching imports onto them with wit-bindgen's `with`.
+
+wit_bindgen::generate!({
+    world: "edge-store",
+    path: "../../wit",
+    generate_all,
+});
+
+pub mod config;
+pub mod jobs;
+pub mod kv;
+pub mod ledger;
+pub mod model;
+
+/// A failure of the platform (key-value, configuration, the job channel), as components report
+/// it: the HTTP gateway answers it as a 500 or 503 JSON error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError {
+    /// True for an outage worth retrying (503); false for a misconfiguration or corrupt data (500).
+    pub transient: bool,
+    pub message: String,
+}
+
+impl StoreError {
+    /// A failure worth retrying.
+    pub fn unavailable(message: impl Into<String>) -> StoreError {
+        StoreError { transient: true, message: message.into() }
+    }
+    /// A misconfiguration or corrupt data.
+    pub fn internal(message: impl Into<String>) -> StoreError {
+        StoreError { transient: false, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}

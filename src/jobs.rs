@@ -1,0 +1,384 @@
+//! Compile jobs on this host: the job queue behind the components' `fermyon:spin/redis`
+//! `publish`, and the trigger that delivers its messages to the compile component's
+//! `fermyon:spin/inbound-redis` export — Spin's Redis-trigger contract, with the guarantees
+//! Spin's pub/sub lacks.
+//!
+//! - **Durable**: a published message is stored before `publish` returns: in SQLite
+//!   (`queue.sqlite3` in the data directory, the default) or in Redis/Valkey (`--redis-url`).
+//! - **At-least-once, with retries**: a worker claims a message with a lease, calls the handler,
+//!   acknowledges on `Ok`; on an error, a trap or the deadline the message comes back after an
+//!   exponential backoff, and after the last attempt it is dead. A host killed mid-job loses
+//!   nothing: the lease runs out and the message is delivered again.
+//! - **Deduplicated**: a message is identified by its content; publishing one that is still
+//!   pending does nothing, and publishing one that is dead brings it back (a replay).
+//! - **Swept**: every `--sweep-interval-ms` the trigger hands the component a `{"type":"sweep"}`
+//!   message directly, so that jobs whose messages were lost are published again.
+
+use crate::bindings::fermyon::spin2_0_0::redis;
+use crate::server::RequestState;
+use anyhow::{Context, Result};
+use jobqueue::{Failed, Policy, Queue};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime::{Engine, Store, Trap};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "blocklist:edge/compile-trigger",
+        exports: { default: async },
+    });
+}
+
+/// The message the sweeper hands the compile component.
+pub const SWEEP_MESSAGE: &[u8] = br#"{"type":"sweep"}"#;
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The job queue: where `publish` on the job channel puts messages.
+pub struct JobQueue {
+    backend: Box<dyn Queue>,
+    /// The address components open (`job_queue_address`).
+    pub address: String,
+    /// The job channel (`job_queue_channel`): the queue's name in the backend.
+    pub channel: String,
+    /// Wakes idle workers when a message is published on this host.
+    published: Notify,
+}
+
+impl JobQueue {
+    /// The embedded queue in the SQLite file `path`.
+    pub fn embedded(path: &std::path::Path, channel: &str) -> Result<JobQueue> {
+        let backend = jobqueue::SqliteQueue::open(path).with_context(|| format!("opening {}", path.display()))?;
+        Ok(JobQueue::new(Box::new(backend), "blocklist-edge:embedded".into(), channel))
+    }
+
+    /// A queue on the Redis/Valkey server at `url` (keys prefixed `blocklist-edge`); the server
+    /// may be down now, it is reached when first used.
+    pub fn redis(url: &str, channel: &str) -> Result<JobQueue> {
+        let backend = jobqueue::RedisQueue::open(url, "blocklist-edge").context("the Redis URL")?;
+        Ok(JobQueue::new(Box::new(backend), url.to_owned(), channel))
+    }
+
+    fn new(backend: Box<dyn Queue>, address: String, channel: &str) -> JobQueue {
+        JobQueue { backend, address, channel: channel.to_owned(), published: Notify::new() }
+    }
+
+    /// Stores `payload` on `channel` (it must be the job channel). Blocking.
+    pub fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), String> {
+        if channel != self.channel {
+            return Err(format!(
+                "nothing on this host subscribes to channel {channel:?}; the job channel is {:?}",
+                self.channel
+            ));
+        }
+        let id = hex::encode(&Sha256::digest(payload)[..16]);
+        let now = now_ms();
+        let added = self.backend.enqueue(&self.channel, &id, payload, now).map_err(|e| e.to_string())?;
+        // Already pending: nothing to do; dead: published again means replayed.
+        if !added && self.backend.replay(&self.channel, &id, now).map_err(|e| e.to_string())? {
+            tracing::info!(msg = %id, "dead message published again: replayed");
+        }
+        self.published.notify_waiters();
+        Ok(())
+    }
+}
+
+/// `fermyon:spin/redis.connection` on this host: a handle on the job queue.
+pub struct Connection;
+
+/// What the `fermyon:spin/redis` host functions see.
+pub struct RedisView<'a> {
+    pub queue: Option<&'a Arc<JobQueue>>,
+    pub table: &'a mut ResourceTable,
+}
+
+const UNSUPPORTED: &str = "the blocklist-edge host implements only `publish` (to its job queue)";
+
+fn unsupported<T>() -> wasmtime::Result<Result<T, redis::Error>> {
+    Ok(Err(redis::Error::Other(UNSUPPORTED.into())))
+}
+
+impl redis::Host for RedisView<'_> {}
+
+impl redis::HostConnection for RedisView<'_> {
+    fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<Connection>, redis::Error>> {
+        let Some(queue) = self.queue else {
+            return Ok(Err(redis::Error::Other("this host runs no job queue".into())));
+        };
+        if address != queue.address {
+            return Ok(Err(redis::Error::Other(format!(
+                "this host publishes only to its job queue, {:?}; not to {address:?}",
+                queue.address
+            ))));
+        }
+        Ok(Ok(self.table.push(Connection)?))
+    }
+
+    fn publish(
+        &mut self,
+        _conn: Resource<Connection>,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), redis::Error>> {
+        let Some(queue) = self.queue else {
+            return Ok(Err(redis::Error::Other("this host runs no job queue".into())));
+        };
+        // The backend may wait on disk or the network: keep the async workers free meanwhile.
+        let r = tokio::task::block_in_place(|| queue.publish(&channel, &payload));
+        Ok(r.map_err(redis::Error::Other))
+    }
+
+    fn get(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<Option<Vec<u8>>, redis::Error>> {
+        unsupported()
+    }
+    fn set(&mut self, _: Resource<Connection>, _: String, _: Vec<u8>) -> wasmtime::Result<Result<(), redis::Error>> {
+        unsupported()
+    }
+    fn incr(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<i64, redis::Error>> {
+        unsupported()
+    }
+    fn del(&mut self, _: Resource<Connection>, _: Vec<String>) -> wasmtime::Result<Result<u32, redis::Error>> {
+        unsupported()
+    }
+    fn sadd(
+        &mut self,
+        _: Resource<Connection>,
+        _: String,
+        _: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, redis::Error>> {
+        unsupported()
+    }
+    fn smembers(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<Vec<String>, redis::Error>> {
+        unsupported()
+    }
+    fn srem(
+        &mut self,
+        _: Resource<Connection>,
+        _: String,
+        _: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, redis::Error>> {
+        unsupported()
+    }
+    fn execute(
+        &mut self,
+        _: Resource<Connection>,
+        _: String,
+        _: Vec<redis::RedisParameter>,
+    ) -> wasmtime::Result<Result<Vec<redis::RedisResult>, redis::Error>> {
+        unsupported()
+    }
+    fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
+        self.table.delete(conn)?;
+        Ok(())
+    }
+}
+
+struct HasRedis;
+
+impl HasData for HasRedis {
+    type Data<'a> = RedisView<'a>;
+}
+
+/// Adds `fermyon:spin/redis@2.0.0` to `linker`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> RedisView<'_>,
+) -> wasmtime::Result<()> {
+    redis::add_to_linker::<_, HasRedis>(linker, view)
+}
+
+/// How the trigger runs jobs.
+#[derive(Clone, Debug)]
+pub struct TriggerConfig {
+    /// Messages handled at once.
+    pub workers: usize,
+    /// CPU and wall-clock deadline of one delivery.
+    pub deadline: Duration,
+    /// Memory cap of one delivery, all memories together.
+    pub memory_bytes: usize,
+    pub policy: Policy,
+    /// How long a claimed message stays invisible: past the deadline, so that a delivery that
+    /// is still running is never handed to a second worker.
+    pub lease: Duration,
+    /// How often the sweeper runs.
+    pub sweep_interval: Duration,
+}
+
+/// What became of a delivered message.
+enum Settled {
+    Acked,
+    Retry(u64),
+    Dead,
+    LeaseLost,
+}
+
+/// The trigger: workers delivering queue messages to the compile component, and the sweeper.
+pub struct Trigger {
+    pre: bindings::CompileTriggerPre<RequestState>,
+    queue: Arc<JobQueue>,
+    config: TriggerConfig,
+    new_state: Box<dyn Fn(usize) -> RequestState + Send + Sync>,
+}
+
+/// How long an idle worker waits before looking again (messages published by other hosts
+/// sharing a Redis queue, and retries coming due, are found by looking).
+const POLL: Duration = Duration::from_millis(200);
+
+impl Trigger {
+    /// Compiles the compile component for `engine` (its own engine: epoch interruption, no
+    /// pooling, so that jobs may use more memory than requests) and links it.
+    pub fn new(
+        engine: &Engine,
+        component: &[u8],
+        queue: Arc<JobQueue>,
+        config: TriggerConfig,
+        new_state: Box<dyn Fn(usize) -> RequestState + Send + Sync>,
+    ) -> Result<Trigger> {
+        let component = crate::wasm_cache::component(engine, component).context("compiling the compile component")?;
+        let mut linker: Linker<RequestState> = Linker::new(engine);
+        crate::server::link_host(&mut linker)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("linking the compile component to the host")?;
+        let pre = bindings::CompileTriggerPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .context("the compile component does not export fermyon:spin/inbound-redis")?;
+        Ok(Trigger { pre, queue, config, new_state })
+    }
+
+    /// Starts the workers and the sweeper on the current runtime.
+    pub fn start(self: &Arc<Self>) {
+        crate::server::start_epoch_ticker(self.pre.engine().clone());
+        for worker in 0..self.config.workers.max(1) {
+            let t = self.clone();
+            tokio::spawn(async move { t.work(worker).await });
+        }
+        let t = self.clone();
+        tokio::spawn(async move { t.sweep().await });
+    }
+
+    async fn work(self: Arc<Self>, worker: usize) {
+        let mut last_error_log: Option<Instant> = None;
+        loop {
+            let wake = self.queue.published.notified();
+            let t = self.clone();
+            let claimed = tokio::task::spawn_blocking(move || {
+                t.queue.backend.claim(&t.queue.channel, now_ms(), t.config.lease.as_millis() as u64)
+            })
+            .await;
+            let msg = match claimed {
+                Ok(Ok(Some(m))) => m,
+                Ok(Ok(None)) => {
+                    let _ = tokio::time::timeout(POLL, wake).await;
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    // The backend is down (a Redis restart): keep trying, log now and then.
+                    if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                        tracing::warn!(worker, error = %e, "job queue unavailable; retrying");
+                        last_error_log = Some(Instant::now());
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(worker, error = %e, "job queue task failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            let started = Instant::now();
+            let outcome = self.deliver(worker, &msg.payload).await;
+            let micros = started.elapsed().as_micros() as u64;
+            let t = self.clone();
+            let error = outcome.err();
+            let settled = tokio::task::spawn_blocking(move || {
+                let r = match &error {
+                    None => {
+                        t.queue.backend.ack(&msg).map(|held| if held { Settled::Acked } else { Settled::LeaseLost })
+                    }
+                    Some(e) => t.queue.backend.fail(&msg, e, now_ms(), &t.config.policy).map(|f| match f {
+                        Failed::RetryAt(at) => Settled::Retry(at),
+                        Failed::Dead => Settled::Dead,
+                        Failed::LeaseLost => Settled::LeaseLost,
+                    }),
+                };
+                (msg, error, r)
+            })
+            .await;
+            let (msg, error, r) = match settled {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::error!(worker, error = %e, "job queue task failed");
+                    continue;
+                }
+            };
+            let (id, attempt) = (&msg.job_id, msg.attempts);
+            let error = error.unwrap_or_default();
+            match r {
+                Ok(Settled::Acked) => tracing::info!(worker, msg = %id, attempt, micros, "message handled"),
+                Ok(Settled::LeaseLost) => {
+                    tracing::warn!(worker, msg = %id, "lease lost before the message was settled")
+                }
+                Ok(Settled::Retry(at)) => {
+                    let delay_ms = at.saturating_sub(now_ms());
+                    tracing::warn!(worker, msg = %id, attempt, %error, delay_ms, "message failed; will retry");
+                }
+                Ok(Settled::Dead) => {
+                    tracing::error!(worker, msg = %id, attempt, %error, "message failed for the last time: dead");
+                }
+                // The lease runs out and the message comes back: nothing is lost.
+                Err(e) => tracing::warn!(worker, error = %e, "could not settle a message; it will be delivered again"),
+            }
+        }
+    }
+
+    async fn sweep(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.config.sweep_interval.max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.deliver(usize::MAX, SWEEP_MESSAGE).await {
+                tracing::warn!(error = %e, "sweep failed");
+            }
+        }
+    }
+
+    /// Delivers one message to a fresh instance of the compile component.
+    async fn deliver(&self, worker: usize, payload: &[u8]) -> Result<(), String> {
+        let mut store = Store::new(self.pre.engine(), (self.new_state)(self.config.memory_bytes));
+        store.limiter(|s| s.limits());
+        let ticks = (self.config.deadline.as_millis() / crate::server::EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let pre = self.pre.clone();
+        let payload = payload.to_vec();
+        let call = async move {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.fermyon_spin_inbound_redis().call_handle_message(&mut store, &payload).await
+        };
+        // The CPU deadline stops a busy guest; this one stops a guest waiting on I/O.
+        let wall = self.config.deadline + Duration::from_secs(1);
+        match tokio::time::timeout(wall, call).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(_))) => Err("the handler returned an error (the job's ledger entry says why)".into()),
+            Ok(Err(e)) => Err(match e.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => format!("the handler ran past its deadline of {:?}", self.config.deadline),
+                Some(t) => format!("the handler trapped: {t}"),
+                None => format!("the handler failed: {e:#}"),
+            }),
+            Err(_) => {
+                tracing::debug!(worker, "delivery stopped at its wall-clock deadline");
+                Err(format!("the handler ran past its deadline of {:?}", self.config.deadline))
+            }
+        }
+    }
+}

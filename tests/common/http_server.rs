@@ -1,0 +1,92 @@
+//! A small HTTP/1.1 server for tests: list sources and webhook receivers that the host reaches
+//! over loopback. Each connection is answered once and closed.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// A request as the handler sees it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// Header names in lowercase.
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// A response: status, content type, body.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+        Reply { status, content_type: "text/plain", body: body.into() }
+    }
+}
+
+/// A running server; it stops with the test process.
+pub struct Server {
+    pub addr: String,
+}
+
+impl Server {
+    /// Serves `handler` on a free loopback port, one thread per connection.
+    pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handler = Arc::new(handler);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let handler = handler.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &*handler);
+                });
+            }
+        });
+        Server { addr }
+    }
+
+    /// `http://{addr}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+fn serve(stream: std::net::TcpStream, handler: &dyn Fn(&Request) -> Reply) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_owned();
+    let path = parts.next().unwrap_or("").to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+        }
+    }
+    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    let reply = handler(&Request { method, path, headers, body });
+    let mut out = stream;
+    write!(
+        out,
+        "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        reply.status,
+        reply.content_type,
+        reply.body.len()
+    )?;
+    out.write_all(&reply.body)?;
+    out.flush()
+}

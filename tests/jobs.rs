@@ -1,0 +1,449 @@
+//! Durable compile jobs, against the real host and the real components, on both queue backends
+//! (the embedded SQLite queue, and Redis: a `redis-server` of the test's own).
+
+mod common;
+#[path = "common/http_server.rs"]
+mod http_server;
+
+use common::Host;
+use http_server::{Reply, Server};
+use jobqueue::testing::RedisServer;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The queue backend a test runs on.
+enum Backend {
+    Embedded,
+    Redis(RedisServer),
+}
+
+impl Backend {
+    fn redis() -> Backend {
+        Backend::Redis(RedisServer::durable())
+    }
+
+    /// `up` flags selecting this backend, then `extra`.
+    fn args(&self, extra: &[&str]) -> Vec<String> {
+        // Tests poll job status often: the rate limit is not what they test.
+        let mut args: Vec<String> = vec!["--rate-limit".into(), "100000".into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        if let Backend::Redis(server) = self {
+            args.push("--redis-url".into());
+            args.push(server.url());
+        }
+        args
+    }
+
+    fn start(&self, extra: &[&str]) -> Host {
+        let args = self.args(extra);
+        Host::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    fn start_in(&self, dir: &std::path::Path, extra: &[&str]) -> Host {
+        let args = self.args(extra);
+        Host::start_in(dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+}
+
+/// Runs each test body once per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(#[test] fn $name() { super::$name(super::Backend::Embedded) })*
+        }
+        mod redis {
+            $(#[test] fn $name() { super::$name(super::Backend::redis()) })*
+        }
+    };
+}
+
+on_both_backends!(
+    fifty_compile_requests_all_reach_done,
+    failing_compiles_retry_with_backoff_die_and_replay,
+    kill_9_mid_run_loses_no_job,
+    a_message_delivered_twice_does_one_compile,
+    webhooks_get_one_signed_event_per_finished_job,
+);
+
+fn ms(rfc3339: &Value) -> u64 {
+    let t = humantime::parse_rfc3339(rfc3339.as_str().expect("a timestamp")).unwrap();
+    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Creates a list from a HostlistCompiler configuration; returns (id, full response).
+fn create_config_list(h: &Host, token: &str, body: Value) -> (String, Value) {
+    let r = h.post("/v1/lists", token).json(&body).send().unwrap();
+    assert_eq!(r.status(), 201, "creating list");
+    let v: Value = r.json().unwrap();
+    (v["id"].as_str().unwrap().to_owned(), v)
+}
+
+fn request_compile(h: &Host, token: &str, list: &str) -> String {
+    let r = h.post(&format!("/v1/lists/{list}/compile"), token).send().unwrap();
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["status"], "queued", "{v}");
+    v["jobId"].as_str().unwrap().to_owned()
+}
+
+fn compiled(h: &Host, token: &str, list: &str) -> (String, Vec<u8>) {
+    let r = h.get(&format!("/v1/lists/{list}/compiled"), token).send().unwrap();
+    assert_eq!(r.status(), 200, "compiled list {list}");
+    let etag = r.headers()["etag"].to_str().unwrap().trim_matches('"').to_owned();
+    (etag, r.bytes().unwrap().to_vec())
+}
+
+/// The rules of a compiled list (no header comments).
+fn rules_of(body: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(body).lines().filter(|l| !l.starts_with('!') && !l.is_empty()).map(str::to_owned).collect()
+}
+
+fn fifty_compile_requests_all_reach_done(backend: Backend) {
+    let h = backend.start(&["--job-workers", "2"]);
+    let (_, t) = h.create_user("alice");
+    let lists: Vec<(String, Vec<String>)> = (0..50)
+        .map(|i| {
+            let rules: Vec<String> = (0..=i % 7).map(|k| format!("||l{i}-r{k}.example^")).collect();
+            // A duplicate line, which the compile removes.
+            let text = format!("{}\n{}\n", rules.join("\n"), rules[0]);
+            (h.create_list(&t, &format!("list {i}"), &text), rules)
+        })
+        .collect();
+    let jobs: Vec<String> = lists.iter().map(|(id, _)| request_compile(&h, &t, id)).collect();
+    for ((list, rules), job) in lists.iter().zip(&jobs) {
+        let done = h.wait_job(&t, job, "done");
+        assert_eq!(done["attempts"], 1);
+        let (etag, body) = compiled(&h, &t, list);
+        assert_eq!(etag, hex::encode(Sha256::digest(&body)), "the entity tag is the artifact's SHA-256");
+        assert_eq!(done["artifact"]["etag"], etag.as_str());
+        assert_eq!(done["artifact"]["rules"], rules.len());
+        let mut got = rules_of(&body);
+        got.sort();
+        let mut want = rules.clone();
+        want.sort();
+        assert_eq!(got, want, "list {list}");
+    }
+}
+
+/// A source server: `/flaky/{n}` fails its first `n` requests (per path) with a 500, `/broken`
+/// fails while `broken` is set, `/slow/{ms}` answers after `ms`; every answer lists one rule
+/// naming the path. Counts requests per path.
+struct Sources {
+    server: Server,
+    broken: Arc<AtomicBool>,
+    counts: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl Sources {
+    fn start() -> Sources {
+        let broken = Arc::new(AtomicBool::new(true));
+        let counts: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>> = Default::default();
+        let (b, c) = (broken.clone(), counts.clone());
+        let server = Server::start(move |req| {
+            let n = {
+                let mut counts = c.lock().unwrap();
+                let n = counts.entry(req.path.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            let rule = format!("||{}.example^\n", req.path.trim_matches('/').replace('/', "-"));
+            let parts: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+            match parts.as_slice() {
+                ["flaky", fails, ..] if n <= fails.parse().unwrap_or(0) => Reply::text(500, "flaky"),
+                ["broken", ..] if b.load(Ordering::SeqCst) => Reply::text(500, "broken"),
+                ["slow", wait, ..] => {
+                    std::thread::sleep(Duration::from_millis(wait.parse().unwrap_or(0)));
+                    Reply::text(200, rule)
+                }
+                _ => Reply::text(200, rule),
+            }
+        });
+        Sources { server, broken, counts }
+    }
+
+    fn count(&self, path: &str) -> usize {
+        self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    fn config(&self, name: &str, path: &str) -> Value {
+        json!({"name": name, "config": {"name": name, "sources": [{"source": self.server.url(path)}]}})
+    }
+}
+
+fn failing_compiles_retry_with_backoff_die_and_replay(backend: Backend) {
+    let sources = Sources::start();
+    let h = backend.start(&[
+        "--allowed-outbound-hosts",
+        &sources.server.addr,
+        "--job-backoff-ms",
+        "300",
+        "--sweep-interval-ms",
+        "250",
+    ]);
+    let (_, t) = h.create_user("alice");
+
+    // Fails twice, then succeeds: done after 3 attempts, with growing delays between them.
+    let (flaky, _) = create_config_list(&h, &t, sources.config("flaky", "/flaky/2"));
+    let job = request_compile(&h, &t, &flaky);
+    let done = h.wait_job(&t, &job, "done");
+    assert_eq!(done["attempts"], 3, "{done}");
+    assert_eq!(sources.count("/flaky/2"), 3);
+    let history = done["history"].as_array().unwrap();
+    assert_eq!(history.len(), 3);
+    assert!(history[0]["error"].as_str().unwrap().contains("500"), "{done}");
+    assert!(history[1]["error"].as_str().unwrap().contains("500"));
+    assert!(history[2]["error"].is_null());
+    let gap1 = ms(&history[1]["startedAt"]) - ms(&history[0]["endedAt"]);
+    let gap2 = ms(&history[2]["startedAt"]) - ms(&history[1]["endedAt"]);
+    assert!(gap1 >= 300, "first retry after the base backoff: {gap1} ms");
+    assert!(gap2 >= 600, "second retry after twice that: {gap2} ms");
+    assert!(gap2 > gap1, "delays grow: {gap1} ms then {gap2} ms");
+    assert_eq!(rules_of(&compiled(&h, &t, &flaky).1), vec!["||flaky-2.example^"]);
+
+    // Always fails: dead after the maximum attempts, in the dead-letter list.
+    let (broken, _) = create_config_list(&h, &t, sources.config("broken", "/broken"));
+    let job = request_compile(&h, &t, &broken);
+    let dead = h.wait_job(&t, &job, "dead");
+    assert_eq!((dead["attempts"].as_u64(), dead["maxAttempts"].as_u64()), (Some(3), Some(3)));
+    assert!(dead["lastError"].as_str().unwrap().contains("500"));
+    assert_eq!(sources.count("/broken"), 3, "no attempt after the last");
+    let dlq: Value = h.get("/v1/jobs?status=dead", &t).send().unwrap().json().unwrap();
+    let ids: Vec<&str> = dlq["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![job.as_str()]);
+    let r = h.get(&format!("/v1/lists/{broken}/compiled"), &t).send().unwrap();
+    assert_eq!(r.status(), 404, "a dead job leaves no artifact");
+
+    // Replay after the source is fixed: done, and out of the dead-letter list.
+    sources.broken.store(false, Ordering::SeqCst);
+    let r = h.post(&format!("/v1/jobs/{job}/replay"), &t).send().unwrap();
+    assert_eq!(r.status(), 202);
+    let done = h.wait_job(&t, &job, "done");
+    assert_eq!((done["attempts"].as_u64(), done["replays"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(rules_of(&compiled(&h, &t, &broken).1), vec!["||broken.example^"]);
+    let dlq: Value = h.get("/v1/jobs?status=dead", &t).send().unwrap().json().unwrap();
+    assert_eq!(dlq["jobs"], json!([]));
+
+    // Only dead jobs are replayed; other users see no job at all.
+    let (status, code, _) = common::error_of(h.post(&format!("/v1/jobs/{job}/replay"), &t).send().unwrap());
+    assert_eq!((status, code.as_str()), (409, "not_dead"));
+    let (_, mallory) = h.create_user("mallory");
+    let (status, _, _) = common::error_of(h.post(&format!("/v1/jobs/{job}/replay"), &mallory).send().unwrap());
+    assert_eq!(status, 404);
+    let (status, _, _) = common::error_of(h.get(&format!("/v1/jobs/{job}"), &mallory).send().unwrap());
+    assert_eq!(status, 404);
+    let (status, _, _) = common::error_of(h.get("/v1/jobs?status=running", &t).send().unwrap());
+    assert_eq!(status, 400);
+}
+
+fn kill_9_mid_run_loses_no_job(backend: Backend) {
+    let sources = Sources::start();
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--allowed-outbound-hosts",
+        &sources.server.addr,
+        "--job-workers",
+        "2",
+        "--job-deadline-ms",
+        "3000",
+        "--job-requeue-after-ms",
+        "1000",
+        "--sweep-interval-ms",
+        "250",
+    ];
+    let h = backend.start_in(dir.path(), &args);
+    let (_, t) = h.create_user("alice");
+    // Each compile fetches a source that takes 400 ms: the kill lands mid-compile.
+    let lists: Vec<String> = (0..12)
+        .map(|i| create_config_list(&h, &t, sources.config(&format!("l{i}"), &format!("/slow/400/{i}"))).0)
+        .collect();
+    let jobs: Vec<String> = lists.iter().map(|l| request_compile(&h, &t, l)).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !jobs.iter().any(|j| h.job(&t, j)["status"] == "running") {
+        assert!(Instant::now() < deadline, "no job started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    h.kill();
+    let h = backend.start_in(dir.path(), &args);
+    for (i, (list, job)) in lists.iter().zip(&jobs).enumerate() {
+        let done = h.wait_job(&t, job, "done");
+        assert!(done["attempts"].as_u64().unwrap() <= 2, "{done}");
+        let (etag, body) = compiled(&h, &t, list);
+        assert_eq!(etag, hex::encode(Sha256::digest(&body)));
+        assert_eq!(rules_of(&body), vec![format!("||slow-400-{i}.example^")], "compiled once, whole");
+    }
+}
+
+fn a_message_delivered_twice_does_one_compile(backend: Backend) {
+    let sources = Sources::start();
+    let dir = tempfile::tempdir().unwrap();
+    let h = backend.start_in(dir.path(), &["--allowed-outbound-hosts", &sources.server.addr, "--job-workers", "3"]);
+    let (_, t) = h.create_user("alice");
+    let (list, _) = create_config_list(&h, &t, sources.config("twice", "/slow/500/twice"));
+    let job = request_compile(&h, &t, &list);
+    // Two more copies of the job's message, as a redelivering queue (or Spin's pub/sub with two
+    // subscribers) would hand out: straight into the queue, under other message ids.
+    let queue: Box<dyn jobqueue::Queue> = match &backend {
+        Backend::Embedded => Box::new(jobqueue::SqliteQueue::open(dir.path().join("queue.sqlite3")).unwrap()),
+        Backend::Redis(server) => Box::new(jobqueue::RedisQueue::open(&server.url(), "blocklist-edge").unwrap()),
+    };
+    let payload = json!({"type": "compile", "jobId": job}).to_string();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    for copy in ["copy-1", "copy-2"] {
+        assert!(queue.enqueue("blocklist-edge-jobs", copy, payload.as_bytes(), now).unwrap());
+    }
+    let done = h.wait_job(&t, &job, "done");
+    // Let every copy be delivered before counting.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while queue.depth("blocklist-edge-jobs", u64::MAX / 2).unwrap() != jobqueue::Depth::default() {
+        assert!(Instant::now() < deadline, "the copies were not all delivered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(done["attempts"], 1);
+    assert_eq!(h.job(&t, &job)["attempts"], 1, "no second attempt");
+    assert_eq!(sources.count("/slow/500/twice"), 1, "the source was fetched once: one compile");
+    assert_eq!(rules_of(&compiled(&h, &t, &list).1), vec!["||slow-500-twice.example^"]);
+}
+
+fn webhooks_get_one_signed_event_per_finished_job(backend: Backend) {
+    use hmac::{Hmac, Mac};
+    let sources = Sources::start();
+    let received: Arc<std::sync::Mutex<Vec<http_server::Request>>> = Default::default();
+    let r = received.clone();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let receiver = Server::start(move |req| {
+        r.lock().unwrap().push(req.clone());
+        // The first delivery attempt of the receiver fails: that must not fail the compile.
+        if c.fetch_add(1, Ordering::SeqCst) == 0 { Reply::text(503, "not now") } else { Reply::text(204, "") }
+    });
+    let allowed = format!("{},{}", sources.server.addr, receiver.addr);
+    let h =
+        backend.start(&["--allowed-outbound-hosts", &allowed, "--job-backoff-ms", "100", "--sweep-interval-ms", "250"]);
+    let (_, t) = h.create_user("alice");
+    let mut lists = Vec::new();
+    for (name, path) in [("ok-1", "/ok/1"), ("ok-2", "/ok/2"), ("dead", "/broken")] {
+        let mut body = sources.config(name, path);
+        body["webhookUrl"] = json!(receiver.url(&format!("/hook/{name}")));
+        let (id, view) = create_config_list(&h, &t, body);
+        let secret = view["webhook"]["secret"].as_str().expect("the secret is shown to the owner").to_owned();
+        lists.push((name, id, secret));
+    }
+    let jobs: Vec<String> = lists.iter().map(|(_, id, _)| request_compile(&h, &t, id)).collect();
+    for ((name, _, _), job) in lists.iter().zip(&jobs) {
+        h.wait_job(&t, job, if *name == "dead" { "dead" } else { "done" });
+    }
+    // Every finished job notifies once: wait for the events, then make sure no more come.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.lock().unwrap().len() < 3 {
+        assert!(Instant::now() < deadline, "webhook events missing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1_000));
+    let events = received.lock().unwrap().clone();
+    assert_eq!(events.len(), 3, "one event per finished job");
+    for ((name, list, secret), job) in lists.iter().zip(&jobs) {
+        let matching: Vec<&http_server::Request> =
+            events.iter().filter(|e| e.path == format!("/hook/{name}")).collect();
+        assert_eq!(matching.len(), 1, "one event for {name}");
+        let e = matching[0];
+        assert_eq!(e.method, "POST");
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(&e.body);
+        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(e.headers["x-blocklist-edge-signature"], expected, "the signature verifies");
+        let mut forged = Hmac::<Sha256>::new_from_slice(b"another secret").unwrap();
+        forged.update(&e.body);
+        assert_ne!(
+            e.headers["x-blocklist-edge-signature"],
+            format!("sha256={}", hex::encode(forged.finalize().into_bytes()))
+        );
+        let body: Value = serde_json::from_slice(&e.body).unwrap();
+        let event = if *name == "dead" { "job.dead" } else { "job.done" };
+        assert_eq!((body["event"].as_str(), e.headers["x-blocklist-edge-event"].as_str()), (Some(event), event));
+        assert_eq!(
+            (body["job"]["id"].as_str(), body["list"]["id"].as_str()),
+            (Some(job.as_str()), Some(list.as_str()))
+        );
+        // The job records what became of its notification.
+        let n = &h.job(&t, job)["notification"];
+        assert_eq!(n["event"], event);
+    }
+    // The receiver's 503 on one of them is recorded, not retried, and failed nothing.
+    let statuses: Vec<Value> = jobs.iter().map(|j| h.job(&t, j)["notification"]["status"].clone()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == json!(503)).count(), 1, "{statuses:?}");
+}
+
+/// Redis restarted mid-run: the host reconnects and no job is lost, including jobs requested
+/// while Redis was down.
+#[test]
+fn redis_restart_mid_run_loses_no_job() {
+    let mut redis = RedisServer::durable();
+    let sources = Sources::start();
+    let args = [
+        "--rate-limit".to_owned(),
+        "100000".into(),
+        "--redis-url".into(),
+        redis.url(),
+        "--allowed-outbound-hosts".into(),
+        sources.server.addr.clone(),
+        "--job-requeue-after-ms".into(),
+        "1000".into(),
+        "--sweep-interval-ms".into(),
+        "250".into(),
+    ];
+    let h = Host::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (_, t) = h.create_user("alice");
+    let lists: Vec<String> = (0..16)
+        .map(|i| create_config_list(&h, &t, sources.config(&format!("l{i}"), &format!("/slow/100/{i}"))).0)
+        .collect();
+    let mut jobs: Vec<String> = lists[..8].iter().map(|l| request_compile(&h, &t, l)).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !jobs.iter().any(|j| h.job(&t, j)["status"] == "done") {
+        assert!(Instant::now() < deadline, "no job finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    redis.kill();
+    // Requested while Redis is down: the ledger has them, the sweeper publishes them later.
+    jobs.extend(lists[8..].iter().map(|l| request_compile(&h, &t, l)));
+    std::thread::sleep(Duration::from_millis(1_000));
+    redis.restart();
+    for (i, (list, job)) in lists.iter().zip(&jobs).enumerate() {
+        h.wait_job(&t, job, "done");
+        assert_eq!(rules_of(&compiled(&h, &t, list).1), vec![format!("||slow-100-{i}.example^")]);
+    }
+}
+
+/// A 50 MB compiled list is stored in chunks and served whole.
+#[test]
+fn a_50_mb_list_compiles_and_is_served_whole() {
+    let lines = 2_000_000usize;
+    let big: Arc<Vec<u8>> =
+        Arc::new((0..lines).map(|i| format!("||host-{i:08}.example.org^\n")).collect::<String>().into_bytes());
+    assert!(big.len() >= 50 * 1000 * 1000, "{} bytes", big.len());
+    let b = big.clone();
+    let source = Server::start(move |_| Reply { status: 200, content_type: "text/plain", body: b.to_vec() });
+    let h = Host::start(&["--allowed-outbound-hosts", &source.addr, "--rate-limit", "100000"]);
+    let (_, t) = h.create_user("alice");
+    let (list, _) = create_config_list(
+        &h,
+        &t,
+        json!({"name": "big", "config": {"name": "big", "sources": [{"source": source.url("/big.txt")}]}}),
+    );
+    let job = request_compile(&h, &t, &list);
+    let done = h.wait_job(&t, &job, "done");
+    assert_eq!(done["artifact"]["rules"], lines);
+    let (etag, body) = compiled(&h, &t, &list);
+    assert_eq!(body.len() as u64, done["artifact"]["length"].as_u64().unwrap());
+    assert_eq!(etag, hex::encode(Sha256::digest(&body)));
+    let rules = rules_of(&body);
+    assert_eq!(rules.len(), lines);
+    assert_eq!(rules[0], "||host-00000000.example.org^");
+    assert_eq!(rules[lines - 1], format!("||host-{:08}.example.org^", lines - 1));
+    // Served again (the cache does not hold lists this big): the same bytes.
+    assert_eq!(compiled(&h, &t, &list).1, body);
+}
