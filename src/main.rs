@@ -65,7 +65,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Write the gateway composed with the ratelimit component (what `up` runs) to a file.
     Compose(ComposeArgs),
     /// Compile a blocklist, as AdGuard's hostlist-compiler does (same flags, same output).
@@ -212,7 +212,7 @@ struct UpArgs {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Up(args) => up(args),
+        Command::Up(args) => up(*args),
         Command::Compile(args) => compile_cmd::run(args),
         Command::Compose(args) => {
             let bytes = args.components.composed()?;

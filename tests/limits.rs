@@ -23,7 +23,7 @@ fn the_101st_request_gets_429_with_retry_after() {
     }
     let r = h.get("/v1/lists", &t).send().unwrap();
     let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!(retry >= 1 && retry <= 2 * 3600, "retry-after {retry}");
+    assert!((1..=2 * 3600).contains(&retry), "retry-after {retry}");
     assert_eq!(r.headers()["ratelimit-remaining"], "0");
     assert!(r.headers().contains_key("ratelimit-reset"));
     let (status, code, _) = error_of(r);

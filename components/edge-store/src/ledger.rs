@@ -173,11 +173,11 @@ impl JobRecord {
     }
 
     fn end_attempt(&mut self, now_ms: u64, error: Option<String>) {
-        if let Some(last) = self.history.last_mut() {
-            if last.ended_at_ms.is_none() {
-                last.ended_at_ms = Some(now_ms);
-                last.error = error;
-            }
+        if let Some(last) = self.history.last_mut()
+            && last.ended_at_ms.is_none()
+        {
+            last.ended_at_ms = Some(now_ms);
+            last.error = error;
         }
     }
 

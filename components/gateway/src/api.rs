@@ -143,10 +143,10 @@ fn authenticate(req: &Request, settings: &Settings, lists: &Kv) -> Result<Caller
         _ => return Err(ApiError::unauthorized("malformed Authorization header: expected `Bearer <token>`")),
     };
     let hash = sha256_hex(token.as_bytes());
-    if let Some(admin) = &settings.admin_token_sha256 {
-        if bool::from(hash.as_bytes().ct_eq(admin.as_bytes())) {
-            return Ok(Caller::Admin);
-        }
+    if let Some(admin) = &settings.admin_token_sha256
+        && bool::from(hash.as_bytes().ct_eq(admin.as_bytes()))
+    {
+        return Ok(Caller::Admin);
     }
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
         return Err(ApiError::unauthorized("invalid token"));
@@ -197,11 +197,7 @@ fn rate_limit(caller: &Caller, settings: &Settings) -> Result<ratelimit::Decisio
 }
 
 /// Answers one request.
-pub fn handle(settings: &Settings, read: std::result::Result<Request, (Request, ReadError)>) -> Response {
-    let (req, read_error) = match read {
-        Ok(r) => (r, None),
-        Err((r, e)) => (r, Some(e)),
-    };
+pub fn handle(settings: &Settings, (req, read_error): (Request, Option<ReadError>)) -> Response {
     if req.path == "/healthz" || req.path == "/v1/health" {
         return match req.method.as_str() {
             "GET" | "HEAD" => Response::json(200, &json!({"status": "ok"})),
@@ -525,10 +521,10 @@ fn list_lists(user: &UserRecord, lists: &Kv) -> Result<Response> {
     let ids: Vec<String> = lists.get_json(&user_lists_key(&user.id))?.unwrap_or_default();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(list) = lists.get_json::<ListRecord>(&list_key(&id))? {
-            if list.owner == user.id {
-                out.push(list.summary());
-            }
+        if let Some(list) = lists.get_json::<ListRecord>(&list_key(&id))?
+            && list.owner == user.id
+        {
+            out.push(list.summary());
         }
     }
     Ok(Response::json(200, &json!({"lists": out})))
@@ -758,10 +754,11 @@ fn list_jobs(req: &Request, user: &UserRecord, lists: &Kv) -> Result<Response> {
     }
     let mut out = Vec::new();
     for id in jobs::dead_ids(lists, &user.id)? {
-        if let Some(job) = jobs::get(lists, &id)? {
-            if job.user_id == user.id && job.status == JobStatus::Dead {
-                out.push(job_view(&job));
-            }
+        if let Some(job) = jobs::get(lists, &id)?
+            && job.user_id == user.id
+            && job.status == JobStatus::Dead
+        {
+            out.push(job_view(&job));
         }
     }
     Ok(Response::json(200, &json!({"jobs": out})))

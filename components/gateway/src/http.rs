@@ -88,7 +88,7 @@ fn method_name(m: Method) -> String {
 
 /// Reads `request`, refusing bodies over `max_body` bytes (by `content-length` up front, or
 /// while reading a body of unannounced length).
-pub fn read(request: IncomingRequest, max_body: usize) -> Result<Request, (Request, ReadError)> {
+pub fn read(request: IncomingRequest, max_body: usize) -> (Request, Option<ReadError>) {
     let method = method_name(request.method());
     let path_with_query = request.path_with_query().unwrap_or_else(|| "/".into());
     let (path, query) = match path_with_query.split_once('?') {
@@ -99,16 +99,16 @@ pub fn read(request: IncomingRequest, max_body: usize) -> Result<Request, (Reque
     let mut req = Request { method, path, query, headers, body: Vec::new() };
 
     let declared = req.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(n) = declared {
-        if n > max_body as u64 {
-            return Err((req, ReadError::TooLarge(max_body)));
-        }
+    if let Some(n) = declared
+        && n > max_body as u64
+    {
+        return (req, Some(ReadError::TooLarge(max_body)));
     }
     let Ok(body) = request.consume() else {
-        return Ok(req);
+        return (req, None);
     };
     let Ok(stream) = body.stream() else {
-        return Ok(req);
+        return (req, None);
     };
     let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
     loop {
@@ -116,20 +116,20 @@ pub fn read(request: IncomingRequest, max_body: usize) -> Result<Request, (Reque
             Ok(chunk) => {
                 if buf.len() + chunk.len() > max_body {
                     drop(stream);
-                    return Err((req, ReadError::TooLarge(max_body)));
+                    return (req, Some(ReadError::TooLarge(max_body)));
                 }
                 buf.extend_from_slice(&chunk);
             }
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => {
                 drop(stream);
-                return Err((req, ReadError::Stream(e.to_debug_string())));
+                return (req, Some(ReadError::Stream(e.to_debug_string())));
             }
         }
     }
     drop(stream);
     req.body = buf;
-    Ok(req)
+    (req, None)
 }
 
 /// Writes `response` to `out`.

@@ -147,10 +147,11 @@ impl Configuration {
             no_unknown_keys(so, &keys, &at)?;
             let Some(source) = string(so, "source", &at, 1)? else { return err(format!("{at}source is required")) };
             let kind = string(so, "type", &at, 0)?;
-            if let Some(k) = &kind {
-                if k != "adblock" && k != "hosts" {
-                    return err(format!("{at}type must be \"adblock\" or \"hosts\", not {k:?}"));
-                }
+            if let Some(k) = &kind
+                && k != "adblock"
+                && k != "hosts"
+            {
+                return err(format!("{at}type must be \"adblock\" or \"hosts\", not {k:?}"));
             }
             parsed.push(Source { source, name: string(so, "name", &at, 1)?, kind, filters: filters(so, &at)? });
         }

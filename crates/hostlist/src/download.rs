@@ -279,11 +279,11 @@ fn resolve_conditions(rules: &[String], base: &str) -> Result<Vec<String>, Downl
     let mut i = 0;
     while i < rules.len() {
         let r = &rules[i];
-        if r.starts_with("!#if") {
+        if let Some(expression) = r.strip_prefix("!#if") {
             let end = find_end(rules, "!#endif", i + 1, rules.len())
                 .ok_or_else(|| format_error("Invalid directives: Condition end not found", r, rules, i, base, None))?;
             let els = find_end(rules, "!#else", i + 1, end);
-            let matched = resolve_expression(js::trim(&r[4..]))?;
+            let matched = resolve_expression(js::trim(expression))?;
             match els {
                 None => {
                     if matched {

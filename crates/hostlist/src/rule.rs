@@ -100,10 +100,10 @@ pub fn convert_non_ascii_to_punycode(line: &str) -> String {
 /// The host names of an `/etc/hosts` line (everything after the address, before any `#`).
 pub fn etc_hosts_hostnames(rule_text: &str) -> Option<Vec<String>> {
     let mut rule = js::trim(rule_text);
-    if let Some(i) = rule.find('#') {
-        if i > 0 {
-            rule = &rule[..i];
-        }
+    if let Some(i) = rule.find('#')
+        && i > 0
+    {
+        rule = &rule[..i];
     }
     let parts = js::split_spaces(js::trim(rule));
     let hostnames: Vec<String> = parts.into_iter().skip(1).map(str::to_owned).collect();

@@ -180,17 +180,19 @@ fn extract_range<T: Copy + Into<u16>>(
             }
             i += 1;
         }
-        if let Some(id) = identifier {
-            if id > start && id < end {
-                start = id + 1;
-            }
+        if let Some(id) = identifier
+            && id > start
+            && id < end
+        {
+            start = id + 1;
         }
         if at(start) == 91 {
             return closing_bracket.map(|cb| (start + 1, cb.max(start + 1), true));
-        } else if let Some(p) = port {
-            if p > start && p < end {
-                end = p;
-            }
+        } else if let Some(p) = port
+            && p > start
+            && p < end
+        {
+            end = p;
         }
     }
     while end > start + 1 && at(end - 1) == 46 {

@@ -272,35 +272,35 @@ const NO_HOST: u32 = u32::MAX;
 /// ([`NO_HOST`] if it cannot be compressed; the name ends before the final `^`, see
 /// [`host_of`]); further rules (an `/etc/hosts` line's other host names) go to `extra`.
 fn to_adblock_rule(text: &mut String, extra: &mut Vec<(String, u32)>) -> u32 {
-    if rule::is_etc_hosts_rule(text) {
-        if let Some(hostnames) = rule::etc_hosts_hostnames(text) {
-            let mut names = hostnames.into_iter();
-            let first = names.next().unwrap_or_default();
-            for h in names {
-                extra.push((format!("||{h}^"), 2));
-            }
-            // The line is always longer than `||host^`: its buffer is reused.
-            text.clear();
-            text.push_str("||");
-            text.push_str(&first);
-            text.push('^');
-            return 2;
+    if rule::is_etc_hosts_rule(text)
+        && let Some(hostnames) = rule::etc_hosts_hostnames(text)
+    {
+        let mut names = hostnames.into_iter();
+        let first = names.next().unwrap_or_default();
+        for h in names {
+            extra.push((format!("||{h}^"), 2));
         }
+        // The line is always longer than `||host^`: its buffer is reused.
+        text.clear();
+        text.push_str("||");
+        text.push_str(&first);
+        text.push('^');
+        return 2;
     }
     if rule::is_just_domain(text) {
         text.insert_str(0, "||");
         text.push('^');
         return 2;
     }
-    if let Ok(props) = rule::parse_adblock(text) {
-        if let Some(h) = &props.hostname {
-            if !props.whitelist && props.options.as_ref().is_none_or(|o| o.is_empty()) {
-                // The host name sits in the (possibly padded) text as `||host^`.
-                let start = text.find("||").map_or(0, |i| i + 2);
-                debug_assert_eq!(host_of(text, start as u32), h);
-                return start as u32;
-            }
-        }
+    if let Ok(props) = rule::parse_adblock(text)
+        && let Some(h) = &props.hostname
+        && !props.whitelist
+        && props.options.as_ref().is_none_or(|o| o.is_empty())
+    {
+        // The host name sits in the (possibly padded) text as `||host^`.
+        let start = text.find("||").map_or(0, |i| i + 2);
+        debug_assert_eq!(host_of(text, start as u32), h);
+        return start as u32;
     }
     NO_HOST
 }

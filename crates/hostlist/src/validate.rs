@@ -132,10 +132,10 @@ fn valid_adblock_rule(rule_text: &str, mode: Mode) -> bool {
     }
     let sep = pattern.find('^');
     let wildcard = pattern.find('*');
-    if let (Some(s), Some(w)) = (sep, wildcard) {
-        if w > s {
-            return false;
-        }
+    if let (Some(s), Some(w)) = (sep, wildcard)
+        && w > s
+    {
+        return false;
     }
     if let Some(domain) = exact {
         return valid_hostname(domain, mode, has_limit_modifier);

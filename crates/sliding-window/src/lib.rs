@@ -102,21 +102,17 @@ impl Policy {
         let limit = u128::from(self.limit);
         let (previous, current) = (u128::from(previous), u128::from(current));
         // Within the current window: ceil(previous * (w - e - t) / w) + current + 1 <= limit.
-        if current + 1 <= limit {
+        if current < limit {
             let room = limit - 1 - current;
-            let wait = if previous == 0 {
-                0
-            } else {
-                // previous * (w - e - t) <= room * w  <=>  t >= w - e - floor(room * w / previous)
-                (w - e).saturating_sub(room * w / previous)
-            };
+            // previous * (w - e - t) <= room * w  <=>  t >= w - e - floor(room * w / previous)
+            let wait = (room * w).checked_div(previous).map_or(0, |q| (w - e).saturating_sub(q));
             if wait < w - e {
                 return u64::try_from(wait).unwrap_or(u64::MAX);
             }
         }
         // In the next window the current count becomes the previous one and decays:
         // ceil(current * (w - t') / w) + 1 <= limit  <=>  t' >= w - floor((limit - 1) * w / current).
-        let next = if current == 0 { 0 } else { w.saturating_sub((limit - 1) * w / current) };
+        let next = ((limit - 1) * w).checked_div(current).map_or(0, |q| w.saturating_sub(q));
         u64::try_from((w - e) + next).unwrap_or(u64::MAX)
     }
 }
