@@ -69,7 +69,8 @@ fn compile_job(lists: &Kv, settings: &JobSettings, job_id: &str) -> Result<(), E
     };
     if job.status == JobStatus::Dead {
         // Its last attempt's lease ran out: dead without another attempt.
-        finish(lists, &job, None);
+        let list = lists.get_json::<ListRecord>(&list_key(&job.list_id)).ok().flatten();
+        finish(lists, &job, list.as_ref().filter(|l| l.owner == job.user_id));
         return Ok(());
     }
 
@@ -114,10 +115,10 @@ fn fail(
     list: Option<&ListRecord>,
     error: String,
 ) -> Result<(), Error> {
-    if let Some(job) = settle(lists, job_id, |j| j.fail(token, now_ms(), &error, &settings.policy))? {
-        if job.status == JobStatus::Dead {
-            finish(lists, &job, list);
-        }
+    if let Some(job) = settle(lists, job_id, |j| j.fail(token, now_ms(), &error, &settings.policy))?
+        && job.status == JobStatus::Dead
+    {
+        finish(lists, &job, list);
     }
     Err(format!("job {job_id}: {error}"))
 }
