@@ -2,7 +2,7 @@
 //!
 //! Generates (seeded) a 1,000,000-line hosts file, compiles it with RemoveComments + Compress +
 //! Validate + Deduplicate + InsertFinalNewLine natively (`blocklist-edge compile`), inside the
-//! compile component on wasmtime (`blocklist-edge compile --component`, with the component's
+//! compiler component on wasmtime (`blocklist-edge compile --component`, with the component's
 //! machine code cold and cached), and with the reference HostlistCompiler when Node.js is there
 //! (installed from npm on first use, as the differential tests do). Each run is a separate
 //! process; the table gives wall time, peak RSS (`wait4`), rules/s and the ratios to the

@@ -69,6 +69,6 @@ impl Runner {
         let call =
             instance.blocklist_edge_compiler().call_compile_files(&mut store, configuration, &output, last_modified);
         let result = tokio::time::timeout(timeout, call).await.context("the compile ran past its deadline")?;
-        result.map_err(anyhow::Error::from).context("the compile component trapped")
+        result.map_err(anyhow::Error::from).context("the compiler component trapped")
     }
 }

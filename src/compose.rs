@@ -1,5 +1,5 @@
-//! Composition of the gateway with the ratelimit and compile components (wac's `plug`, as a
-//! library).
+//! Composition (wac's `plug`, as a library): the gateway with the ratelimit and compiler
+//! components, and the compile component with the compiler.
 
 use anyhow::{Context, Result};
 use wac_graph::{CompositionGraph, EncodeOptions, types::Package};

@@ -66,7 +66,8 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API.
     Up(Box<UpArgs>),
-    /// Write the gateway composed with the ratelimit component (what `up` runs) to a file.
+    /// Write the gateway composed with the ratelimit and compiler components (the HTTP
+    /// component `up` runs) to a file.
     Compose(ComposeArgs),
     /// Compile a blocklist, as AdGuard's hostlist-compiler does (same flags, same output).
     Compile(compile_cmd::CompileArgs),
@@ -202,6 +203,10 @@ struct UpArgs {
     /// How often the sweeper looks for jobs to publish again, in milliseconds.
     #[arg(long, env = "BLOCKLIST_EDGE_SWEEP_INTERVAL_MS", default_value_t = 5_000)]
     sweep_interval_ms: u64,
+    /// Also have the gateway request a sweep from its request path at most every this many
+    /// seconds (0: never), as it does under Spin, which has no timer.
+    #[arg(long, env = "BLOCKLIST_EDGE_REQUEST_SWEEP_SECS", default_value_t = 0)]
+    request_sweep_secs: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "BLOCKLIST_EDGE_LOG_JSON")]
     log_json: bool,
@@ -301,8 +306,8 @@ fn up(args: UpArgs) -> Result<()> {
         ("job_backoff_max_ms", trigger_config.policy.max_backoff_ms.to_string()),
         ("job_lease_ms", ledger_lease.as_millis().to_string()),
         ("job_requeue_after_ms", args.job_requeue_after_ms.to_string()),
-        // This host sweeps from a timer, not from the request path.
-        ("request_sweep_secs", "0".to_owned()),
+        // This host sweeps from a timer; from the request path too only if asked.
+        ("request_sweep_secs", args.request_sweep_secs.to_string()),
     ] {
         vars.insert(key.to_owned(), value);
     }

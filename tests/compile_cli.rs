@@ -1,4 +1,4 @@
-//! `blocklist-edge compile`: natively and inside the compile component, and its handling of
+//! `blocklist-edge compile`: natively and inside the compiler component, and its handling of
 //! bad input (clear errors, non-zero exit, no output; never a panic).
 
 #[path = "common/reference.rs"]

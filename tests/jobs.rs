@@ -333,10 +333,23 @@ fn webhooks_get_one_signed_event_per_finished_job(backend: Backend) {
         let secret = view["webhook"]["secret"].as_str().expect("the secret is shown to the owner").to_owned();
         lists.push((name, id, secret));
     }
+    // A receiver on a host the server does not allow: never reached, and the job is done.
+    let mut body = sources.config("denied", "/ok/denied");
+    body["webhookUrl"] = json!("http://127.0.0.1:9/hook/denied");
+    let (denied_list, _) = create_config_list(&h, &t, body);
+    let denied_job = request_compile(&h, &t, &denied_list);
     let jobs: Vec<String> = lists.iter().map(|(_, id, _)| request_compile(&h, &t, id)).collect();
     for ((name, _, _), job) in lists.iter().zip(&jobs) {
         h.wait_job(&t, job, if *name == "dead" { "dead" } else { "done" });
     }
+    let denied = h.wait_job(&t, &denied_job, "done");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.job(&t, &denied_job)["notification"].is_null() {
+        assert!(Instant::now() < deadline, "no notification outcome recorded: {denied}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let n = &h.job(&t, &denied_job)["notification"];
+    assert!(n["status"].is_null() && n["error"].is_string(), "{n}");
     // Every finished job notifies once: wait for the events, then make sure no more come.
     let deadline = Instant::now() + Duration::from_secs(30);
     while received.lock().unwrap().len() < 3 {
@@ -416,6 +429,70 @@ fn redis_restart_mid_run_loses_no_job() {
         h.wait_job(&t, job, "done");
         assert_eq!(rules_of(&compiled(&h, &t, list).1), vec![format!("||slow-100-{i}.example^")]);
     }
+}
+
+/// With no sweeper timer (as under Spin), requests drive the sweeper: a job whose message was
+/// lost (published while Redis was down) is published again and done.
+#[test]
+fn requests_drive_the_sweeper_when_there_is_no_timer() {
+    let mut redis = RedisServer::durable();
+    let args = [
+        "--rate-limit".to_owned(),
+        "100000".into(),
+        "--redis-url".into(),
+        redis.url(),
+        "--sweep-interval-ms".into(),
+        "3600000".into(),
+        "--request-sweep-secs".into(),
+        "1".into(),
+        "--job-requeue-after-ms".into(),
+        "500".into(),
+    ];
+    let h = Host::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (_, t) = h.create_user("alice");
+    let list = h.create_list(&t, "lost", "||lost.example^\n");
+    redis.kill();
+    let job = request_compile(&h, &t, &list);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(h.job(&t, &job)["status"], "queued", "its message was lost");
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // A liveness probe's requests are enough.
+        assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
+        if h.job(&t, &job)["status"] == "done" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job was not swept: {}", h.job(&t, &job));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(rules_of(&compiled(&h, &t, &list).1), vec!["||lost.example^"]);
+}
+
+/// A compile that runs past its deadline is cut off; its claim runs out and the sweeper gives it
+/// another attempt; after the last it is dead.
+#[test]
+fn a_compile_past_its_deadline_is_retried_then_dead() {
+    let sources = Sources::start();
+    let h = Backend::Embedded.start(&[
+        "--allowed-outbound-hosts",
+        &sources.server.addr,
+        "--job-deadline-ms",
+        "300",
+        "--job-backoff-ms",
+        "100",
+        "--sweep-interval-ms",
+        "200",
+    ]);
+    let (_, t) = h.create_user("alice");
+    let (list, _) = create_config_list(&h, &t, sources.config("slow", "/slow/2000/late"));
+    let job = request_compile(&h, &t, &list);
+    let dead = h.wait_job(&t, &job, "dead");
+    assert_eq!(dead["attempts"], 3, "{dead}");
+    assert!(dead["lastError"].as_str().unwrap().contains("did not finish"), "{dead}");
+    assert_eq!(sources.count("/slow/2000/late"), 3, "one fetch per attempt");
+    // And the host kept serving meanwhile.
+    assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
 }
 
 /// A 50 MB compiled list is stored in chunks and served whole.

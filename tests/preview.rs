@@ -1,4 +1,4 @@
-//! `POST /v1/preview`: the gateway compiles through the plugged-in compile component; URL
+//! `POST /v1/preview`: the gateway compiles through the plugged-in compiler component; URL
 //! sources are fetched with wasi:http, only from allowed hosts.
 
 mod common;

@@ -198,23 +198,27 @@ fn rate_limit(caller: &Caller, settings: &Settings) -> Result<ratelimit::Decisio
 
 /// Answers one request.
 pub fn handle(settings: &Settings, (req, read_error): (Request, Option<ReadError>)) -> Response {
+    // The sweeper's clock on hosts with no timer (Spin): any request drives it, a liveness
+    // probe on /healthz included. It never fails the request.
+    let lists = Kv::open(STORE_LISTS);
+    if settings.request_sweep_secs > 0 {
+        if let Ok(lists) = &lists {
+            let interval = settings.request_sweep_secs.saturating_mul(1000);
+            if let Err(e) = jobs::request_sweep(lists, &settings.jobs, interval, now_ms()) {
+                eprintln!("requesting a sweep of the job ledger: {e}");
+            }
+        }
+    }
     if req.path == "/healthz" || req.path == "/v1/health" {
         return match req.method.as_str() {
             "GET" | "HEAD" => Response::json(200, &json!({"status": "ok"})),
             _ => method_not_allowed("GET").into_response(),
         };
     }
-    let lists = match Kv::open(STORE_LISTS) {
+    let lists = match lists {
         Ok(kv) => kv,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    if settings.request_sweep_secs > 0 {
-        // The sweeper's clock on hosts with no timer; never fails the request.
-        let interval = settings.request_sweep_secs.saturating_mul(1000);
-        if let Err(e) = jobs::request_sweep(&lists, &settings.jobs, interval, now_ms()) {
-            eprintln!("requesting a sweep of the job ledger: {e}");
-        }
-    }
     let caller = match authenticate(&req, settings, &lists) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
@@ -707,6 +711,7 @@ fn job_view(job: &JobRecord) -> serde_json::Value {
     json!({
         "id": job.id,
         "listId": job.list_id,
+        "userId": job.user_id,
         "listRevision": job.list_revision,
         "status": job.status,
         "attempts": job.attempts,
