@@ -201,12 +201,10 @@ pub fn handle(settings: &Settings, (req, read_error): (Request, Option<ReadError
     // The sweeper's clock on hosts with no timer (Spin): any request drives it, a liveness
     // probe on /healthz included. It never fails the request.
     let lists = Kv::open(STORE_LISTS);
-    if settings.request_sweep_secs > 0 {
-        if let Ok(lists) = &lists {
-            let interval = settings.request_sweep_secs.saturating_mul(1000);
-            if let Err(e) = jobs::request_sweep(lists, &settings.jobs, interval, now_ms()) {
-                eprintln!("requesting a sweep of the job ledger: {e}");
-            }
+    if let (true, Ok(lists)) = (settings.request_sweep_secs > 0, &lists) {
+        let interval = settings.request_sweep_secs.saturating_mul(1000);
+        if let Err(e) = jobs::request_sweep(lists, &settings.jobs, interval, now_ms()) {
+            eprintln!("requesting a sweep of the job ledger: {e}");
         }
     }
     if req.path == "/healthz" || req.path == "/v1/health" {
