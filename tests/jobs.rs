@@ -25,26 +25,36 @@ impl Backend {
         Backend::Redis(RedisServer::durable())
     }
 
-    /// `up` flags selecting this backend, then `extra`.
-    fn args(&self, extra: &[&str]) -> Vec<String> {
-        // Tests poll job status often: the rate limit is not what they test.
-        let mut args: Vec<String> = vec!["--rate-limit".into(), "100000".into()];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        if let Backend::Redis(server) = self {
-            args.push("--redis-url".into());
-            args.push(server.url());
+    fn redis_url(&self) -> Option<String> {
+        match self {
+            Backend::Embedded => None,
+            Backend::Redis(server) => Some(server.url()),
         }
-        args
     }
 
     fn start(&self, extra: &[&str]) -> Host {
-        let args = self.args(extra);
-        Host::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        start_host(None, self.redis_url(), extra)
     }
 
     fn start_in(&self, dir: &std::path::Path, extra: &[&str]) -> Host {
-        let args = self.args(extra);
-        Host::start_in(dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        start_host(Some(dir), self.redis_url(), extra)
+    }
+}
+
+/// Starts a host (in `dir`, else a fresh directory) on the Redis queue at `redis_url`, else the
+/// embedded one, with `extra` flags.
+fn start_host(dir: Option<&std::path::Path>, redis_url: Option<String>, extra: &[&str]) -> Host {
+    // Tests poll job status often: the rate limit is not what they test.
+    let mut args: Vec<String> = vec!["--rate-limit".into(), "100000".into()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    if let Some(url) = redis_url {
+        args.push("--redis-url".into());
+        args.push(url);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match dir {
+        Some(dir) => Host::start_in(dir, &args),
+        None => Host::start(&args),
     }
 }
 
@@ -397,19 +407,18 @@ fn webhooks_get_one_signed_event_per_finished_job(backend: Backend) {
 fn redis_restart_mid_run_loses_no_job() {
     let mut redis = RedisServer::durable();
     let sources = Sources::start();
-    let args = [
-        "--rate-limit".to_owned(),
-        "100000".into(),
-        "--redis-url".into(),
-        redis.url(),
-        "--allowed-outbound-hosts".into(),
-        sources.server.addr.clone(),
-        "--job-requeue-after-ms".into(),
-        "1000".into(),
-        "--sweep-interval-ms".into(),
-        "250".into(),
-    ];
-    let h = Host::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let h = start_host(
+        None,
+        Some(redis.url()),
+        &[
+            "--allowed-outbound-hosts",
+            &sources.server.addr,
+            "--job-requeue-after-ms",
+            "1000",
+            "--sweep-interval-ms",
+            "250",
+        ],
+    );
     let (_, t) = h.create_user("alice");
     let lists: Vec<String> = (0..16)
         .map(|i| create_config_list(&h, &t, sources.config(&format!("l{i}"), &format!("/slow/100/{i}"))).0)
@@ -436,19 +445,11 @@ fn redis_restart_mid_run_loses_no_job() {
 #[test]
 fn requests_drive_the_sweeper_when_there_is_no_timer() {
     let mut redis = RedisServer::durable();
-    let args = [
-        "--rate-limit".to_owned(),
-        "100000".into(),
-        "--redis-url".into(),
-        redis.url(),
-        "--sweep-interval-ms".into(),
-        "3600000".into(),
-        "--request-sweep-secs".into(),
-        "1".into(),
-        "--job-requeue-after-ms".into(),
-        "500".into(),
-    ];
-    let h = Host::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let h = start_host(
+        None,
+        Some(redis.url()),
+        &["--sweep-interval-ms", "3600000", "--request-sweep-secs", "1", "--job-requeue-after-ms", "500"],
+    );
     let (_, t) = h.create_user("alice");
     let list = h.create_list(&t, "lost", "||lost.example^\n");
     redis.kill();
@@ -504,7 +505,7 @@ fn a_50_mb_list_compiles_and_is_served_whole() {
     assert!(big.len() >= 50 * 1000 * 1000, "{} bytes", big.len());
     let b = big.clone();
     let source = Server::start(move |_| Reply { status: 200, content_type: "text/plain", body: b.to_vec() });
-    let h = Host::start(&["--allowed-outbound-hosts", &source.addr, "--rate-limit", "100000"]);
+    let h = start_host(None, None, &["--allowed-outbound-hosts", &source.addr]);
     let (_, t) = h.create_user("alice");
     let (list, _) = create_config_list(
         &h,

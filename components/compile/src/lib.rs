@@ -17,21 +17,8 @@
 //! backoff (under Spin, where the Redis trigger only logs it, the sweeper retries the job).
 //! A `sweep` message runs the sweeper.
 
-wit_bindgen::generate!({
-    world: "compile-component",
-    path: "../../wit",
-    // The imports shared with the other components are bound once, in edge-store.
-    with: {
-        "wasi:keyvalue/store@0.2.0-draft2": edge_store::wasi::keyvalue::store,
-        "wasi:keyvalue/atomics@0.2.0-draft2": edge_store::wasi::keyvalue::atomics,
-        "wasi:keyvalue/batch@0.2.0-draft2": edge_store::wasi::keyvalue::batch,
-        "wasi:config/store@0.2.0-draft-2024-09-27": edge_store::wasi::config::store,
-        "wasi:clocks/wall-clock@0.2.6": edge_store::wasi::clocks::wall_clock,
-        "wasi:random/random@0.2.6": edge_store::wasi::random::random,
-        "fermyon:spin/redis@2.0.0": edge_store::fermyon::spin2_0_0::redis,
-    },
-    generate_all,
-});
+// The imports shared with the other components are bound once, in edge-store.
+edge_store::generate_component_bindings!("compile-component");
 
 mod consume;
 mod webhook;

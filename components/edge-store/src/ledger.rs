@@ -247,33 +247,34 @@ impl JobRecord {
     /// Finishes the attempt holding `token` as failed: a retry after the backoff, or dead after
     /// the last attempt. `None` if it no longer holds the lease.
     pub fn fail(&self, token: &str, now_ms: u64, error: &str, policy: &Policy) -> Option<JobRecord> {
-        if !self.holds(token) {
-            return None;
-        }
-        let mut next = self.clone();
-        next.end_attempt(now_ms, Some(error.to_owned()));
-        if self.attempts >= self.max_attempts {
-            next.die(now_ms, error.to_owned());
-        } else {
-            next.status = JobStatus::Failed;
-            next.last_error = Some(error.to_owned());
-            next.lease_token = None;
-            next.lease_until_ms = None;
-            next.next_attempt_at_ms = Some(now_ms.saturating_add(policy.backoff_ms(self.attempts)));
-            next.updated_at_ms = now_ms;
-        }
-        Some(next)
+        self.failed(token, now_ms, error, Some(policy))
     }
 
     /// Ends the job as dead at once, whatever its attempts (a permanent failure, such as a
     /// deleted list). `None` if `token` no longer holds the lease.
     pub fn abandon(&self, token: &str, now_ms: u64, error: &str) -> Option<JobRecord> {
+        self.failed(token, now_ms, error, None)
+    }
+
+    /// A failed attempt: retried under `policy` while attempts remain, else (or with no policy)
+    /// dead.
+    fn failed(&self, token: &str, now_ms: u64, error: &str, retry: Option<&Policy>) -> Option<JobRecord> {
         if !self.holds(token) {
             return None;
         }
         let mut next = self.clone();
         next.end_attempt(now_ms, Some(error.to_owned()));
-        next.die(now_ms, error.to_owned());
+        match retry {
+            Some(policy) if self.attempts < self.max_attempts => {
+                next.status = JobStatus::Failed;
+                next.last_error = Some(error.to_owned());
+                next.lease_token = None;
+                next.lease_until_ms = None;
+                next.next_attempt_at_ms = Some(now_ms.saturating_add(policy.backoff_ms(self.attempts)));
+                next.updated_at_ms = now_ms;
+            }
+            _ => next.die(now_ms, error.to_owned()),
+        }
         Some(next)
     }
 

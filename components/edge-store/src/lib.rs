@@ -19,6 +19,29 @@ wit_bindgen::generate!({
     generate_all,
 });
 
+/// Generates a component's bindings for `world` (in `wit/`; the component's crate is at
+/// `components/{name}`), binding the imports it shares with edge-store to edge-store's
+/// bindings, so that both sides use one set of types.
+#[macro_export]
+macro_rules! generate_component_bindings {
+    ($world:tt) => {
+        wit_bindgen::generate!({
+            world: $world,
+            path: "../../wit",
+            with: {
+                "wasi:keyvalue/store@0.2.0-draft2": edge_store::wasi::keyvalue::store,
+                "wasi:keyvalue/atomics@0.2.0-draft2": edge_store::wasi::keyvalue::atomics,
+                "wasi:keyvalue/batch@0.2.0-draft2": edge_store::wasi::keyvalue::batch,
+                "wasi:config/store@0.2.0-draft-2024-09-27": edge_store::wasi::config::store,
+                "wasi:clocks/wall-clock@0.2.6": edge_store::wasi::clocks::wall_clock,
+                "wasi:random/random@0.2.6": edge_store::wasi::random::random,
+                "fermyon:spin/redis@2.0.0": edge_store::fermyon::spin2_0_0::redis,
+            },
+            generate_all,
+        });
+    };
+}
+
 pub mod config;
 pub mod jobs;
 pub mod kv;

@@ -5,21 +5,8 @@
 //! All state is in `wasi:keyvalue` stores (`lists`, `cache`); configuration comes from
 //! `wasi:config/store` (Spin variables, or the blocklist-edge host's flags).
 
-wit_bindgen::generate!({
-    world: "gateway",
-    path: "../../wit",
-    // The imports shared with the other components are bound once, in edge-store.
-    with: {
-        "wasi:keyvalue/store@0.2.0-draft2": edge_store::wasi::keyvalue::store,
-        "wasi:keyvalue/atomics@0.2.0-draft2": edge_store::wasi::keyvalue::atomics,
-        "wasi:keyvalue/batch@0.2.0-draft2": edge_store::wasi::keyvalue::batch,
-        "wasi:config/store@0.2.0-draft-2024-09-27": edge_store::wasi::config::store,
-        "wasi:clocks/wall-clock@0.2.6": edge_store::wasi::clocks::wall_clock,
-        "wasi:random/random@0.2.6": edge_store::wasi::random::random,
-        "fermyon:spin/redis@2.0.0": edge_store::fermyon::spin2_0_0::redis,
-    },
-    generate_all,
-});
+// The imports shared with the other components are bound once, in edge-store.
+edge_store::generate_component_bindings!("gateway");
 
 mod api;
 mod http;
