@@ -204,8 +204,10 @@ pub struct TriggerConfig {
     /// Memory cap of one delivery, all memories together.
     pub memory_bytes: usize,
     pub policy: Policy,
-    /// How long a claimed message stays invisible: past the deadline, so that a delivery that
-    /// is still running is never handed to a second worker.
+    /// How long a claimed message stays invisible without renewal. A worker renews it every
+    /// third of this while its delivery runs, so a running delivery is never handed to a second
+    /// worker, and the message of a worker that died (or whose claim's reply was lost) comes
+    /// back this soon.
     pub lease: Duration,
     /// How often the sweeper runs.
     pub sweep_interval: Duration,
@@ -296,7 +298,9 @@ impl Trigger {
                 }
             };
             let started = Instant::now();
+            let renewal = tokio::spawn(self.clone().renew(worker, msg.clone()));
             let outcome = self.deliver(worker, &msg.payload).await;
+            renewal.abort();
             let micros = started.elapsed().as_micros() as u64;
             let t = self.clone();
             let error = outcome.err();
@@ -337,6 +341,25 @@ impl Trigger {
                 }
                 // The lease runs out and the message comes back: nothing is lost.
                 Err(e) => tracing::warn!(worker, error = %e, "could not settle a message; it will be delivered again"),
+            }
+        }
+    }
+
+    /// Renews `msg`'s lease every third of the lease until aborted (or the lease is lost).
+    async fn renew(self: Arc<Self>, worker: usize, msg: jobqueue::Message) {
+        let lease_ms = self.config.lease.as_millis() as u64;
+        loop {
+            tokio::time::sleep(self.config.lease / 3).await;
+            let (t, m) = (self.clone(), msg.clone());
+            match tokio::task::spawn_blocking(move || t.queue.backend.extend(&m, now_ms(), lease_ms)).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => {
+                    tracing::warn!(worker, msg = %msg.job_id, "lease lost while the message was being handled");
+                    return;
+                }
+                // The next renewal may get through; if none does, the message is delivered again.
+                Ok(Err(e)) => tracing::warn!(worker, msg = %msg.job_id, error = %e, "could not renew a lease"),
+                Err(e) => tracing::warn!(worker, error = %e, "lease renewal task failed"),
             }
         }
     }

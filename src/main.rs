@@ -283,8 +283,9 @@ fn up(args: UpArgs) -> Result<()> {
         None => jobs::JobQueue::embedded(&args.data_dir.join("queue.sqlite3"), &args.job_channel)?,
     });
     let job_deadline = Duration::from_millis(args.job_deadline_ms.max(1));
-    // A claim in the ledger outlives the attempt (deadline + the wall-clock backstop), and the
-    // queue's lease outlives the claim: a running attempt is never handed out twice.
+    // A claim in the ledger outlives the attempt (deadline + the wall-clock backstop): a running
+    // attempt is never claimed twice. The queue's lease is short and renewed while a delivery
+    // runs (see jobs::TriggerConfig::lease).
     let ledger_lease = job_deadline + Duration::from_secs(3);
     let trigger_config = jobs::TriggerConfig {
         workers: args.job_workers.max(1),
@@ -295,7 +296,7 @@ fn up(args: UpArgs) -> Result<()> {
             base_backoff_ms: args.job_backoff_ms,
             max_backoff_ms: args.job_backoff_max_ms.max(args.job_backoff_ms),
         },
-        lease: ledger_lease + Duration::from_secs(2),
+        lease: Duration::from_secs(10),
         sweep_interval: Duration::from_millis(args.sweep_interval_ms.max(10)),
     };
     for (key, value) in [

@@ -42,7 +42,8 @@ impl Host {
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
-            .env("BLOCKLIST_EDGE_LOG", "warn")
+            // BLOCKLIST_EDGE_TEST_LOG=info (say) shows more of the hosts' logs when debugging.
+            .env("BLOCKLIST_EDGE_LOG", std::env::var("BLOCKLIST_EDGE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -113,6 +113,11 @@ pub trait Queue: Send + Sync {
     /// whose previous lease has run out (a redelivery).
     fn claim(&self, queue: &str, now_ms: u64, lease_ms: u64) -> Result<Option<Message>, Error>;
 
+    /// Renews the lease of a message still being processed, until `now_ms + lease_ms`; false if
+    /// the lease was no longer held. A consumer that renews a short lease while it works is
+    /// never mistaken for a dead one, and the lease of one that died runs out soon.
+    fn extend(&self, msg: &Message, now_ms: u64, lease_ms: u64) -> Result<bool, Error>;
+
     /// Removes a message whose processing succeeded; false if the lease was no longer held.
     fn ack(&self, msg: &Message) -> Result<bool, Error>;
 

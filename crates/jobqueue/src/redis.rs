@@ -124,6 +124,14 @@ for _, key in ipairs({ids, payloads, attempts, leases, errors}) do redis.call('H
 return 1
 ";
 
+/// ARGV: job id, token, new lease expiry. Returns 1 if renewed, 0 if the lease was not held.
+const EXTEND: &str = "
+local job = ARGV[1]
+if redis.call('HGET', leases, job) ~= ARGV[2] then return 0 end
+redis.call('ZADD', leased, ARGV[3], redis.call('HGET', ids, job))
+return 1
+";
+
 /// ARGV: job id, token, error, max attempts, retry at. Returns 0 (lease lost), 1 (dead) or
 /// 2 (retry).
 const FAIL: &str = "
@@ -196,6 +204,7 @@ pub struct RedisQueue {
 struct Scripts {
     enqueue: Script,
     claim: Script,
+    extend: Script,
     ack: Script,
     fail: Script,
     dead: Script,
@@ -224,6 +233,7 @@ impl RedisQueue {
             scripts: Scripts {
                 enqueue: script(ENQUEUE),
                 claim: script(CLAIM),
+                extend: script(EXTEND),
                 ack: script(ACK),
                 fail: script(FAIL),
                 dead: script(DEAD),
@@ -291,6 +301,12 @@ impl Queue for RedisQueue {
             attempts,
             lease,
         }))
+    }
+
+    fn extend(&self, msg: &Message, now_ms: u64, lease_ms: u64) -> Result<bool, Error> {
+        self.run(&self.scripts.extend, &msg.queue, |i| {
+            i.arg(&msg.job_id).arg(msg.lease).arg(now_ms.saturating_add(lease_ms));
+        })
     }
 
     fn ack(&self, msg: &Message) -> Result<bool, Error> {

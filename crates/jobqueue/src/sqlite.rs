@@ -82,6 +82,15 @@ impl Queue for SqliteQueue {
         })
     }
 
+    fn extend(&self, msg: &Message, now_ms: u64, lease_ms: u64) -> Result<bool, Error> {
+        self.tx(|tx| {
+            Ok(tx.execute(
+                "UPDATE messages SET visible_at = ?4 WHERE queue = ?1 AND job_id = ?2 AND lease = ?3 AND dead = 0",
+                params![msg.queue, msg.job_id, msg.lease, now_ms.saturating_add(lease_ms) as i64],
+            )? == 1)
+        })
+    }
+
     fn ack(&self, msg: &Message) -> Result<bool, Error> {
         self.tx(|tx| {
             Ok(tx.execute(

@@ -47,6 +47,19 @@ mod suite {
         assert!(q.ack(&second).unwrap());
     }
 
+    pub fn a_renewed_lease_keeps_the_message_and_a_stale_one_cannot_renew(store: &impl Store) {
+        let q = store.handle();
+        q.enqueue("c", "j1", b"", 0).unwrap();
+        let first = q.claim("c", 0, 1_000).unwrap().unwrap();
+        assert!(q.extend(&first, 900, 1_000).unwrap(), "renewed until 1900");
+        assert_eq!(q.claim("c", 1_500, 1_000).unwrap(), None, "a renewed lease is not redelivered");
+        assert_eq!(q.depth("c", 1_500).unwrap(), Depth { leased: 1, ..Depth::default() });
+        let second = q.claim("c", 1_900, 1_000).unwrap().unwrap();
+        assert!(!q.extend(&first, 1_900, 1_000).unwrap(), "a stale lease cannot renew");
+        assert!(q.ack(&second).unwrap());
+        assert!(!q.extend(&second, 2_000, 1_000).unwrap(), "nor can an acknowledged one");
+    }
+
     pub fn retries_back_off_then_die_and_replay_brings_back(store: &impl Store) {
         let q = store.handle();
         let policy = Policy { max_attempts: 3, base_backoff_ms: 100, max_backoff_ms: 10_000 };
@@ -142,6 +155,10 @@ macro_rules! conformance {
         #[test]
         fn an_expired_lease_redelivers_and_the_old_lease_is_void() {
             crate::suite::an_expired_lease_redelivers_and_the_old_lease_is_void(&$store);
+        }
+        #[test]
+        fn a_renewed_lease_keeps_the_message_and_a_stale_one_cannot_renew() {
+            crate::suite::a_renewed_lease_keeps_the_message_and_a_stale_one_cannot_renew(&$store);
         }
         #[test]
         fn retries_back_off_then_die_and_replay_brings_back() {
