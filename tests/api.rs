@@ -406,3 +406,60 @@ fn list_quota_is_enforced() {
     let listed: Value = h.get("/v1/lists", &t).send().unwrap().json().unwrap();
     assert_eq!(listed["lists"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn webhook_urls_and_job_requests_are_checked() {
+    let h = Host::start(&[]);
+    let (_, t) = h.create_user("alice");
+    for (url, why) in [
+        (json!("ftp://hooks.example/x"), "http or https"),
+        (json!("not a url"), "not a valid URL"),
+        (json!("https://user:pw@hooks.example/x"), "credentials"),
+        (json!(format!("https://hooks.example/{}", "a".repeat(2100))), "longer than"),
+    ] {
+        let r = h.post("/v1/lists", &t).json(&json!({"name": "x", "rules": "", "webhookUrl": url})).send().unwrap();
+        let (status, code, message) = error_of(r);
+        assert_eq!((status, code.as_str()), (400, "bad_request"), "{url}");
+        assert!(message.contains(why), "{message}");
+    }
+    let r = h.post("/v1/lists", &t).json(&json!({"name": "x", "rules": "", "webhookUrl": 5})).send().unwrap();
+    assert_eq!(error_of(r).0, 400);
+    let lists: Value = h.get("/v1/lists", &t).send().unwrap().json().unwrap();
+    assert_eq!(lists["lists"], json!([]), "nothing was stored");
+
+    // The secret is made by the server, kept across updates, and dropped with the webhook.
+    let r = h
+        .post("/v1/lists", &t)
+        .json(&json!({"name": "x", "rules": "", "webhookUrl": "https://hooks.example/x"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().unwrap();
+    let (id, secret) = (v["id"].as_str().unwrap().to_owned(), v["webhook"]["secret"].as_str().unwrap().to_owned());
+    assert!(secret.starts_with("whsec_") && secret.len() == 70, "{secret}");
+    let body = json!({"name": "x", "rules": "", "webhookUrl": "https://hooks.example/y"});
+    let v: Value = h.put(&format!("/v1/lists/{id}"), &t).json(&body).send().unwrap().json().unwrap();
+    assert_eq!(
+        (v["webhook"]["url"].as_str(), v["webhook"]["secret"].as_str()),
+        (Some("https://hooks.example/y"), Some(secret.as_str()))
+    );
+    let v: Value =
+        h.put(&format!("/v1/lists/{id}"), &t).json(&json!({"name": "x", "rules": ""})).send().unwrap().json().unwrap();
+    assert!(v["webhook"].is_null());
+    let summary: Value = h.get("/v1/lists", &t).send().unwrap().json().unwrap();
+    assert!(summary["lists"][0].get("webhook").is_none(), "the list of lists shows no secret");
+
+    for (method, path, status) in [
+        ("POST", "/v1/jobs/j_0123/replay", 400),
+        ("GET", "/v1/jobs/j_0123456789abcdef01234567/replay", 405),
+        ("POST", "/v1/jobs/j_0123456789abcdef01234567/replay", 404),
+        ("GET", "/v1/jobs", 400),
+        ("GET", "/v1/jobs?status=dead&limit=5", 400),
+        ("DELETE", "/v1/jobs", 405),
+    ] {
+        let r = h.client().request(method.parse().unwrap(), h.url(path)).bearer_auth(&t).send().unwrap();
+        assert_eq!(error_of(r).0, status, "{method} {path}");
+    }
+    let dead: Value = h.get("/v1/jobs?status=dead", &t).send().unwrap().json().unwrap();
+    assert_eq!(dead, json!({"jobs": []}));
+}
