@@ -1,8 +1,34 @@
-//! Composition (wac's `plug`, as a library): the gateway with the ratelimit and compiler
-//! components, and the compile component with the compiler.
+//! Composition, through the wac libraries:
+//!
+//! - [`gateway_wac`]: the gateway with the ratelimit component, as `composition/gateway.wac`
+//!   describes it (the artifact `blocklist-edge compose` writes; `wac compose` builds the same
+//!   from the same file);
+//! - [`plug`]: wac's `plug`, which `up` uses to satisfy a component's imports with other
+//!   components' exports (the gateway's ratelimit and compiler, the compile component's
+//!   compiler).
 
-use anyhow::{Context, Result};
-use wac_graph::{CompositionGraph, EncodeOptions, types::Package};
+use anyhow::{Context, Result, anyhow};
+use wac_graph::{CompositionGraph, EncodeOptions, types::BorrowedPackageKey, types::Package};
+
+/// `composition/gateway.wac`: the gateway with the ratelimit component plugged in.
+pub const GATEWAY_WAC: &str = include_str!("../composition/gateway.wac");
+
+/// Evaluates a WAC document (`source`) with `packages` (name as the document uses it, component
+/// bytes), giving the composed component.
+pub fn wac(source: &str, packages: &[(&str, &[u8])]) -> Result<Vec<u8>> {
+    let document = wac_parser::Document::parse(source).map_err(|e| anyhow!("parsing the WAC document: {e}"))?;
+    let mut map = indexmap::IndexMap::new();
+    for (name, bytes) in packages {
+        map.insert(BorrowedPackageKey::from_name_and_version(name, None), bytes.to_vec());
+    }
+    let resolution = document.resolve(map).map_err(|e| anyhow!("resolving the WAC document: {e}"))?;
+    resolution.encode(EncodeOptions::default()).map_err(|e| anyhow!("encoding the composition: {e}"))
+}
+
+/// The gateway with the ratelimit component plugged in, by `composition/gateway.wac`.
+pub fn gateway_wac(gateway: &[u8], ratelimit: &[u8]) -> Result<Vec<u8>> {
+    wac(GATEWAY_WAC, &[("blocklist:gateway", gateway), ("blocklist:ratelimit", ratelimit)])
+}
 
 /// Plugs each of `plugs` (name, component) whose exports the `socket` imports into it,
 /// producing one component without those imports. A socket that imports none of them is

@@ -66,8 +66,9 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API.
     Up(Box<UpArgs>),
-    /// Write the gateway composed with the ratelimit and compiler components (the HTTP
-    /// component `up` runs) to a file.
+    /// Write the gateway composed with the ratelimit component (by `composition/gateway.wac`)
+    /// to a file: one component without a `blocklist:edge/ratelimit` import, for `up --gateway`
+    /// or Spin.
     Compose(ComposeArgs),
     /// Compile a blocklist, as AdGuard's hostlist-compiler does (same flags, same output).
     Compile(compile_cmd::CompileArgs),
@@ -121,6 +122,10 @@ struct ComposeArgs {
     /// Where to write the composed component.
     #[arg(short, long)]
     output: PathBuf,
+    /// A WAC document to evaluate instead of the built-in `composition/gateway.wac` (its
+    /// packages `blocklist:gateway` and `blocklist:ratelimit` are the components given).
+    #[arg(long)]
+    wac: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -220,7 +225,16 @@ fn main() -> Result<()> {
         Command::Up(args) => up(*args),
         Command::Compile(args) => compile_cmd::run(args),
         Command::Compose(args) => {
-            let bytes = args.components.composed()?;
+            let gateway = ComponentArgs::read(&args.components.gateway, embedded::GATEWAY)?;
+            let ratelimit = ComponentArgs::read(&args.components.ratelimit, embedded::RATELIMIT)?;
+            let bytes = match &args.wac {
+                Some(path) => {
+                    let source =
+                        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                    compose::wac(&source, &[("blocklist:gateway", &gateway), ("blocklist:ratelimit", &ratelimit)])?
+                }
+                None => compose::gateway_wac(&gateway, &ratelimit)?,
+            };
             std::fs::write(&args.output, bytes).with_context(|| format!("writing {}", args.output.display()))?;
             println!("wrote {}", args.output.display());
             Ok(())

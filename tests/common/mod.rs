@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-use reqwest::blocking::{Client, RequestBuilder, Response};
-use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -12,16 +10,26 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod client;
+#[allow(unused_imports)] // not every test binary uses both
+pub use client::{Api, error_of};
+
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
-/// A running host.
+/// A running host; its HTTP API through [`Api`] (`Deref`).
 pub struct Host {
     child: Child,
-    pub base: String,
+    api: Api,
     pub addr: String,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
-    client: Client,
+}
+
+impl std::ops::Deref for Host {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Host {
@@ -66,68 +74,7 @@ impl Host {
             }
         };
         let addr = base.trim_start_matches("http://").to_owned();
-        let client = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Host { child, base, addr, data_dir: data_dir.to_path_buf(), _tmp: None, client }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    pub fn get(&self, path: &str, token: &str) -> RequestBuilder {
-        self.client.get(self.url(path)).bearer_auth(token)
-    }
-    pub fn post(&self, path: &str, token: &str) -> RequestBuilder {
-        self.client.post(self.url(path)).bearer_auth(token)
-    }
-    pub fn put(&self, path: &str, token: &str) -> RequestBuilder {
-        self.client.put(self.url(path)).bearer_auth(token)
-    }
-    pub fn delete(&self, path: &str, token: &str) -> RequestBuilder {
-        self.client.delete(self.url(path)).bearer_auth(token)
-    }
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// Creates a user through the admin API; returns (user id, token).
-    pub fn create_user(&self, name: &str) -> (String, String) {
-        let r = self.post("/v1/users", ADMIN_TOKEN).json(&json!({"name": name})).send().unwrap();
-        assert_eq!(r.status(), 201, "creating user {name}");
-        let v: Value = r.json().unwrap();
-        (v["user"]["id"].as_str().unwrap().to_owned(), v["token"].as_str().unwrap().to_owned())
-    }
-
-    /// Creates a rules list; returns its id.
-    pub fn create_list(&self, token: &str, name: &str, rules: &str) -> String {
-        let r = self.post("/v1/lists", token).json(&json!({"name": name, "rules": rules})).send().unwrap();
-        assert_eq!(r.status(), 201, "creating list {name}");
-        let v: Value = r.json().unwrap();
-        v["id"].as_str().unwrap().to_owned()
-    }
-
-    /// The job's status record (`GET /v1/jobs/{id}`).
-    pub fn job(&self, token: &str, job_id: &str) -> Value {
-        let r = self.get(&format!("/v1/jobs/{job_id}"), token).send().unwrap();
-        assert_eq!(r.status(), 200, "job {job_id}");
-        r.json().unwrap()
-    }
-
-    /// Polls job `job_id` until its status is `status`, and returns it. Fails if the job ends
-    /// (done or dead) in another status, or after 90 s.
-    pub fn wait_job(&self, token: &str, job_id: &str, status: &str) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(90);
-        loop {
-            let job = self.job(token, job_id);
-            let now = job["status"].as_str().unwrap_or("").to_owned();
-            if now == status {
-                return job;
-            }
-            let terminal = now == "done" || now == "dead";
-            assert!(!terminal, "job {job_id} ended {now}, not {status}: {job}");
-            assert!(std::time::Instant::now() < deadline, "job {job_id} is still {now} after 90 s: {job}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        Host { child, api: Api::new(&base), addr, data_dir: data_dir.to_path_buf(), _tmp: None }
     }
 
     /// Sends raw bytes as a request and returns (status, body) of the response. Send HTTP/1.0
@@ -159,16 +106,4 @@ impl Drop for Host {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The JSON error body of a response, asserting its shape: `{"error": {"code", "message"}}`.
-pub fn error_of(r: Response) -> (u16, String, String) {
-    let status = r.status().as_u16();
-    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    assert!(ct.starts_with("application/json"), "error response content-type {ct:?}");
-    let v: Value = r.json().expect("error body is JSON");
-    let code = v["error"]["code"].as_str().expect("error.code").to_owned();
-    let message = v["error"]["message"].as_str().expect("error.message").to_owned();
-    assert!(!message.is_empty());
-    (status, code, message)
 }

@@ -168,4 +168,4 @@ impl Queue for SqliteQueue {
     }
 }
 
-// Its behaviour is tested, like every backend's, in tests/conformance.rs.
+// Its behaviour is tested, like every backend's, in tests/queue_conformance.rs.

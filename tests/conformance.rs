@@ -1,0 +1,140 @@
+//! The conformance suite (`tests/conformance/suite.rs`) against every host: this project's
+//! host, the same host running the wac-composed gateway (`composition/gateway.wac`), and
+//! `spin up` (Spin 4) when a `spin` binary is on PATH (or named by `BLOCKLIST_EDGE_SPIN`);
+//! without one the Spin leg says that it was skipped.
+
+mod common;
+#[path = "conformance/suite.rs"]
+mod suite;
+
+use common::{ADMIN_TOKEN, Api, Host};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use suite::{RATE_LIMIT, Target};
+
+fn host_args(extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["--rate-limit".to_owned(), RATE_LIMIT.to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn run_against_host(name: &str, extra: &[&str]) {
+    let args = host_args(extra);
+    let h = Host::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    suite::run(&Target { name: name.into(), api: Api::new(&h.base), admin: ADMIN_TOKEN.into() });
+}
+
+#[test]
+fn blocklist_edge_host() {
+    run_against_host("blocklist-edge host", &[]);
+}
+
+/// The names a component imports.
+fn imports(component: &[u8]) -> Vec<String> {
+    let mut types = wac_graph::types::Types::default();
+    let package = wac_graph::types::Package::from_bytes("test:c", None, component.to_vec(), &mut types).unwrap();
+    types[package.ty()].imports.keys().cloned().collect()
+}
+
+#[test]
+fn wac_composed_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let composed = dir.path().join("gateway-composed.wasm");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_blocklist-edge")).arg("compose").arg("-o").arg(&composed).output().unwrap();
+    assert!(out.status.success(), "compose: {}", String::from_utf8_lossy(&out.stderr));
+    let composed_imports = imports(&std::fs::read(&composed).unwrap());
+    let has = |prefix: &str| composed_imports.iter().any(|i| i.starts_with(prefix));
+    assert!(!has("blocklist:edge/ratelimit"), "ratelimit is plugged in: {composed_imports:?}");
+    assert!(has("blocklist:edge/compiler"), "the compiler stays an import");
+    assert!(
+        imports(&std::fs::read(env!("BLOCKLIST_EDGE_GATEWAY_WASM")).unwrap())
+            .iter()
+            .any(|i| i.starts_with("blocklist:edge/ratelimit"))
+    );
+    run_against_host("wac-composed gateway on blocklist-edge", &["--gateway", composed.to_str().unwrap()]);
+}
+
+/// The `spin` binary to test with, if there is one.
+fn spin_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BLOCKLIST_EDGE_SPIN") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join("spin")).find(|p| p.is_file())
+}
+
+/// A `spin up` of the project's spin.toml, killed when dropped.
+struct SpinUp {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for SpinUp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Copies spin.toml and runtime-config/sqlite.toml into a fresh directory, with the built
+/// components where the manifest expects them, and starts `spin up` there.
+fn spin_up(spin: &Path, redis_url: &str) -> SpinUp {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("target/wasm32-wasip2/release");
+    std::fs::create_dir_all(&release).unwrap();
+    for (name, built) in [
+        ("gateway", env!("BLOCKLIST_EDGE_GATEWAY_WASM")),
+        ("ratelimit", env!("BLOCKLIST_EDGE_RATELIMIT_WASM")),
+        ("compiler", env!("BLOCKLIST_EDGE_COMPILER_WASM")),
+        ("compile", env!("BLOCKLIST_EDGE_COMPILE_WASM")),
+    ] {
+        std::fs::copy(built, release.join(format!("{name}.wasm"))).unwrap();
+    }
+    std::fs::copy(root.join("spin.toml"), dir.path().join("spin.toml")).unwrap();
+    std::fs::copy(root.join("runtime-config/sqlite.toml"), dir.path().join("runtime-config.toml")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let admin_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(ADMIN_TOKEN.as_bytes()));
+    let mut cmd = Command::new(spin);
+    cmd.current_dir(dir.path())
+        .args(["up", "--from", "spin.toml", "--runtime-config-file", "runtime-config.toml"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--variable", &format!("admin_token_sha256={admin_sha256}")])
+        .args(["--variable", &format!("redis_address={redis_url}")])
+        .args(["--variable", &format!("rate_limit_requests={RATE_LIMIT}")])
+        .args(["--variable", "request_sweep_secs=2"])
+        .env("SPIN_DATA_DIR", dir.path().join(".spin-data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    let child = cmd.spawn().expect("starting spin up");
+    let mut up = SpinUp { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
+    let api = Api::new(&up.base);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = api.client().get(api.url("/healthz")).send() {
+            if r.status() == 200 {
+                return up;
+            }
+        }
+        if let Some(status) = up.child.try_wait().unwrap() {
+            panic!("spin up exited: {status}");
+        }
+        assert!(Instant::now() < deadline, "spin up did not answer /healthz within 120 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn spin_up_spin_toml() {
+    let Some(spin) = spin_binary() else {
+        eprintln!("SKIPPED the Spin leg of the conformance suite: no `spin` on PATH (or BLOCKLIST_EDGE_SPIN)");
+        return;
+    };
+    let redis = jobqueue::testing::RedisServer::new();
+    let up = spin_up(&spin, &redis.url());
+    suite::run(&Target { name: "spin up".into(), api: Api::new(&up.base), admin: ADMIN_TOKEN.into() });
+}

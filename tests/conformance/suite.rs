@@ -1,0 +1,218 @@
+//! The conformance suite: HTTP scenarios every host of blocklist-edge must pass alike — this
+//! project's host, the host running the wac-composed gateway, and `spin up`. It knows only a
+//! base URL and the admin token; each scenario makes its own users, so scenarios do not
+//! interfere.
+//!
+//! The host under test must run with a rate limit of [`RATE_LIMIT`] requests per 60 s.
+
+use crate::common::{Api, error_of};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// The rate limit hosts under test are configured with (requests per user per 60 s).
+pub const RATE_LIMIT: u32 = 60;
+
+/// A host under test.
+pub struct Target {
+    pub name: String,
+    pub api: Api,
+    pub admin: String,
+}
+
+impl Target {
+    fn user(&self, name: &str) -> (String, String) {
+        let r = self.api.post("/v1/users", &self.admin).json(&json!({"name": name})).send().unwrap();
+        assert_eq!(r.status(), 201, "[{}] creating user {name}", self.name);
+        let v: Value = r.json().unwrap();
+        (v["user"]["id"].as_str().unwrap().to_owned(), v["token"].as_str().unwrap().to_owned())
+    }
+
+    fn list(&self, token: &str, name: &str, rules: &str) -> String {
+        let r = self.api.post("/v1/lists", token).json(&json!({"name": name, "rules": rules})).send().unwrap();
+        assert_eq!(r.status(), 201, "[{}] creating list {name}", self.name);
+        r.json::<Value>().unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls the job until it is `done` (fails on `dead` or after 60 s).
+    fn wait_done(&self, token: &str, job: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v: Value = self.api.get(&format!("/v1/jobs/{job}"), token).send().unwrap().json().unwrap();
+            match v["status"].as_str() {
+                Some("done") => return v,
+                Some("dead") => panic!("[{}] job {job} is dead: {v}", self.name),
+                _ => {}
+            }
+            assert!(Instant::now() < deadline, "[{}] job {job} not done after 60 s: {v}", self.name);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Runs every scenario against `target`.
+pub fn run(target: &Target) {
+    let scenarios: [(&str, fn(&Target)); 8] = [
+        ("health", health),
+        ("auth failures", auth_failures),
+        ("users and roles", users_and_roles),
+        ("list CRUD", list_crud),
+        ("compile to done, compiled list, ETag", compile_to_done),
+        ("compile dedupe", compile_dedupe),
+        ("rate limit", rate_limit),
+        ("tenant isolation", tenant_isolation),
+    ];
+    for (name, scenario) in scenarios {
+        let started = Instant::now();
+        scenario(target);
+        eprintln!("[{}] conformance: {name}: passed in {:?}", target.name, started.elapsed());
+    }
+}
+
+fn health(t: &Target) {
+    let r = t.api.client().get(t.api.url("/healthz")).send().unwrap();
+    assert_eq!(r.status(), 200, "[{}]", t.name);
+    assert_eq!(r.json::<Value>().unwrap(), json!({"status": "ok"}));
+}
+
+fn auth_failures(t: &Target) {
+    let r = t.api.client().get(t.api.url("/v1/me")).send().unwrap();
+    assert_eq!(r.headers().get("www-authenticate").map(|v| v.to_str().unwrap()), Some("Bearer"));
+    assert_eq!(error_of(r).1, "unauthorized", "[{}] no token", t.name);
+    for header in ["Bearer ble_0000", "Bearer", "Basic dXNlcjpwYXNz", "Bearer not-a-token"] {
+        let r = t.api.client().get(t.api.url("/v1/me")).header("authorization", header).send().unwrap();
+        assert_eq!(error_of(r).0, 401, "[{}] {header:?}", t.name);
+    }
+}
+
+fn users_and_roles(t: &Target) {
+    let me: Value = t.api.get("/v1/me", &t.admin).send().unwrap().json().unwrap();
+    assert_eq!(me["role"], "admin");
+    let (id, token) = t.user("conformance-user");
+    let me: Value = t.api.get("/v1/me", &token).send().unwrap().json().unwrap();
+    assert_eq!((me["role"].as_str(), me["user"]["id"].as_str()), (Some("user"), Some(id.as_str())));
+    let r = t.api.post("/v1/users", &token).json(&json!({"name": "x"})).send().unwrap();
+    assert_eq!(error_of(r).0, 403, "[{}] a user cannot create users", t.name);
+    let (status, code, _) = error_of(t.api.get("/v1/lists", &t.admin).send().unwrap());
+    assert_eq!((status, code.as_str()), (403, "forbidden"), "[{}] the admin owns no lists", t.name);
+    let r = t.api.post(&format!("/v1/users/{id}/tokens"), &t.admin).send().unwrap();
+    assert_eq!(r.status(), 201);
+    let second = r.json::<Value>().unwrap()["token"].as_str().unwrap().to_owned();
+    assert_eq!(t.api.get("/v1/me", &second).send().unwrap().status(), 200, "[{}] a second token works", t.name);
+}
+
+fn list_crud(t: &Target) {
+    let (_, token) = t.user("crud");
+    let id = t.list(&token, "ads", "||ads.example^\n");
+    let v: Value = t.api.get(&format!("/v1/lists/{id}"), &token).send().unwrap().json().unwrap();
+    assert_eq!((v["rules"].as_str(), v["revision"].as_u64()), (Some("||ads.example^\n"), Some(1)), "[{}]", t.name);
+    let r =
+        t.api.put(&format!("/v1/lists/{id}"), &token).json(&json!({"name": "ads 2", "rules": "||b.example^\n"})).send();
+    let v: Value = r.unwrap().json().unwrap();
+    assert_eq!((v["name"].as_str(), v["revision"].as_u64()), (Some("ads 2"), Some(2)));
+    let all: Value = t.api.get("/v1/lists", &token).send().unwrap().json().unwrap();
+    assert_eq!(all["lists"].as_array().unwrap().len(), 1);
+    let r = t.api.post("/v1/lists", &token).header("content-type", "application/json").body("{oops").send().unwrap();
+    assert_eq!(error_of(r).0, 400, "[{}] malformed JSON", t.name);
+    let r = t.api.post("/v1/lists", &token).header("content-type", "text/plain").body("{}").send().unwrap();
+    assert_eq!(error_of(r).0, 415, "[{}] wrong content type", t.name);
+    assert_eq!(t.api.delete(&format!("/v1/lists/{id}"), &token).send().unwrap().status(), 204);
+    assert_eq!(error_of(t.api.get(&format!("/v1/lists/{id}"), &token).send().unwrap()).0, 404);
+}
+
+fn compile_to_done(t: &Target) {
+    let (_, token) = t.user("compiler");
+    let id = t.list(&token, "ads", "||ads.example^\n||tracker.example^\n||ads.example^\n");
+    let r: Value = t.api.post(&format!("/v1/lists/{id}/compile"), &token).send().unwrap().json().unwrap();
+    assert_eq!(r["status"], "queued", "[{}] {r}", t.name);
+    let job = r["jobId"].as_str().unwrap().to_owned();
+    let done = t.wait_done(&token, &job);
+    assert_eq!(done["attempts"], 1, "[{}] {done}", t.name);
+    let r = t.api.get(&format!("/v1/lists/{id}/compiled"), &token).send().unwrap();
+    assert_eq!(r.status(), 200, "[{}]", t.name);
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let body = r.text().unwrap();
+    let rules: Vec<&str> = body.lines().filter(|l| !l.starts_with('!') && !l.is_empty()).collect();
+    assert_eq!(rules, vec!["||tracker.example^", "||ads.example^"], "[{}] deduplicated: {body}", t.name);
+    assert_eq!(etag.trim_matches('"'), done["artifact"]["etag"].as_str().unwrap());
+    let r = t.api.get(&format!("/v1/lists/{id}/compiled"), &token).header("if-none-match", &etag).send().unwrap();
+    assert_eq!(r.status(), 304, "[{}] If-None-Match", t.name);
+    // A new revision compiles to a new artifact.
+    let r =
+        t.api.put(&format!("/v1/lists/{id}"), &token).json(&json!({"name": "ads", "rules": "||new.example^\n"})).send();
+    assert_eq!(r.unwrap().status(), 200);
+    let r: Value = t.api.post(&format!("/v1/lists/{id}/compile"), &token).send().unwrap().json().unwrap();
+    assert_eq!(r["status"], "queued", "[{}] a new revision is not a duplicate: {r}", t.name);
+    let done = t.wait_done(&token, r["jobId"].as_str().unwrap());
+    assert_ne!(done["artifact"]["etag"].as_str(), Some(etag.trim_matches('"')));
+    let r = t.api.get(&format!("/v1/lists/{id}/compiled"), &token).header("if-none-match", &etag).send().unwrap();
+    assert_eq!(r.status(), 200, "[{}] the old tag no longer matches", t.name);
+    assert!(r.text().unwrap().contains("\n||new.example^"));
+}
+
+fn compile_dedupe(t: &Target) {
+    let (_, token) = t.user("dedupe");
+    let id = t.list(&token, "ads", "||ads.example^\n");
+    let answers: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| t.api.post(&format!("/v1/lists/{id}/compile"), &token).send().unwrap().json::<Value>()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+    });
+    let queued: Vec<&Value> = answers.iter().filter(|a| a["status"] == "queued").collect();
+    assert_eq!(queued.len(), 1, "[{}] exactly one request queues a job: {answers:?}", t.name);
+    let job = queued[0]["jobId"].clone();
+    assert!(answers.iter().all(|a| a["jobId"] == job), "[{}] duplicates name the queued job", t.name);
+    t.wait_done(&token, job.as_str().unwrap());
+}
+
+fn rate_limit(t: &Target) {
+    let (_, token) = t.user("busy");
+    let mut admitted = 0;
+    for _ in 0..RATE_LIMIT + 5 {
+        let r = t.api.get("/v1/me", &token).send().unwrap();
+        if r.status() == 429 {
+            let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&retry), "[{}] Retry-After {retry}", t.name);
+            assert_eq!(error_of(r).1, "rate_limited");
+            assert_eq!(admitted, RATE_LIMIT, "[{}] admitted exactly the limit", t.name);
+            // Another user is not limited by this one.
+            let (_, other) = t.user("idle");
+            assert_eq!(t.api.get("/v1/me", &other).send().unwrap().status(), 200);
+            return;
+        }
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["ratelimit-limit"].to_str().unwrap(), RATE_LIMIT.to_string());
+        admitted += 1;
+    }
+    panic!("[{}] no 429 after {} requests", t.name, RATE_LIMIT + 5);
+}
+
+fn tenant_isolation(t: &Target) {
+    let (_, a) = t.user("alice");
+    let (_, b) = t.user("mallory");
+    let id = t.list(&a, "private", "||a.example^\n");
+    let r: Value = t.api.post(&format!("/v1/lists/{id}/compile"), &a).send().unwrap().json().unwrap();
+    let job = r["jobId"].as_str().unwrap().to_owned();
+    t.wait_done(&a, &job);
+    let body = json!({"name": "stolen", "rules": ""});
+    let attempts = [
+        t.api.get(&format!("/v1/lists/{id}"), &b),
+        t.api.put(&format!("/v1/lists/{id}"), &b).json(&body),
+        t.api.delete(&format!("/v1/lists/{id}"), &b),
+        t.api.post(&format!("/v1/lists/{id}/compile"), &b),
+        t.api.get(&format!("/v1/lists/{id}/compiled"), &b),
+        t.api.get(&format!("/v1/jobs/{job}"), &b),
+        t.api.post(&format!("/v1/jobs/{job}/replay"), &b),
+    ];
+    for request in attempts {
+        assert_eq!(error_of(request.send().unwrap()).0, 404, "[{}] another user's resource", t.name);
+    }
+    let lists: Value = t.api.get("/v1/lists", &b).send().unwrap().json().unwrap();
+    assert_eq!(lists["lists"], json!([]));
+    assert_eq!(
+        t.api.get(&format!("/v1/lists/{id}/compiled"), &a).send().unwrap().status(),
+        200,
+        "[{}] untouched",
+        t.name
+    );
+}
