@@ -115,10 +115,8 @@ fn spin_up(spin: &Path, redis_url: &str) -> SpinUp {
     let api = Api::new(&up.base);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(r) = api.client().get(api.url("/healthz")).send() {
-            if r.status() == 200 {
-                return up;
-            }
+        if api.client().get(api.url("/healthz")).send().is_ok_and(|r| r.status() == 200) {
+            return up;
         }
         if let Some(status) = up.child.try_wait().unwrap() {
             panic!("spin up exited: {status}");

@@ -49,9 +49,12 @@ impl Target {
     }
 }
 
+/// A named scenario.
+type Scenario = (&'static str, fn(&Target));
+
 /// Runs every scenario against `target`.
 pub fn run(target: &Target) {
-    let scenarios: [(&str, fn(&Target)); 8] = [
+    let scenarios: [Scenario; 8] = [
         ("health", health),
         ("auth failures", auth_failures),
         ("users and roles", users_and_roles),
@@ -167,8 +170,7 @@ fn compile_dedupe(t: &Target) {
 
 fn rate_limit(t: &Target) {
     let (_, token) = t.user("busy");
-    let mut admitted = 0;
-    for _ in 0..RATE_LIMIT + 5 {
+    for admitted in 0..RATE_LIMIT + 5 {
         let r = t.api.get("/v1/me", &token).send().unwrap();
         if r.status() == 429 {
             let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
@@ -182,7 +184,6 @@ fn rate_limit(t: &Target) {
         }
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["ratelimit-limit"].to_str().unwrap(), RATE_LIMIT.to_string());
-        admitted += 1;
     }
     panic!("[{}] no 429 after {} requests", t.name, RATE_LIMIT + 5);
 }
