@@ -66,6 +66,11 @@ impl JobQueue {
         Ok(JobQueue::new(Box::new(backend), url.to_owned(), channel))
     }
 
+    /// Messages by state.
+    pub fn depth(&self) -> Result<jobqueue::Depth, jobqueue::Error> {
+        self.backend.depth(&self.channel, now_ms())
+    }
+
     fn new(backend: Box<dyn Queue>, address: String, channel: &str) -> JobQueue {
         JobQueue { backend, address, channel: channel.to_owned(), published: Notify::new() }
     }
@@ -227,6 +232,7 @@ pub struct Trigger {
     queue: Arc<JobQueue>,
     config: TriggerConfig,
     new_state: Box<dyn Fn(usize) -> RequestState + Send + Sync>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How long an idle worker waits before looking again (messages published by other hosts
@@ -242,6 +248,7 @@ impl Trigger {
         queue: Arc<JobQueue>,
         config: TriggerConfig,
         new_state: Box<dyn Fn(usize) -> RequestState + Send + Sync>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Trigger> {
         let component = crate::wasm_cache::component(engine, component).context("compiling the compile component")?;
         let mut linker: Linker<RequestState> = Linker::new(engine);
@@ -253,7 +260,7 @@ impl Trigger {
         let pre = bindings::CompileTriggerPre::new(pre)
             .map_err(anyhow::Error::from)
             .context("the compile component does not export fermyon:spin/inbound-redis")?;
-        Ok(Trigger { pre, queue, config, new_state })
+        Ok(Trigger { pre, queue, config, new_state, metrics })
     }
 
     /// Starts the workers and the sweeper on the current runtime.
@@ -327,6 +334,14 @@ impl Trigger {
             };
             let (id, attempt) = (&msg.job_id, msg.attempts);
             let error = error.unwrap_or_default();
+            use crate::metrics::Delivery;
+            self.metrics.delivery(match &r {
+                Ok(Settled::Acked) => Delivery::Acked,
+                Ok(Settled::Retry(_)) => Delivery::Retried,
+                Ok(Settled::Dead) => Delivery::Dead,
+                Ok(Settled::LeaseLost) => Delivery::LeaseLost,
+                Err(_) => Delivery::Unsettled,
+            });
             match r {
                 Ok(Settled::Acked) => tracing::info!(worker, msg = %id, attempt, micros, "message handled"),
                 Ok(Settled::LeaseLost) => {

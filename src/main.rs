@@ -9,6 +9,7 @@ mod compose;
 mod config;
 mod jobs;
 mod keyvalue;
+mod metrics;
 mod outbound;
 mod server;
 mod wasm_cache;
@@ -282,6 +283,7 @@ fn up(args: UpArgs) -> Result<()> {
         bail!("--rate-limit and --rate-window-secs must be at least 1");
     }
     let mut vars = BTreeMap::new();
+    let admin_sha256 = admin.clone();
     vars.insert("admin_token_sha256".to_owned(), admin.unwrap_or_default());
     vars.insert("rate_limit_requests".to_owned(), args.rate_limit.to_string());
     vars.insert("rate_limit_window_secs".to_owned(), args.rate_window_secs.to_string());
@@ -344,14 +346,19 @@ fn up(args: UpArgs) -> Result<()> {
     let component = args.components.composed()?;
     let outbound = outbound::Outbound::new(&args.allowed_outbound_hosts);
     let (kv, vars) = (Arc::new(kv), Arc::new(vars));
+    let metrics = Arc::new(metrics::Metrics::default());
     let server = Arc::new(server::Server::new(
         &engine,
         &component,
-        kv.clone(),
-        vars.clone(),
-        limits,
-        outbound.clone(),
-        Some(queue.clone()),
+        server::ServerParts {
+            kv: kv.clone(),
+            vars: vars.clone(),
+            limits,
+            outbound: outbound.clone(),
+            queue: Some(queue.clone()),
+            metrics: metrics.clone(),
+            metrics_token_sha256: admin_sha256.clone(),
+        },
     )?);
     let job_engine = server::job_engine()?;
     let trigger_queue = queue.clone();
@@ -365,6 +372,7 @@ fn up(args: UpArgs) -> Result<()> {
         queue.clone(),
         trigger_config,
         new_state,
+        metrics,
     )?);
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

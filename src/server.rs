@@ -112,6 +112,20 @@ pub struct Server {
     slots: Semaphore,
     outbound: crate::outbound::Outbound,
     queue: Option<Arc<crate::jobs::JobQueue>>,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// SHA-256 (hex) of the token `GET /metrics` requires (the admin token); none: no metrics.
+    metrics_token_sha256: Option<String>,
+}
+
+/// What `Server::new` needs besides the engine and the component.
+pub struct ServerParts {
+    pub kv: Arc<KvStores>,
+    pub vars: Variables,
+    pub limits: Limits,
+    pub outbound: crate::outbound::Outbound,
+    pub queue: Option<Arc<crate::jobs::JobQueue>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics_token_sha256: Option<String>,
 }
 
 /// Adds everything this host provides to `linker`: WASI, wasi:http (outgoing), key-value,
@@ -165,15 +179,7 @@ pub fn job_engine() -> Result<Engine> {
 
 impl Server {
     /// Compiles `component` (bytes of an HTTP component) and links it to the host's interfaces.
-    pub fn new(
-        engine: &Engine,
-        component: &[u8],
-        kv: Arc<KvStores>,
-        vars: Variables,
-        limits: Limits,
-        outbound: crate::outbound::Outbound,
-        queue: Option<Arc<crate::jobs::JobQueue>>,
-    ) -> Result<Server> {
+    pub fn new(engine: &Engine, component: &[u8], parts: ServerParts) -> Result<Server> {
         let component = crate::wasm_cache::component(engine, component).context("compiling the component")?;
         let mut linker: Linker<RequestState> = Linker::new(engine);
         link_host(&mut linker)?;
@@ -184,8 +190,9 @@ impl Server {
         let pre = ProxyPre::new(pre)
             .map_err(anyhow::Error::from)
             .context("the component does not export wasi:http/incoming-handler")?;
+        let ServerParts { kv, vars, limits, outbound, queue, metrics, metrics_token_sha256 } = parts;
         let slots = Semaphore::new(limits.max_concurrency);
-        Ok(Server { pre, kv, vars, limits, slots, outbound, queue })
+        Ok(Server { pre, kv, vars, limits, slots, outbound, queue, metrics, metrics_token_sha256 })
     }
 
     /// Serves HTTP/1.1 on `listener` until `shutdown` resolves.
@@ -245,21 +252,63 @@ impl Server {
     }
 
     /// Handles one request in a fresh instance; host-side failures become JSON 5xx responses.
+    /// `GET /metrics` is answered by the host itself.
     pub async fn handle(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<HyperOutgoingBody> {
         let started = Instant::now();
+        if req.uri().path() == "/metrics" {
+            return self.metrics_response(&req).await;
+        }
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let response = match self.run(req).await {
+        let response = match self.run(req, started).await {
             Ok(r) => r,
             Err(failure) => failure.into_response(),
         };
-        tracing::info!(%method, %path, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+        let elapsed = started.elapsed();
+        self.metrics.response(response.status().as_u16(), elapsed);
+        tracing::info!(%method, %path, status = response.status().as_u16(), micros = elapsed.as_micros() as u64, "request");
         response
+    }
+
+    async fn metrics_response(
+        &self,
+        req: &hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<HyperOutgoingBody> {
+        let token = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        let hash = token.map(|t| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes())));
+        let allowed = match (&self.metrics_token_sha256, &hash) {
+            (Some(want), Some(got)) => bool::from(subtle::ConstantTimeEq::ct_eq(want.as_bytes(), got.as_bytes())),
+            _ => false,
+        };
+        if !allowed {
+            return json_response(401, "unauthorized", "GET /metrics needs the admin token as a bearer token");
+        }
+        if req.method() != hyper::Method::GET {
+            return json_response(405, "method_not_allowed", "method not allowed here; allowed: GET");
+        }
+        let depth = match &self.queue {
+            Some(q) => {
+                let q = q.clone();
+                tokio::task::spawn_blocking(move || q.depth().ok()).await.ok().flatten()
+            }
+            None => None,
+        };
+        hyper::Response::builder()
+            .status(200)
+            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+            .body(Full::new(Bytes::from(self.metrics.render(depth))).map_err(|never| match never {}).boxed_unsync())
+            .expect("static response parts are valid")
     }
 
     async fn run(
         &self,
         req: hyper::Request<hyper::body::Incoming>,
+        started: Instant,
     ) -> Result<hyper::Response<HyperOutgoingBody>, Failure> {
         let Ok(_slot) = self.slots.acquire().await else {
             return Err(Failure::Unavailable("the server is shutting down".into()));
@@ -274,8 +323,10 @@ impl Server {
         let out =
             store.data_mut().http().new_response_outparam(sender).map_err(|e| Failure::Internal(format!("{e:#}")))?;
         let pre = self.pre.clone();
+        let metrics = self.metrics.clone();
         let task = tokio::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
+            metrics.instantiation.record(started.elapsed());
             proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
         });
         let abort = task.abort_handle();
@@ -331,13 +382,18 @@ impl Failure {
                 (500, "internal", "internal error".to_string())
             }
         };
-        let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
-        hyper::Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync())
-            .expect("static response parts are valid")
+        json_response(status, code, &message)
     }
+}
+
+/// A JSON error response answered by the host.
+fn json_response(status: u16, code: &str, message: &str) -> hyper::Response<HyperOutgoingBody> {
+    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync())
+        .expect("static response parts are valid")
 }
 
 /// Binds `addr`, returning the listener and the address actually bound (for port 0).

@@ -1,0 +1,217 @@
+//! The host's metrics, in Prometheus' text format at `GET /metrics` (admin token required):
+//! responses by status, request latency, per-request instantiation time (with p50/p99), the job
+//! queue's depth and job deliveries by outcome.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// A latency histogram with microsecond resolution below 1 ms (10 µs below 10 ms, 100 µs below
+/// 100 ms, 10 ms above), so that quantiles of fast operations are exact enough; recording is one
+/// atomic increment.
+pub struct Histogram {
+    counts: Vec<AtomicU64>,
+    sum_micros: AtomicU64,
+}
+
+const BUCKETS: usize = 1_000 + 900 + 900 + 990 + 1;
+
+/// The fine bucket of `micros`.
+fn index(micros: u64) -> usize {
+    let i = match micros {
+        0..1_000 => micros,
+        1_000..10_000 => 1_000 + (micros - 1_000) / 10,
+        10_000..100_000 => 1_900 + (micros - 10_000) / 100,
+        100_000..10_000_000 => 2_800 + (micros - 100_000) / 10_000,
+        _ => BUCKETS as u64 - 1,
+    };
+    i as usize
+}
+
+/// The largest value (µs) in fine bucket `i`.
+fn upper(i: usize) -> u64 {
+    let i = i as u64;
+    match i {
+        0..1_000 => i,
+        1_000..1_900 => 1_000 + (i - 1_000) * 10 + 9,
+        1_900..2_800 => 10_000 + (i - 1_900) * 100 + 99,
+        2_800..3_790 => 100_000 + (i - 2_800) * 10_000 + 9_999,
+        _ => u64::MAX,
+    }
+}
+
+/// The Prometheus buckets exported (`le`, seconds).
+const EXPORTED_LE: [f64; 16] =
+    [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram { counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(), sum_micros: AtomicU64::new(0) }
+    }
+}
+
+impl Histogram {
+    pub fn record(&self, d: Duration) {
+        let micros = d.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.counts[index(micros)].fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(micros, Relaxed);
+    }
+
+    fn snapshot(&self) -> Vec<u64> {
+        self.counts.iter().map(|c| c.load(Relaxed)).collect()
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let counts = self.snapshot();
+        let total: u64 = counts.iter().sum();
+        let _ = writeln!(out, "# HELP {name}_seconds {help}\n# TYPE {name}_seconds histogram");
+        let mut cumulative = 0;
+        let mut i = 0;
+        for le in EXPORTED_LE {
+            let le_micros = (le * 1e6).round() as u64;
+            while i < counts.len() && upper(i) <= le_micros {
+                cumulative += counts[i];
+                i += 1;
+            }
+            let _ = writeln!(out, "{name}_seconds_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_seconds_bucket{{le=\"+Inf\"}} {total}");
+        let _ = writeln!(out, "{name}_seconds_sum {}", self.sum_micros.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_seconds_count {total}");
+        let _ = writeln!(out, "# HELP {name}_quantile_seconds {help} Quantiles since the start.");
+        let _ = writeln!(out, "# TYPE {name}_quantile_seconds gauge");
+        for q in [0.5, 0.9, 0.99] {
+            if let Some(v) = quantile(&counts, q) {
+                let _ = writeln!(out, "{name}_quantile_seconds{{quantile=\"{q}\"}} {}", v as f64 / 1e6);
+            }
+        }
+    }
+}
+
+/// The `q` quantile (0..=1) in microseconds: the upper bound of the fine bucket it falls in.
+fn quantile(counts: &[u64], q: f64) -> Option<u64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+    let mut seen = 0;
+    for (i, c) in counts.iter().enumerate() {
+        seen += c;
+        if seen >= rank {
+            return Some(upper(i));
+        }
+    }
+    None
+}
+
+/// What became of a delivered job message.
+#[derive(Clone, Copy)]
+pub enum Delivery {
+    Acked,
+    Retried,
+    Dead,
+    LeaseLost,
+    Unsettled,
+}
+
+const DELIVERIES: [&str; 5] = ["acked", "retried", "dead", "lease_lost", "unsettled"];
+
+/// Every metric of one host.
+pub struct Metrics {
+    /// Responses by status code (100..=599).
+    statuses: Vec<AtomicU64>,
+    pub request_latency: Histogram,
+    pub instantiation: Histogram,
+    deliveries: [AtomicU64; 5],
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            statuses: (0..500).map(|_| AtomicU64::new(0)).collect(),
+            request_latency: Histogram::default(),
+            instantiation: Histogram::default(),
+            deliveries: Default::default(),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn response(&self, status: u16, latency: Duration) {
+        if let Some(c) = status.checked_sub(100).and_then(|i| self.statuses.get(usize::from(i))) {
+            c.fetch_add(1, Relaxed);
+        }
+        self.request_latency.record(latency);
+    }
+
+    pub fn delivery(&self, outcome: Delivery) {
+        self.deliveries[outcome as usize].fetch_add(1, Relaxed);
+    }
+
+    /// The text exposition; `queue` is the job queue's depth, if it could be read.
+    pub fn render(&self, queue: Option<jobqueue::Depth>) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        out.push_str("# HELP blocklist_edge_http_responses_total HTTP responses by status code.\n");
+        out.push_str("# TYPE blocklist_edge_http_responses_total counter\n");
+        for (i, c) in self.statuses.iter().enumerate() {
+            let n = c.load(Relaxed);
+            if n > 0 {
+                let _ = writeln!(out, "blocklist_edge_http_responses_total{{status=\"{}\"}} {n}", i + 100);
+            }
+        }
+        self.request_latency.render(
+            &mut out,
+            "blocklist_edge_http_request_duration",
+            "Time from a request's arrival to its response head.",
+        );
+        self.instantiation.render(
+            &mut out,
+            "blocklist_edge_instantiation",
+            "Time from a request's arrival to entering the guest (store set-up and instantiation).",
+        );
+        out.push_str("# HELP blocklist_edge_job_deliveries_total Job messages delivered, by outcome.\n");
+        out.push_str("# TYPE blocklist_edge_job_deliveries_total counter\n");
+        for (name, c) in DELIVERIES.iter().zip(&self.deliveries) {
+            let _ = writeln!(out, "blocklist_edge_job_deliveries_total{{outcome=\"{name}\"}} {}", c.load(Relaxed));
+        }
+        if let Some(d) = queue {
+            out.push_str("# HELP blocklist_edge_job_queue_messages Job messages by state.\n");
+            out.push_str("# TYPE blocklist_edge_job_queue_messages gauge\n");
+            for (state, n) in [("ready", d.ready), ("delayed", d.delayed), ("leased", d.leased), ("dead", d.dead)] {
+                let _ = writeln!(out, "blocklist_edge_job_queue_messages{{state=\"{state}\"}} {n}");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_round_trip() {
+        for micros in [0, 1, 999, 1_000, 1_234, 9_999, 10_000, 99_999, 100_000, 9_999_999] {
+            let i = index(micros);
+            assert!(upper(i) >= micros, "{micros}");
+            assert!(i == 0 || upper(i - 1) < micros, "{micros}");
+        }
+        assert_eq!(index(u64::MAX), BUCKETS - 1);
+    }
+
+    #[test]
+    fn quantiles() {
+        let h = Histogram::default();
+        for micros in 1..=100 {
+            h.record(Duration::from_micros(micros));
+        }
+        assert_eq!(quantile(&h.snapshot(), 0.5), Some(50));
+        assert_eq!(quantile(&h.snapshot(), 0.99), Some(99));
+        let mut out = String::new();
+        h.render(&mut out, "x", "help");
+        assert!(out.contains("x_seconds_bucket{le=\"0.00005\"} 50\n"), "{out}");
+        assert!(out.contains("x_seconds_count 100\n"));
+        assert!(out.contains("x_quantile_seconds{quantile=\"0.5\"} 0.00005\n"));
+    }
+}
