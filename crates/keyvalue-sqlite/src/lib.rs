@@ -15,7 +15,8 @@
 //!
 //! Writes in one process go through one connection behind a mutex (SQLite allows one writer at a
 //! time anyway, and an in-process mutex wakes waiters at once, unlike SQLite's busy back-off);
-//! reads use a small pool of connections and run in parallel (WAL mode).
+//! reads use a small pool of connections and run in parallel (WAL mode). Checkpoints run on a
+//! thread of the store's own, so no write waits for the database file's fsync.
 
 #![forbid(unsafe_code)]
 
@@ -38,6 +39,9 @@ pub enum Error {
     /// SQLite failed (I/O, a locked database past the busy timeout, corruption).
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The store's checkpoint thread could not be started.
+    #[error("starting the checkpoint thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// A value and the version it was read at, for [`Store::compare_and_swap`].
@@ -64,6 +68,25 @@ pub struct Store {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     versions: VersionSource,
+    /// Dropped with the store, which ends the checkpoint thread.
+    _checkpoints: std::sync::mpsc::Sender<()>,
+}
+
+/// How often the checkpoint thread moves the write-ahead log into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] (passive: it never blocks readers or the
+/// writer) until the store is dropped, then once more.
+fn checkpoint_until_dropped(conn: Connection, stopped: std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        let last = matches!(stopped.recv_timeout(CHECKPOINT_EVERY), Err(RecvTimeoutError::Disconnected));
+        // A failed checkpoint is retried at the next tick; the WAL keeps every write meanwhile.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        if last {
+            return;
+        }
+    }
 }
 
 const SCHEMA: &str = "
@@ -86,7 +109,22 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         let writer = connect(&path)?;
         writer.execute_batch(SCHEMA)?;
-        Ok(Store { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), versions: VersionSource::new() })
+        // Checkpoints (which fsync the database file) run on a thread of their own, never on a
+        // write: a slow disk then delays the thread, not the requests waiting for the writer.
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = connect(&path)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("kv-checkpoint".into())
+            .spawn(move || checkpoint_until_dropped(checkpointer, stopped))
+            .map_err(Error::Thread)?;
+        Ok(Store {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            versions: VersionSource::new(),
+            _checkpoints: stop,
+        })
     }
 
     /// The database file.
@@ -172,26 +210,19 @@ impl Store {
     /// Adds `delta` to the counter at `key` (an absent key counts from 0) and returns the new
     /// value. `delta = 0` reads a counter.
     pub fn increment(&self, bucket: &str, key: &str, delta: i64) -> Result<i64, Error> {
+        if delta == 0 {
+            // Reading a counter creates nothing: no write transaction needed.
+            return self.read(|c| counter(c, bucket, key));
+        }
         let version = self.versions.next();
         self.write(|tx| {
-            let row: Option<(Option<i64>,)> = tx
-                .prepare_cached("SELECT counter FROM kv WHERE bucket = ?1 AND key = ?2")?
-                .query_row(params![bucket, key], |r| Ok((r.get(0)?,)))
-                .optional()?;
-            let current = match row {
-                None => 0,
-                Some((Some(n),)) => n,
-                Some((None,)) => return Err(Error::NotACounter(key.to_owned())),
-            };
+            let current = counter(tx, bucket, key)?;
             let next = current.checked_add(delta).ok_or_else(|| Error::Overflow(key.to_owned()))?;
-            // Reading (delta 0) creates nothing.
-            if delta != 0 {
-                tx.prepare_cached(
-                    "INSERT INTO kv (bucket, key, value, counter, version) VALUES (?1, ?2, NULL, ?3, ?4)
-                     ON CONFLICT (bucket, key) DO UPDATE SET counter = ?3, version = ?4",
-                )?
-                .execute(params![bucket, key, next, version])?;
-            }
+            tx.prepare_cached(
+                "INSERT INTO kv (bucket, key, value, counter, version) VALUES (?1, ?2, NULL, ?3, ?4)
+                 ON CONFLICT (bucket, key) DO UPDATE SET counter = ?3, version = ?4",
+            )?
+            .execute(params![bucket, key, next, version])?;
             Ok(next)
         })
     }
@@ -260,8 +291,23 @@ fn connect(path: &Path) -> Result<Connection, Error> {
     // crash of the process (not necessarily a power cut), at a fraction of FULL's cost.
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", "NORMAL")?;
+    // After a checkpoint resets the log, its file is truncated back to this size.
+    c.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     c.set_prepared_statement_cache_capacity(32);
     Ok(c)
+}
+
+/// The counter at `key` (0 if absent); an error if the key holds a value.
+fn counter(c: &Connection, bucket: &str, key: &str) -> Result<i64, Error> {
+    let row: Option<Option<i64>> = c
+        .prepare_cached("SELECT counter FROM kv WHERE bucket = ?1 AND key = ?2")?
+        .query_row(params![bucket, key], |r| r.get(0))
+        .optional()?;
+    match row {
+        None => Ok(0),
+        Some(Some(n)) => Ok(n),
+        Some(None) => Err(Error::NotACounter(key.to_owned())),
+    }
 }
 
 fn get_row(c: &Connection, bucket: &str, key: &str) -> Result<Versioned, Error> {
