@@ -7,7 +7,8 @@
 //!   directory on first use, or `BENCH_WASMTIME`) serving a minimal hello-world `wasi:http`
 //!   component (`tests/guests/hello`);
 //! - our host (`blocklist-edge up`, rate limit set far out of reach): `GET /healthz`; `GET` a
-//!   compiled list (auth + rate limit + cache hit); `POST` a small list;
+//!   compiled list (auth + rate limit + cache hit); `POST` a small list (rotating over
+//!   `BENCH_USERS` users);
 //! - a compile burst: `BENCH_JOBS` compile requests for distinct lists, timed until all are done;
 //! - the host's own per-request instantiation time (p50/p99, from `GET /metrics`).
 //!
@@ -205,16 +206,22 @@ fn main() {
     let job: Value = api.post(&format!("/v1/lists/{list}/compile"), &token).send().unwrap().json().unwrap();
     api.wait_job(&token, job["jobId"].as_str().unwrap(), "done");
     assert_eq!(api.get(&format!("/v1/lists/{list}/compiled"), &token).send().unwrap().status(), 200);
+    // POSTs rotate over many users, as real traffic does: one user's list index stays small.
+    let users: usize = env_or("BENCH_USERS", 200);
+    let tokens: Vec<String> = (0..users).map(|i| api.create_user(&format!("poster {i}")).1).collect();
     let post_script = tmp.path().join("post.lua");
+    let lua_tokens: Vec<String> = tokens.iter().map(|t| format!("\"{t}\"")).collect();
     std::fs::write(
         &post_script,
         format!(
-            "wrk.method = \"POST\"\nwrk.body = '{{\"name\":\"bench\",\"rules\":\"||a.example^\\\\n||b.example^\\\\n\"}}'\n\
-             wrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer {token}\"\n"
+            "local tokens = {{{}}}\nlocal n = 0\n\
+             request = function()\n  n = n + 1\n  local t = tokens[(n % #tokens) + 1]\n  \
+             return wrk.format(\"POST\", nil, {{[\"Content-Type\"] = \"application/json\", \
+             [\"Authorization\"] = \"Bearer \" .. t}}, '{{\"name\":\"bench\",\"rules\":\"||a.example^\\\\n||b.example^\\\\n\"}}')\nend\n",
+            lua_tokens.join(", ")
         ),
     )
     .unwrap();
-
     let scenarios: [(&str, String, Option<&str>, Option<&Path>); 4] = [
         ("floor: wasmtime serve, hello world", floor_url.clone(), None, None),
         ("GET /healthz", format!("{base}/healthz"), None, None),

@@ -253,30 +253,47 @@ pub struct ChunkedArtifact {
     pub chunks: u32,
 }
 
-/// A compiled list in the node-local cache: `expires_at_ms` (u64 LE), the etag's length
-/// (u16 LE), the etag, the body.
+/// A compiled list in the node-local cache. Encoded as: a format byte (2), `expires_at_ms`
+/// (u64 LE), the owner's length (u8) and the owner's id, the etag's length (u16 LE) and the
+/// etag, then the body. The owner lets a cache hit be served without reading the list record.
 pub struct CacheEntry {
     pub expires_at_ms: u64,
+    pub owner: String,
     pub etag: String,
     pub body: Vec<u8>,
 }
 
+const CACHE_ENTRY_FORMAT: u8 = 2;
+
 impl CacheEntry {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(10 + self.etag.len() + self.body.len());
+        let owner = &self.owner.as_bytes()[..self.owner.len().min(255)];
+        let mut out = Vec::with_capacity(12 + owner.len() + self.etag.len() + self.body.len());
+        out.push(CACHE_ENTRY_FORMAT);
         out.extend_from_slice(&self.expires_at_ms.to_le_bytes());
+        out.push(owner.len() as u8);
+        out.extend_from_slice(owner);
         out.extend_from_slice(&(self.etag.len() as u16).to_le_bytes());
         out.extend_from_slice(self.etag.as_bytes());
         out.extend_from_slice(&self.body);
         out
     }
 
-    /// `None` for anything that is not a well-formed entry (then it is treated as a miss).
+    /// `None` for anything that is not a well-formed entry of this format (then it is treated as
+    /// a miss).
     pub fn decode(bytes: &[u8]) -> Option<CacheEntry> {
-        let expires_at_ms = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
-        let len = u16::from_le_bytes(bytes.get(8..10)?.try_into().ok()?) as usize;
-        let etag = std::str::from_utf8(bytes.get(10..10 + len)?).ok()?.to_owned();
-        Some(CacheEntry { expires_at_ms, etag, body: bytes[10 + len..].to_vec() })
+        let (&format, rest) = bytes.split_first()?;
+        if format != CACHE_ENTRY_FORMAT {
+            return None;
+        }
+        let expires_at_ms = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+        let rest = &rest[8..];
+        let (&owner_len, rest) = rest.split_first()?;
+        let owner = std::str::from_utf8(rest.get(..usize::from(owner_len))?).ok()?.to_owned();
+        let rest = &rest[usize::from(owner_len)..];
+        let etag_len = u16::from_le_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+        let etag = std::str::from_utf8(rest.get(2..2 + etag_len)?).ok()?.to_owned();
+        Some(CacheEntry { expires_at_ms, owner, etag, body: rest[2 + etag_len..].to_vec() })
     }
 }
 
@@ -302,9 +319,19 @@ mod tests {
 
     #[test]
     fn cache_entry_round_trip() {
-        let e = CacheEntry { expires_at_ms: 42, etag: "abc".into(), body: b"||x^\n".to_vec() };
+        let e = CacheEntry { expires_at_ms: 42, owner: "u_1".into(), etag: "abc".into(), body: b"||x^\n".to_vec() };
         let d = CacheEntry::decode(&e.encode()).unwrap();
-        assert_eq!((d.expires_at_ms, d.etag.as_str(), &d.body[..]), (42, "abc", &b"||x^\n"[..]));
+        assert_eq!(
+            (d.expires_at_ms, d.owner.as_str(), d.etag.as_str(), &d.body[..]),
+            (42, "u_1", "abc", &b"||x^\n"[..])
+        );
         assert!(CacheEntry::decode(b"short").is_none());
+        let mut old_format = e.encode();
+        old_format[0] = 1;
+        assert!(CacheEntry::decode(&old_format).is_none(), "another format is a miss");
+        for cut in 0..e.encode().len() - 5 {
+            // Truncated entries (of the header) are misses, never a panic.
+            let _ = CacheEntry::decode(&e.encode()[..cut]);
+        }
     }
 }

@@ -101,10 +101,15 @@ impl Settings {
     }
 }
 
+/// A user, as authenticated by a token: its id.
+struct User {
+    id: String,
+}
+
 /// Who is calling.
 enum Caller {
     Admin,
-    User(UserRecord),
+    User(User),
 }
 
 impl Caller {
@@ -114,7 +119,7 @@ impl Caller {
             Caller::User(u) => format!("user:{}", u.id),
         }
     }
-    fn user(&self) -> Result<&UserRecord> {
+    fn user(&self) -> Result<&User> {
         match self {
             Caller::User(u) => Ok(u),
             Caller::Admin => {
@@ -157,10 +162,9 @@ fn authenticate(req: &Request, settings: &Settings, lists: &Kv) -> Result<Caller
     if !bool::from(record.sha256.as_bytes().ct_eq(hash.as_bytes())) {
         return Err(ApiError::unauthorized("invalid token"));
     }
-    match lists.get_json::<UserRecord>(&user_key(&record.user_id))? {
-        Some(user) => Ok(Caller::User(user)),
-        None => Err(ApiError::unauthorized("invalid token")),
-    }
+    // The user record itself is read only where it is shown (`/v1/me`): one read less per
+    // request. (Users are never deleted; deleting one must delete its tokens.)
+    Ok(Caller::User(User { id: record.user_id }))
 }
 
 /// Rate-limit headers for a decision.
@@ -253,7 +257,7 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
     let m = req.method.as_str();
     match segments.as_slice() {
         ["v1", "me"] => match m {
-            "GET" => me(caller),
+            "GET" => me(caller, lists),
             _ => Err(method_not_allowed("GET")),
         },
         ["v1", "users"] => match m {
@@ -347,10 +351,13 @@ fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T> {
     serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
-fn me(caller: &Caller) -> Result<Response> {
+fn me(caller: &Caller, lists: &Kv) -> Result<Response> {
     match caller {
         Caller::Admin => Ok(Response::json(200, &json!({"role": "admin"}))),
-        Caller::User(u) => Ok(Response::json(200, &json!({"role": "user", "user": u}))),
+        Caller::User(u) => match lists.get_json::<UserRecord>(&user_key(&u.id))? {
+            Some(user) => Ok(Response::json(200, &json!({"role": "user", "user": user}))),
+            None => Err(ApiError::unauthorized("invalid token")),
+        },
     }
 }
 
@@ -511,7 +518,7 @@ fn validate_config_shape(config: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
-fn owned_list(user: &UserRecord, lists: &Kv, id: &str) -> Result<ListRecord> {
+fn owned_list(user: &User, lists: &Kv, id: &str) -> Result<ListRecord> {
     match lists.get_json::<ListRecord>(&list_key(id))? {
         Some(list) if list.owner == user.id => Ok(list),
         // Another user's list is indistinguishable from a missing one.
@@ -519,7 +526,7 @@ fn owned_list(user: &UserRecord, lists: &Kv, id: &str) -> Result<ListRecord> {
     }
 }
 
-fn list_lists(user: &UserRecord, lists: &Kv) -> Result<Response> {
+fn list_lists(user: &User, lists: &Kv) -> Result<Response> {
     let ids: Vec<String> = lists.get_json(&user_lists_key(&user.id))?.unwrap_or_default();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
@@ -543,7 +550,7 @@ fn store_rules(lists: &Kv, list_id: &str, revision: u64, rules: Option<&str>) ->
     }
 }
 
-fn create_list(req: &Request, user: &UserRecord, settings: &Settings, lists: &Kv) -> Result<Response> {
+fn create_list(req: &Request, user: &User, settings: &Settings, lists: &Kv) -> Result<Response> {
     let content = validate_list(json_body(req)?)?;
     let id = new_id(LIST_ID_PREFIX);
     let index_key = user_lists_key(&user.id);
@@ -594,13 +601,13 @@ fn read_rules(lists: &Kv, list: &ListRecord) -> Result<Option<String>> {
     String::from_utf8(bytes).map(Some).map_err(|_| ApiError::internal(format!("rules of list {} are corrupt", list.id)))
 }
 
-fn get_list(user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
+fn get_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     let list = owned_list(user, lists, id)?;
     let rules = read_rules(lists, &list)?;
     Ok(Response::json(200, &list.view(rules.as_deref())))
 }
 
-fn update_list(req: &Request, user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
+fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Response> {
     let old = owned_list(user, lists, id)?;
     let content = validate_list(json_body(req)?)?;
     let revision = old.revision + 1;
@@ -629,7 +636,7 @@ fn update_list(req: &Request, user: &UserRecord, lists: &Kv, id: &str) -> Result
     Ok(Response::json(200, &list.view(content.rules.as_deref())))
 }
 
-fn delete_list(user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
+fn delete_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     let list = owned_list(user, lists, id)?;
     lists.delete(&list_key(id))?;
     lists.update(&user_lists_key(&user.id), |cur| {
@@ -657,7 +664,7 @@ fn delete_list(user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
     Ok(Response::empty(204))
 }
 
-fn request_compile(user: &UserRecord, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
+fn request_compile(user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     let list = owned_list(user, lists, id)?;
     let now = now_ms();
     let job_id = new_id(JOB_ID_PREFIX);
@@ -731,7 +738,7 @@ fn job_view(job: &JobRecord) -> serde_json::Value {
     })
 }
 
-fn owned_job(user: &UserRecord, lists: &Kv, id: &str) -> Result<JobRecord> {
+fn owned_job(user: &User, lists: &Kv, id: &str) -> Result<JobRecord> {
     match jobs::get(lists, id)? {
         Some(job) if job.user_id == user.id => Ok(job),
         // Another user's job is indistinguishable from a missing one.
@@ -739,12 +746,12 @@ fn owned_job(user: &UserRecord, lists: &Kv, id: &str) -> Result<JobRecord> {
     }
 }
 
-fn get_job(user: &UserRecord, lists: &Kv, id: &str) -> Result<Response> {
+fn get_job(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     Ok(Response::json(200, &job_view(&owned_job(user, lists, id)?)))
 }
 
 /// `GET /v1/jobs?status=dead`: the caller's dead-letter list, oldest first.
-fn list_jobs(req: &Request, user: &UserRecord, lists: &Kv) -> Result<Response> {
+fn list_jobs(req: &Request, user: &User, lists: &Kv) -> Result<Response> {
     let mut status = None;
     for pair in req.query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
@@ -768,7 +775,7 @@ fn list_jobs(req: &Request, user: &UserRecord, lists: &Kv) -> Result<Response> {
 }
 
 /// `POST /v1/jobs/{id}/replay`: a dead job back to the queue with fresh attempts.
-fn replay_job(user: &UserRecord, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
+fn replay_job(user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     let job = owned_job(user, lists, id)?;
     if lists.get_json::<ListRecord>(&list_key(&job.list_id))?.is_none() {
         return Err(ApiError::new(409, "list_deleted", format!("list {} of job {id} was deleted", job.list_id)));
@@ -802,7 +809,7 @@ struct PreviewInput {
 
 /// Compiles a configuration synchronously through the imported `blocklist:edge/compiler` and
 /// answers the list, if it is no larger than `max_preview_bytes`.
-fn preview(req: &Request, _user: &UserRecord, settings: &Settings) -> Result<Response> {
+fn preview(req: &Request, _user: &User, settings: &Settings) -> Result<Response> {
     let input: PreviewInput = json_body(req)?;
     if !input.config.is_object() {
         return Err(ApiError::bad_request("`config` must be a HostlistCompiler configuration (a JSON object)"));
@@ -839,20 +846,22 @@ fn if_none_match(header: &str, etag: &str) -> bool {
     header.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
 }
 
-fn get_compiled(req: &Request, user: &UserRecord, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
-    owned_list(user, lists, id)?;
+fn get_compiled(req: &Request, user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     let cache = Kv::open(STORE_CACHE)?;
     let now = now_ms();
     let inm = req.header("if-none-match");
+    // A fresh entry of this user's serves without reading the list record; anything else goes
+    // through the ownership check below.
     let cached = cache
         .get(&compiled_key(id))
         .ok()
         .flatten()
         .and_then(|b| CacheEntry::decode(&b))
-        .filter(|e| e.expires_at_ms > now);
+        .filter(|e| e.expires_at_ms > now && e.owner == user.id);
     let (etag, body, chunked) = match cached {
         Some(entry) => (entry.etag, entry.body, None),
         None => {
+            owned_list(user, lists, id)?;
             let meta: CompiledMeta = lists.get_json(&compiled_key(id))?.ok_or_else(|| {
                 ApiError::new(
                     404,
@@ -874,7 +883,12 @@ fn get_compiled(req: &Request, user: &UserRecord, settings: &Settings, lists: &K
                     .get_chunks(&compiled_prefix(id, &meta.etag), meta.chunks, meta.length as usize)?
                     .filter(|b| b.len() as u64 == meta.length)
                     .ok_or_else(|| ApiError::unavailable(format!("compiled list {id} is being replaced; try again")))?;
-                let entry = CacheEntry { expires_at_ms: now + settings.cache_ttl_secs * 1000, etag: meta.etag, body };
+                let entry = CacheEntry {
+                    expires_at_ms: now + settings.cache_ttl_secs * 1000,
+                    owner: user.id.clone(),
+                    etag: meta.etag,
+                    body,
+                };
                 // The cache is an optimisation: failing to fill it must not fail the request.
                 let _ = cache.set(&compiled_key(id), &entry.encode());
                 (entry.etag, entry.body, None)
