@@ -1,4 +1,4 @@
-//! Running the compiler component (`blocklist:edge/compiler`) in this host.
+//! Running the compiler component (`blocklist:compiler/compiler`) in this host.
 
 use crate::server::RequestState as State;
 use anyhow::{Context, Result};
@@ -14,7 +14,7 @@ mod bindings {
     });
 }
 
-pub use bindings::exports::blocklist::edge::compiler::CompileError;
+pub use bindings::exports::blocklist::compiler::compiler::CompileError;
 
 /// A compiled compiler component, ready to run.
 pub struct Runner {
@@ -39,7 +39,7 @@ impl Runner {
             .context("linking the compiler component")?;
         let pre = bindings::CompileRunnerPre::new(pre)
             .map_err(anyhow::Error::from)
-            .context("the component does not export blocklist:edge/compiler")?;
+            .context("the component does not export blocklist:compiler/compiler")?;
         Ok(Runner { engine, pre, memory_bytes })
     }
 
@@ -66,8 +66,12 @@ impl Runner {
         store.limiter(|s| s.limits());
         let instance = self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from)?;
         let output = format!("/out/{out_name}");
-        let call =
-            instance.blocklist_edge_compiler().call_compile_files(&mut store, configuration, &output, last_modified);
+        let call = instance.blocklist_compiler_compiler().call_compile_files(
+            &mut store,
+            configuration,
+            &output,
+            last_modified,
+        );
         let result = tokio::time::timeout(timeout, call).await.context("the compile ran past its deadline")?;
         result.map_err(anyhow::Error::from).context("the compiler component trapped")
     }

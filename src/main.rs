@@ -68,7 +68,7 @@ enum Command {
     /// Serve the HTTP API.
     Up(Box<UpArgs>),
     /// Write the gateway composed with the ratelimit component (by `composition/gateway.wac`)
-    /// to a file: one component without a `blocklist:edge/ratelimit` import, for `up --gateway`
+    /// to a file: one component without a `blocklist:ratelimit/ratelimit` import, for `up --gateway`
     /// or Spin.
     Compose(ComposeArgs),
     /// Compile a blocklist, as AdGuard's hostlist-compiler does (same flags, same output).

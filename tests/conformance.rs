@@ -46,12 +46,12 @@ fn wac_composed_gateway() {
     assert!(out.status.success(), "compose: {}", String::from_utf8_lossy(&out.stderr));
     let composed_imports = imports(&std::fs::read(&composed).unwrap());
     let has = |prefix: &str| composed_imports.iter().any(|i| i.starts_with(prefix));
-    assert!(!has("blocklist:edge/ratelimit"), "ratelimit is plugged in: {composed_imports:?}");
-    assert!(has("blocklist:edge/compiler"), "the compiler stays an import");
+    assert!(!has("blocklist:ratelimit/ratelimit"), "ratelimit is plugged in: {composed_imports:?}");
+    assert!(has("blocklist:compiler/compiler"), "the compiler stays an import");
     assert!(
         imports(&std::fs::read(env!("BLOCKLIST_EDGE_GATEWAY_WASM")).unwrap())
             .iter()
-            .any(|i| i.starts_with("blocklist:edge/ratelimit"))
+            .any(|i| i.starts_with("blocklist:ratelimit/ratelimit"))
     );
     run_against_host("wac-composed gateway on blocklist-edge", &["--gateway", composed.to_str().unwrap()]);
 }

@@ -1,6 +1,6 @@
 //! One message: claim, compile, store, finish, notify.
 
-use crate::blocklist::edge::compiler;
+use crate::blocklist::compiler::compiler;
 use edge_store::jobs::{self, JobSettings, Message};
 use edge_store::kv::{Kv, Update};
 use edge_store::ledger::{Artifact, Claim, JobRecord, JobStatus, Skip};

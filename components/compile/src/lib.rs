@@ -5,7 +5,7 @@
 //!
 //! 1. claims the job by compare-and-swap on its ledger entry, with a lease — a duplicate or late
 //!    message finds it running, done or dead and does nothing;
-//! 2. compiles the list through the imported `blocklist:edge/compiler` (URL sources are fetched
+//! 2. compiles the list through the imported `blocklist:compiler/compiler` (URL sources are fetched
 //!    there, through `wasi:http`);
 //! 3. stores the artifact under its content hash, in chunks, then swaps the list's
 //!    `compiled/{id}` pointer to it (never to an older revision's) — readers see the old

@@ -1,4 +1,4 @@
-//! The compiler component: the `hostlist` crate behind `blocklist:edge/compiler`.
+//! The compiler component: the `hostlist` crate behind `blocklist:compiler/compiler`.
 //!
 //! Sources come inline (by location) or, for `http(s)` URLs not given inline, through
 //! `wasi:http/outgoing-handler` — which hosts may be reached is the host's decision (Spin's
@@ -10,7 +10,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::blocklist::edge::compiler::{CompileError, Compiled, Guest, SourceFile};
+use exports::blocklist::compiler::compiler::{CompileError, Compiled, Guest, SourceFile};
 use std::collections::HashMap;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{Fields, Method, OutgoingRequest, Scheme};

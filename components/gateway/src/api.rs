@@ -1,7 +1,8 @@
-//! The HTTP API: authentication, rate limiting through the imported `blocklist:edge/ratelimit`,
+//! The HTTP API: authentication, rate limiting through the imported `blocklist:ratelimit/ratelimit`,
 //! and the routes. Documented in `openapi.yaml` at the repository root.
 
-use crate::blocklist::edge::{compiler, ratelimit};
+use crate::blocklist::compiler::compiler;
+use crate::blocklist::ratelimit::ratelimit;
 use crate::http::{ChunkedBody, ReadError, Request, Response};
 use edge_store::StoreError;
 use edge_store::jobs::{self, JobSettings};
@@ -807,7 +808,7 @@ struct PreviewInput {
     sources: std::collections::BTreeMap<String, String>,
 }
 
-/// Compiles a configuration synchronously through the imported `blocklist:edge/compiler` and
+/// Compiles a configuration synchronously through the imported `blocklist:compiler/compiler` and
 /// answers the list, if it is no larger than `max_preview_bytes`.
 fn preview(req: &Request, _user: &User, settings: &Settings) -> Result<Response> {
     let input: PreviewInput = json_body(req)?;

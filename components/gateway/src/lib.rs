@@ -1,7 +1,7 @@
 //! The gateway component: the HTTP front of blocklist-edge.
 //!
 //! Every request is authenticated (admin token or a user's bearer token), counted against the
-//! caller's rate limit through the imported `blocklist:edge/ratelimit` interface, and routed.
+//! caller's rate limit through the imported `blocklist:ratelimit/ratelimit` interface, and routed.
 //! All state is in `wasi:keyvalue` stores (`lists`, `cache`); configuration comes from
 //! `wasi:config/store` (Spin variables, or the blocklist-edge host's flags).
 

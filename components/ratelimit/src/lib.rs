@@ -12,7 +12,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::blocklist::edge::ratelimit::{Decision, Error, Guest, Policy};
+use exports::blocklist::ratelimit::ratelimit::{Decision, Error, Guest, Policy};
 use wasi::keyvalue::{atomics, store};
 
 /// The key-value store that holds the counters.
