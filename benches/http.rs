@@ -136,7 +136,7 @@ fn start_host(data: &Path) -> (Proc, String) {
         .arg("--data-dir")
         .arg(data)
         .args(["--rate-limit", "1000000000", "--max-lists-per-user", "100000000"])
-        .env("BLOCKLIST_EDGE_LOG", "warn")
+        .env("BLOCKLIST_EDGE_LOG", std::env::var("BENCH_HOST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -23,8 +23,8 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What can go wrong in the store.
@@ -65,7 +65,7 @@ pub struct KeyPage {
 /// An embedded key-value database file holding any number of buckets.
 pub struct Store {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
     readers: Mutex<Vec<Connection>>,
     versions: VersionSource,
     /// Dropped with the store, which ends the checkpoint thread.
@@ -75,20 +75,45 @@ pub struct Store {
 /// How often the checkpoint thread moves the write-ahead log into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
-/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] (passive: it never blocks readers or the
-/// writer) until the store is dropped, then once more.
-fn checkpoint_until_dropped(conn: Connection, stopped: std::sync::mpsc::Receiver<()>) {
+/// A write-ahead log larger than this is restarted (see [`checkpoint_until_dropped`]).
+const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-wal");
+    PathBuf::from(p)
+}
+
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] until the store is dropped, then once more.
+///
+/// A passive checkpoint never blocks readers or the writer, but under a steady stream of
+/// writes it never catches up with the end of the log, and SQLite restarts the log from its
+/// beginning only once it has: the file would grow without bound (and a connection opened on a
+/// huge log must read all of it). So when the log passes [`WAL_RESTART_BYTES`], the remaining
+/// frames (few, after the passive checkpoints) are checkpointed and the log restarted while
+/// holding the writer: writes pause for that one short checkpoint.
+fn checkpoint_until_dropped(
+    conn: Connection,
+    writer: &Mutex<Connection>,
+    wal: &Path,
+    stopped: std::sync::mpsc::Receiver<()>,
+) {
     use std::sync::mpsc::RecvTimeoutError;
     loop {
         let last = matches!(stopped.recv_timeout(CHECKPOINT_EVERY), Err(RecvTimeoutError::Disconnected));
         // A failed checkpoint is retried at the next tick; the WAL keeps every write meanwhile.
         let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        if std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES) {
+            let w = writer.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = w.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
         if last {
             return;
         }
     }
 }
 
+/// The one table: values and counters of every bucket.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv (
     bucket  TEXT    NOT NULL,
@@ -113,18 +138,14 @@ impl Store {
         // write: a slow disk then delays the thread, not the requests waiting for the writer.
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpointer = connect(&path)?;
+        let writer = Arc::new(Mutex::new(writer));
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (w, wal) = (writer.clone(), wal_path(&path));
         std::thread::Builder::new()
             .name("kv-checkpoint".into())
-            .spawn(move || checkpoint_until_dropped(checkpointer, stopped))
+            .spawn(move || checkpoint_until_dropped(checkpointer, &w, &wal, stopped))
             .map_err(Error::Thread)?;
-        Ok(Store {
-            path,
-            writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
-            versions: VersionSource::new(),
-            _checkpoints: stop,
-        })
+        Ok(Store { path, writer, readers: Mutex::new(Vec::new()), versions: VersionSource::new(), _checkpoints: stop })
     }
 
     /// The database file.
