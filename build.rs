@@ -15,7 +15,6 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("compiler", "BLOCKLIST_EDGE_COMPILER_WASM"),
     ("compile", "BLOCKLIST_EDGE_COMPILE_WASM"),
     ("busy-loop", "BLOCKLIST_EDGE_TEST_BUSY_LOOP_WASM"),
-    ("hello", "BLOCKLIST_EDGE_BENCH_HELLO_WASM"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

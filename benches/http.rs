@@ -5,7 +5,8 @@
 //!
 //! - the floor: `wasmtime serve` (wasmtime-cli 48.0.8, installed from crates.io into the target
 //!   directory on first use, or `BENCH_WASMTIME`) serving a minimal hello-world `wasi:http`
-//!   component (`tests/guests/hello`);
+//!   component (the test guest `tests/guests/busy-loop`, whose `/` answers `200 ok` and does
+//!   nothing else);
 //! - our host (`blocklist-edge up`, rate limit set far out of reach): `GET /healthz`; `GET` a
 //!   compiled list (auth + rate limit + cache hit); `POST` a small list (rotating over
 //!   `BENCH_USERS` users);
@@ -189,7 +190,7 @@ fn main() {
     let _floor = Proc(
         Command::new(&wasmtime)
             .args(["serve", "-S", "cli", "--addr", &format!("127.0.0.1:{floor_port}")])
-            .arg(env!("BLOCKLIST_EDGE_BENCH_HELLO_WASM"))
+            .arg(env!("BLOCKLIST_EDGE_TEST_BUSY_LOOP_WASM"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

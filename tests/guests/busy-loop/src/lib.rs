@@ -1,5 +1,6 @@
 //! Test-only HTTP component: `GET /loop` spins forever (to test the host's CPU deadline),
-//! `GET /grow` allocates without bound (to test the memory cap), anything else answers 200.
+//! `GET /grow` allocates without bound (to test the memory cap), anything else answers `200 ok`
+//! and does nothing more (the hello-world floor of `cargo bench --bench http`).
 
 wit_bindgen::generate!({
     world: "http-handler",
