@@ -74,14 +74,17 @@ struct SpinUp {
 
 impl Drop for SpinUp {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // `spin up` runs each trigger as a child process: kill its whole process group.
+        // SAFETY: kill(2) on our own child's process group; no memory is involved.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
         let _ = self.child.wait();
     }
 }
 
-/// Copies spin.toml and runtime-config/sqlite.toml into a fresh directory, with the built
-/// components where the manifest expects them, and starts `spin up` there.
-fn spin_up(spin: &Path, redis_url: &str) -> SpinUp {
+/// Copies spin.toml and `runtime-config/{runtime_config}` into a fresh directory (with its
+/// example Redis address replaced by `redis_url`), with the built components where the manifest
+/// expects them, and starts `spin up` there.
+fn spin_up(spin: &Path, redis_url: &str, runtime_config: &str) -> SpinUp {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let release = dir.path().join("target/wasm32-wasip2/release");
@@ -95,10 +98,13 @@ fn spin_up(spin: &Path, redis_url: &str) -> SpinUp {
         std::fs::copy(built, release.join(format!("{name}.wasm"))).unwrap();
     }
     std::fs::copy(root.join("spin.toml"), dir.path().join("spin.toml")).unwrap();
-    std::fs::copy(root.join("runtime-config/sqlite.toml"), dir.path().join("runtime-config.toml")).unwrap();
+    let config = std::fs::read_to_string(root.join("runtime-config").join(runtime_config)).unwrap();
+    std::fs::write(dir.path().join("runtime-config.toml"), config.replace("redis://redis.internal:6379", redis_url))
+        .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let admin_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(ADMIN_TOKEN.as_bytes()));
     let mut cmd = Command::new(spin);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.current_dir(dir.path())
         .args(["up", "--from", "spin.toml", "--runtime-config-file", "runtime-config.toml"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -137,7 +143,22 @@ fn spin_up_spin_toml() {
         );
         return;
     };
-    let redis = jobqueue::testing::RedisServer::new();
-    let up = spin_up(&spin, &redis.url());
-    suite::run(&Target { name: "spin up".into(), api: Api::new(&up.base), admin: ADMIN_TOKEN.into() });
+    // One node with SQLite stores; then the shared configuration, its stores in Redis.
+    for config in ["sqlite.toml", "redis.toml"] {
+        let redis = jobqueue::testing::RedisServer::new();
+        let up = spin_up(&spin, &redis.url(), config);
+        let name = format!("spin up, runtime-config/{config}");
+        suite::run(&Target { name, api: Api::new(&up.base), admin: ADMIN_TOKEN.into() });
+    }
+}
+
+/// Any running deployment: `BLOCKLIST_EDGE_CONFORMANCE_URL` (its base URL) and
+/// `BLOCKLIST_EDGE_CONFORMANCE_ADMIN_TOKEN`; it must run with a rate limit of 60 requests per
+/// 60 s. Without the URL this leg does nothing.
+#[test]
+fn deployment_at_conformance_url() {
+    let Ok(base) = std::env::var("BLOCKLIST_EDGE_CONFORMANCE_URL") else { return };
+    let admin = std::env::var("BLOCKLIST_EDGE_CONFORMANCE_ADMIN_TOKEN")
+        .expect("BLOCKLIST_EDGE_CONFORMANCE_ADMIN_TOKEN must name the deployment's admin token");
+    suite::run(&Target { name: base.clone(), api: Api::new(&base), admin });
 }

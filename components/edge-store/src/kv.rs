@@ -96,16 +96,14 @@ impl Kv {
         Ok(n)
     }
 
-    /// Reads `count` chunks written by [`Kv::put_chunks`]; `None` if any is missing.
+    /// Reads `count` chunks written by [`Kv::put_chunks`]; `None` if any is missing. One `get`
+    /// per chunk: Spin 4.0.2's Redis backend panics on `batch.get-many`.
     pub fn get_chunks(&self, prefix: &str, count: u32, expected_len: usize) -> Result<Option<Vec<u8>>, StoreError> {
         let mut out = Vec::with_capacity(expected_len);
-        let keys: Vec<String> = (0..count).map(|i| format!("{prefix}/{i}")).collect();
-        for group in keys.chunks(8) {
-            for (_, value) in batch::get_many(&self.bucket, group).map_err(|e| self.err(e))? {
-                match value {
-                    Some(v) => out.extend_from_slice(&v),
-                    None => return Ok(None),
-                }
+        for i in 0..count {
+            match self.get(&format!("{prefix}/{i}"))? {
+                Some(v) => out.extend_from_slice(&v),
+                None => return Ok(None),
             }
         }
         Ok(Some(out))
