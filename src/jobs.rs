@@ -394,8 +394,7 @@ impl Trigger {
     async fn deliver(&self, worker: usize, payload: &[u8]) -> Result<(), String> {
         let mut store = Store::new(self.pre.engine(), (self.new_state)(self.config.memory_bytes));
         store.limiter(|s| s.limits());
-        let ticks = (self.config.deadline.as_millis() / crate::server::EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
+        store.set_epoch_deadline(crate::server::deadline_ticks(self.config.deadline));
         store.epoch_deadline_trap();
         let pre = self.pre.clone();
         let payload = payload.to_vec();

@@ -142,6 +142,13 @@ pub fn link_host(linker: &mut Linker<RequestState>) -> Result<()> {
     Ok(())
 }
 
+/// The epoch deadline for a CPU budget of `deadline`: whole ticks, plus one, because the tick
+/// in progress when the store starts may end at once; so a guest always gets its whole budget
+/// (and at most one tick more).
+pub fn deadline_ticks(deadline: Duration) -> u64 {
+    (deadline.as_millis() / EPOCH_TICK.as_millis()) as u64 + 1
+}
+
 /// Advances `engine`'s epoch every [`EPOCH_TICK`] on a thread that lives as long as the process.
 pub fn start_epoch_ticker(engine: Engine) {
     std::thread::spawn(move || {
@@ -251,8 +258,7 @@ impl Server {
                 .with_queue(self.queue.clone());
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limits());
-        let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
+        store.set_epoch_deadline(deadline_ticks(self.limits.deadline));
         store.epoch_deadline_trap();
         store
     }
