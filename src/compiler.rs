@@ -31,8 +31,7 @@ impl Runner {
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
         let component = crate::wasm_cache::component(&engine, component).context("compiling the compiler component")?;
         let mut linker: Linker<State> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        crate::server::link_host(&mut linker)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
