@@ -1,43 +1,57 @@
-//! The host's `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) over [`keyvalue_sqlite`].
+//! The host's `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) over [`keyvalue_sqlite`] and
+//! [`keyvalue_memory`].
 //!
-//! Named stores map to a database file and a bucket in it (see [`KvStores`]). Unlike Spin 4.0.2's
-//! backends, compare-and-swap reports exactly what happened, and `increment` on a key holding a
-//! value returns an error instead of breaking the store.
+//! Named stores map to a backend (see [`KvStores`]): a bucket in a SQLite database file for
+//! durable state, or a bounded in-memory store for node-local state that may be lost (the cache
+//! and the rate limiter's counters). Unlike Spin 4.0.2's backends, compare-and-swap reports
+//! exactly what happened, and `increment` on a key holding a value returns an error instead of
+//! breaking the store.
 
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
-use keyvalue_sqlite::{Error as DbError, Store};
+use keyvalue_memory::MemoryStore;
+use keyvalue_sqlite::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
+/// Where a named store keeps its keys.
+#[derive(Clone)]
+pub enum Backend {
+    /// A bucket (named after the store) in a SQLite database file: durable, and shared by every
+    /// process that opens the file.
+    Sqlite(Arc<Store>),
+    /// This process's memory, bounded, least recently used keys evicted first.
+    Memory(Arc<MemoryStore>),
+}
+
 /// The key-value stores a component may open, by name.
 #[derive(Default)]
 pub struct KvStores {
-    stores: HashMap<String, Arc<Store>>,
+    stores: HashMap<String, Backend>,
 }
 
 impl KvStores {
-    /// Makes store `name` available, backed by `db` (the bucket in the file is `name`).
-    pub fn insert(&mut self, name: &str, db: Arc<Store>) {
-        self.stores.insert(name.to_owned(), db);
+    /// Makes store `name` available, backed by `backend`.
+    pub fn insert(&mut self, name: &str, backend: Backend) {
+        self.stores.insert(name.to_owned(), backend);
     }
 
-    /// The backing database of store `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<Store>> {
+    /// The backend of store `name`.
+    pub fn get(&self, name: &str) -> Option<&Backend> {
         self.stores.get(name)
     }
 }
 
 /// An open bucket: `wasi:keyvalue/store.bucket`.
+#[derive(Clone)]
 pub struct Bucket {
-    db: Arc<Store>,
+    backend: Backend,
     name: String,
 }
 
 /// A pending compare-and-swap: `wasi:keyvalue/atomics.cas`.
 pub struct Cas {
-    db: Arc<Store>,
-    bucket: String,
+    bucket: Bucket,
     key: String,
     value: Option<Vec<u8>>,
     version: Option<i64>,
@@ -49,8 +63,14 @@ pub enum KvError {
     Other(String),
 }
 
-impl From<DbError> for KvError {
-    fn from(e: DbError) -> Self {
+impl From<keyvalue_sqlite::Error> for KvError {
+    fn from(e: keyvalue_sqlite::Error) -> Self {
+        KvError::Other(e.to_string())
+    }
+}
+
+impl From<keyvalue_memory::Error> for KvError {
+    fn from(e: keyvalue_memory::Error) -> Self {
         KvError::Other(e.to_string())
     }
 }
@@ -61,6 +81,103 @@ impl From<wasmtime::component::ResourceTableError> for KvError {
     }
 }
 
+/// One operation per method, on whichever backend the bucket has.
+impl Bucket {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(db) => db.get(&self.name, key)?,
+            Backend::Memory(m) => m.get(key),
+        })
+    }
+
+    fn get_versioned(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<i64>), KvError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(db) => {
+                let r = db.get_versioned(&self.name, key)?;
+                (r.value, r.version)
+            }
+            Backend::Memory(m) => {
+                let r = m.get_versioned(key);
+                (r.value, r.version)
+            }
+        })
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.set(&self.name, key, value)?,
+            Backend::Memory(m) => m.set(key, value)?,
+        }
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<(), KvError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.delete(&self.name, key)?,
+            Backend::Memory(m) => m.delete(key),
+        }
+        Ok(())
+    }
+
+    fn exists(&self, key: &str) -> Result<bool, KvError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(db) => db.exists(&self.name, key)?,
+            Backend::Memory(m) => m.exists(key),
+        })
+    }
+
+    fn list_keys(&self, cursor: Option<&str>) -> Result<store::KeyResponse, KvError> {
+        let (keys, cursor) = match &self.backend {
+            Backend::Sqlite(db) => {
+                let p = db.list_keys(&self.name, cursor)?;
+                (p.keys, p.cursor)
+            }
+            Backend::Memory(m) => {
+                let p = m.list_keys(cursor);
+                (p.keys, p.cursor)
+            }
+        };
+        Ok(store::KeyResponse { keys, cursor })
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(db) => db.increment(&self.name, key, delta)?,
+            Backend::Memory(m) => m.increment(key, delta)?,
+        })
+    }
+
+    fn compare_and_swap(&self, key: &str, expected: Option<i64>, value: &[u8]) -> Result<bool, KvError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(db) => db.compare_and_swap(&self.name, key, expected, value)?,
+            Backend::Memory(m) => m.compare_and_swap(key, expected, value)?,
+        })
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(db) => db.get_many(&self.name, keys)?,
+            Backend::Memory(m) => m.get_many(keys),
+        })
+    }
+
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), KvError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.set_many(&self.name, pairs)?,
+            Backend::Memory(m) => m.set_many(pairs)?,
+        }
+        Ok(())
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<(), KvError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.delete_many(&self.name, keys)?,
+            Backend::Memory(m) => m.delete_many(keys),
+        }
+        Ok(())
+    }
+}
+
 /// What host functions see of a request's state.
 pub struct KvView<'a> {
     pub stores: &'a KvStores,
@@ -68,16 +185,15 @@ pub struct KvView<'a> {
 }
 
 impl KvView<'_> {
-    fn bucket(&self, b: &Resource<Bucket>) -> Result<(Arc<Store>, String), KvError> {
-        let b = self.table.get(b)?;
-        Ok((b.db.clone(), b.name.clone()))
+    fn bucket(&self, b: &Resource<Bucket>) -> Result<Bucket, KvError> {
+        Ok(self.table.get(b)?.clone())
     }
 }
 
 impl store::Host for KvView<'_> {
     fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KvError> {
-        let db = self.stores.get(&identifier).ok_or(KvError::NoSuchStore)?.clone();
-        Ok(self.table.push(Bucket { db, name: identifier })?)
+        let backend = self.stores.get(&identifier).ok_or(KvError::NoSuchStore)?.clone();
+        Ok(self.table.push(Bucket { backend, name: identifier })?)
     }
 
     fn convert_error(&mut self, err: KvError) -> wasmtime::Result<store::Error> {
@@ -90,29 +206,23 @@ impl store::Host for KvView<'_> {
 
 impl store::HostBucket for KvView<'_> {
     fn get(&mut self, b: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, KvError> {
-        let (db, name) = self.bucket(&b)?;
-        Ok(db.get(&name, &key)?)
+        self.bucket(&b)?.get(&key)
     }
 
     fn set(&mut self, b: Resource<Bucket>, key: String, value: Vec<u8>) -> Result<(), KvError> {
-        let (db, name) = self.bucket(&b)?;
-        Ok(db.set(&name, &key, &value)?)
+        self.bucket(&b)?.set(&key, &value)
     }
 
     fn delete(&mut self, b: Resource<Bucket>, key: String) -> Result<(), KvError> {
-        let (db, name) = self.bucket(&b)?;
-        Ok(db.delete(&name, &key)?)
+        self.bucket(&b)?.delete(&key)
     }
 
     fn exists(&mut self, b: Resource<Bucket>, key: String) -> Result<bool, KvError> {
-        let (db, name) = self.bucket(&b)?;
-        Ok(db.exists(&name, &key)?)
+        self.bucket(&b)?.exists(&key)
     }
 
     fn list_keys(&mut self, b: Resource<Bucket>, cursor: Option<String>) -> Result<store::KeyResponse, KvError> {
-        let (db, name) = self.bucket(&b)?;
-        let page = db.list_keys(&name, cursor.as_deref())?;
-        Ok(store::KeyResponse { keys: page.keys, cursor: page.cursor })
+        self.bucket(&b)?.list_keys(cursor.as_deref())
     }
 
     fn drop(&mut self, b: Resource<Bucket>) -> wasmtime::Result<()> {
@@ -123,37 +233,35 @@ impl store::HostBucket for KvView<'_> {
 
 impl atomics::Host for KvView<'_> {
     fn increment(&mut self, b: Resource<Bucket>, key: String, delta: i64) -> Result<i64, KvError> {
-        let (db, name) = self.bucket(&b)?;
-        Ok(db.increment(&name, &key, delta)?)
+        self.bucket(&b)?.increment(&key, delta)
     }
 
     fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> wasmtime::Result<Result<(), atomics::CasError>> {
         let c = self.table.get(&cas)?;
-        match c.db.compare_and_swap(&c.bucket, &c.key, c.version, &value) {
-            Ok(true) => {
+        let (bucket, key) = (c.bucket.clone(), c.key.clone());
+        let swapped = bucket.compare_and_swap(&key, c.version, &value).and_then(|swapped| {
+            // On a failed swap, hand the guest a fresh `cas` at the current version, as the
+            // interface says: it can look at `current` and try again.
+            if swapped { Ok(None) } else { bucket.get_versioned(&key).map(Some) }
+        });
+        match swapped {
+            Ok(None) => {
                 self.table.delete(cas)?;
                 Ok(Ok(()))
             }
-            Ok(false) => {
-                // Hand the guest a fresh `cas` at the current version, as the interface says:
-                // it can look at `current` and try again.
-                let (db, bucket, key) = (c.db.clone(), c.bucket.clone(), c.key.clone());
-                match db.get_versioned(&bucket, &key) {
-                    Ok(now) => {
-                        let c = self.table.get_mut(&cas)?;
-                        c.value = now.value;
-                        c.version = now.version;
-                        Ok(Err(atomics::CasError::CasFailed(cas)))
-                    }
-                    Err(e) => {
-                        self.table.delete(cas)?;
-                        Ok(Err(atomics::CasError::StoreError(store::Error::Other(e.to_string()))))
-                    }
-                }
+            Ok(Some((value, version))) => {
+                let c = self.table.get_mut(&cas)?;
+                c.value = value;
+                c.version = version;
+                Ok(Err(atomics::CasError::CasFailed(cas)))
             }
             Err(e) => {
                 self.table.delete(cas)?;
-                Ok(Err(atomics::CasError::StoreError(store::Error::Other(e.to_string()))))
+                let message = match e {
+                    KvError::NoSuchStore => "no such store".to_owned(),
+                    KvError::Other(m) => m,
+                };
+                Ok(Err(atomics::CasError::StoreError(store::Error::Other(message))))
             }
         }
     }
@@ -161,9 +269,9 @@ impl atomics::Host for KvView<'_> {
 
 impl atomics::HostCas for KvView<'_> {
     fn new(&mut self, b: Resource<Bucket>, key: String) -> Result<Resource<Cas>, KvError> {
-        let (db, bucket) = self.bucket(&b)?;
-        let read = db.get_versioned(&bucket, &key)?;
-        Ok(self.table.push(Cas { db, bucket, key, value: read.value, version: read.version })?)
+        let bucket = self.bucket(&b)?;
+        let (value, version) = bucket.get_versioned(&key)?;
+        Ok(self.table.push(Cas { bucket, key, value, version })?)
     }
 
     fn current(&mut self, cas: Resource<Cas>) -> Result<Option<Vec<u8>>, KvError> {
@@ -178,19 +286,16 @@ impl atomics::HostCas for KvView<'_> {
 
 impl batch::Host for KvView<'_> {
     fn get_many(&mut self, b: Resource<Bucket>, keys: Vec<String>) -> Result<Vec<(String, Option<Vec<u8>>)>, KvError> {
-        let (db, name) = self.bucket(&b)?;
-        let values = db.get_many(&name, &keys)?;
+        let values = self.bucket(&b)?.get_many(&keys)?;
         Ok(keys.into_iter().zip(values).collect())
     }
 
     fn set_many(&mut self, b: Resource<Bucket>, key_values: Vec<(String, Vec<u8>)>) -> Result<(), KvError> {
-        let (db, name) = self.bucket(&b)?;
-        Ok(db.set_many(&name, &key_values)?)
+        self.bucket(&b)?.set_many(&key_values)
     }
 
     fn delete_many(&mut self, b: Resource<Bucket>, keys: Vec<String>) -> Result<(), KvError> {
-        let (db, name) = self.bucket(&b)?;
-        Ok(db.delete_many(&name, &keys)?)
+        self.bucket(&b)?.delete_many(&keys)
     }
 }
 

@@ -44,6 +44,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyvalue::Backend;
+use keyvalue_memory::MemoryStore;
+
+/// Memory for the rate limiter's counters when they are kept in memory: about 150 bytes per
+/// counter and two live counters per active user, so some 200,000 users at once; past that the
+/// least recently used counters (those of idle users) are evicted.
+const RATE_LIMIT_STORE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Where the rate limiter's counters live (`--rate-limit-store`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum RateLimitStore {
+    /// In this process's memory.
+    Memory,
+    /// In the data directory's database, shared by the processes that use it.
+    Data,
+}
+
 /// The components, built by build.rs from `components/` and embedded in the binary.
 mod embedded {
     pub const GATEWAY: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_GATEWAY_WASM"));
@@ -161,6 +178,15 @@ struct UpArgs {
     /// Seconds a compiled list stays in the node-local cache.
     #[arg(long, env = "BLOCKLIST_EDGE_CACHE_TTL_SECS", default_value_t = 300)]
     cache_ttl_secs: u64,
+    /// Memory for the node-local cache of compiled lists, in MiB (least recently used lists
+    /// are evicted first).
+    #[arg(long, env = "BLOCKLIST_EDGE_CACHE_MIB", default_value_t = 256)]
+    cache_mib: usize,
+    /// Where the rate limiter keeps its counters: `memory` (this process; exact for one host
+    /// process, restarted windows on a restart) or `data` (the data directory's database, for
+    /// several processes sharing one data directory).
+    #[arg(long, env = "BLOCKLIST_EDGE_RATE_LIMIT_STORE", value_enum, default_value_t = RateLimitStore::Memory)]
+    rate_limit_store: RateLimitStore,
     /// Largest list `POST /v1/preview` answers, in bytes.
     #[arg(long, env = "BLOCKLIST_EDGE_MAX_PREVIEW_BYTES", default_value_t = 1024 * 1024)]
     max_preview_bytes: usize,
@@ -330,12 +356,17 @@ fn up(args: UpArgs) -> Result<()> {
     }
     let durable =
         Arc::new(keyvalue_sqlite::Store::open(args.data_dir.join("data.sqlite3")).context("opening the data store")?);
-    let local =
-        Arc::new(keyvalue_sqlite::Store::open(args.data_dir.join("cache.sqlite3")).context("opening the cache store")?);
     let mut kv = keyvalue::KvStores::default();
-    kv.insert("default", durable.clone());
-    kv.insert("lists", durable);
-    kv.insert("cache", local);
+    // `default` holds only the rate limiter's window counters.
+    kv.insert(
+        "default",
+        match args.rate_limit_store {
+            RateLimitStore::Memory => Backend::Memory(Arc::new(MemoryStore::new(RATE_LIMIT_STORE_BYTES))),
+            RateLimitStore::Data => Backend::Sqlite(durable.clone()),
+        },
+    );
+    kv.insert("lists", Backend::Sqlite(durable));
+    kv.insert("cache", Backend::Memory(Arc::new(MemoryStore::new(args.cache_mib.max(1) * 1024 * 1024))));
 
     let limits = server::Limits {
         deadline: Duration::from_millis(args.deadline_ms.max(1)),

@@ -67,6 +67,47 @@ fn limit_is_exact_with_8_concurrent_clients() {
     assert_eq!(limited, (clients * per_client) as u32 - limit);
 }
 
+/// Counts admitted requests of `token` against `h` until one is refused (or `max` are sent).
+fn admitted_until_429(h: &Host, token: &str, max: u32) -> u32 {
+    for i in 0..max {
+        match h.get("/v1/lists", token).send().unwrap().status().as_u16() {
+            200 => {}
+            429 => return i,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    max
+}
+
+#[test]
+fn with_the_data_rate_limit_store_processes_sharing_a_data_directory_share_one_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--rate-limit", "20", "--rate-window-secs", WINDOW, "--rate-limit-store", "data"];
+    let a = Host::start_in(dir.path(), &args);
+    let b = Host::start_in(dir.path(), &args);
+    let (_, t) = a.create_user("alice");
+    for _ in 0..12 {
+        assert_eq!(a.get("/v1/lists", &t).send().unwrap().status(), 200);
+    }
+    // 12 of 20 spent on A: B admits the remaining 8.
+    assert_eq!(admitted_until_429(&b, &t, 20), 8);
+    assert_eq!(a.get("/v1/lists", &t).send().unwrap().status(), 429);
+}
+
+#[test]
+fn with_the_memory_rate_limit_store_each_process_counts_its_own_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--rate-limit", "20", "--rate-window-secs", WINDOW];
+    let a = Host::start_in(dir.path(), &args);
+    let (_, t) = a.create_user("alice");
+    assert_eq!(admitted_until_429(&a, &t, 40), 20);
+    // A second process on the same data directory knows the user (durable store) but keeps
+    // its own counters (the default, in memory).
+    let b = Host::start_in(dir.path(), &args);
+    assert_eq!(admitted_until_429(&b, &t, 40), 20);
+    assert_eq!(a.get("/v1/lists", &t).send().unwrap().status(), 429);
+}
+
 #[test]
 fn a_looping_guest_is_cut_off_and_the_host_keeps_serving() {
     let deadline_ms = 500;

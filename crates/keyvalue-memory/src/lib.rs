@@ -1,0 +1,418 @@
+//! A bounded in-process key-value store: values, counters and compare-and-swap, with the same
+//! semantics as `keyvalue-sqlite`, kept in memory and evicting the least recently used keys
+//! when full.
+//!
+//! It backs the host's node-local stores, whose contents may be lost without losing data:
+//! the read-through cache of compiled lists, and the rate limiter's window counters. Keeping
+//! them in memory takes the limiter's write off the durable store's single writer, which every
+//! authenticated request would otherwise queue on.
+//!
+//! - **Counters and values never mix**, as in `keyvalue-sqlite`: [`MemoryStore::increment`] on
+//!   a value is [`Error::NotACounter`]; [`MemoryStore::get`] of a counter returns its 8-byte
+//!   little-endian encoding; [`MemoryStore::set`] on a counter turns it into a value.
+//! - **Every operation is atomic** (one lock per shard), so increments from concurrent requests
+//!   never lose an update and compare-and-swap is exact.
+//! - **Bounded**: each shard holds at most its share of the byte budget (keys, values and a
+//!   fixed overhead per entry). A write that would pass it first evicts the least recently used
+//!   entries of that shard. A single entry larger than a shard's share is refused
+//!   ([`Error::TooLarge`]).
+
+#![forbid(unsafe_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// `increment` on a key that holds a value, not a counter.
+    #[error("key {0:?} holds a value, not a counter")]
+    NotACounter(String),
+    /// `increment` would overflow an `i64`.
+    #[error("incrementing key {0:?} would overflow")]
+    Overflow(String),
+    /// The entry alone is larger than the store may hold for it.
+    #[error("key {key:?}: an entry of {bytes} bytes is over this store's limit of {limit} bytes per entry")]
+    TooLarge {
+        /// The key written.
+        key: String,
+        /// The entry's size as accounted (key, value and overhead).
+        bytes: usize,
+        /// The largest entry the store holds.
+        limit: usize,
+    },
+}
+
+/// A value and the version it was read at, for [`MemoryStore::compare_and_swap`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioned {
+    /// The value (a counter reads as its 8-byte little-endian encoding); `None` if absent.
+    pub value: Option<Vec<u8>>,
+    /// The version of that value; `None` if absent.
+    pub version: Option<i64>,
+}
+
+/// One page of [`MemoryStore::list_keys`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPage {
+    /// Keys in ascending order.
+    pub keys: Vec<String>,
+    /// Pass this back to get the next page; `None` on the last page.
+    pub cursor: Option<String>,
+}
+
+/// Keys per page of [`MemoryStore::list_keys`].
+pub const LIST_PAGE: usize = 1000;
+
+/// Bytes accounted per entry beyond its key and value: the map slots, the recency index and
+/// the entry's fields.
+pub const ENTRY_OVERHEAD: usize = 96;
+
+const SHARDS: usize = 16;
+
+#[derive(Clone, Debug)]
+enum Value {
+    Bytes(Vec<u8>),
+    Counter(i64),
+}
+
+impl Value {
+    fn read(&self) -> Vec<u8> {
+        match self {
+            Value::Bytes(b) => b.clone(),
+            Value::Counter(n) => n.to_le_bytes().to_vec(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Value::Bytes(b) => b.len(),
+            Value::Counter(_) => 8,
+        }
+    }
+}
+
+struct Entry {
+    value: Value,
+    version: i64,
+    /// Position in [`Shard::recency`].
+    used: u64,
+}
+
+fn cost(key: &str, value: &Value) -> usize {
+    key.len() + value.len() + ENTRY_OVERHEAD
+}
+
+#[derive(Default)]
+struct Shard {
+    entries: HashMap<String, Entry>,
+    /// Keys by last use, oldest first.
+    recency: BTreeMap<u64, String>,
+    bytes: usize,
+    clock: u64,
+    evictions: u64,
+}
+
+impl Shard {
+    fn touch(&mut self, key: &str) {
+        self.clock += 1;
+        let now = self.clock;
+        if let Some(e) = self.entries.get_mut(key) {
+            let old = std::mem::replace(&mut e.used, now);
+            if let Some(k) = self.recency.remove(&old) {
+                self.recency.insert(now, k);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let e = self.entries.remove(key)?;
+        self.recency.remove(&e.used);
+        self.bytes -= cost(key, &e.value);
+        Some(e)
+    }
+
+    /// Stores `value` at `key`, evicting the least recently used entries to make room.
+    fn put(&mut self, key: &str, value: Value, version: i64, limit: usize) -> Result<(), Error> {
+        let bytes = cost(key, &value);
+        if bytes > limit {
+            return Err(Error::TooLarge { key: key.to_owned(), bytes, limit });
+        }
+        self.remove(key);
+        while self.bytes + bytes > limit {
+            let Some((_, oldest)) = self.recency.pop_first() else { break };
+            if let Some(e) = self.entries.remove(&oldest) {
+                self.bytes -= cost(&oldest, &e.value);
+                self.evictions += 1;
+            }
+        }
+        self.clock += 1;
+        self.recency.insert(self.clock, key.to_owned());
+        self.entries.insert(key.to_owned(), Entry { value, version, used: self.clock });
+        self.bytes += bytes;
+        Ok(())
+    }
+}
+
+/// A bounded in-memory key-value store (one bucket). Cheap to share behind an `Arc`.
+pub struct MemoryStore {
+    shards: Vec<Mutex<Shard>>,
+    /// Byte budget of each shard.
+    shard_limit: usize,
+    hasher: RandomState,
+    versions: AtomicI64,
+}
+
+/// Counts of what a store holds, for metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Entries held.
+    pub entries: usize,
+    /// Bytes accounted (keys, values, overhead).
+    pub bytes: usize,
+    /// Entries evicted to make room, since the store was made.
+    pub evictions: u64,
+}
+
+impl MemoryStore {
+    /// A store that holds at most about `max_bytes` (keys, values and [`ENTRY_OVERHEAD`] per
+    /// entry). The budget is split evenly over 16 shards, so one entry may use at most a
+    /// sixteenth of it.
+    pub fn new(max_bytes: usize) -> MemoryStore {
+        MemoryStore {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shard_limit: (max_bytes / SHARDS).max(ENTRY_OVERHEAD + 64),
+            hasher: RandomState::new(),
+            versions: AtomicI64::new(1),
+        }
+    }
+
+    /// The largest entry (key, value and overhead, in bytes) the store accepts.
+    pub fn max_entry_bytes(&self) -> usize {
+        self.shard_limit
+    }
+
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, Shard> {
+        let i = (self.hasher.hash_one(key) as usize) % SHARDS;
+        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn next_version(&self) -> i64 {
+        self.versions.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The value at `key`, or `None`.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.get_versioned(key).value
+    }
+
+    /// The value at `key` with its version, for a later [`MemoryStore::compare_and_swap`].
+    pub fn get_versioned(&self, key: &str) -> Versioned {
+        let mut shard = self.shard(key);
+        let read = shard.entries.get(key).map(|e| (e.value.read(), e.version));
+        if read.is_some() {
+            shard.touch(key);
+        }
+        Versioned { value: read.as_ref().map(|r| r.0.clone()), version: read.map(|r| r.1) }
+    }
+
+    /// Sets `key` to `value` (replacing a value or a counter).
+    pub fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
+        let version = self.next_version();
+        self.shard(key).put(key, Value::Bytes(value.to_vec()), version, self.shard_limit)
+    }
+
+    /// Deletes `key`; deleting an absent key is not an error.
+    pub fn delete(&self, key: &str) {
+        self.shard(key).remove(key);
+    }
+
+    /// Whether `key` exists.
+    pub fn exists(&self, key: &str) -> bool {
+        self.shard(key).entries.contains_key(key)
+    }
+
+    /// Up to [`LIST_PAGE`] keys after `cursor` (the previous page's cursor), in key order.
+    pub fn list_keys(&self, cursor: Option<&str>) -> KeyPage {
+        let mut keys: Vec<String> = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            keys.extend(shard.entries.keys().filter(|k| cursor.is_none_or(|c| k.as_str() > c)).cloned());
+        }
+        keys.sort_unstable();
+        let cursor = if keys.len() > LIST_PAGE {
+            keys.truncate(LIST_PAGE);
+            keys.last().cloned()
+        } else {
+            None
+        };
+        KeyPage { keys, cursor }
+    }
+
+    /// Adds `delta` to the counter at `key` (an absent key counts from 0) and returns the new
+    /// value. `delta = 0` reads a counter and creates nothing.
+    pub fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
+        let mut shard = self.shard(key);
+        let current = match shard.entries.get(key).map(|e| &e.value) {
+            None => 0,
+            Some(Value::Counter(n)) => *n,
+            Some(Value::Bytes(_)) => return Err(Error::NotACounter(key.to_owned())),
+        };
+        if delta == 0 {
+            return Ok(current);
+        }
+        let next = current.checked_add(delta).ok_or_else(|| Error::Overflow(key.to_owned()))?;
+        let version = self.next_version();
+        match shard.entries.get_mut(key) {
+            Some(e) => {
+                e.value = Value::Counter(next);
+                e.version = version;
+                shard.touch(key);
+            }
+            None => shard.put(key, Value::Counter(next), version, self.shard_limit)?,
+        }
+        Ok(next)
+    }
+
+    /// Sets `key` to `value` if its version is still `expected` (`None`: if it is still
+    /// absent). Returns whether the swap happened.
+    pub fn compare_and_swap(&self, key: &str, expected: Option<i64>, value: &[u8]) -> Result<bool, Error> {
+        let mut shard = self.shard(key);
+        if shard.entries.get(key).map(|e| e.version) != expected {
+            return Ok(false);
+        }
+        let version = self.next_version();
+        shard.put(key, Value::Bytes(value.to_vec()), version, self.shard_limit)?;
+        Ok(true)
+    }
+
+    /// The values of `keys`, in order.
+    pub fn get_many(&self, keys: &[String]) -> Vec<Option<Vec<u8>>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
+    /// Sets every pair. Each write is atomic; the batch as a whole is not (as
+    /// `wasi:keyvalue/batch` allows).
+    pub fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), Error> {
+        pairs.iter().try_for_each(|(k, v)| self.set(k, v))
+    }
+
+    /// Deletes every key.
+    pub fn delete_many(&self, keys: &[String]) {
+        keys.iter().for_each(|k| self.delete(k));
+    }
+
+    /// What the store holds now.
+    pub fn usage(&self) -> Usage {
+        self.shards.iter().fold(Usage::default(), |u, s| {
+            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            Usage { entries: u.entries + s.entries.len(), bytes: u.bytes + s.bytes, evictions: u.evictions + s.evictions }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn values_and_counters() {
+        let s = MemoryStore::new(1 << 20);
+        assert_eq!(s.get("a"), None);
+        s.set("a", b"x").unwrap();
+        assert_eq!(s.get("a"), Some(b"x".to_vec()));
+        assert!(s.exists("a"));
+        assert_eq!(s.increment("a", 1), Err(Error::NotACounter("a".into())));
+        assert_eq!(s.increment("n", 0).unwrap(), 0);
+        assert!(!s.exists("n"), "reading a counter creates nothing");
+        assert_eq!(s.increment("n", 5).unwrap(), 5);
+        assert_eq!(s.increment("n", -2).unwrap(), 3);
+        assert_eq!(s.get("n"), Some(3i64.to_le_bytes().to_vec()));
+        assert_eq!(s.increment("n", i64::MAX), Err(Error::Overflow("n".into())));
+        s.set("n", b"v").unwrap();
+        assert_eq!(s.get("n"), Some(b"v".to_vec()));
+        s.delete("n");
+        s.delete("never");
+        assert!(!s.exists("n"));
+    }
+
+    #[test]
+    fn compare_and_swap_is_exact() {
+        let s = MemoryStore::new(1 << 20);
+        let absent = s.get_versioned("k");
+        assert_eq!(absent.version, None);
+        assert!(s.compare_and_swap("k", None, b"1").unwrap());
+        assert!(!s.compare_and_swap("k", None, b"2").unwrap(), "no longer absent");
+        let read = s.get_versioned("k");
+        assert_eq!(read.value, Some(b"1".to_vec()));
+        s.set("k", b"1").unwrap(); // same bytes, new version
+        assert!(!s.compare_and_swap("k", read.version, b"3").unwrap());
+        let read = s.get_versioned("k");
+        assert!(s.compare_and_swap("k", read.version, b"3").unwrap());
+        assert_eq!(s.get("k"), Some(b"3".to_vec()));
+    }
+
+    #[test]
+    fn concurrent_increments_lose_nothing() {
+        let s = Arc::new(MemoryStore::new(1 << 20));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || (0..1000).for_each(|_| { s.increment("c", 1).unwrap(); }))
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(s.increment("c", 0).unwrap(), 8000);
+    }
+
+    #[test]
+    fn evicts_least_recently_used_within_budget() {
+        let budget = 16 * 4096;
+        let s = MemoryStore::new(budget);
+        for i in 0..2000 {
+            s.set(&format!("key-{i}"), &[0u8; 200]).unwrap();
+            // Keep key-0 in use: it must survive the evictions.
+            assert!(s.get("key-0").is_some(), "key-0 evicted at {i}");
+        }
+        let u = s.usage();
+        assert!(u.bytes <= budget, "{u:?}");
+        assert!(u.evictions > 0);
+        assert_eq!(u.entries as u64 + u.evictions, 2000);
+        assert!(s.get("key-1999").is_some(), "the newest entry is kept");
+        assert!(s.get("key-1").is_none(), "an old unused entry is evicted");
+    }
+
+    #[test]
+    fn an_entry_over_the_per_entry_limit_is_refused() {
+        let s = MemoryStore::new(16 * 1024);
+        let big = vec![0u8; 2000];
+        match s.set("big", &big) {
+            Err(Error::TooLarge { limit, .. }) => assert_eq!(limit, s.max_entry_bytes()),
+            other => panic!("{other:?}"),
+        }
+        assert!(!s.exists("big"));
+    }
+
+    #[test]
+    fn list_keys_pages_in_order() {
+        let s = MemoryStore::new(64 << 20);
+        for i in 0..2500 {
+            s.set(&format!("k{i:05}"), b"").unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = s.list_keys(cursor.as_deref());
+            seen.extend(page.keys);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..2500).map(|i| format!("k{i:05}")).collect();
+        assert_eq!(seen, expected);
+    }
+}
