@@ -9,6 +9,7 @@ mod compose;
 mod config;
 mod jobs;
 mod keyvalue;
+mod lazy_plug;
 mod metrics;
 mod outbound;
 mod server;
@@ -117,12 +118,18 @@ impl ComponentArgs {
         })
     }
 
-    /// The composed HTTP component's bytes: gateway + ratelimit + compiler.
+    /// The HTTP component's bytes: the gateway composed with the ratelimit component (which
+    /// every request calls); the compiler is plugged in lazily by the server (see
+    /// [`ComponentArgs::compiler`]).
     fn composed(&self) -> Result<Vec<u8>> {
         let gateway = Self::read(&self.gateway, embedded::GATEWAY)?;
         let ratelimit = Self::read(&self.ratelimit, embedded::RATELIMIT)?;
-        let compiler = Self::read(&self.compiler, embedded::COMPILER)?;
-        compose::plug(&gateway, &[("ratelimit", &ratelimit), ("compiler", &compiler)])
+        compose::plug(&gateway, &[("ratelimit", &ratelimit)])
+    }
+
+    /// The compiler component's bytes.
+    fn compiler(&self) -> Result<Vec<u8>> {
+        Ok(Self::read(&self.compiler, embedded::COMPILER)?.into_owned())
     }
 
     /// The composed job consumer's bytes: compile + compiler.
@@ -389,6 +396,7 @@ fn up(args: UpArgs) -> Result<()> {
             queue: Some(queue.clone()),
             metrics: metrics.clone(),
             metrics_token_sha256: admin_sha256.clone(),
+            lazy_plugs: vec![args.components.compiler()?],
         },
     )?);
     let job_engine = server::job_engine()?;

@@ -47,6 +47,8 @@ pub struct RequestState {
     vars: Variables,
     outbound: crate::outbound::Outbound,
     queue: Option<Arc<crate::jobs::JobQueue>>,
+    /// Instances of lazily plugged components, by slot (see [`crate::lazy_plug`]).
+    lazy: Vec<Option<wasmtime::component::Instance>>,
 }
 
 impl RequestState {
@@ -70,7 +72,21 @@ impl RequestState {
             vars,
             outbound,
             queue: None,
+            lazy: Vec::new(),
         }
+    }
+
+    /// The instance of the lazily plugged component in `slot`, once made.
+    pub fn lazy_instance(&self, slot: usize) -> Option<wasmtime::component::Instance> {
+        self.lazy.get(slot).copied().flatten()
+    }
+
+    /// Records the instance made for `slot`.
+    pub fn set_lazy_instance(&mut self, slot: usize, instance: wasmtime::component::Instance) {
+        if self.lazy.len() <= slot {
+            self.lazy.resize(slot + 1, None);
+        }
+        self.lazy[slot] = Some(instance);
     }
 
     /// Gives the store the job queue (the target of `fermyon:spin/redis` `publish`).
@@ -126,6 +142,9 @@ pub struct ServerParts {
     pub queue: Option<Arc<crate::jobs::JobQueue>>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub metrics_token_sha256: Option<String>,
+    /// Components (bytes) whose exports satisfy the component's remaining imports, each
+    /// instantiated only when a request first calls it (see [`crate::lazy_plug`]).
+    pub lazy_plugs: Vec<Vec<u8>>,
 }
 
 /// Adds everything this host provides to `linker`: WASI, wasi:http (outgoing), key-value,
@@ -196,6 +215,12 @@ impl Server {
         let component = crate::wasm_cache::component(engine, component).context("compiling the component")?;
         let mut linker: Linker<RequestState> = Linker::new(engine);
         link_host(&mut linker)?;
+        let host_linker = linker.clone();
+        for (slot, plug) in parts.lazy_plugs.iter().enumerate() {
+            let plug = crate::wasm_cache::component(engine, plug).context("compiling a plugged component")?;
+            let plug = Arc::new(crate::lazy_plug::LazyPlug::new(engine, &host_linker, &plug)?);
+            plug.add_to_linker(engine, &mut linker, &component, slot)?;
+        }
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
@@ -203,7 +228,7 @@ impl Server {
         let pre = ProxyPre::new(pre)
             .map_err(anyhow::Error::from)
             .context("the component does not export wasi:http/incoming-handler")?;
-        let ServerParts { kv, vars, limits, outbound, queue, metrics, metrics_token_sha256 } = parts;
+        let ServerParts { kv, vars, limits, outbound, queue, metrics, metrics_token_sha256, lazy_plugs: _ } = parts;
         let slots = Semaphore::new(limits.max_concurrency);
         Ok(Server { pre, kv, vars, limits, slots, outbound, queue, metrics, metrics_token_sha256 })
     }
