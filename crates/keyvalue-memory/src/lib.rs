@@ -308,7 +308,11 @@ impl MemoryStore {
     pub fn usage(&self) -> Usage {
         self.shards.iter().fold(Usage::default(), |u, s| {
             let s = s.lock().unwrap_or_else(|e| e.into_inner());
-            Usage { entries: u.entries + s.entries.len(), bytes: u.bytes + s.bytes, evictions: u.evictions + s.evictions }
+            Usage {
+                entries: u.entries + s.entries.len(),
+                bytes: u.bytes + s.bytes,
+                evictions: u.evictions + s.evictions,
+            }
         })
     }
 }
@@ -361,7 +365,11 @@ mod tests {
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let s = s.clone();
-                std::thread::spawn(move || (0..1000).for_each(|_| { s.increment("c", 1).unwrap(); }))
+                std::thread::spawn(move || {
+                    (0..1000).for_each(|_| {
+                        s.increment("c", 1).unwrap();
+                    })
+                })
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
