@@ -368,6 +368,24 @@ fn bad_input_is_refused_and_nothing_is_stored() {
         ),
         ("config without sources", h.post("/v1/lists", &t).json(&json!({"name": "x", "config": {"name": "c"}})), 400),
         ("config not an object", h.post("/v1/lists", &t).json(&json!({"name": "x", "config": "nope"})), 400),
+        (
+            "config with an unknown property",
+            h.post("/v1/lists", &t).json(&json!({"name": "x", "config": {"name": "c", "sources": [{"source": "s"}], "sourcez": []}})),
+            400,
+        ),
+        (
+            "config with an unknown transformation",
+            h.post("/v1/lists", &t)
+                .json(&json!({"name": "x", "config": {"name": "c", "sources": [{"source": "s"}], "transformations": ["Dedupe"]}})),
+            400,
+        ),
+        (
+            "config with validation at both levels",
+            h.post("/v1/lists", &t).json(&json!({"name": "x", "config": {"name": "c", "transformations": ["Validate"],
+                "sources": [{"source": "s", "transformations": ["ValidateAllowIp"]}]}})),
+            422,
+        ),
+        ("name with a control character", h.post("/v1/lists", &t).json(&json!({"name": "\tx", "rules": "y"})), 400),
         ("empty name", h.post("/v1/lists", &t).json(&json!({"name": "", "rules": "y"})), 400),
         ("name too long", h.post("/v1/lists", &t).json(&json!({"name": "n".repeat(201), "rules": "y"})), 400),
         ("JSON array", h.post("/v1/lists", &t).json(&json!(["x"])), 400),

@@ -67,15 +67,22 @@ fn preview_refuses_what_it_cannot_do() {
         (json!({"config": {"sources": [{"source": "a"}]}}), 400, "invalid_configuration"),
         (
             json!({"config": {"name": "x", "sources": [{"source": "a"}], "exclusions": ["/(/"]}, "sources": {"a": "x"}}),
-            400,
+            422,
             "invalid_pattern",
         ),
+        // Well-formed, but two validation transformations: a rule between properties.
+        (
+            json!({"config": {"name": "x", "sources": [{"source": "a"}], "transformations": ["Validate", "ValidateAllowIp"]}}),
+            422,
+            "invalid_configuration",
+        ),
+        (json!({"config": {"name": "x", "sources": [{"source": "a", "kind": "hosts"}]}}), 400, "invalid_configuration"),
         (
             json!({"config": {"name": "x", "sources": [{"source": "a"}]}, "sources": {"a": "||a.org^\n".repeat(100)}}),
             413,
             "preview_too_large",
         ),
-        (json!({"config": "nope"}), 400, "bad_request"),
+        (json!({"config": "nope"}), 400, "invalid_configuration"),
         (json!({"config": {}, "extra": 1}), 400, "bad_request"),
     ];
     for (body, status, code) in cases {

@@ -325,7 +325,7 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
 }
 
 /// Checks a path id's shape; ids never reach a key unchecked.
-fn parse_id(raw: &str, prefix: &str, what: &str) -> Result<String> {
+pub(crate) fn parse_id(raw: &str, prefix: &str, what: &str) -> Result<String> {
     if is_valid_id(raw, prefix) {
         Ok(raw.to_owned())
     } else {
@@ -336,7 +336,7 @@ fn parse_id(raw: &str, prefix: &str, what: &str) -> Result<String> {
 }
 
 /// Parses a JSON body after checking its content type.
-fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T> {
+pub(crate) fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T> {
     let ct = req.header("content-type").unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/json") {
@@ -364,8 +364,8 @@ fn me(caller: &Caller, lists: &Kv) -> Result<Response> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewUser {
-    name: String,
+pub(crate) struct NewUser {
+    pub(crate) name: String,
 }
 
 fn new_token(lists: &Kv, user_id: &str) -> Result<String> {
@@ -398,16 +398,18 @@ fn issue_token(caller: &Caller, lists: &Kv, user_id: &str) -> Result<Response> {
     Ok(Response::json(201, &json!({"userId": user_id, "token": token})))
 }
 
-fn validate_name(name: &str) -> Result<String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(ApiError::bad_request("name must not be empty"));
-    }
+/// A name as given (at most [`MAX_NAME_CHARS`], no control characters anywhere, not blank),
+/// trimmed of surrounding whitespace: what `openapi.yaml`'s `Name` schema says.
+pub(crate) fn validate_name(name: &str) -> Result<String> {
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::bad_request(format!("name is longer than {MAX_NAME_CHARS} characters")));
     }
     if name.chars().any(char::is_control) {
         return Err(ApiError::bad_request("name must not contain control characters"));
+    }
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::bad_request("name must not be empty"));
     }
     Ok(name.to_owned())
 }
@@ -415,7 +417,7 @@ fn validate_name(name: &str) -> Result<String> {
 /// The body of `POST /v1/lists` and `PUT /v1/lists/{id}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListInput {
+pub(crate) struct ListInput {
     name: String,
     #[serde(default)]
     description: Option<String>,
@@ -432,7 +434,7 @@ struct ListInput {
 const MAX_WEBHOOK_URL: usize = 2048;
 
 /// A checked [`ListInput`].
-struct ListContent {
+pub(crate) struct ListContent {
     webhook_url: Option<String>,
     name: String,
     description: Option<String>,
@@ -440,7 +442,7 @@ struct ListContent {
     rules: Option<String>,
 }
 
-fn validate_list(input: ListInput) -> Result<ListContent> {
+pub(crate) fn validate_list(input: ListInput) -> Result<ListContent> {
     let name = validate_name(&input.name)?;
     let description = match input.description {
         Some(d) if d.chars().count() > MAX_DESCRIPTION_CHARS => {
@@ -459,7 +461,7 @@ fn validate_list(input: ListInput) -> Result<ListContent> {
         }
         (Some(rules), None) => (ListSource::Rules, Some(rules)),
         (None, Some(config)) => {
-            validate_config_shape(&config)?;
+            validate_config(&config)?;
             (ListSource::Config { config }, None)
         }
     };
@@ -467,7 +469,7 @@ fn validate_list(input: ListInput) -> Result<ListContent> {
     Ok(ListContent { name, description, source, rules, webhook_url })
 }
 
-fn validate_webhook_url(raw: &str) -> Result<String> {
+pub(crate) fn validate_webhook_url(raw: &str) -> Result<String> {
     let bad = |why: &str| ApiError::bad_request(format!("`webhookUrl` {why}"));
     if raw.len() > MAX_WEBHOOK_URL {
         return Err(bad(&format!("is longer than {MAX_WEBHOOK_URL} bytes")));
@@ -490,33 +492,15 @@ fn new_webhook_secret() -> String {
     format!("whsec_{}", hex::encode(edge_store::wasi::random::random::get_random_bytes(32)))
 }
 
-/// The shape a HostlistCompiler configuration must have (full validation comes with the
-/// compiler): an object with a non-empty `name` and a non-empty `sources` array of objects,
-/// each with a non-empty string `source`.
-fn validate_config_shape(config: &serde_json::Value) -> Result<()> {
-    let obj = config.as_object().ok_or_else(|| ApiError::bad_request("`config` must be a JSON object"))?;
-    match obj.get("name").and_then(|n| n.as_str()) {
-        Some(n) if !n.trim().is_empty() => {}
-        _ => return Err(ApiError::bad_request("`config.name` is required (a non-empty string)")),
-    }
-    let sources = obj
-        .get("sources")
-        .and_then(|s| s.as_array())
-        .ok_or_else(|| ApiError::bad_request("`config.sources` is required (an array)"))?;
-    if sources.is_empty() {
-        return Err(ApiError::bad_request("`config.sources` must not be empty"));
-    }
-    for (i, s) in sources.iter().enumerate() {
-        match s.get("source").and_then(|v| v.as_str()) {
-            Some(v) if !v.trim().is_empty() => {}
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "`config.sources[{i}].source` is required (a non-empty string)"
-                )));
-            }
-        }
-    }
-    Ok(())
+/// Checks a HostlistCompiler configuration as the compiler will (the `hostlist` crate's own
+/// checks): a property that is unknown, of the wrong type or missing is malformed input (400,
+/// as `openapi.yaml`'s `HostlistConfig` schema says); breaking a rule between properties (two
+/// validation transformations, validation at both levels) is well-formed input that cannot be
+/// processed (422).
+pub(crate) fn validate_config(config: &serde_json::Value) -> Result<()> {
+    let parsed = hostlist::config::Configuration::parse(config)
+        .map_err(|e| ApiError::new(400, "invalid_configuration", format!("`config`: {}", e.0)))?;
+    parsed.cross_check().map_err(|e| ApiError::new(422, "invalid_configuration", format!("`config`: {}", e.0)))
 }
 
 fn owned_list(user: &User, lists: &Kv, id: &str) -> Result<ListRecord> {
@@ -800,9 +784,9 @@ fn replay_job(user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<
 /// The body of `POST /v1/preview`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PreviewInput {
+pub(crate) struct PreviewInput {
     /// A HostlistCompiler configuration.
-    config: serde_json::Value,
+    pub(crate) config: serde_json::Value,
     /// The content of sources named in `config`, by location.
     #[serde(default)]
     sources: std::collections::BTreeMap<String, String>,
@@ -812,14 +796,14 @@ struct PreviewInput {
 /// answers the list, if it is no larger than `max_preview_bytes`.
 fn preview(req: &Request, _user: &User, settings: &Settings) -> Result<Response> {
     let input: PreviewInput = json_body(req)?;
-    if !input.config.is_object() {
-        return Err(ApiError::bad_request("`config` must be a HostlistCompiler configuration (a JSON object)"));
-    }
+    validate_config(&input.config)?;
     let files: Vec<compiler::SourceFile> =
         input.sources.into_iter().map(|(location, content)| compiler::SourceFile { location, content }).collect();
     let compiled = compiler::compile(&input.config.to_string(), &files, &now_rfc3339()).map_err(|e| match e {
-        compiler::CompileError::InvalidConfiguration(m) => ApiError::new(400, "invalid_configuration", m),
-        compiler::CompileError::Pattern(m) => ApiError::new(400, "invalid_pattern", m),
+        // Checked above already; the compiler's own check is the same.
+        compiler::CompileError::InvalidConfiguration(m) => ApiError::new(422, "invalid_configuration", m),
+        // A well-formed pattern string that is not a valid pattern.
+        compiler::CompileError::Pattern(m) => ApiError::new(422, "invalid_pattern", m),
         compiler::CompileError::Source(m) => ApiError::new(422, "source_failed", m),
     })?;
     if compiled.text.len() > settings.max_preview_bytes {
@@ -843,7 +827,7 @@ fn preview(req: &Request, _user: &User, settings: &Settings) -> Result<Response>
 }
 
 /// Whether an `If-None-Match` header value matches `etag` (weak comparison, RFC 9110 13.1.2).
-fn if_none_match(header: &str, etag: &str) -> bool {
+pub(crate) fn if_none_match(header: &str, etag: &str) -> bool {
     header.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
 }
 

@@ -9,6 +9,8 @@
 edge_store::generate_component_bindings!("gateway");
 
 mod api;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 
 use exports::wasi::http::incoming_handler::Guest;

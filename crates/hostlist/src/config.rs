@@ -26,6 +26,23 @@ pub struct Filters {
 }
 
 /// A compiler configuration.
+impl Filters {
+    fn check_one_validation(&self, at: &str) -> Result<(), ConfigError> {
+        let validations: Vec<&str> = Transformation::ORDER
+            .iter()
+            .filter(|t| t.is_validation() && self.transformations.contains(t))
+            .map(|t| t.name())
+            .collect();
+        if validations.len() > 1 {
+            return err(format!(
+                "{at}transformations: validation transformations cannot be combined: {}",
+                validations.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Configuration {
     pub name: String,
@@ -85,18 +102,6 @@ fn filters(obj: &Map<String, Value>, at: &str) -> Result<Filters, ConfigError> {
             }
         }
     }
-    let mut validations: Vec<&str> = Vec::new();
-    for t in Transformation::ORDER {
-        if t.is_validation() && transformations.contains(&t) {
-            validations.push(t.name());
-        }
-    }
-    if validations.len() > 1 {
-        return err(format!(
-            "{at}transformations: validation transformations cannot be combined: {}",
-            validations.join(", ")
-        ));
-    }
     Ok(Filters {
         transformations,
         exclusions: strings(obj, "exclusions", at)?,
@@ -125,8 +130,18 @@ impl Configuration {
         Configuration::from_value(&value)
     }
 
-    /// Checks a parsed configuration.
+    /// Checks a parsed configuration: [`Configuration::parse`], then
+    /// [`Configuration::cross_check`].
     pub fn from_value(value: &Value) -> Result<Configuration, ConfigError> {
+        let config = Configuration::parse(value)?;
+        config.cross_check()?;
+        Ok(config)
+    }
+
+    /// Reads a configuration, checking each property on its own: known properties only, of the
+    /// right types, required ones present, known transformation names. What the rules between
+    /// properties say is [`Configuration::cross_check`]'s.
+    pub fn parse(value: &Value) -> Result<Configuration, ConfigError> {
         let Value::Object(obj) = value else { return err("the configuration must be a JSON object") };
         let mut top: Vec<&str> = vec!["name", "description", "homepage", "license", "version", "sources"];
         top.extend(FILTER_KEYS);
@@ -164,11 +179,16 @@ impl Configuration {
             sources: parsed,
             filters: filters(obj, "")?,
         };
-        config.check_validation_levels()?;
         Ok(config)
     }
 
-    fn check_validation_levels(&self) -> Result<(), ConfigError> {
+    /// The rules between properties: at most one validation transformation in any
+    /// `transformations` list, and validation at the top level or in sources, not both.
+    pub fn cross_check(&self) -> Result<(), ConfigError> {
+        self.filters.check_one_validation("")?;
+        for (i, s) in self.sources.iter().enumerate() {
+            s.filters.check_one_validation(&format!("sources[{i}]."))?;
+        }
         let top: Vec<&str> =
             self.filters.transformations.iter().filter(|t| t.is_validation()).map(|t| t.name()).collect();
         if top.is_empty() {

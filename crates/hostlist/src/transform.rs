@@ -426,6 +426,15 @@ mod tests {
     }
 
     #[test]
+    fn compress_reads_the_host_of_a_rule_with_an_empty_modifier_list() {
+        // Found by fuzzing (fuzz/, target `rules`): `||d^$` has the host `d` (its modifier list
+        // is empty), not `d^`, so it is a repeat of `||d^` and the parent of `||sub.d^$,`.
+        let out = compress(lines(&["||example.org^$", "||sub.example.org^$,", "||example.org^", " ||other.org^$ "]));
+        assert_eq!(out, lines(&["||example.org^$", " ||other.org^$ "]));
+        assert_eq!(compress(lines(&["||d^$"])), lines(&["||d^$"]));
+    }
+
+    #[test]
     fn names_round_trip() {
         for t in Transformation::ORDER {
             assert_eq!(Transformation::from_name(t.name()), Some(t));

@@ -1,0 +1,249 @@
+//! A native entry point for fuzzing the gateway's request parsing: the `gateway_request` target
+//! of `fuzz/` at the repository root. Not part of the component's interface.
+//!
+//! [`parse_request`] takes a request through the pure steps it meets on its way in (path and
+//! query split, header lookup, path ids, the JSON body and its checks, the configuration check,
+//! `If-None-Match`, error responses) and checks what each step promises. Three steps are not
+//! reached: the bearer-token parsing in `api::authenticate`, the route table in `api::route` and
+//! the query of `GET /v1/jobs` (in `api::list_jobs`) all take the `lists` key-value bucket, which
+//! only the `wasi:keyvalue` import opens (natively a stub). The route table is mirrored here to
+//! decide which steps a request reaches.
+
+use crate::api::{self, ApiError, ListInput, NewUser, PreviewInput};
+use crate::http::Request;
+use edge_store::model::{
+    ID_HEX_LEN, JOB_ID_PREFIX, LIST_ID_PREFIX, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, USER_ID_PREFIX, is_valid_id,
+};
+use serde_json::Value;
+
+/// What the pure steps made of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `/healthz` or `/v1/health`: answered before authentication.
+    Health,
+    /// Refused before any store access: the status and the error code.
+    Refused(u16, &'static str),
+    /// Through every step that needs no store.
+    Passed,
+    /// No such route (404 once authenticated).
+    NoRoute,
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// Takes a request (`path_with_query` as `wasi:http` gives it) through the gateway's pure
+/// parsing steps; panics if a step breaks its promise.
+pub fn parse_request(method: &str, path_with_query: &str, headers: &[(String, Vec<u8>)], body: &[u8]) -> Outcome {
+    // As `http::read` splits what `wasi:http` gives.
+    let (path, query) = match path_with_query.split_once('?') {
+        Some((p, q)) => (p.to_owned(), q.to_owned()),
+        None => (path_with_query.to_owned(), String::new()),
+    };
+    let req = Request { method: method.to_owned(), path, query, headers: headers.to_vec(), body: body.to_vec() };
+    check_header_lookup(&req);
+    if req.path == "/healthz" || req.path == "/v1/health" {
+        return Outcome::Health;
+    }
+    match steps(&req) {
+        Ok(true) => Outcome::Passed,
+        Ok(false) => Outcome::NoRoute,
+        Err(e) => {
+            let outcome = Outcome::Refused(e.status, e.code);
+            check_error_response(e);
+            outcome
+        }
+    }
+}
+
+/// `api::route`'s table, for the steps that need no store; `Ok(false)` for no route.
+fn steps(req: &Request) -> Result<bool> {
+    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let m = req.method.as_str();
+    match segments.as_slice() {
+        ["v1", "me"] => {}
+        ["v1", "users"] => {
+            if m == "POST" {
+                let input: NewUser = json_body(req)?;
+                name(&input.name)?;
+            }
+        }
+        ["v1", "users", id, "tokens"] => {
+            if m == "POST" {
+                parse_id(id, USER_ID_PREFIX, "user")?;
+            }
+        }
+        ["v1", "lists"] => {
+            if m == "POST" {
+                list(req)?;
+            }
+        }
+        ["v1", "lists", id] => {
+            parse_id(id, LIST_ID_PREFIX, "list")?;
+            if m == "PUT" {
+                list(req)?;
+            }
+        }
+        ["v1", "lists", id, "compile"] => {
+            parse_id(id, LIST_ID_PREFIX, "list")?;
+        }
+        ["v1", "lists", id, "compiled"] => {
+            parse_id(id, LIST_ID_PREFIX, "list")?;
+            if let Some(h) = req.header("if-none-match") {
+                check_if_none_match(h);
+            }
+        }
+        ["v1", "preview"] => {
+            if m == "POST" {
+                let input: PreviewInput = json_body(req)?;
+                check_config(&input.config)?;
+            }
+        }
+        // The query is read in `api::list_jobs`, after the store.
+        ["v1", "jobs"] => {}
+        ["v1", "jobs", id] | ["v1", "jobs", id, "replay"] => {
+            parse_id(id, JOB_ID_PREFIX, "job")?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `Request::header`: the first value of the name, whatever its case, if it is UTF-8.
+fn check_header_lookup(req: &Request) {
+    for name in ["authorization", "content-type", "if-none-match", "content-length"] {
+        let found = req.header(name);
+        assert_eq!(found, req.header(&name.to_ascii_uppercase()), "header lookup depends on case");
+        let first = req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name));
+        assert_eq!(found, first.and_then(|(_, v)| std::str::from_utf8(v).ok()), "header {name}");
+    }
+}
+
+/// An error answers `{"error": {"code", "message"}}` with its status.
+fn check_error_response(e: ApiError) {
+    let (status, code, message) = (e.status, e.code, e.message.clone());
+    assert!((400..600).contains(&status), "status {status}");
+    let r = e.into_response();
+    assert_eq!(r.status, status);
+    assert!(r.headers.iter().any(|(k, v)| k == "content-type" && v == "application/json"));
+    let v: Value = serde_json::from_slice(&r.body).expect("an error body is JSON");
+    assert_eq!(v["error"]["code"], code);
+    assert_eq!(v["error"]["message"], message.as_str());
+}
+
+fn parse_id(raw: &str, prefix: &str, what: &str) -> Result<String> {
+    let r = api::parse_id(raw, prefix, what);
+    match &r {
+        Ok(id) => {
+            assert_eq!(id, raw);
+            assert!(is_valid_id(raw, prefix));
+            assert_eq!(id.len(), prefix.len() + ID_HEX_LEN);
+            assert!(id[prefix.len()..].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')), "id {id:?}");
+        }
+        Err(e) => {
+            assert_eq!(e.status, 400);
+            assert!(!is_valid_id(raw, prefix));
+        }
+    }
+    r
+}
+
+fn json_body<T: for<'de> serde::Deserialize<'de>>(req: &Request) -> Result<T> {
+    let r = api::json_body::<T>(req);
+    let ct = req.header("content-type").unwrap_or("");
+    let json = ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json");
+    match &r {
+        Ok(_) => {
+            assert!(json, "a body accepted with content-type {ct:?}");
+            assert!(std::str::from_utf8(&req.body).is_ok(), "a body accepted that is not UTF-8");
+            assert!(serde_json::from_slice::<Value>(&req.body).is_ok(), "a body accepted that is not JSON");
+        }
+        Err(e) if !json => assert_eq!((e.status, e.code), (415, "unsupported_media_type")),
+        Err(e) => assert_eq!(e.status, 400),
+    }
+    r
+}
+
+fn name(raw: &str) -> Result<String> {
+    let r = api::validate_name(raw);
+    match &r {
+        Ok(n) => {
+            assert_eq!(n, raw.trim());
+            assert!(!n.is_empty());
+            assert!(n.chars().count() <= MAX_NAME_CHARS);
+            assert!(!n.chars().any(char::is_control), "name {n:?}");
+            assert_eq!(api::validate_name(n).ok().as_ref(), Some(n), "validate_name is not idempotent");
+        }
+        Err(e) => assert_eq!(e.status, 400),
+    }
+    r
+}
+
+/// `api::validate_list` accepts exactly the bodies whose parts each pass their own check.
+fn list(req: &Request) -> Result<()> {
+    let input: ListInput = json_body(req)?;
+    let v: Value = serde_json::from_slice(&req.body).expect("json_body read it");
+    // `null` reads as absent.
+    let field = |k: &str| v.get(k).filter(|x| !x.is_null());
+    let given_name = field("name").and_then(Value::as_str).expect("a list body has a name");
+    let description = field("description").and_then(Value::as_str);
+    let webhook = field("webhookUrl").and_then(Value::as_str);
+    let config = field("config");
+    let r = api::validate_list(input);
+    let expected = name(given_name).is_ok()
+        && description.is_none_or(|d| d.chars().count() <= MAX_DESCRIPTION_CHARS)
+        && field("rules").is_some() != config.is_some()
+        && config.is_none_or(|c| check_config(c).is_ok())
+        && webhook.is_none_or(check_webhook_url);
+    assert_eq!(r.is_ok(), expected, "validate_list on {v}");
+    if let Err(e) = &r {
+        assert!(e.status == 400 || e.status == 422, "status {}", e.status);
+    }
+    r.map(|_| ())
+}
+
+fn check_webhook_url(raw: &str) -> bool {
+    match api::validate_webhook_url(raw) {
+        Ok(u) => {
+            let p = url::Url::parse(&u).expect("an accepted webhook URL parses");
+            assert!(matches!(p.scheme(), "http" | "https"));
+            assert!(p.host_str().is_some_and(|h| !h.is_empty()));
+            assert!(p.username().is_empty() && p.password().is_none());
+            if u.len() <= 2048 {
+                let again = api::validate_webhook_url(&u).ok();
+                assert_eq!(again.as_ref(), Some(&u), "webhook URL {raw:?} is not stable");
+            }
+            true
+        }
+        Err(e) => {
+            assert_eq!(e.status, 400);
+            false
+        }
+    }
+}
+
+/// `api::validate_config` takes exactly what the compiler takes: a configuration that does not
+/// read is malformed (400), one that breaks a rule between properties cannot be processed (422).
+fn check_config(config: &Value) -> Result<()> {
+    let r = api::validate_config(config);
+    let parsed = hostlist::config::Configuration::parse(config);
+    let whole = hostlist::config::Configuration::from_value(config);
+    match &r {
+        Ok(()) => assert!(whole.is_ok(), "the gateway takes a configuration the compiler refuses: {config}"),
+        Err(e) => {
+            assert_eq!(e.code, "invalid_configuration");
+            assert!(whole.is_err(), "the gateway refuses a configuration the compiler takes: {config}");
+            assert_eq!(e.status, if parsed.is_err() { 400 } else { 422 }, "status for {config}");
+        }
+    }
+    r
+}
+
+fn check_if_none_match(header: &str) {
+    let etag = "\"0123456789abcdef\"";
+    let matched = api::if_none_match(header, etag);
+    let star = header.split(',').any(|t| t.trim() == "*");
+    assert!(!star || matched, "`*` matches any entity tag");
+    assert!(!matched || star || header.contains(etag), "{header:?} matched {etag}");
+    assert!(api::if_none_match(&format!("{header}, {etag}"), etag));
+    assert!(api::if_none_match(&format!("{header},W/{etag}"), etag));
+}
