@@ -496,6 +496,47 @@ fn a_compile_past_its_deadline_is_retried_then_dead() {
     assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
 }
 
+/// A compile that needs more memory than `--job-memory-mib` traps on the queue path: the
+/// attempt fails, is retried, and the job ends dead; the host keeps serving and compiling
+/// lists that fit.
+#[test]
+fn a_compile_over_its_memory_cap_is_retried_then_dead() {
+    // 20 MB of rules: the compiler holds the text and its lines, far over 16 MiB.
+    let big: Arc<Vec<u8>> =
+        Arc::new((0..800_000usize).map(|i| format!("||host-{i:08}.example.org^\n")).collect::<String>().into_bytes());
+    let b = big.clone();
+    let source = Server::start(move |_| Reply { status: 200, content_type: "text/plain", body: b.to_vec() });
+    let h = Backend::Embedded.start(&[
+        "--allowed-outbound-hosts",
+        &source.addr,
+        "--job-memory-mib",
+        "16",
+        // A trapped attempt leaves its ledger claim behind; it runs out after the deadline
+        // plus 3 s, and then the sweeper publishes the job again.
+        "--job-deadline-ms",
+        "1000",
+        "--job-backoff-ms",
+        "50",
+        "--sweep-interval-ms",
+        "200",
+    ]);
+    let (_, t) = h.create_user("alice");
+    let (list, _) = create_config_list(
+        &h,
+        &t,
+        json!({"name": "big", "config": {"name": "big", "sources": [{"source": source.url("/big.txt")}]}}),
+    );
+    let job = request_compile(&h, &t, &list);
+    let dead = h.wait_job(&t, &job, "dead");
+    assert_eq!(dead["attempts"], 3, "{dead}");
+    assert!(dead["artifact"].is_null(), "{dead}");
+    // The host kept serving, and a list that fits still compiles.
+    assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
+    let small = h.create_list(&t, "small", "||a.example^\n");
+    let job = request_compile(&h, &t, &small);
+    h.wait_job(&t, &job, "done");
+}
+
 /// A 50 MB compiled list is stored in chunks and served whole.
 #[test]
 fn a_50_mb_list_compiles_and_is_served_whole() {
