@@ -173,6 +173,10 @@ struct UpArgs {
     /// The rate limit's window, in seconds.
     #[arg(long, env = "BLOCKLIST_EDGE_RATE_WINDOW_SECS", default_value_t = 60)]
     rate_window_secs: u64,
+    /// Failed authentications one client address may make per rate-limit window, then 429
+    /// (0: no limit).
+    #[arg(long, env = "BLOCKLIST_EDGE_AUTH_FAILURE_LIMIT", default_value_t = 30)]
+    auth_failure_limit: u32,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "BLOCKLIST_EDGE_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     max_body_bytes: usize,
@@ -320,6 +324,7 @@ fn up(args: UpArgs) -> Result<()> {
     vars.insert("admin_token_sha256".to_owned(), admin.unwrap_or_default());
     vars.insert("rate_limit_requests".to_owned(), args.rate_limit.to_string());
     vars.insert("rate_limit_window_secs".to_owned(), args.rate_window_secs.to_string());
+    vars.insert("auth_failure_limit".to_owned(), args.auth_failure_limit.to_string());
     vars.insert("max_body_bytes".to_owned(), args.max_body_bytes.to_string());
     vars.insert("max_lists_per_user".to_owned(), args.max_lists_per_user.to_string());
     vars.insert("compile_dedupe_secs".to_owned(), args.compile_dedupe_secs.to_string());

@@ -261,7 +261,7 @@ impl Server {
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let server = server.clone();
-                    async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+                    async move { Ok::<_, std::convert::Infallible>(server.handle(req, peer).await) }
                 });
                 let conn = http1::Builder::new()
                     .keep_alive(true)
@@ -290,8 +290,21 @@ impl Server {
 
     /// Handles one request in a fresh instance; host-side failures become JSON 5xx responses.
     /// `GET /metrics` is answered by the host itself.
-    pub async fn handle(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<HyperOutgoingBody> {
+    /// The header that tells the guest the client's address (`ip:port`), as Spin names it.
+    pub const CLIENT_ADDR_HEADER: &'static str = "spin-client-addr";
+
+    /// Answers one request from `peer`.
+    pub async fn handle(
+        &self,
+        mut req: hyper::Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> hyper::Response<HyperOutgoingBody> {
         let started = Instant::now();
+        // The client's address comes from the connection, never from the client: any value it
+        // sent is replaced.
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&peer.to_string()) {
+            req.headers_mut().insert(Self::CLIENT_ADDR_HEADER, v);
+        }
         if req.uri().path() == "/metrics" {
             return self.metrics_response(&req).await;
         }

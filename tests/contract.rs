@@ -65,8 +65,9 @@ fn every_response_matches_openapi_yaml() {
         println!("SKIPPED the contract test: schemathesis (`st`) not found (pip install schemathesis)");
         return;
     };
-    // A limit no generated run reaches: the contract, not the limiter, is under test here.
-    let host = Host::start(&["--rate-limit", "1000000", "--max-preview-bytes", "65536"]);
+    // Limits no generated run reaches: the contract, not the limiters, is under test here.
+    let host =
+        Host::start(&["--rate-limit", "1000000", "--auth-failure-limit", "1000000", "--max-preview-bytes", "65536"]);
     let (_, user) = host.create_user("contract");
     // A user's token for the user's endpoints; the admin token for user management.
     run(&st, &host, &user, "^/(healthz|v1/(me|lists|preview|jobs))");

@@ -109,6 +109,43 @@ fn with_the_memory_rate_limit_store_each_process_counts_its_own_requests() {
 }
 
 #[test]
+fn failed_authentications_are_limited_per_client_address() {
+    let h = Host::start(&["--auth-failure-limit", "5", "--rate-window-secs", WINDOW]);
+    let (_, good) = h.create_user("alice");
+    let bad = format!("ble_{}", "0".repeat(64));
+    // Five failures, some without a token, some with a wrong one, some claiming to come from
+    // elsewhere (the host replaces the client's own `spin-client-addr`).
+    for i in 0..5 {
+        let r = match i % 3 {
+            0 => h.client().get(h.url("/v1/lists")),
+            1 => h.get("/v1/lists", &bad),
+            _ => h.get("/v1/lists", &bad).header("spin-client-addr", format!("203.0.113.{i}:1234")),
+        };
+        assert_eq!(error_of(r.send().unwrap()).0, 401, "failure {}", i + 1);
+    }
+    let r = h.get("/v1/lists", &bad).header("spin-client-addr", "198.51.100.7:80").send().unwrap();
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1, "retry-after {retry}");
+    let (status, code, message) = error_of(r);
+    assert_eq!((status, code.as_str()), (429, "too_many_auth_failures"), "{message}");
+    // A valid token from the same address is still served: the budget is for failures only.
+    assert_eq!(h.get("/v1/lists", &good).send().unwrap().status(), 200);
+    assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
+}
+
+#[test]
+fn a_body_is_not_read_before_the_caller_is_authenticated() {
+    let h = Host::start(&["--max-body-bytes", "1000"]);
+    // Over the body limit, but without a valid token: the answer is 401, not 413 — the body
+    // was never read.
+    let r = h.client().post(h.url("/v1/lists")).body(vec![b'x'; 5000]).send().unwrap();
+    assert_eq!(error_of(r).0, 401);
+    let (_, t) = h.create_user("alice");
+    let r = h.post("/v1/lists", &t).header("content-type", "application/json").body(vec![b'x'; 5000]).send().unwrap();
+    assert_eq!(error_of(r).0, 413);
+}
+
+#[test]
 fn a_looping_guest_is_cut_off_and_the_host_keeps_serving() {
     let deadline_ms = 500;
     let h = Host::start(&[

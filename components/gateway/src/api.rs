@@ -65,6 +65,8 @@ pub struct Settings {
     pub admin_token_sha256: Option<String>,
     pub rate_limit: u32,
     pub rate_window_secs: u64,
+    /// Failed authentications one client address may make per rate-limit window (0: no limit).
+    pub auth_failure_limit: u32,
     pub max_body_bytes: usize,
     pub max_lists_per_user: usize,
     pub dedupe_secs: u64,
@@ -91,6 +93,7 @@ impl Settings {
             admin_token_sha256: (!admin.is_empty()).then_some(admin),
             rate_limit: config_value("rate_limit_requests", 100)?,
             rate_window_secs: config_value("rate_limit_window_secs", 60)?,
+            auth_failure_limit: config_value("auth_failure_limit", 30)?,
             max_body_bytes: config_value("max_body_bytes", 4 * 1024 * 1024)?,
             max_lists_per_user: config_value("max_lists_per_user", 1000)?,
             dedupe_secs: config_value("compile_dedupe_secs", 60)?,
@@ -201,8 +204,61 @@ fn rate_limit(caller: &Caller, settings: &Settings) -> Result<ratelimit::Decisio
     Ok(d)
 }
 
-/// Answers one request.
-pub fn handle(settings: &Settings, (req, read_error): (Request, Option<ReadError>)) -> Response {
+/// The header carrying the client's address (`ip:port`), as Spin sets it on incoming requests;
+/// the blocklist-edge host sets it too, replacing any value the client sent.
+const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
+
+/// The answer to a request whose authentication failed (`error`, a 401): the failure counts
+/// against its client address's budget of failures (`auth_failure_limit` per rate-limit
+/// window), and past that budget the answer is 429 with `Retry-After`, so that guessing tokens
+/// or flooding with bad ones is slowed down per address. Requests without an address (a host
+/// that does not set the header) are not counted.
+fn refuse_unauthenticated(req: &Request, settings: &Settings, error: ApiError) -> ApiError {
+    let Some(addr) = req.header(CLIENT_ADDR_HEADER).and_then(client_ip) else { return error };
+    if settings.auth_failure_limit == 0 {
+        return error;
+    }
+    let policy = ratelimit::Policy {
+        limit: settings.auth_failure_limit,
+        window_ms: settings.rate_window_secs.saturating_mul(1000),
+    };
+    match ratelimit::check(&format!("auth-failures:{addr}"), policy) {
+        Ok(d) if !d.allowed => {
+            let secs = d.retry_after_ms.div_ceil(1000).max(1);
+            let mut e = ApiError::new(
+                429,
+                "too_many_auth_failures",
+                format!(
+                    "more than {} failed authentications from this address in {} s; retry in {secs} s",
+                    settings.auth_failure_limit, settings.rate_window_secs
+                ),
+            );
+            e.headers.push(("retry-after".into(), secs.to_string()));
+            e
+        }
+        // Within the budget, or the limiter is unavailable: the 401 stands.
+        _ => error,
+    }
+}
+
+/// The IP address in a `spin-client-addr` value (`1.2.3.4:5678` or `[::1]:5678`).
+pub(crate) fn client_ip(value: &str) -> Option<&str> {
+    let ip = match value.strip_prefix('[') {
+        Some(rest) => rest.split_once(']')?.0,
+        None => value.rsplit_once(':').map_or(value, |(ip, _)| ip),
+    };
+    (!ip.is_empty() && ip.len() <= 64 && ip.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':'))
+        .then_some(ip)
+}
+
+/// Answers one request: `req` holds its head; `read_body` reads its body, which happens only
+/// once the caller is authenticated and within its rate limit (no work, not even reading a
+/// body, for a caller who may not send one).
+pub fn handle(
+    settings: &Settings,
+    mut req: Request,
+    read_body: impl FnOnce(&mut Request) -> Option<ReadError>,
+) -> Response {
     // The sweeper's clock on hosts with no timer (Spin): any request drives it, a liveness
     // probe on /healthz included. It never fails the request.
     let lists = Kv::open(STORE_LISTS);
@@ -224,13 +280,13 @@ pub fn handle(settings: &Settings, (req, read_error): (Request, Option<ReadError
     };
     let caller = match authenticate(&req, settings, &lists) {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return refuse_unauthenticated(&req, settings, e).into_response(),
     };
     let decision = match rate_limit(&caller, settings) {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
-    let mut response = match read_error {
+    let mut response = match read_body(&mut req) {
         Some(ReadError::TooLarge(max)) => {
             ApiError::new(413, "payload_too_large", format!("request body exceeds the limit of {max} bytes"))
                 .into_response()
@@ -903,6 +959,18 @@ fn not_modified(etag: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::if_none_match;
+
+    #[test]
+    fn client_ip_forms() {
+        use super::client_ip;
+        assert_eq!(client_ip("1.2.3.4:5678"), Some("1.2.3.4"));
+        assert_eq!(client_ip("[::1]:80"), Some("::1"));
+        assert_eq!(client_ip("[2001:db8::2]:443"), Some("2001:db8::2"));
+        assert_eq!(client_ip("1.2.3.4"), Some("1.2.3.4"));
+        assert_eq!(client_ip(""), None);
+        assert_eq!(client_ip("evil key:1"), None);
+        assert_eq!(client_ip("[::1"), None);
+    }
 
     #[test]
     fn if_none_match_forms() {

@@ -1,5 +1,5 @@
-//! The wasi:http edge of the gateway: reads an incoming request into a [`Request`] (with a body
-//! size cap) and writes a [`Response`] out.
+//! The wasi:http edge of the gateway: reads an incoming request into a [`Request`] (head first,
+//! the body, with a size cap, only once the caller is admitted) and writes a [`Response`] out.
 
 use crate::wasi::http::types::{
     ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -86,9 +86,9 @@ fn method_name(m: Method) -> String {
     }
 }
 
-/// Reads `request`, refusing bodies over `max_body` bytes (by `content-length` up front, or
-/// while reading a body of unannounced length).
-pub fn read(request: IncomingRequest, max_body: usize) -> (Request, Option<ReadError>) {
+/// Reads `request`'s method, path and headers; the body is read later, by [`read_body`], once
+/// the caller is known to be allowed to send one.
+pub fn read_head(request: &IncomingRequest) -> Request {
     let method = method_name(request.method());
     let path_with_query = request.path_with_query().unwrap_or_else(|| "/".into());
     let (path, query) = match path_with_query.split_once('?') {
@@ -96,40 +96,44 @@ pub fn read(request: IncomingRequest, max_body: usize) -> (Request, Option<ReadE
         None => (path_with_query, String::new()),
     };
     let headers = request.headers().entries();
-    let mut req = Request { method, path, query, headers, body: Vec::new() };
+    Request { method, path, query, headers, body: Vec::new() }
+}
 
+/// Reads `request`'s body into `req.body`, refusing bodies over `max_body` bytes (by
+/// `content-length` up front, or while reading a body of unannounced length).
+pub fn read_body(request: IncomingRequest, req: &mut Request, max_body: usize) -> Option<ReadError> {
     let declared = req.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
     if let Some(n) = declared
         && n > max_body as u64
     {
-        return (req, Some(ReadError::TooLarge(max_body)));
+        return Some(ReadError::TooLarge(max_body));
     }
     let Ok(body) = request.consume() else {
-        return (req, None);
+        return None;
     };
     let Ok(stream) = body.stream() else {
-        return (req, None);
+        return None;
     };
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(max_body as u64) as usize);
     loop {
         match stream.blocking_read(64 * 1024) {
             Ok(chunk) => {
                 if buf.len() + chunk.len() > max_body {
                     drop(stream);
-                    return (req, Some(ReadError::TooLarge(max_body)));
+                    return Some(ReadError::TooLarge(max_body));
                 }
                 buf.extend_from_slice(&chunk);
             }
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => {
                 drop(stream);
-                return (req, Some(ReadError::Stream(e.to_debug_string())));
+                return Some(ReadError::Stream(e.to_debug_string()));
             }
         }
     }
     drop(stream);
     req.body = buf;
-    (req, None)
+    None
 }
 
 /// Writes `response` to `out`.

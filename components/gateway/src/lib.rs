@@ -22,8 +22,9 @@ impl Guest for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
         let response = match api::Settings::load() {
             Ok(settings) => {
-                let read = http::read(request, settings.max_body_bytes);
-                api::handle(&settings, read)
+                let head = http::read_head(&request);
+                let max = settings.max_body_bytes;
+                api::handle(&settings, head, move |req| http::read_body(request, req, max))
             }
             Err(e) => e.into_response(),
         };

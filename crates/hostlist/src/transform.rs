@@ -269,7 +269,7 @@ fn retain_flagged(mut rules: Vec<String>, keep: &[bool]) -> Vec<String> {
 const NO_HOST: u32 = u32::MAX;
 
 /// Rewrites `text` in place to the rule it becomes and returns where its host name starts
-/// ([`NO_HOST`] if it cannot be compressed; the name ends before the final `^`, see
+/// ([`NO_HOST`] if it cannot be compressed; the name ends before the last `^`, see
 /// [`host_of`]); further rules (an `/etc/hosts` line's other host names) go to `extra`.
 fn to_adblock_rule(text: &mut String, extra: &mut Vec<(String, u32)>) -> u32 {
     if rule::is_etc_hosts_rule(text)
@@ -305,9 +305,11 @@ fn to_adblock_rule(text: &mut String, extra: &mut Vec<(String, u32)>) -> u32 {
     NO_HOST
 }
 
-/// The host name of a compressible rule: from `start` to the `^` that ends the trimmed text.
+/// The host name of a compressible rule: from `start` to the last `^`. That `^` ends the
+/// trimmed text, or is followed by an empty modifier list (`||host^$`, `||host^$,`), which
+/// leaves the rule compressible.
 fn host_of(text: &str, start: u32) -> &str {
-    let end = text.trim_end_matches(js::is_space).len() - 1;
+    let end = text.rfind('^').unwrap_or(text.len());
     &text[start as usize..end]
 }
 
