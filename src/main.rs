@@ -214,6 +214,10 @@ struct UpArgs {
     /// Requests handled at once (instances in the pool); more wait.
     #[arg(long, env = "BLOCKLIST_EDGE_MAX_CONCURRENCY", default_value_t = 64)]
     max_concurrency: usize,
+    /// Time a client has to send a request's headers, in milliseconds; a slower one is
+    /// disconnected (slowloris).
+    #[arg(long, env = "BLOCKLIST_EDGE_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    header_timeout_ms: u64,
     /// Redis/Valkey URL of the job queue (e.g. `redis://127.0.0.1:6379`); default: the embedded
     /// queue (`queue.sqlite3` in the data directory).
     #[arg(long, env = "BLOCKLIST_EDGE_REDIS_URL")]
@@ -384,6 +388,7 @@ fn up(args: UpArgs) -> Result<()> {
         deadline: Duration::from_millis(args.deadline_ms.max(1)),
         memory_bytes: args.memory_mib.max(1) * 1024 * 1024,
         max_concurrency: args.max_concurrency.max(1),
+        header_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
     };
     let engine = server::engine(&limits)?;
     let component = args.components.composed()?;

@@ -35,6 +35,8 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Requests handled at once; more wait for a slot.
     pub max_concurrency: usize,
+    /// Time a client has to send a request's headers (slowloris protection).
+    pub header_timeout: Duration,
 }
 
 /// The state of a store: one request (or one compile run).
@@ -259,6 +261,7 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let server = self.clone();
             tokio::spawn(async move {
+                let header_timeout = server.limits.header_timeout;
                 let service = hyper::service::service_fn(move |req| {
                     let server = server.clone();
                     async move { Ok::<_, std::convert::Infallible>(server.handle(req, peer).await) }
@@ -267,7 +270,11 @@ impl Server {
                     .keep_alive(true)
                     // A client that trickles its headers is cut off (slowloris).
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
+                    .header_read_timeout(header_timeout)
+                    // Request line and headers together: 64 KiB, else 431 and the connection
+                    // is closed. (The buffer cap alone did not bound them: a 100 KiB header
+                    // was accepted.)
+                    .max_header_size(64 * 1024)
                     .max_buf_size(64 * 1024)
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
                 if let Err(e) = conn.await {

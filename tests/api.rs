@@ -385,6 +385,12 @@ fn bad_input_is_refused_and_nothing_is_stored() {
                 "sources": [{"source": "s", "transformations": ["ValidateAllowIp"]}]}})),
             422,
         ),
+        (
+            "a configuration with 101 sources",
+            h.post("/v1/lists", &t).json(&json!({"name": "x", "config": {"name": "c",
+                "sources": (0..101).map(|i| json!({"source": format!("https://lists.example/{i}.txt")})).collect::<Vec<_>>()}})),
+            400,
+        ),
         ("name with a control character", h.post("/v1/lists", &t).json(&json!({"name": "\tx", "rules": "y"})), 400),
         ("empty name", h.post("/v1/lists", &t).json(&json!({"name": "", "rules": "y"})), 400),
         ("name too long", h.post("/v1/lists", &t).json(&json!({"name": "n".repeat(201), "rules": "y"})), 400),

@@ -176,3 +176,48 @@ fn a_guest_over_its_memory_cap_traps_and_the_host_keeps_serving() {
         assert_eq!(h.client().get(h.url("/")).send().unwrap().status(), 200);
     }
 }
+
+#[test]
+fn clients_that_trickle_their_headers_are_cut_off_and_others_are_served() {
+    use std::io::{Read, Write};
+    let h = Host::start(&["--header-timeout-ms", "500"]);
+    // 200 connections that each send half a request line and then nothing.
+    let slow: Vec<std::net::TcpStream> = (0..200)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&h.addr).unwrap();
+            s.write_all(b"GET /v1/lists HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+            s
+        })
+        .collect();
+    // Meanwhile a normal client is served at once.
+    let started = Instant::now();
+    assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
+    assert!(started.elapsed() < Duration::from_millis(400), "{:?}", started.elapsed());
+    // Each slow connection is closed by the server once its headers are late.
+    for mut s in slow {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = Vec::new();
+        // Ends (EOF, or a reset) instead of timing out after 5 s.
+        match s.read_to_end(&mut buf) {
+            Ok(_) => {}
+            Err(e) => assert!(
+                !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+                "a slow connection was kept open: {e}"
+            ),
+        }
+    }
+    assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
+}
+
+#[test]
+fn oversized_headers_are_refused() {
+    let h = Host::start(&[]);
+    let (_, t) = h.create_user("alice");
+    let r = h.get("/v1/lists", &t).header("x-big", "a".repeat(100 * 1024)).send();
+    // The server answers 431 or closes the connection; either way no guest runs for it.
+    match r {
+        Ok(r) => assert_eq!(r.status(), 431),
+        Err(e) => assert!(e.is_request() || e.is_connect() || e.to_string().contains("connection"), "{e}"),
+    }
+    assert_eq!(h.get("/v1/lists", &t).send().unwrap().status(), 200);
+}

@@ -92,3 +92,34 @@ fn preview_refuses_what_it_cannot_do() {
     // The host keeps serving.
     assert_eq!(h.get("/v1/lists", &t).send().unwrap().status(), 200);
 }
+
+/// A source server that accepts connections and reads the request, then never answers.
+fn serve_nothing() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(s) = stream else { continue };
+            held.push(s); // kept open, silent
+        }
+    });
+    port
+}
+
+#[test]
+fn a_source_that_never_answers_fails_the_preview_in_time() {
+    let port = serve_nothing();
+    let h = Host::start(&["--allowed-outbound-hosts", &format!("127.0.0.1:{port}")]);
+    let (_, t) = h.create_user("alice");
+    let body =
+        json!({"config": {"name": "x", "sources": [{"source": format!("http://127.0.0.1:{port}/stalled.txt")}]}});
+    let started = std::time::Instant::now();
+    let (status, code, message) = error_of(h.post("/v1/preview", &t).json(&body).send().unwrap());
+    // The compiler's own fetch timeout (8 s to the first byte) ends it, inside the request's
+    // deadline (10 s CPU, 11 s wall clock), with an answer that names the source.
+    assert_eq!((status, code.as_str()), (422, "source_failed"), "{message}");
+    assert!(message.contains("stalled.txt"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(11), "{:?}", started.elapsed());
+    assert_eq!(h.get("/v1/lists", &t).send().unwrap().status(), 200);
+}

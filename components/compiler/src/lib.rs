@@ -13,7 +13,7 @@ wit_bindgen::generate!({
 use exports::blocklist::compiler::compiler::{CompileError, Compiled, Guest, SourceFile};
 use std::collections::HashMap;
 use wasi::http::outgoing_handler;
-use wasi::http::types::{Fields, Method, OutgoingRequest, Scheme};
+use wasi::http::types::{Fields, Method, OutgoingRequest, RequestOptions, Scheme};
 use wasi::io::streams::StreamError;
 
 /// Largest local source file read.
@@ -21,6 +21,14 @@ const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Largest body fetched for one URL source.
 const MAX_FETCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// Time to connect to a source's server, in nanoseconds.
+const CONNECT_TIMEOUT_NS: u64 = 5_000_000_000;
+
+/// Time a source's server may take to start answering, and may then pause between bytes, in
+/// nanoseconds. Under a request's default deadline (10 s), so that a preview whose source
+/// stalls answers that the source failed (422) rather than running out of time.
+const STALL_TIMEOUT_NS: u64 = 8_000_000_000;
 
 struct Component;
 
@@ -68,7 +76,11 @@ fn fetch(url: &str) -> Result<String, String> {
     req.set_scheme(Some(&scheme)).map_err(|()| failed("scheme".into()))?;
     req.set_authority(Some(&authority)).map_err(|()| failed("authority".into()))?;
     req.set_path_with_query(Some(&path)).map_err(|()| failed("path".into()))?;
-    let pending = outgoing_handler::handle(req, None).map_err(|e| failed(format!("{e:?}")))?;
+    let options = RequestOptions::new();
+    let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
+    let _ = options.set_first_byte_timeout(Some(STALL_TIMEOUT_NS));
+    let _ = options.set_between_bytes_timeout(Some(STALL_TIMEOUT_NS));
+    let pending = outgoing_handler::handle(req, Some(options)).map_err(|e| failed(format!("{e:?}")))?;
     pending.subscribe().block();
     let resp = match pending.get() {
         Some(Ok(Ok(r))) => r,

@@ -548,6 +548,9 @@ fn new_webhook_secret() -> String {
     format!("whsec_{}", hex::encode(edge_store::wasi::random::random::get_random_bytes(32)))
 }
 
+/// Sources, exclusion sources or inclusion sources one configuration may name, in each list.
+const MAX_CONFIG_SOURCES: usize = 100;
+
 /// Checks a HostlistCompiler configuration as the compiler will (the `hostlist` crate's own
 /// checks): a property that is unknown, of the wrong type or missing is malformed input (400,
 /// as `openapi.yaml`'s `HostlistConfig` schema says); breaking a rule between properties (two
@@ -556,6 +559,28 @@ fn new_webhook_secret() -> String {
 pub(crate) fn validate_config(config: &serde_json::Value) -> Result<()> {
     let parsed = hostlist::config::Configuration::parse(config)
         .map_err(|e| ApiError::new(400, "invalid_configuration", format!("`config`: {}", e.0)))?;
+    // Each source is a fetch: a configuration names at most MAX_CONFIG_SOURCES in each list.
+    let too_many = |what: String, n: usize| {
+        (n > MAX_CONFIG_SOURCES).then(|| {
+            ApiError::new(
+                400,
+                "invalid_configuration",
+                format!("`config`: {what} has {n} entries; at most {MAX_CONFIG_SOURCES} are allowed"),
+            )
+        })
+    };
+    let filter_lists = |at: &str, f: &hostlist::config::Filters| {
+        [("exclusions_sources", f.exclusions_sources.len()), ("inclusions_sources", f.inclusions_sources.len())]
+            .into_iter()
+            .find_map(|(name, n)| too_many(format!("{at}{name}"), n))
+    };
+    if let Some(e) =
+        too_many("sources".into(), parsed.sources.len()).or_else(|| filter_lists("", &parsed.filters)).or_else(|| {
+            parsed.sources.iter().enumerate().find_map(|(i, s)| filter_lists(&format!("sources[{i}]."), &s.filters))
+        })
+    {
+        return Err(e);
+    }
     parsed.cross_check().map_err(|e| ApiError::new(422, "invalid_configuration", format!("`config`: {}", e.0)))
 }
 
