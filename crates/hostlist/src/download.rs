@@ -338,8 +338,24 @@ fn left_operand(e: &str, k: usize) -> String {
     String::from_utf16_lossy(&units[..units.len().saturating_sub(1)])
 }
 
+/// How deep [`resolve_expression`] may recurse (about one level per `(`, `!`, `&&` or `||`).
+/// The reference's own recursion fails with a `RangeError` at a nesting of 5,000 and works at
+/// 1,000; this bound keeps the evaluator inside a component's 1 MiB stack, and answers an
+/// error instead of overflowing it.
+pub const MAX_CONDITION_DEPTH: usize = 2_000;
+
 /// The reference's string-rewriting condition evaluator, with no definitions.
 pub fn resolve_expression(raw: &str) -> Result<bool, DownloadError> {
+    resolve_at(raw, 0)
+}
+
+fn resolve_at(raw: &str, depth: usize) -> Result<bool, DownloadError> {
+    if depth > MAX_CONDITION_DEPTH {
+        return Err(DownloadError(format!(
+            "Invalid directives: the condition is nested more than {MAX_CONDITION_DEPTH} levels deep"
+        )));
+    }
+    let resolve_expression = |e: &str| resolve_at(e, depth + 1);
     if raw.is_empty() {
         return Err(empty_condition());
     }
@@ -375,6 +391,17 @@ pub fn resolve_expression(raw: &str) -> Result<bool, DownloadError> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn a_deeply_nested_condition_is_an_error_not_a_stack_overflow() {
+        for (open, close) in [("(", ")"), ("!", ""), ("true && ", "")] {
+            let deep = format!("{}true{}", open.repeat(100_000), close.repeat(100_000));
+            let e = resolve_expression(&deep).unwrap_err();
+            assert!(e.0.contains("nested more than"), "{}", e.0);
+            let fine = format!("{}true{}", open.repeat(500), close.repeat(500));
+            assert!(resolve_expression(&fine).is_ok(), "{open}");
+        }
+    }
 
     /// In-memory files and URLs.
     struct Mem(HashMap<&'static str, &'static str>);
