@@ -549,7 +549,7 @@ fn new_webhook_secret() -> String {
 }
 
 /// Sources, exclusion sources or inclusion sources one configuration may name, in each list.
-const MAX_CONFIG_SOURCES: usize = 100;
+pub(crate) const MAX_CONFIG_SOURCES: usize = 100;
 
 /// Checks a HostlistCompiler configuration as the compiler will (the `hostlist` crate's own
 /// checks): a property that is unknown, of the wrong type or missing is malformed input (400,

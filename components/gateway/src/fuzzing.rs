@@ -221,18 +221,30 @@ fn check_webhook_url(raw: &str) -> bool {
     }
 }
 
-/// `api::validate_config` takes exactly what the compiler takes: a configuration that does not
-/// read is malformed (400), one that breaks a rule between properties cannot be processed (422).
+/// `api::validate_config` takes exactly what the compiler takes, within the gateway's limit on
+/// source lists: a configuration that does not read, or names too many sources, is malformed
+/// (400); one that breaks a rule between properties cannot be processed (422).
 fn check_config(config: &Value) -> Result<()> {
     let r = api::validate_config(config);
     let parsed = hostlist::config::Configuration::parse(config);
     let whole = hostlist::config::Configuration::from_value(config);
+    let too_many = parsed.as_ref().is_ok_and(|c| {
+        let lists = |f: &hostlist::config::Filters| [f.exclusions_sources.len(), f.inclusions_sources.len()];
+        std::iter::once(c.sources.len())
+            .chain(lists(&c.filters))
+            .chain(c.sources.iter().flat_map(|s| lists(&s.filters)))
+            .any(|n| n > api::MAX_CONFIG_SOURCES)
+    });
     match &r {
-        Ok(()) => assert!(whole.is_ok(), "the gateway takes a configuration the compiler refuses: {config}"),
+        Ok(()) => {
+            assert!(whole.is_ok(), "the gateway takes a configuration the compiler refuses: {config}");
+            assert!(!too_many, "the gateway takes a configuration over its source limit");
+        }
         Err(e) => {
             assert_eq!(e.code, "invalid_configuration");
-            assert!(whole.is_err(), "the gateway refuses a configuration the compiler takes: {config}");
-            assert_eq!(e.status, if parsed.is_err() { 400 } else { 422 }, "status for {config}");
+            assert!(whole.is_err() || too_many, "the gateway refuses a configuration the compiler takes: {config}");
+            let status = if parsed.is_err() || too_many { 400 } else { 422 };
+            assert_eq!(e.status, status, "status for {config}");
         }
     }
     r

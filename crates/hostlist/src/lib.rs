@@ -12,7 +12,7 @@ pub mod compile;
 pub mod config;
 pub mod download;
 pub mod ip;
-mod js;
+pub mod js;
 pub mod rule;
 pub mod tld;
 pub mod transform;
