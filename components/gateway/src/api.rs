@@ -143,14 +143,20 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-fn authenticate(req: &Request, settings: &Settings, lists: &Kv) -> Result<Caller> {
-    let Some(value) = req.header("authorization") else {
+/// The token of an `Authorization` header value (`Bearer <token>`, the scheme in any case, the
+/// token trimmed and not empty).
+pub(crate) fn bearer_token(value: Option<&str>) -> Result<&str> {
+    let Some(value) = value else {
         return Err(ApiError::unauthorized("missing bearer token: send `Authorization: Bearer <token>`"));
     };
-    let token = match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
-        _ => return Err(ApiError::unauthorized("malformed Authorization header: expected `Bearer <token>`")),
-    };
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+        _ => Err(ApiError::unauthorized("malformed Authorization header: expected `Bearer <token>`")),
+    }
+}
+
+fn authenticate(req: &Request, settings: &Settings, lists: &Kv) -> Result<Caller> {
+    let token = bearer_token(req.header("authorization"))?;
     let hash = sha256_hex(token.as_bytes());
     if let Some(admin) = &settings.admin_token_sha256
         && bool::from(hash.as_bytes().ct_eq(admin.as_bytes()))
@@ -817,9 +823,10 @@ fn get_job(user: &User, lists: &Kv, id: &str) -> Result<Response> {
 }
 
 /// `GET /v1/jobs?status=dead`: the caller's dead-letter list, oldest first.
-fn list_jobs(req: &Request, user: &User, lists: &Kv) -> Result<Response> {
+/// Checks the query of `GET /v1/jobs`: `status=dead` (the dead-letter list), nothing else.
+pub(crate) fn check_dead_list_query(query: &str) -> Result<()> {
     let mut status = None;
-    for pair in req.query.split('&').filter(|p| !p.is_empty()) {
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
             Some(("status", v)) => status = Some(v),
             _ => return Err(ApiError::bad_request(format!("unknown query parameter {pair:?}; use status=dead"))),
@@ -828,6 +835,11 @@ fn list_jobs(req: &Request, user: &User, lists: &Kv) -> Result<Response> {
     if status != Some("dead") {
         return Err(ApiError::bad_request("list jobs with `?status=dead` (the dead-letter list)"));
     }
+    Ok(())
+}
+
+fn list_jobs(req: &Request, user: &User, lists: &Kv) -> Result<Response> {
+    check_dead_list_query(&req.query)?;
     let mut out = Vec::new();
     for id in jobs::dead_ids(lists, &user.id)? {
         if let Some(job) = jobs::get(lists, &id)?

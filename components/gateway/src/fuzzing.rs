@@ -3,11 +3,10 @@
 //!
 //! [`parse_request`] takes a request through the pure steps it meets on its way in (path and
 //! query split, header lookup, path ids, the JSON body and its checks, the configuration check,
-//! `If-None-Match`, error responses) and checks what each step promises. Three steps are not
-//! reached: the bearer-token parsing in `api::authenticate`, the route table in `api::route` and
-//! the query of `GET /v1/jobs` (in `api::list_jobs`) all take the `lists` key-value bucket, which
-//! only the `wasi:keyvalue` import opens (natively a stub). The route table is mirrored here to
-//! decide which steps a request reaches.
+//! `If-None-Match`, the bearer token, the client address, the dead-letter query, error
+//! responses) and checks what each step promises. The route table itself (`api::route`) takes
+//! the `lists` key-value bucket, which only the `wasi:keyvalue` import opens (natively a stub),
+//! so it is mirrored here to decide which steps a request reaches.
 
 use crate::api::{self, ApiError, ListInput, NewUser, PreviewInput};
 use crate::http::Request;
@@ -43,6 +42,10 @@ pub fn parse_request(method: &str, path_with_query: &str, headers: &[(String, Ve
     check_header_lookup(&req);
     if req.path == "/healthz" || req.path == "/v1/health" {
         return Outcome::Health;
+    }
+    check_bearer(req.header("authorization"));
+    if let Some(addr) = req.header("spin-client-addr") {
+        check_client_ip(addr);
     }
     match steps(&req) {
         Ok(true) => Outcome::Passed,
@@ -98,14 +101,50 @@ fn steps(req: &Request) -> Result<bool> {
                 check_config(&input.config)?;
             }
         }
-        // The query is read in `api::list_jobs`, after the store.
-        ["v1", "jobs"] => {}
+        ["v1", "jobs"] => {
+            if m == "GET" {
+                dead_list_query(&req.query)?;
+            }
+        }
         ["v1", "jobs", id] | ["v1", "jobs", id, "replay"] => {
             parse_id(id, JOB_ID_PREFIX, "job")?;
         }
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// `api::bearer_token`: a token is the trimmed, non-empty rest of a `Bearer` header.
+fn check_bearer(header: Option<&str>) {
+    match api::bearer_token(header) {
+        Ok(token) => {
+            let value = header.expect("a token from no header");
+            let (scheme, rest) = value.split_once(' ').expect("a token without a scheme");
+            assert!(scheme.eq_ignore_ascii_case("bearer"), "scheme {scheme:?}");
+            assert!(!token.is_empty() && token == rest.trim(), "token {token:?} of {value:?}");
+        }
+        Err(e) => assert_eq!((e.status, e.code), (401, "unauthorized")),
+    }
+}
+
+/// `api::client_ip`: an address made of IP characters, taken from the header's text.
+fn check_client_ip(value: &str) {
+    if let Some(ip) = api::client_ip(value) {
+        assert!(!ip.is_empty() && value.contains(ip), "{ip:?} from {value:?}");
+        assert!(ip.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':'), "{ip:?}");
+    }
+}
+
+/// `api::check_dead_list_query`: accepted only when every parameter is `status` and the last
+/// one says `dead`.
+fn dead_list_query(query: &str) -> Result<()> {
+    let verdict = api::check_dead_list_query(query);
+    let pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    let expected = !pairs.is_empty()
+        && pairs.iter().all(|p| p.split_once('=').is_some_and(|(k, _)| k == "status"))
+        && pairs.last().and_then(|p| p.split_once('=')).is_some_and(|(_, v)| v == "dead");
+    assert_eq!(verdict.is_ok(), expected, "query {query:?}");
+    verdict
 }
 
 /// `Request::header`: the first value of the name, whatever its case, if it is UTF-8.
