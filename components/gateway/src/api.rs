@@ -186,24 +186,33 @@ fn rate_headers(d: &ratelimit::Decision) -> Vec<(String, String)> {
     ]
 }
 
-fn rate_limit(caller: &Caller, settings: &Settings) -> Result<ratelimit::Decision> {
-    let policy =
-        ratelimit::Policy { limit: settings.rate_limit, window_ms: settings.rate_window_secs.saturating_mul(1000) };
-    let d = ratelimit::check(&caller.rate_key(), policy).map_err(|e| match e {
+/// Counts a request under `key` against `limit` requests per rate-limit window.
+fn check_limit(key: &str, limit: u32, settings: &Settings) -> Result<ratelimit::Decision> {
+    let policy = ratelimit::Policy { limit, window_ms: settings.rate_window_secs.saturating_mul(1000) };
+    ratelimit::check(key, policy).map_err(|e| match e {
         ratelimit::Error::InvalidPolicy(m) => ApiError::internal(format!("rate-limit configuration: {m}")),
         ratelimit::Error::Store(m) => ApiError::unavailable(format!("rate limiter: {m}")),
-    })?;
+    })
+}
+
+/// The 429 for a refused decision `d`, with `Retry-After`; `message` is given the seconds to
+/// wait.
+fn refused(d: &ratelimit::Decision, code: &'static str, message: impl FnOnce(u64) -> String) -> ApiError {
+    let secs = d.retry_after_ms.div_ceil(1000).max(1);
+    let mut e = ApiError::new(429, code, message(secs));
+    e.headers.push(("retry-after".into(), secs.to_string()));
+    e
+}
+
+fn rate_limit(caller: &Caller, settings: &Settings) -> Result<ratelimit::Decision> {
+    let d = check_limit(&caller.rate_key(), settings.rate_limit, settings)?;
     if !d.allowed {
-        let secs = d.retry_after_ms.div_ceil(1000).max(1);
-        let mut e = ApiError::new(
-            429,
-            "rate_limited",
+        let mut e = refused(&d, "rate_limited", |secs| {
             format!(
                 "rate limit of {} requests per {} s exceeded; retry in {secs} s",
                 settings.rate_limit, settings.rate_window_secs
-            ),
-        );
-        e.headers.push(("retry-after".into(), secs.to_string()));
+            )
+        });
         e.headers.extend(rate_headers(&d));
         return Err(e);
     }
@@ -224,24 +233,13 @@ fn refuse_unauthenticated(req: &Request, settings: &Settings, error: ApiError) -
     if settings.auth_failure_limit == 0 {
         return error;
     }
-    let policy = ratelimit::Policy {
-        limit: settings.auth_failure_limit,
-        window_ms: settings.rate_window_secs.saturating_mul(1000),
-    };
-    match ratelimit::check(&format!("auth-failures:{addr}"), policy) {
-        Ok(d) if !d.allowed => {
-            let secs = d.retry_after_ms.div_ceil(1000).max(1);
-            let mut e = ApiError::new(
-                429,
-                "too_many_auth_failures",
-                format!(
-                    "more than {} failed authentications from this address in {} s; retry in {secs} s",
-                    settings.auth_failure_limit, settings.rate_window_secs
-                ),
-            );
-            e.headers.push(("retry-after".into(), secs.to_string()));
-            e
-        }
+    match check_limit(&format!("auth-failures:{addr}"), settings.auth_failure_limit, settings) {
+        Ok(d) if !d.allowed => refused(&d, "too_many_auth_failures", |secs| {
+            format!(
+                "more than {} failed authentications from this address in {} s; retry in {secs} s",
+                settings.auth_failure_limit, settings.rate_window_secs
+            )
+        }),
         // Within the budget, or the limiter is unavailable: the 401 stands.
         _ => error,
     }
