@@ -262,9 +262,11 @@ impl Server {
             let server = self.clone();
             tokio::spawn(async move {
                 let header_timeout = server.limits.header_timeout;
+                // Once per connection: every request on it comes from the same peer.
+                let client_addr = hyper::header::HeaderValue::from_str(&peer.to_string()).ok();
                 let service = hyper::service::service_fn(move |req| {
-                    let server = server.clone();
-                    async move { Ok::<_, std::convert::Infallible>(server.handle(req, peer).await) }
+                    let (server, client_addr) = (server.clone(), client_addr.clone());
+                    async move { Ok::<_, std::convert::Infallible>(server.handle(req, client_addr).await) }
                 });
                 let conn = http1::Builder::new()
                     .keep_alive(true)
@@ -300,18 +302,20 @@ impl Server {
     /// The header that tells the guest the client's address (`ip:port`), as Spin names it.
     pub const CLIENT_ADDR_HEADER: &'static str = "spin-client-addr";
 
-    /// Answers one request from `peer`.
+    /// Answers one request from the client at `client_addr` (the connection's peer, as the
+    /// value of [`Self::CLIENT_ADDR_HEADER`]).
     pub async fn handle(
         &self,
         mut req: hyper::Request<hyper::body::Incoming>,
-        peer: SocketAddr,
+        client_addr: Option<hyper::header::HeaderValue>,
     ) -> hyper::Response<HyperOutgoingBody> {
         let started = Instant::now();
         // The client's address comes from the connection, never from the client: any value it
         // sent is replaced.
-        if let Ok(v) = hyper::header::HeaderValue::from_str(&peer.to_string()) {
-            req.headers_mut().insert(Self::CLIENT_ADDR_HEADER, v);
-        }
+        match client_addr {
+            Some(v) => req.headers_mut().insert(Self::CLIENT_ADDR_HEADER, v),
+            None => req.headers_mut().remove(Self::CLIENT_ADDR_HEADER),
+        };
         if req.uri().path() == "/metrics" {
             return self.metrics_response(&req).await;
         }
