@@ -185,8 +185,8 @@ pub struct KvView<'a> {
 }
 
 impl KvView<'_> {
-    fn bucket(&self, b: &Resource<Bucket>) -> Result<Bucket, KvError> {
-        Ok(self.table.get(b)?.clone())
+    fn bucket(&self, b: &Resource<Bucket>) -> Result<&Bucket, KvError> {
+        Ok(self.table.get(b)?)
     }
 }
 
@@ -269,7 +269,7 @@ impl atomics::Host for KvView<'_> {
 
 impl atomics::HostCas for KvView<'_> {
     fn new(&mut self, b: Resource<Bucket>, key: String) -> Result<Resource<Cas>, KvError> {
-        let bucket = self.bucket(&b)?;
+        let bucket = self.bucket(&b)?.clone();
         let (value, version) = bucket.get_versioned(&key)?;
         Ok(self.table.push(Cas { bucket, key, value, version })?)
     }

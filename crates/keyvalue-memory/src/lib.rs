@@ -211,11 +211,11 @@ impl MemoryStore {
     /// The value at `key` with its version, for a later [`MemoryStore::compare_and_swap`].
     pub fn get_versioned(&self, key: &str) -> Versioned {
         let mut shard = self.shard(key);
-        let read = shard.entries.get(key).map(|e| (e.value.read(), e.version));
-        if read.is_some() {
-            shard.touch(key);
-        }
-        Versioned { value: read.as_ref().map(|r| r.0.clone()), version: read.map(|r| r.1) }
+        let Some((value, version)) = shard.entries.get(key).map(|e| (e.value.read(), e.version)) else {
+            return Versioned { value: None, version: None };
+        };
+        shard.touch(key);
+        Versioned { value: Some(value), version: Some(version) }
     }
 
     /// Sets `key` to `value` (replacing a value or a counter).
