@@ -355,7 +355,6 @@ fn resolve_at(raw: &str, depth: usize) -> Result<bool, DownloadError> {
             "Invalid directives: the condition is nested more than {MAX_CONDITION_DEPTH} levels deep"
         )));
     }
-    let resolve_expression = |e: &str| resolve_at(e, depth + 1);
     if raw.is_empty() {
         return Err(empty_condition());
     }
@@ -368,18 +367,18 @@ fn resolve_at(raw: &str, depth: usize) -> Result<bool, DownloadError> {
             .find(')')
             .map(|c| c + o)
             .ok_or_else(|| DownloadError(format!("Invalid directives: Incorrect brackets: {e}")))?;
-        let v = resolve_expression(&e[o + 1..c])?;
+        let v = resolve_at(&e[o + 1..c], depth + 1)?;
         let rewritten = format!("{}{}{}", &e[..o], if v { "true" } else { "false" }, &e[c + 1..]);
-        return resolve_expression(&rewritten);
+        return resolve_at(&rewritten, depth + 1);
     }
     if let Some(k) = e.find("||") {
-        return Ok(resolve_expression(&left_operand(e, k))? || resolve_expression(&e[k + 2..])?);
+        return Ok(resolve_at(&left_operand(e, k), depth + 1)? || resolve_at(&e[k + 2..], depth + 1)?);
     }
     if let Some(k) = e.find("&&") {
-        return Ok(resolve_expression(&left_operand(e, k))? && resolve_expression(&e[k + 2..])?);
+        return Ok(resolve_at(&left_operand(e, k), depth + 1)? && resolve_at(&e[k + 2..], depth + 1)?);
     }
     if let Some(rest) = e.strip_prefix('!') {
-        return Ok(!resolve_expression(rest)?);
+        return Ok(!resolve_at(rest, depth + 1)?);
     }
     if e.is_empty() {
         return Err(empty_condition());
