@@ -496,16 +496,28 @@ fn a_compile_past_its_deadline_is_retried_then_dead() {
     assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
 }
 
+/// A source server answering `lines` generated rules (`||host-NNNNNNNN.example.org^`) to every
+/// request, and the size of that body.
+fn serve_generated_list(lines: usize) -> (Server, usize) {
+    let body: Arc<Vec<u8>> =
+        Arc::new((0..lines).map(|i| format!("||host-{i:08}.example.org^\n")).collect::<String>().into_bytes());
+    let bytes = body.len();
+    (Server::start(move |_| Reply { status: 200, content_type: "text/plain", body: body.to_vec() }), bytes)
+}
+
+/// Creates the list "big", compiled from `source`'s `/big.txt`; returns its id.
+fn create_big_list(h: &Host, token: &str, source: &Server) -> String {
+    let config = json!({"name": "big", "sources": [{"source": source.url("/big.txt")}]});
+    create_config_list(h, token, json!({"name": "big", "config": config})).0
+}
+
 /// A compile that needs more memory than `--job-memory-mib` traps on the queue path: the
 /// attempt fails, is retried, and the job ends dead; the host keeps serving and compiling
 /// lists that fit.
 #[test]
 fn a_compile_over_its_memory_cap_is_retried_then_dead() {
     // 20 MB of rules: the compiler holds the text and its lines, far over 16 MiB.
-    let big: Arc<Vec<u8>> =
-        Arc::new((0..800_000usize).map(|i| format!("||host-{i:08}.example.org^\n")).collect::<String>().into_bytes());
-    let b = big.clone();
-    let source = Server::start(move |_| Reply { status: 200, content_type: "text/plain", body: b.to_vec() });
+    let (source, _) = serve_generated_list(800_000);
     let h = Backend::Embedded.start(&[
         "--allowed-outbound-hosts",
         &source.addr,
@@ -521,11 +533,7 @@ fn a_compile_over_its_memory_cap_is_retried_then_dead() {
         "200",
     ]);
     let (_, t) = h.create_user("alice");
-    let (list, _) = create_config_list(
-        &h,
-        &t,
-        json!({"name": "big", "config": {"name": "big", "sources": [{"source": source.url("/big.txt")}]}}),
-    );
+    let list = create_big_list(&h, &t, &source);
     let job = request_compile(&h, &t, &list);
     let dead = h.wait_job(&t, &job, "dead");
     assert_eq!(dead["attempts"], 3, "{dead}");
@@ -541,18 +549,11 @@ fn a_compile_over_its_memory_cap_is_retried_then_dead() {
 #[test]
 fn a_50_mb_list_compiles_and_is_served_whole() {
     let lines = 2_000_000usize;
-    let big: Arc<Vec<u8>> =
-        Arc::new((0..lines).map(|i| format!("||host-{i:08}.example.org^\n")).collect::<String>().into_bytes());
-    assert!(big.len() >= 50 * 1000 * 1000, "{} bytes", big.len());
-    let b = big.clone();
-    let source = Server::start(move |_| Reply { status: 200, content_type: "text/plain", body: b.to_vec() });
+    let (source, bytes) = serve_generated_list(lines);
+    assert!(bytes >= 50 * 1000 * 1000, "{bytes} bytes");
     let h = start_host(None, None, &["--allowed-outbound-hosts", &source.addr]);
     let (_, t) = h.create_user("alice");
-    let (list, _) = create_config_list(
-        &h,
-        &t,
-        json!({"name": "big", "config": {"name": "big", "sources": [{"source": source.url("/big.txt")}]}}),
-    );
+    let list = create_big_list(&h, &t, &source);
     let job = request_compile(&h, &t, &list);
     let done = h.wait_job(&t, &job, "done");
     assert_eq!(done["artifact"]["rules"], lines);
