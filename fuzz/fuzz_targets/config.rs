@@ -15,7 +15,10 @@
 
 #![no_main]
 
+mod generate;
+
 use arbitrary::{Result, Unstructured};
+use generate::{or_wrong, pick, word};
 use hostlist::config::{Configuration, Filters};
 use hostlist::download::{self, Fetch};
 use hostlist::wildcard::Matcher;
@@ -73,29 +76,6 @@ impl Fetch for Mem {
     fn get_url(&self, url: &str) -> std::result::Result<String, String> {
         self.0.get(url).cloned().ok_or_else(|| format!("Failed to request url '{url}'"))
     }
-}
-
-fn pick<'a>(u: &mut Unstructured<'_>, from: &[&'a str]) -> Result<&'a str> {
-    Ok(from[u.choose_index(from.len())?])
-}
-
-/// Mostly one of `from`, sometimes anything.
-fn word(u: &mut Unstructured<'_>, from: &[&str]) -> Result<String> {
-    if u.ratio(7, 8)? { Ok(pick(u, from)?.to_owned()) } else { u.arbitrary() }
-}
-
-/// `good`, or now and then a value of another type.
-fn or_wrong(good: Value, u: &mut Unstructured<'_>) -> Result<Value> {
-    if u.ratio(15, 16)? {
-        return Ok(good);
-    }
-    Ok(match u.int_in_range(0..=4)? {
-        0 => Value::Null,
-        1 => json!(u.arbitrary::<i32>()?),
-        2 => json!(u.arbitrary::<bool>()?),
-        3 => json!([u.arbitrary::<String>()?]),
-        _ => json!({ "k": u.arbitrary::<String>()? }),
-    })
 }
 
 fn string_array(u: &mut Unstructured<'_>, item: impl Fn(&mut Unstructured<'_>) -> Result<String>) -> Result<Value> {

@@ -5,7 +5,10 @@
 
 #![no_main]
 
+mod generate;
+
 use arbitrary::{Arbitrary, Result, Unstructured};
+use generate::{or_wrong, word};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
 
@@ -78,23 +81,6 @@ fn id(u: &mut Unstructured<'_>, prefix: &str) -> Result<String> {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn word(u: &mut Unstructured<'_>, from: &[&str]) -> Result<String> {
-    if u.ratio(7, 8)? { Ok(from[u.choose_index(from.len())?].to_owned()) } else { u.arbitrary() }
-}
-
-/// `good`, or now and then a value of another type.
-fn or_wrong(good: Value, u: &mut Unstructured<'_>) -> Result<Value> {
-    if u.ratio(15, 16)? {
-        return Ok(good);
-    }
-    Ok(match u.int_in_range(0..=3)? {
-        0 => Value::Null,
-        1 => json!(u.arbitrary::<i64>()?),
-        2 => json!([u.arbitrary::<String>()?]),
-        _ => json!({ "k": u.arbitrary::<bool>()? }),
-    })
 }
 
 fn config(u: &mut Unstructured<'_>) -> Result<Value> {
