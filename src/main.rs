@@ -201,6 +201,23 @@ struct UpArgs {
     /// Largest list `POST /v1/preview` answers, in bytes.
     #[arg(long, env = "BLOCKLIST_EDGE_MAX_PREVIEW_BYTES", default_value_t = 1024 * 1024)]
     max_preview_bytes: usize,
+    /// Fetches one subscription URL may serve per rate-limit window (0: no limit).
+    #[arg(long, env = "BLOCKLIST_EDGE_SUBSCRIPTION_RATE_LIMIT", default_value_t = 600)]
+    subscription_rate_limit: u32,
+    /// Subscription fetches one client address may make per rate-limit window (0: no limit);
+    /// many resolvers may share an address.
+    #[arg(long, env = "BLOCKLIST_EDGE_SUBSCRIPTION_ADDRESS_LIMIT", default_value_t = 300)]
+    subscription_address_limit: u32,
+    /// `Cache-Control: max-age` of subscription answers, in seconds.
+    #[arg(long, env = "BLOCKLIST_EDGE_SUBSCRIPTION_MAX_AGE_SECS", default_value_t = 3600)]
+    subscription_max_age_secs: u64,
+    /// How often subscribers should refetch (the `Expires` of the files), in hours.
+    #[arg(long, env = "BLOCKLIST_EDGE_SUBSCRIPTION_EXPIRES_HOURS", default_value_t = 24)]
+    subscription_expires_hours: u32,
+    /// The public URL of this service (e.g. `https://lists.example.com`), on which the API
+    /// builds subscription URLs; default: the request's `Host`, over http.
+    #[arg(long, env = "BLOCKLIST_EDGE_PUBLIC_BASE_URL", default_value = "")]
+    public_base_url: String,
     /// Hosts components may reach over HTTP (comma-separated `host` or `host:port`; `*` for any).
     /// None by default.
     #[arg(long, env = "BLOCKLIST_EDGE_ALLOWED_OUTBOUND_HOSTS", default_value = "")]
@@ -334,6 +351,11 @@ fn up(args: UpArgs) -> Result<()> {
     vars.insert("compile_dedupe_secs".to_owned(), args.compile_dedupe_secs.to_string());
     vars.insert("cache_ttl_secs".to_owned(), args.cache_ttl_secs.to_string());
     vars.insert("max_preview_bytes".to_owned(), args.max_preview_bytes.to_string());
+    vars.insert("subscription_rate_limit".to_owned(), args.subscription_rate_limit.to_string());
+    vars.insert("subscription_address_limit".to_owned(), args.subscription_address_limit.to_string());
+    vars.insert("subscription_max_age_secs".to_owned(), args.subscription_max_age_secs.to_string());
+    vars.insert("subscription_expires_hours".to_owned(), args.subscription_expires_hours.to_string());
+    vars.insert("public_base_url".to_owned(), args.public_base_url.clone());
 
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let queue = Arc::new(match &args.redis_url {

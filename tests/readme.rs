@@ -30,4 +30,6 @@ fn readme_walkthrough_works_as_written() {
     assert!(stdout.contains(r#""status":"queued""#), "{stdout}");
     assert!(stdout.contains(r#""status":"done""#), "{stdout}");
     assert!(stdout.contains("\n||ads.example^\n||tracker.example^\n"), "the compiled list: {stdout}");
+    assert!(stdout.contains("# Title: ads\n"), "the subscription's header: {stdout}");
+    assert!(stdout.contains("\n0.0.0.0 ads.example\n0.0.0.0 tracker.example\n"), "the hosts subscription: {stdout}");
 }

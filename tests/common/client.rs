@@ -55,6 +55,15 @@ impl Api {
         v["id"].as_str().unwrap().to_owned()
     }
 
+    /// Requests a compile of list `list` (`POST /v1/lists/{id}/compile`); returns the job id.
+    pub fn request_compile(&self, token: &str, list: &str) -> String {
+        let r = self.post(&format!("/v1/lists/{list}/compile"), token).send().unwrap();
+        assert_eq!(r.status(), 202, "compiling list {list}");
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["status"], "queued", "{v}");
+        v["jobId"].as_str().unwrap().to_owned()
+    }
+
     /// The job's status record (`GET /v1/jobs/{id}`).
     pub fn job(&self, token: &str, job_id: &str) -> Value {
         let r = self.get(&format!("/v1/jobs/{job_id}"), token).send().unwrap();
@@ -90,4 +99,18 @@ pub fn error_of(r: Response) -> (u16, String, String) {
     let message = v["error"]["message"].as_str().expect("error.message").to_owned();
     assert!(!message.is_empty());
     (status, code, message)
+}
+
+/// SHA-256 of `data` as lowercase hex (strong entity tags are this, quoted).
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// The bytes a gzip body decompresses to (panics if it is not gzip).
+pub fn gunzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out).expect("a gzip body");
+    out
 }

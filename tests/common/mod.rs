@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub mod client;
 #[allow(unused_imports)] // not every test binary uses both
-pub use client::{Api, error_of};
+pub use client::{Api, error_of, gunzip, sha256_hex};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 

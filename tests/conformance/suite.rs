@@ -54,7 +54,7 @@ type Scenario = (&'static str, fn(&Target));
 
 /// Runs every scenario against `target`.
 pub fn run(target: &Target) {
-    let scenarios: [Scenario; 8] = [
+    let scenarios: [Scenario; 9] = [
         ("health", health),
         ("auth failures", auth_failures),
         ("users and roles", users_and_roles),
@@ -63,6 +63,7 @@ pub fn run(target: &Target) {
         ("compile dedupe", compile_dedupe),
         ("rate limit", rate_limit),
         ("tenant isolation", tenant_isolation),
+        ("subscriptions", subscriptions),
     ];
     for (name, scenario) in scenarios {
         let started = Instant::now();
@@ -218,4 +219,85 @@ fn tenant_isolation(t: &Target) {
         "[{}] untouched",
         t.name
     );
+}
+
+/// A subscription URL as a resolver fetches it: no credentials, plain text in its format, the
+/// validators and negotiation consumers rely on, and a token that can be rotated and revoked.
+fn subscriptions(t: &Target) {
+    let (_, token) = t.user("subscriber");
+    let id = t.list(&token, "Ads", "||ads.example^\nexact.example\n@@||ok.ads.example^\n/regex/\n");
+    let r: Value = t.api.post(&format!("/v1/lists/{id}/compile"), &token).send().unwrap().json().unwrap();
+    t.wait_done(&token, r["jobId"].as_str().unwrap());
+    let r = t
+        .api
+        .post(&format!("/v1/lists/{id}/subscriptions"), &token)
+        .json(&json!({"name": "Home router", "format": "hosts"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "[{}]", t.name);
+    let created: Value = r.json().unwrap();
+    let path = created["path"].as_str().unwrap().to_owned();
+    assert!(path.starts_with("/s/bls_") && path.ends_with("/home-router.txt"), "[{}] {created}", t.name);
+    assert_eq!(created["subscription"]["published"]["omitted"], 1, "[{}] the regex: {created}", t.name);
+
+    let plain = t.api.client();
+    let r = plain.get(t.api.url(&path)).send().unwrap();
+    assert_eq!(r.status(), 200, "[{}]", t.name);
+    let header = |r: &reqwest::blocking::Response, name: &str| {
+        r.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+    };
+    assert!(header(&r, "content-type").starts_with("text/plain"), "[{}]", t.name);
+    assert!(header(&r, "cache-control").contains("max-age="), "[{}]", t.name);
+    assert_eq!(header(&r, "vary").to_ascii_lowercase(), "accept-encoding");
+    assert_eq!(header(&r, "x-blocklist-omitted"), "1");
+    let (etag, last_modified) = (header(&r, "etag"), header(&r, "last-modified"));
+    let body = r.text().unwrap();
+    assert!(body.starts_with("# Title: Ads\n"), "[{}] {body}", t.name);
+    let entries: Vec<&str> = body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
+    assert_eq!(entries, vec!["0.0.0.0 ads.example", "0.0.0.0 exact.example"], "[{}] {body}", t.name);
+    assert_eq!(etag, format!("\"{}\"", crate::common::sha256_hex(body.as_bytes())), "[{}] strong ETag of the body", t.name);
+
+    let r = plain.get(t.api.url(&path)).header("if-none-match", &etag).send().unwrap();
+    assert_eq!((r.status().as_u16(), r.bytes().unwrap().len()), (304, 0), "[{}] If-None-Match", t.name);
+    let r = plain.get(t.api.url(&path)).header("if-modified-since", &last_modified).send().unwrap();
+    assert_eq!(r.status(), 304, "[{}] If-Modified-Since", t.name);
+    let r = plain.head(t.api.url(&path)).send().unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "etag")), (200, etag.clone()), "[{}] HEAD", t.name);
+    let r = plain.get(t.api.url(&path)).header("accept-encoding", "gzip").send().unwrap();
+    assert_eq!(header(&r, "content-encoding"), "gzip", "[{}]", t.name);
+    let gz_etag = header(&r, "etag");
+    assert_ne!(gz_etag, etag, "[{}] each encoding has its own strong ETag", t.name);
+    assert_eq!(crate::common::gunzip(&r.bytes().unwrap()), body.as_bytes(), "[{}] gzip of the same body", t.name);
+    let r = plain.get(t.api.url(&path)).header("accept-encoding", "gzip").header("if-none-match", &gz_etag).send();
+    assert_eq!(r.unwrap().status(), 304, "[{}]", t.name);
+
+    // The secret as HTTP Basic credentials (AdGuard DNS takes user:password@ URLs).
+    let secret = created["token"].as_str().unwrap();
+    let r = plain.get(t.api.url("/s/list.txt")).basic_auth("me", Some(secret)).send().unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "etag")), (200, etag.clone()), "[{}] Basic", t.name);
+    let r = plain.get(t.api.url("/s/list.txt")).send().unwrap();
+    assert_eq!(r.status(), 401, "[{}] Basic asked for", t.name);
+    assert!(header(&r, "www-authenticate").starts_with("Basic"), "[{}]", t.name);
+
+    // Recompiling the same rules changes nothing a subscriber sees.
+    let r = t.api.put(&format!("/v1/lists/{id}"), &token).json(&json!({"name": "Ads", "rules": "||ads.example^\nexact.example\n@@||ok.ads.example^\n/regex/\n"})).send();
+    assert_eq!(r.unwrap().status(), 200);
+    let r: Value = t.api.post(&format!("/v1/lists/{id}/compile"), &token).send().unwrap().json().unwrap();
+    t.wait_done(&token, r["jobId"].as_str().unwrap());
+    let r = plain.get(t.api.url(&path)).send().unwrap();
+    assert_eq!((header(&r, "etag"), header(&r, "last-modified")), (etag.clone(), last_modified.clone()), "[{}] unchanged", t.name);
+
+    // Rotation: the old URL is a bare 404, the new one serves.
+    let sid = created["subscription"]["id"].as_str().unwrap();
+    let r = t.api.post(&format!("/v1/lists/{id}/subscriptions/{sid}/rotate"), &token).send().unwrap();
+    assert_eq!(r.status(), 200, "[{}]", t.name);
+    let rotated = r.json::<Value>().unwrap()["path"].as_str().unwrap().to_owned();
+    assert_eq!(error_of(plain.get(t.api.url(&path)).send().unwrap()), (404, "not_found".into(), "not found".into()));
+    assert_eq!(plain.get(t.api.url(&rotated)).send().unwrap().status(), 200);
+    let all: Value = t.api.get(&format!("/v1/lists/{id}/subscriptions"), &token).send().unwrap().json().unwrap();
+    assert_eq!(all["subscriptions"].as_array().unwrap().len(), 1);
+    assert!(all.to_string().find("bls_").is_none(), "[{}] the token is shown once only", t.name);
+    let r = t.api.delete(&format!("/v1/lists/{id}/subscriptions/{sid}"), &token).send().unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(error_of(plain.get(t.api.url(&rotated)).send().unwrap()).0, 404, "[{}] revoked", t.name);
 }

@@ -93,9 +93,13 @@ fn compile_job(lists: &Kv, settings: &JobSettings, job_id: &str) -> Result<(), E
                 Err(e) => return fail(lists, settings, job_id, &token, Some(&list), e),
             };
             if let Ok(cache) = Kv::open(STORE_CACHE) {
-                // This node's copy goes now; other nodes' expire with their TTL.
+                // This node's copies go now; other nodes' expire with their TTL.
                 let _ = cache.delete(&compiled_key(&list.id));
+                for key in edge_store::renditions::keys(&list.id) {
+                    let _ = cache.delete(&key);
+                }
             }
+            prepare_subscriptions(lists, &list, &artifact);
             match settle(lists, job_id, |j| j.succeed(&token, now_ms(), artifact.clone()))? {
                 Some(done) => finish(lists, &done, Some(&list)),
                 None => eprintln!("compile: job {job_id} lost its lease while compiling; its artifact is stored"),
@@ -103,6 +107,23 @@ fn compile_job(lists: &Kv, settings: &JobSettings, job_id: &str) -> Result<(), E
             Ok(())
         }
         Err(e) => fail(lists, settings, job_id, &token, Some(&list), e),
+    }
+}
+
+/// Makes the subscription files of the new artifact now, off the request path (a failure only
+/// leaves it to the first fetch).
+fn prepare_subscriptions(lists: &Kv, list: &ListRecord, artifact: &Artifact) {
+    let made = edge_store::renditions::expires_hours().and_then(|hours| {
+        match lists.get_json::<CompiledMeta>(&compiled_key(&list.id))? {
+            Some(compiled) if compiled.etag == artifact.etag => {
+                edge_store::renditions::prepare_for_subscriptions(lists, list, &compiled, hours)
+            }
+            // Replaced by a newer revision's meanwhile: that compile prepares its own.
+            _ => Ok(0),
+        }
+    });
+    if let Err(e) = made {
+        eprintln!("compile: preparing the subscription files of list {}: {e}", list.id);
     }
 }
 
@@ -176,6 +197,10 @@ fn compile_list(lists: &Kv, list: &ListRecord) -> Result<compiler::Compiled, Err
 
 /// Stores the artifact under its hash and points `compiled/{list}` at it, unless a newer
 /// revision's artifact is already there. The artifact two versions back is deleted.
+///
+/// A compile whose content equals the current artifact's (only the `! Last modified:` line
+/// differs) keeps the current artifact: the same bytes, entity tag, version and
+/// `Last-Modified`, so that subscribers re-download nothing.
 fn store_artifact(
     lists: &Kv,
     list: &ListRecord,
@@ -184,13 +209,28 @@ fn store_artifact(
 ) -> Result<Artifact, Error> {
     let body = compiled.text.into_bytes();
     let etag = hex::encode(Sha256::digest(&body));
-    let artifact = Artifact { etag: etag.clone(), length: body.len() as u64, rules: compiled.rules };
+    let content = content_sha256(&body);
     let key = compiled_key(&list.id);
     let current: Option<CompiledMeta> = lists.get_json(&key).map_err(|e| e.to_string())?;
-    if current.as_ref().is_some_and(|m| m.etag == etag) {
-        // Same content as the current artifact (a redelivery, or an unchanged list).
-        return Ok(artifact);
+    if let Some(kept) = current.as_ref().filter(|m| m.etag == etag || m.content_sha256.as_ref() == Some(&content)) {
+        // Same content as the current artifact (a redelivery, or an unchanged list): it stays,
+        // marked as compiled from this revision.
+        let kept = Artifact { etag: kept.etag.clone(), length: kept.length, rules: kept.rules };
+        lists
+            .update(&key, |cur| {
+                let Some(mut meta) = cur.and_then(|b| serde_json::from_slice::<CompiledMeta>(b).ok()) else {
+                    return Update::Keep(());
+                };
+                if meta.etag != kept.etag || meta.list_revision >= list.revision {
+                    return Update::Keep(());
+                }
+                meta.list_revision = list.revision;
+                Update::Write(serde_json::to_vec(&meta).unwrap_or_default(), ())
+            })
+            .map_err(|e| format!("recording the unchanged artifact: {e}"))?;
+        return Ok(kept);
     }
+    let artifact = Artifact { etag: etag.clone(), length: body.len() as u64, rules: compiled.rules };
     let prefix = compiled_prefix(&list.id, &etag);
     let chunks = lists.put_chunks(&prefix, &body).map_err(|e| format!("storing the artifact: {e}"))?;
     drop(body);
@@ -207,14 +247,18 @@ fn store_artifact(
                 }
             }
             superseded = cur.as_ref().and_then(|c| c.previous.clone());
+            let now = now_ms();
             let meta = CompiledMeta {
                 etag: etag.clone(),
                 length: artifact.length,
                 chunks,
-                compiled_at: now_rfc3339(),
+                compiled_at: rfc3339(now),
                 rules: artifact.rules,
                 list_revision: list.revision,
                 job_id: Some(job_id.to_owned()),
+                content_sha256: Some(content.clone()),
+                modified_at_ms: now,
+                version: CompiledMeta::next_version(cur.as_ref(), now),
                 previous: cur.map(|c| ChunkedArtifact { etag: c.etag, chunks: c.chunks }),
             };
             Update::Write(serde_json::to_vec(&meta).unwrap_or_default(), true)

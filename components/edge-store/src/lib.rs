@@ -8,6 +8,8 @@
 //! - [`jobs`]: the ledger in key-value, its indexes, and publishing job messages to the job
 //!   channel (`fermyon:spin/redis` `publish`: Spin's outbound Redis, or the blocklist-edge host's
 //!   queue, which implements the same interface);
+//! - [`renditions`]: a compiled list in a subscription format, made once per artifact and
+//!   format and stored as is and gzip-compressed;
 //! - [`config`]: settings from `wasi:config/store` (Spin variables, the host's flags).
 //!
 //! The WASI bindings are generated here once (world `edge-store` in `wit/`); the components map
@@ -47,6 +49,7 @@ pub mod jobs;
 pub mod kv;
 pub mod ledger;
 pub mod model;
+pub mod renditions;
 
 /// A failure of the platform (key-value, configuration, the job channel), as components report
 /// it: the HTTP gateway answers it as a 500 or 503 JSON error.

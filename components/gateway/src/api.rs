@@ -4,6 +4,7 @@
 use crate::blocklist::compiler::compiler;
 use crate::blocklist::ratelimit::ratelimit;
 use crate::http::{ChunkedBody, ReadError, Request, Response};
+use crate::{conditional, subscriptions};
 use edge_store::StoreError;
 use edge_store::jobs::{self, JobSettings};
 use edge_store::kv::{Kv, Update};
@@ -58,7 +59,7 @@ impl From<StoreError> for ApiError {
     }
 }
 
-type Result<T> = std::result::Result<T, ApiError>;
+pub(crate) type Result<T> = std::result::Result<T, ApiError>;
 
 /// Settings read from the host's configuration (`wasi:config/store`; Spin variables).
 pub struct Settings {
@@ -76,6 +77,17 @@ pub struct Settings {
     /// Publish a sweep request from the request path at most this often (0: never; for hosts
     /// with no timer, such as Spin).
     pub request_sweep_secs: u64,
+    /// Fetches one subscription may make per rate-limit window (0: no limit).
+    pub subscription_rate_limit: u32,
+    /// Subscription fetches one client address may make per rate-limit window (0: no limit).
+    pub subscription_address_limit: u32,
+    /// `Cache-Control: max-age` of subscription answers, in seconds.
+    pub subscription_max_age_secs: u64,
+    /// The `Expires` subscription files announce (how often blockers should refetch), in hours.
+    pub subscription_expires_hours: u32,
+    /// The service's public URL (`https://lists.example.com`), for the subscription URLs the
+    /// API shows; empty: made from the request's `Host`.
+    pub public_base_url: String,
 }
 
 fn config_value<T: std::str::FromStr>(key: &str, default: T) -> Result<T> {
@@ -101,13 +113,18 @@ impl Settings {
             max_preview_bytes: config_value("max_preview_bytes", 1024 * 1024)?,
             jobs: JobSettings::load()?,
             request_sweep_secs: config_value("request_sweep_secs", 0)?,
+            subscription_rate_limit: config_value("subscription_rate_limit", 600)?,
+            subscription_address_limit: config_value("subscription_address_limit", 300)?,
+            subscription_max_age_secs: config_value("subscription_max_age_secs", 3600)?,
+            subscription_expires_hours: edge_store::renditions::expires_hours()?,
+            public_base_url: config_value("public_base_url", String::new())?,
         })
     }
 }
 
 /// A user, as authenticated by a token: its id.
-struct User {
-    id: String,
+pub(crate) struct User {
+    pub(crate) id: String,
 }
 
 /// Who is calling.
@@ -187,7 +204,7 @@ fn rate_headers(d: &ratelimit::Decision) -> Vec<(String, String)> {
 }
 
 /// Counts a request under `key` against `limit` requests per rate-limit window.
-fn check_limit(key: &str, limit: u32, settings: &Settings) -> Result<ratelimit::Decision> {
+pub(crate) fn check_limit(key: &str, limit: u32, settings: &Settings) -> Result<ratelimit::Decision> {
     let policy = ratelimit::Policy { limit, window_ms: settings.rate_window_secs.saturating_mul(1000) };
     ratelimit::check(key, policy).map_err(|e| match e {
         ratelimit::Error::InvalidPolicy(m) => ApiError::internal(format!("rate-limit configuration: {m}")),
@@ -197,7 +214,7 @@ fn check_limit(key: &str, limit: u32, settings: &Settings) -> Result<ratelimit::
 
 /// The 429 for a refused decision `d`, with `Retry-After`; `message` is given the seconds to
 /// wait.
-fn refused(d: &ratelimit::Decision, code: &'static str, message: impl FnOnce(u64) -> String) -> ApiError {
+pub(crate) fn refused(d: &ratelimit::Decision, code: &'static str, message: impl FnOnce(u64) -> String) -> ApiError {
     let secs = d.retry_after_ms.div_ceil(1000).max(1);
     let mut e = ApiError::new(429, code, message(secs));
     e.headers.push(("retry-after".into(), secs.to_string()));
@@ -221,14 +238,14 @@ fn rate_limit(caller: &Caller, settings: &Settings) -> Result<ratelimit::Decisio
 
 /// The header carrying the client's address (`ip:port`), as Spin sets it on incoming requests;
 /// the blocklist-edge host sets it too, replacing any value the client sent.
-const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
+pub(crate) const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
 
 /// The answer to a request whose authentication failed (`error`, a 401): the failure counts
 /// against its client address's budget of failures (`auth_failure_limit` per rate-limit
 /// window), and past that budget the answer is 429 with `Retry-After`, so that guessing tokens
 /// or flooding with bad ones is slowed down per address. Requests without an address (a host
 /// that does not set the header) are not counted.
-fn refuse_unauthenticated(req: &Request, settings: &Settings, error: ApiError) -> ApiError {
+pub(crate) fn refuse_unauthenticated(req: &Request, settings: &Settings, error: ApiError) -> ApiError {
     let Some(addr) = req.header(CLIENT_ADDR_HEADER).and_then(client_ip) else { return error };
     if settings.auth_failure_limit == 0 {
         return error;
@@ -282,6 +299,10 @@ pub fn handle(
         Ok(kv) => kv,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    // Subscription URLs carry their own token and limits; no API token, no API budget.
+    if crate::subscriptions::is_subscription_path(&req.path) {
+        return crate::subscriptions::serve(&req, settings, &lists);
+    }
     let caller = match authenticate(&req, settings, &lists) {
         Ok(c) => c,
         Err(e) => return refuse_unauthenticated(&req, settings, e).into_response(),
@@ -307,7 +328,7 @@ pub fn handle(
     response
 }
 
-fn method_not_allowed(allow: &str) -> ApiError {
+pub(crate) fn method_not_allowed(allow: &str) -> ApiError {
     let mut e = ApiError::new(405, "method_not_allowed", format!("method not allowed here; allowed: {allow}"));
     e.headers.push(("allow".into(), allow.into()));
     e
@@ -354,8 +375,35 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
         ["v1", "lists", id, "compiled"] => {
             let id = parse_id(id, LIST_ID_PREFIX, "list")?;
             match m {
-                "GET" => get_compiled(req, caller.user()?, settings, lists, &id),
-                _ => Err(method_not_allowed("GET")),
+                "GET" | "HEAD" => get_compiled(req, caller.user()?, settings, lists, &id),
+                _ => Err(method_not_allowed("GET, HEAD")),
+            }
+        }
+        ["v1", "lists", id, "subscriptions"] => {
+            let id = parse_id(id, LIST_ID_PREFIX, "list")?;
+            let user = caller.user()?;
+            match m {
+                "GET" => subscriptions::list(user, settings, lists, &id),
+                "POST" => subscriptions::create(req, user, settings, lists, &id),
+                _ => Err(method_not_allowed("GET, POST")),
+            }
+        }
+        ["v1", "lists", id, "subscriptions", sid] => {
+            let id = parse_id(id, LIST_ID_PREFIX, "list")?;
+            let sid = parse_id(sid, SUBSCRIPTION_ID_PREFIX, "subscription")?;
+            let user = caller.user()?;
+            match m {
+                "GET" => subscriptions::get(user, settings, lists, &id, &sid),
+                "DELETE" => subscriptions::delete(user, lists, &id, &sid),
+                _ => Err(method_not_allowed("GET, DELETE")),
+            }
+        }
+        ["v1", "lists", id, "subscriptions", sid, "rotate"] => {
+            let id = parse_id(id, LIST_ID_PREFIX, "list")?;
+            let sid = parse_id(sid, SUBSCRIPTION_ID_PREFIX, "subscription")?;
+            match m {
+                "POST" => subscriptions::rotate(req, caller.user()?, settings, lists, &id, &sid),
+                _ => Err(method_not_allowed("POST")),
             }
         }
         ["v1", "preview"] => match m {
@@ -588,7 +636,7 @@ pub(crate) fn validate_config(config: &serde_json::Value) -> Result<()> {
     parsed.cross_check().map_err(|e| ApiError::new(422, "invalid_configuration", format!("`config`: {}", e.0)))
 }
 
-fn owned_list(user: &User, lists: &Kv, id: &str) -> Result<ListRecord> {
+pub(crate) fn owned_list(user: &User, lists: &Kv, id: &str) -> Result<ListRecord> {
     match lists.get_json::<ListRecord>(&list_key(id))? {
         Some(list) if list.owner == user.id => Ok(list),
         // Another user's list is indistinguishable from a missing one.
@@ -700,6 +748,8 @@ fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Respo
         ..old.clone()
     };
     lists.put_json(&list_key(id), &list)?;
+    // Subscription files carry the list's name: this node's copies are remade on next fetch.
+    subscriptions::forget_renditions(id);
     if old.rules_chunks > 0 {
         lists.delete_chunks(&rules_prefix(id, old.revision), old.rules_chunks)?;
     }
@@ -727,6 +777,7 @@ fn delete_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
             lists.delete_chunks(&compiled_prefix(id, &prev.etag), prev.chunks)?;
         }
     }
+    subscriptions::delete_all_of_list(lists, id)?;
     // This node's cache entry goes too (other nodes' expire with their TTL).
     if let Ok(cache) = Kv::open(STORE_CACHE) {
         let _ = cache.delete(&compiled_key(id));
@@ -917,15 +968,9 @@ fn preview(req: &Request, _user: &User, settings: &Settings) -> Result<Response>
     .with_header("x-rule-count", compiled.rules.to_string()))
 }
 
-/// Whether an `If-None-Match` header value matches `etag` (weak comparison, RFC 9110 13.1.2).
-pub(crate) fn if_none_match(header: &str, etag: &str) -> bool {
-    header.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
-}
-
 fn get_compiled(req: &Request, user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     let cache = Kv::open(STORE_CACHE)?;
     let now = now_ms();
-    let inm = req.header("if-none-match");
     // A fresh entry of this user's serves without reading the list record; anything else goes
     // through the ownership check below.
     let cached = cache
@@ -934,8 +979,8 @@ fn get_compiled(req: &Request, user: &User, settings: &Settings, lists: &Kv, id:
         .flatten()
         .and_then(|b| CacheEntry::decode(&b))
         .filter(|e| e.expires_at_ms > now && e.owner == user.id);
-    let (etag, body, chunked) = match cached {
-        Some(entry) => (entry.etag, entry.body, None),
+    let (etag, last_modified_ms, body, chunked) = match cached {
+        Some(entry) => (entry.etag, entry.last_modified_ms, entry.body, None),
         None => {
             owned_list(user, lists, id)?;
             let meta: CompiledMeta = lists.get_json(&compiled_key(id))?.ok_or_else(|| {
@@ -945,15 +990,11 @@ fn get_compiled(req: &Request, user: &User, settings: &Settings, lists: &Kv, id:
                     format!("list {id} has no compiled version yet: POST /v1/lists/{id}/compile"),
                 )
             })?;
-            let quoted = format!("\"{}\"", meta.etag);
-            if inm.is_some_and(|h| if_none_match(h, &quoted)) {
-                return Ok(not_modified(&quoted));
-            }
             if meta.length as usize > MAX_CACHE_BODY {
                 // Too large for the cache: streamed from the store a chunk at a time.
                 let prefix = compiled_prefix(id, &meta.etag);
                 let body = ChunkedBody { kv: Kv::open(STORE_LISTS)?, prefix, count: meta.chunks };
-                (meta.etag, Vec::new(), Some((body, meta.length)))
+                (meta.etag, meta.modified_at_ms, Vec::new(), Some((body, meta.length)))
             } else {
                 let body = lists
                     .get_chunks(&compiled_prefix(id, &meta.etag), meta.chunks, meta.length as usize)?
@@ -961,40 +1002,48 @@ fn get_compiled(req: &Request, user: &User, settings: &Settings, lists: &Kv, id:
                     .ok_or_else(|| ApiError::unavailable(format!("compiled list {id} is being replaced; try again")))?;
                 let entry = CacheEntry {
                     expires_at_ms: now + settings.cache_ttl_secs * 1000,
+                    last_modified_ms: meta.modified_at_ms,
                     owner: user.id.clone(),
                     etag: meta.etag,
                     body,
                 };
                 // The cache is an optimisation: failing to fill it must not fail the request.
                 let _ = cache.set(&compiled_key(id), &entry.encode());
-                (entry.etag, entry.body, None)
+                (entry.etag, entry.last_modified_ms, entry.body, None)
             }
         }
     };
     let quoted = format!("\"{etag}\"");
-    if inm.is_some_and(|h| if_none_match(h, &quoted)) {
-        return Ok(not_modified(&quoted));
+    // Artifacts stored before their content time was recorded have no Last-Modified.
+    let last_modified = (last_modified_ms > 0).then(|| conditional::http_date(last_modified_ms));
+    let with_validators = |r: Response| {
+        let r = r.with_header("etag", quoted.clone()).with_header("cache-control", "private, no-cache");
+        match &last_modified {
+            Some(lm) => r.with_header("last-modified", lm.clone()),
+            None => r,
+        }
+    };
+    let unmodified = match req.header("if-none-match") {
+        Some(inm) => conditional::if_none_match(inm, &[&quoted]),
+        None => last_modified_ms > 0
+            && req.header("if-modified-since").is_some_and(|ims| conditional::not_modified_since(ims, last_modified_ms)),
+    };
+    if unmodified {
+        return Ok(with_validators(Response::empty(304)));
     }
     let length = chunked.as_ref().map_or(body.len() as u64, |(_, len)| *len);
-    Ok(Response {
+    let head = req.method == "HEAD";
+    Ok(with_validators(Response {
         status: 200,
         headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
-        body,
-        chunked: chunked.map(|(c, _)| c),
-    }
-    .with_header("content-length", length.to_string())
-    .with_header("etag", quoted)
-    .with_header("cache-control", "private, no-cache"))
-}
-
-fn not_modified(etag: &str) -> Response {
-    Response::empty(304).with_header("etag", etag).with_header("cache-control", "private, no-cache")
+        body: if head { Vec::new() } else { body },
+        chunked: if head { None } else { chunked.map(|(c, _)| c) },
+    })
+    .with_header("content-length", length.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::if_none_match;
-
     #[test]
     fn client_ip_forms() {
         use super::client_ip;
@@ -1005,14 +1054,5 @@ mod tests {
         assert_eq!(client_ip(""), None);
         assert_eq!(client_ip("evil key:1"), None);
         assert_eq!(client_ip("[::1"), None);
-    }
-
-    #[test]
-    fn if_none_match_forms() {
-        assert!(if_none_match("\"abc\"", "\"abc\""));
-        assert!(if_none_match("W/\"abc\"", "\"abc\""));
-        assert!(if_none_match("\"x\", \"abc\"", "\"abc\""));
-        assert!(if_none_match("*", "\"abc\""));
-        assert!(!if_none_match("\"abd\"", "\"abc\""));
     }
 }

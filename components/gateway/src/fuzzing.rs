@@ -10,8 +10,11 @@
 
 use crate::api::{self, ApiError, ListInput, NewUser, PreviewInput};
 use crate::http::Request;
+use crate::subscriptions::{self, NewSubscription};
+use crate::conditional;
 use edge_store::model::{
-    ID_HEX_LEN, JOB_ID_PREFIX, LIST_ID_PREFIX, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, USER_ID_PREFIX, is_valid_id,
+    ID_HEX_LEN, JOB_ID_PREFIX, LIST_ID_PREFIX, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, SUBSCRIPTION_ID_PREFIX,
+    USER_ID_PREFIX, is_valid_id,
 };
 use serde_json::Value;
 
@@ -91,9 +94,25 @@ fn steps(req: &Request) -> Result<bool> {
         }
         ["v1", "lists", id, "compiled"] => {
             parse_id(id, LIST_ID_PREFIX, "list")?;
-            if let Some(h) = req.header("if-none-match") {
-                check_if_none_match(h);
+            check_conditional(req);
+        }
+        ["v1", "lists", id, "subscriptions"] => {
+            parse_id(id, LIST_ID_PREFIX, "list")?;
+            if m == "POST" {
+                let input: NewSubscription = json_body(req)?;
+                name(&input.name)?;
+                subscriptions::parse_format(&input.format)?;
             }
+        }
+        ["v1", "lists", id, "subscriptions", sid] | ["v1", "lists", id, "subscriptions", sid, "rotate"] => {
+            parse_id(id, LIST_ID_PREFIX, "list")?;
+            parse_id(sid, SUBSCRIPTION_ID_PREFIX, "subscription")?;
+        }
+        ["s", ..] => {
+            if let Some(h) = req.header("authorization") {
+                check_basic(h);
+            }
+            check_conditional(req);
         }
         ["v1", "preview"] => {
             if m == "POST" {
@@ -289,12 +308,34 @@ fn check_config(config: &Value) -> Result<()> {
     r
 }
 
+/// The validators and negotiation a compiled list or a subscription fetch reads.
+fn check_conditional(req: &Request) {
+    if let Some(h) = req.header("if-none-match") {
+        check_if_none_match(h);
+    }
+    if let Some(h) = req.header("if-modified-since") {
+        // A date that parses prints back as the same second.
+        if let Some(secs) = conditional::parse_http_date(h) {
+            assert_eq!(conditional::parse_http_date(&conditional::http_date(secs * 1000)), Some(secs), "{h:?}");
+        }
+    }
+    let _ = conditional::accepts_gzip(req.header("accept-encoding"));
+}
+
 fn check_if_none_match(header: &str) {
     let etag = "\"0123456789abcdef\"";
-    let matched = api::if_none_match(header, etag);
+    let matched = conditional::if_none_match(header, &[etag]);
     let star = header.split(',').any(|t| t.trim() == "*");
     assert!(!star || matched, "`*` matches any entity tag");
     assert!(!matched || star || header.contains(etag), "{header:?} matched {etag}");
-    assert!(api::if_none_match(&format!("{header}, {etag}"), etag));
-    assert!(api::if_none_match(&format!("{header},W/{etag}"), etag));
+    assert!(conditional::if_none_match(&format!("{header}, {etag}"), &[etag]));
+    assert!(conditional::if_none_match(&format!("{header},W/{etag}"), &[etag]));
+}
+
+/// Basic credentials that decode split at the first colon of what was encoded.
+fn check_basic(header: &str) {
+    if let Some((user, password)) = conditional::basic_credentials(header) {
+        assert!(!user.contains(':'), "{header:?}");
+        let _ = password;
+    }
 }

@@ -95,7 +95,13 @@ pub fn read_head(request: &IncomingRequest) -> Request {
         Some((p, q)) => (p.to_owned(), q.to_owned()),
         None => (path_with_query, String::new()),
     };
-    let headers = request.headers().entries();
+    let mut headers = request.headers().entries();
+    // wasi:http carries the request's host as its authority; keep it readable as `host`.
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"))
+        && let Some(authority) = request.authority()
+    {
+        headers.push(("host".into(), authority.into_bytes()));
+    }
     Request { method, path, query, headers, body: Vec::new() }
 }
 

@@ -9,9 +9,11 @@
 edge_store::generate_component_bindings!("gateway");
 
 mod api;
+mod conditional;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+mod subscriptions;
 
 use exports::wasi::http::incoming_handler::Guest;
 use wasi::http::types::{IncomingRequest, ResponseOutparam};
