@@ -1,7 +1,7 @@
 //! The conformance suite (`tests/conformance/suite.rs`) against every host: this project's
 //! host, the same host running the wac-composed gateway (`composition/gateway.wac`), and
-//! `spin up` (Spin 4) when a `spin` binary is on PATH (or named by `BLOCKLIST_EDGE_SPIN`);
-//! without one the Spin leg says that it was skipped.
+//! `spin up` (Spin 4; an ignored test, run with `--ignored` where a `spin` binary is on PATH or
+//! named by `BLOCKLIST_EDGE_SPIN`), and any deployment (ignored likewise).
 
 mod common;
 #[path = "conformance/suite.rs"]
@@ -132,17 +132,13 @@ fn spin_up(spin: &Path, redis_url: &str, runtime_config: &str) -> SpinUp {
     }
 }
 
+/// Needs Spin 4.0.2 (not in any registry this project can reach; build it from its v4.0.2
+/// source): `BLOCKLIST_EDGE_SPIN=/path/to/spin cargo test --release --test conformance --
+/// --ignored`. Run that way without a `spin`, it fails.
 #[test]
+#[ignore = "needs a spin binary (Spin 4.0.2): run with --ignored and BLOCKLIST_EDGE_SPIN or spin on PATH"]
 fn spin_up_spin_toml() {
-    let Some(spin) = spin_binary() else {
-        // Straight to stderr, not through eprintln!, which the test harness captures.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "SKIPPED the Spin leg of the conformance suite: no `spin` on PATH (or BLOCKLIST_EDGE_SPIN)"
-        );
-        return;
-    };
+    let spin = spin_binary().expect("no `spin` on PATH and BLOCKLIST_EDGE_SPIN is not set");
     // One node with SQLite stores; then the shared configuration, its stores in Redis.
     for config in ["sqlite.toml", "redis.toml"] {
         let redis = jobqueue::testing::RedisServer::new();
@@ -154,15 +150,11 @@ fn spin_up_spin_toml() {
 
 /// Any running deployment: `BLOCKLIST_EDGE_CONFORMANCE_URL` (its base URL) and
 /// `BLOCKLIST_EDGE_CONFORMANCE_ADMIN_TOKEN`; it must run with a rate limit of 60 requests per
-/// 60 s. Without the URL this leg says that it was skipped.
+/// 60 s. Run with `--ignored`; without the URL it fails.
 #[test]
+#[ignore = "needs a deployment: run with --ignored and BLOCKLIST_EDGE_CONFORMANCE_URL, BLOCKLIST_EDGE_CONFORMANCE_ADMIN_TOKEN"]
 fn deployment_at_conformance_url() {
-    let Ok(base) = std::env::var("BLOCKLIST_EDGE_CONFORMANCE_URL") else {
-        use std::io::Write;
-        let _ =
-            writeln!(std::io::stderr().lock(), "SKIPPED the deployment leg: BLOCKLIST_EDGE_CONFORMANCE_URL is not set");
-        return;
-    };
+    let base = std::env::var("BLOCKLIST_EDGE_CONFORMANCE_URL").expect("BLOCKLIST_EDGE_CONFORMANCE_URL is not set");
     let admin = std::env::var("BLOCKLIST_EDGE_CONFORMANCE_ADMIN_TOKEN")
         .expect("BLOCKLIST_EDGE_CONFORMANCE_ADMIN_TOKEN must name the deployment's admin token");
     suite::run(&Target { name: base.clone(), api: Api::new(&base), admin });

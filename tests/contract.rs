@@ -66,10 +66,20 @@ fn every_response_matches_openapi_yaml() {
         return;
     };
     // Limits no generated run reaches: the contract, not the limiters, is under test here.
-    let host =
-        Host::start(&["--rate-limit", "1000000", "--auth-failure-limit", "1000000", "--max-preview-bytes", "65536"]);
+    let host = Host::start(&[
+        "--rate-limit",
+        "1000000",
+        "--auth-failure-limit",
+        "1000000",
+        "--subscription-rate-limit",
+        "0",
+        "--subscription-address-limit",
+        "0",
+        "--max-preview-bytes",
+        "65536",
+    ]);
     let (_, user) = host.create_user("contract");
     // A user's token for the user's endpoints; the admin token for user management.
-    run(&st, &host, &user, "^/(healthz|v1/(me|lists|preview|jobs))");
+    run(&st, &host, &user, "^/(healthz|s/|v1/(me|lists|preview|jobs))");
     run(&st, &host, ADMIN_TOKEN, "^/v1/users");
 }

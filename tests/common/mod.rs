@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod client;
+pub mod consumers;
 #[allow(unused_imports)] // not every test binary uses both
 pub use client::{Api, error_of, gunzip, sha256_hex};
 
