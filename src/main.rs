@@ -222,15 +222,26 @@ struct UpArgs {
     /// None by default.
     #[arg(long, env = "BLOCKLIST_EDGE_ALLOWED_OUTBOUND_HOSTS", default_value = "")]
     allowed_outbound_hosts: String,
-    /// CPU deadline per request, in milliseconds.
+    /// CPU deadline per request, in milliseconds: the guest's own execution, not time spent
+    /// waiting on a slow client. Plus one second, also the time a guest has to produce its
+    /// response head, and the longest a response body may go without new bytes.
     #[arg(long, env = "BLOCKLIST_EDGE_DEADLINE_MS", default_value_t = 10_000)]
     deadline_ms: u64,
     /// Memory cap per request, in MiB.
     #[arg(long, env = "BLOCKLIST_EDGE_MEMORY_MIB", default_value_t = 128)]
     memory_mib: usize,
-    /// Requests handled at once (instances in the pool); more wait.
+    /// Requests whose guest runs before producing its response head, at once; more wait.
     #[arg(long, env = "BLOCKLIST_EDGE_MAX_CONCURRENCY", default_value_t = 64)]
     max_concurrency: usize,
+    /// Requests alive at once, including those streaming a response body (the size of the
+    /// instance pool); more are answered 503 with Retry-After. Each reserves about 16 GiB of
+    /// address space (not memory) for its linear memories.
+    #[arg(long, env = "BLOCKLIST_EDGE_MAX_INSTANCES", default_value_t = 1024)]
+    max_instances: usize,
+    /// Time a connection may have response bytes to send without its client accepting any, in
+    /// milliseconds; then it is closed (and its instance freed).
+    #[arg(long, env = "BLOCKLIST_EDGE_WRITE_TIMEOUT_MS", default_value_t = 15_000)]
+    write_timeout_ms: u64,
     /// Time a client has to send a request's headers, in milliseconds; a slower one is
     /// disconnected (slowloris).
     #[arg(long, env = "BLOCKLIST_EDGE_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
@@ -410,7 +421,9 @@ fn up(args: UpArgs) -> Result<()> {
         deadline: Duration::from_millis(args.deadline_ms.max(1)),
         memory_bytes: args.memory_mib.max(1) * 1024 * 1024,
         max_concurrency: args.max_concurrency.max(1),
+        max_instances: args.max_instances.max(1),
         header_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
+        write_timeout: Duration::from_millis(args.write_timeout_ms.max(1)),
     };
     let engine = server::engine(&limits)?;
     let component = args.components.composed()?;

@@ -1,6 +1,7 @@
 //! The host's metrics, in Prometheus' text format at `GET /metrics` (admin token required):
-//! responses by status, request latency, per-request instantiation time (with p50/p99), the job
-//! queue's depth and job deliveries by outcome.
+//! responses by status, request latency, per-request instantiation time (with p50/p99),
+//! instances alive, connections closed for not reading, requests refused for want of an
+//! instance, the job queue's depth and job deliveries by outcome.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -117,12 +118,23 @@ pub enum Delivery {
 
 const DELIVERIES: [&str; 5] = ["acked", "retried", "dead", "lease_lost", "unsettled"];
 
+/// The requests alive and their limit (`--max-instances`), when the metrics are rendered.
+#[derive(Clone, Copy, Debug)]
+pub struct Instances {
+    pub live: usize,
+    pub max: usize,
+}
+
 /// Every metric of one host.
 pub struct Metrics {
     /// Responses by status code (100..=599).
     statuses: Vec<AtomicU64>,
     pub request_latency: Histogram,
     pub instantiation: Histogram,
+    /// Connections closed because their client accepted no bytes for the write timeout.
+    pub write_timeouts: AtomicU64,
+    /// Requests answered 503 because every instance was taken.
+    pub busy_refusals: AtomicU64,
     deliveries: [AtomicU64; 5],
 }
 
@@ -132,6 +144,8 @@ impl Default for Metrics {
             statuses: (0..500).map(|_| AtomicU64::new(0)).collect(),
             request_latency: Histogram::default(),
             instantiation: Histogram::default(),
+            write_timeouts: AtomicU64::new(0),
+            busy_refusals: AtomicU64::new(0),
             deliveries: Default::default(),
         }
     }
@@ -149,8 +163,9 @@ impl Metrics {
         self.deliveries[outcome as usize].fetch_add(1, Relaxed);
     }
 
-    /// The text exposition; `queue` is the job queue's depth, if it could be read.
-    pub fn render(&self, queue: Option<jobqueue::Depth>) -> String {
+    /// The text exposition; `queue` is the job queue's depth, if it could be read, and
+    /// `instances` the requests alive and their limit.
+    pub fn render(&self, queue: Option<jobqueue::Depth>, instances: Instances) -> String {
         let mut out = String::with_capacity(8 * 1024);
         out.push_str("# HELP blocklist_edge_http_responses_total HTTP responses by status code.\n");
         out.push_str("# TYPE blocklist_edge_http_responses_total counter\n");
@@ -170,6 +185,24 @@ impl Metrics {
             "blocklist_edge_instantiation",
             "Time from a request's arrival to entering the guest (store set-up and instantiation).",
         );
+        out.push_str("# HELP blocklist_edge_instances Requests alive (each holds an instance, streaming ones included), and the limit.\n");
+        out.push_str("# TYPE blocklist_edge_instances gauge\n");
+        let _ = writeln!(out, "blocklist_edge_instances{{state=\"live\"}} {}", instances.live);
+        let _ = writeln!(out, "blocklist_edge_instances{{state=\"max\"}} {}", instances.max);
+        for (name, help, c) in [
+            (
+                "blocklist_edge_write_timeouts_total",
+                "Connections closed because their client accepted no bytes for the write timeout.",
+                &self.write_timeouts,
+            ),
+            (
+                "blocklist_edge_busy_refusals_total",
+                "Requests answered 503 because every instance was taken.",
+                &self.busy_refusals,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.load(Relaxed));
+        }
         out.push_str("# HELP blocklist_edge_job_deliveries_total Job messages delivered, by outcome.\n");
         out.push_str("# TYPE blocklist_edge_job_deliveries_total counter\n");
         for (name, c) in DELIVERIES.iter().zip(&self.deliveries) {

@@ -1,42 +1,76 @@
 //! The HTTP server: one component instance per request, from a pre-instantiated component on
-//! the pooling allocator, with a CPU deadline (epoch interruption), a wall-clock deadline and a
-//! memory cap per request.
+//! the pooling allocator, with a CPU deadline (epoch interruption, counting the guest's own
+//! execution only), a wall-clock deadline for the response head, an idle bound on the body and
+//! a memory cap per request. A client that stops reading is disconnected after the write
+//! timeout, which ends its guest and returns its instance to the pool.
 
 use crate::config::{ConfigView, Variables};
 use crate::keyvalue::{KvStores, KvView};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use wasmtime::component::{Linker, ResourceTable};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, PoolingAllocationConfig, Store,
+    StoreContextMut, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// How often the epoch advances; the CPU deadline is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// The `Retry-After` (seconds) of a 503 answered because every instance is taken.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
 /// Limits applied to every request.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// CPU time a request's guest code may run before it is interrupted.
+    /// Execution time a request's guest may use before it is interrupted: time spent running
+    /// (its code and the host calls it makes synchronously), not time spent waiting (see
+    /// [`ExecutionMeter`]). Plus one second, it is also the wall-clock time a guest has to
+    /// produce its response head, and the longest a response body may go without a byte while
+    /// the client is ready for more.
     pub deadline: Duration,
     /// Linear memory a request's instances may grow to, in bytes, all memories together.
     pub memory_bytes: usize,
-    /// Requests handled at once; more wait for a slot.
+    /// Requests whose guest runs before producing its response head, at once; more wait for a
+    /// slot. A request whose head is out (its body streaming) no longer holds one.
     pub max_concurrency: usize,
+    /// Requests alive at once, including those streaming a body: each holds one store's share
+    /// of the pooling allocator, which is sized from this. More are answered 503 with
+    /// `Retry-After`.
+    pub max_instances: usize,
     /// Time a client has to send a request's headers (slowloris protection).
     pub header_timeout: Duration,
+    /// Time a connection may have bytes to write without its client accepting any; then it is
+    /// closed, and a guest still streaming to it ends (its writes fail).
+    pub write_timeout: Duration,
+}
+
+impl Limits {
+    /// How long a guest may take to produce its response head, and a response body may stay
+    /// without new bytes while the client waits: the CPU deadline plus one second. The CPU
+    /// deadline stops a busy guest; this stops one stuck waiting on I/O.
+    pub fn wall_deadline(&self) -> Duration {
+        self.deadline + Duration::from_secs(1)
+    }
 }
 
 /// The state of a store: one request (or one compile run).
@@ -127,7 +161,10 @@ pub struct Server {
     kv: Arc<KvStores>,
     vars: Variables,
     limits: Limits,
+    /// Requests whose guest runs before its response head ([`Limits::max_concurrency`]).
     slots: Semaphore,
+    /// Requests alive, streaming ones included ([`Limits::max_instances`]).
+    instances: Arc<Semaphore>,
     outbound: crate::outbound::Outbound,
     queue: Option<Arc<crate::jobs::JobQueue>>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -180,17 +217,34 @@ pub fn start_epoch_ticker(engine: Engine) {
     });
 }
 
-/// The wasmtime engine, configured for serving: async, epoch interruption, pooling allocator.
+/// What one request's store may take from the pooling allocator at most. A composed gateway
+/// is a handful of components, core instances, memories and tables; the lazily plugged
+/// compiler adds a component instance, and a call into it a second fiber stack.
+mod per_request {
+    pub const COMPONENT_INSTANCES: u32 = 4;
+    pub const CORE_INSTANCES: u32 = 16;
+    pub const MEMORIES: u32 = 4;
+    pub const TABLES: u32 = 8;
+    pub const STACKS: u32 = 2;
+}
+
+/// Address space one linear memory slot of the pool reserves: wasmtime's default 4 GiB
+/// reservation (so that bounds checks are elided) plus its 32 MiB guard. Reserved, not
+/// committed: only the pages a guest touches use memory.
+const MEMORY_SLOT_RESERVATION: u64 = (4 << 30) + (32 << 20);
+
+/// The wasmtime engine, configured for serving: async, epoch interruption, pooling allocator
+/// sized for `limits.max_instances` requests alive at once.
 pub fn engine(limits: &Limits) -> Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
+    let n = u32::try_from(limits.max_instances).unwrap_or(u32::MAX);
     let mut pool = PoolingAllocationConfig::default();
-    let n = u32::try_from(limits.max_concurrency).unwrap_or(u32::MAX);
-    // A composed gateway is a handful of components, core instances, memories and tables.
-    pool.total_component_instances(n.saturating_mul(4));
-    pool.total_core_instances(n.saturating_mul(16));
-    pool.total_memories(n.saturating_mul(4));
-    pool.total_tables(n.saturating_mul(8));
+    pool.total_component_instances(n.saturating_mul(per_request::COMPONENT_INSTANCES));
+    pool.total_core_instances(n.saturating_mul(per_request::CORE_INSTANCES));
+    pool.total_memories(n.saturating_mul(per_request::MEMORIES));
+    pool.total_tables(n.saturating_mul(per_request::TABLES));
+    pool.total_stacks(n.saturating_mul(per_request::STACKS));
     pool.max_memories_per_component(8);
     pool.max_memory_size(limits.memory_bytes);
     // Resetting a slot's memory is most of an instance's cost: batch the madvise calls, and
@@ -200,7 +254,13 @@ pub fn engine(limits: &Limits) -> Result<Engine> {
     pool.linear_memory_keep_resident(128 * 1024);
     pool.table_keep_resident(64 * 1024);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Ok(Engine::new(&config)?)
+    let reserved_gib = (u64::from(n.saturating_mul(per_request::MEMORIES)) * MEMORY_SLOT_RESERVATION) >> 30;
+    tracing::info!(instances = n, reserved_gib, "instance pool (linear memories reserve address space only)");
+    Engine::new(&config).map_err(anyhow::Error::from).with_context(|| {
+        format!(
+            "creating the instance pool for {n} instances ({reserved_gib} GiB of address space; lower --max-instances)"
+        )
+    })
 }
 
 /// The engine compile jobs run on: epoch interruption, instances allocated on demand (jobs are
@@ -232,7 +292,8 @@ impl Server {
             .context("the component does not export wasi:http/incoming-handler")?;
         let ServerParts { kv, vars, limits, outbound, queue, metrics, metrics_token_sha256, lazy_plugs: _ } = parts;
         let slots = Semaphore::new(limits.max_concurrency);
-        Ok(Server { pre, kv, vars, limits, slots, outbound, queue, metrics, metrics_token_sha256 })
+        let instances = Arc::new(Semaphore::new(limits.max_instances));
+        Ok(Server { pre, kv, vars, limits, slots, instances, outbound, queue, metrics, metrics_token_sha256 })
     }
 
     /// Serves HTTP/1.1 on `listener` until `shutdown` resolves.
@@ -259,42 +320,69 @@ impl Server {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let server = self.clone();
-            tokio::spawn(async move {
-                let header_timeout = server.limits.header_timeout;
-                // Once per connection: every request on it comes from the same peer.
-                let client_addr = hyper::header::HeaderValue::from_str(&peer.to_string()).ok();
-                let service = hyper::service::service_fn(move |req| {
-                    let (server, client_addr) = (server.clone(), client_addr.clone());
-                    async move { Ok::<_, std::convert::Infallible>(server.handle(req, client_addr).await) }
-                });
-                let conn = http1::Builder::new()
-                    .keep_alive(true)
-                    // A client that trickles its headers is cut off (slowloris).
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    // Request line and headers together: 64 KiB, else 431 and the connection
-                    // is closed. (The buffer cap alone did not bound them: a 100 KiB header
-                    // was accepted.)
-                    .max_header_size(64 * 1024)
-                    .max_buf_size(64 * 1024)
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                if let Err(e) = conn.await {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-            });
+            tokio::spawn(self.clone().connection(stream, peer));
         }
     }
 
-    fn new_store(&self) -> Store<RequestState> {
+    /// Serves one connection until it ends, or until its client has accepted no bytes for the
+    /// write timeout while the server had some to write: then the connection is dropped, and
+    /// with it any response body in flight (so its guest's writes fail and the guest ends).
+    async fn connection(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
+        let (header_timeout, write_timeout) = (self.limits.header_timeout, self.limits.write_timeout);
+        let progress = Arc::new(WriteProgress::new());
+        let io = hyper_util::rt::TokioIo::new(ProgressIo { io: stream, progress: progress.clone() });
+        // Once per connection: every request on it comes from the same peer.
+        let client_addr = hyper::header::HeaderValue::from_str(&peer.to_string()).ok();
+        let server = self.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let (server, client_addr) = (server.clone(), client_addr.clone());
+            async move { Ok::<_, std::convert::Infallible>(server.handle(req, client_addr).await) }
+        });
+        let conn = http1::Builder::new()
+            .keep_alive(true)
+            // A client that trickles its headers is cut off (slowloris).
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            // Request line and headers together: 64 KiB, else 431 and the connection
+            // is closed. (The buffer cap alone did not bound them: a 100 KiB header
+            // was accepted.)
+            .max_header_size(64 * 1024)
+            .max_buf_size(64 * 1024)
+            .serve_connection(io, service);
+        tokio::select! {
+            ended = conn => if let Err(e) = ended {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            },
+            () = progress.stalled(write_timeout) => {
+                self.metrics.write_timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%peer, timeout_ms = write_timeout.as_millis() as u64, "closed a connection whose client stopped reading");
+            }
+        }
+    }
+
+    /// A store for one request, interrupted once `meter` has counted the CPU deadline.
+    fn new_store(&self, meter: Arc<ExecutionMeter>) -> Store<RequestState> {
         let state =
             RequestState::new(self.limits.memory_bytes, self.kv.clone(), self.vars.clone(), self.outbound.clone())
                 .with_queue(self.queue.clone());
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limits());
         store.set_epoch_deadline(deadline_ticks(self.limits.deadline));
-        store.epoch_deadline_trap();
+        store.epoch_deadline_callback(execution_budget(meter, self.limits.deadline));
         store
+    }
+
+    /// The requests alive and their limit.
+    fn instances_in_use(&self) -> crate::metrics::Instances {
+        let max = self.limits.max_instances;
+        crate::metrics::Instances { live: max.saturating_sub(self.instances.available_permits()), max }
+    }
+
+    /// A place among the live instances, or the 503 that says there is none.
+    fn instance_place(&self) -> Result<OwnedSemaphorePermit, Failure> {
+        self.instances.clone().try_acquire_owned().map_err(|_| {
+            Failure::Busy(format!("all {} instances are busy; try again shortly", self.limits.max_instances))
+        })
     }
 
     /// Handles one request in a fresh instance; host-side failures become JSON 5xx responses.
@@ -323,7 +411,12 @@ impl Server {
         let path = req.uri().path().to_owned();
         let response = match self.run(req, started).await {
             Ok(r) => r,
-            Err(failure) => failure.into_response(),
+            Err(failure) => {
+                if matches!(failure, Failure::Busy(_)) {
+                    self.metrics.busy_refusals.fetch_add(1, Ordering::Relaxed);
+                }
+                failure.into_response()
+            }
         };
         let elapsed = started.elapsed();
         self.metrics.response(response.status().as_u16(), elapsed);
@@ -362,10 +455,16 @@ impl Server {
         hyper::Response::builder()
             .status(200)
             .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-            .body(Full::new(Bytes::from(self.metrics.render(depth))).map_err(|never| match never {}).boxed_unsync())
+            .body(
+                Full::new(Bytes::from(self.metrics.render(depth, self.instances_in_use())))
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            )
             .expect("static response parts are valid")
     }
 
+    /// Runs the guest on `req` in a fresh instance and returns its response once the head is
+    /// out; the body streams from the guest's task, which keeps the instance until it ends.
     async fn run(
         &self,
         req: hyper::Request<hyper::body::Incoming>,
@@ -374,7 +473,9 @@ impl Server {
         let Ok(_slot) = self.slots.acquire().await else {
             return Err(Failure::Unavailable("the server is shutting down".into()));
         };
-        let mut store = self.new_store();
+        let place = self.instance_place()?;
+        let meter = Arc::new(ExecutionMeter::new());
+        let mut store = self.new_store(meter.clone());
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
             .data_mut()
@@ -383,18 +484,14 @@ impl Server {
             .map_err(|e| Failure::Internal(format!("{e:#}")))?;
         let out =
             store.data_mut().http().new_response_outparam(sender).map_err(|e| Failure::Internal(format!("{e:#}")))?;
-        let pre = self.pre.clone();
         let metrics = self.metrics.clone();
-        let task = tokio::spawn(async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            metrics.instantiation.record(started.elapsed());
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
-        });
+        let entered = move || metrics.instantiation.record(started.elapsed());
+        let guest = Lease { store, _place: place }.handle(self.pre.clone(), req, out, entered);
+        let task = tokio::spawn(Metered::new(meter, guest));
         let abort = task.abort_handle();
-        // The CPU deadline stops a busy guest; this one stops a guest waiting on I/O.
-        let wall = self.limits.deadline + Duration::from_secs(1);
+        let wall = self.limits.wall_deadline();
         match tokio::time::timeout(wall, receiver).await {
-            Ok(Ok(Ok(resp))) => Ok(resp),
+            Ok(Ok(Ok(resp))) => Ok(resp.map(|body| IdleBody::new(body, wall).boxed_unsync())),
             Ok(Ok(Err(code))) => Err(Failure::Internal(format!("the component answered with an error: {code:?}"))),
             Ok(Err(_)) => Err(match task.await {
                 Ok(Ok(())) => Failure::Internal("the component did not produce a response".into()),
@@ -409,18 +506,56 @@ impl Server {
     }
 }
 
+/// A request's store and its place among the live instances ([`Limits::max_instances`]):
+/// the place is given back only after the store, and with it the instance's pool slots, is
+/// gone (fields drop in order), whether the guest ended or its task was aborted.
+struct Lease {
+    store: Store<RequestState>,
+    _place: OwnedSemaphorePermit,
+}
+
+impl Lease {
+    /// Instantiates the component in the store and has it handle `req`, answering on `out`;
+    /// calls `entered` once instantiated. The future owns the whole lease: the place is held
+    /// until the guest is done (or the future dropped), not just until the response head.
+    async fn handle(
+        mut self,
+        pre: ProxyPre<RequestState>,
+        req: Resource<HostIncomingRequest>,
+        out: Resource<HostResponseOutparam>,
+        entered: impl FnOnce(),
+    ) -> wasmtime::Result<()> {
+        let proxy = pre.instantiate_async(&mut self.store).await?;
+        entered();
+        proxy.wasi_http_incoming_handler().call_handle(&mut self.store, req, out).await
+    }
+}
+
 /// Why the host answers instead of the component.
+#[derive(Debug)]
 enum Failure {
     /// The guest ran past its CPU or wall-clock deadline.
     Deadline,
     /// The guest trapped (a bug, an exhausted memory cap).
     Trap(String),
+    /// No instance to run the request in: every place, or the pool, is taken (503 with
+    /// `Retry-After`).
+    Busy(String),
     Unavailable(String),
     Internal(String),
 }
 
 impl Failure {
+    /// What a failed instantiation or call of the guest means for the client: the pool out of
+    /// slots is the server's capacity (503), an interrupt is the deadline (503), any other
+    /// trap is the component's failure (500).
     fn from_guest_error(e: wasmtime::Error) -> Failure {
+        if let Some(limit) = e.downcast_ref::<PoolConcurrencyLimitError>() {
+            // The places (`--max-instances`) should run out first: a store took more of the
+            // pool than `per_request` allows for.
+            tracing::warn!(%limit, "the instance pool is exhausted");
+            return Failure::Busy("the server is at capacity; try again shortly".into());
+        }
         match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => Failure::Deadline,
             Some(t) => Failure::Trap(t.to_string()),
@@ -429,6 +564,7 @@ impl Failure {
     }
 
     fn into_response(self) -> hyper::Response<HyperOutgoingBody> {
+        let retry_after = matches!(self, Failure::Busy(_));
         let (status, code, message) = match self {
             Failure::Deadline => {
                 (503, "deadline_exceeded", "the request ran past its deadline and was stopped".to_string())
@@ -437,13 +573,17 @@ impl Failure {
                 tracing::error!(%detail, "guest trapped");
                 (500, "guest_trap", "the request failed inside the component".to_string())
             }
-            Failure::Unavailable(m) => (503, "unavailable", m),
+            Failure::Busy(m) | Failure::Unavailable(m) => (503, "unavailable", m),
             Failure::Internal(detail) => {
                 tracing::error!(%detail, "host error");
                 (500, "internal", "internal error".to_string())
             }
         };
-        json_response(status, code, &message)
+        let mut response = json_response(status, code, &message);
+        if retry_after {
+            response.headers_mut().insert(hyper::header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+        }
+        response
     }
 }
 
@@ -457,9 +597,372 @@ fn json_response(status: u16, code: &str, message: &str) -> hyper::Response<Hype
         .expect("static response parts are valid")
 }
 
+/// An optional instant that threads share without a lock: nanoseconds since an origin, or
+/// none.
+#[derive(Debug)]
+struct AtomicMark {
+    origin: Instant,
+    nanos: AtomicU64,
+}
+
+impl AtomicMark {
+    const NONE: u64 = u64::MAX;
+
+    fn new() -> AtomicMark {
+        AtomicMark { origin: Instant::now(), nanos: AtomicU64::new(Self::NONE) }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(Self::NONE - 1)
+    }
+
+    /// Marks now.
+    fn set(&self) {
+        self.nanos.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// Marks now unless a mark is set.
+    fn set_if_none(&self) {
+        let _ = self.nanos.compare_exchange(Self::NONE, self.now(), Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Removes the mark; returns the time since it, if there was one.
+    fn take(&self) -> Option<Duration> {
+        let at = self.nanos.swap(Self::NONE, Ordering::Relaxed);
+        self.since(at)
+    }
+
+    /// The time since the mark, if there is one.
+    fn elapsed(&self) -> Option<Duration> {
+        self.since(self.nanos.load(Ordering::Relaxed))
+    }
+
+    fn since(&self, at: u64) -> Option<Duration> {
+        (at != Self::NONE).then(|| Duration::from_nanos(self.now().saturating_sub(at)))
+    }
+}
+
+/// Whether a connection's writes are stuck: since when its socket has refused bytes the server
+/// had to write (a write returned `Pending`), with no write accepted since.
+#[derive(Debug)]
+struct WriteProgress {
+    stalled: AtomicMark,
+}
+
+impl WriteProgress {
+    /// A connection that has not stalled.
+    fn new() -> WriteProgress {
+        WriteProgress { stalled: AtomicMark::new() }
+    }
+
+    /// Records the outcome of a write to the socket.
+    fn record<T>(&self, write: &Poll<T>) {
+        if write.is_pending() {
+            self.stalled.set_if_none();
+        } else {
+            self.stalled.take();
+        }
+    }
+
+    /// How long the connection has been stalled, if it is.
+    fn stalled_for(&self) -> Option<Duration> {
+        self.stalled.elapsed()
+    }
+
+    /// Resolves once the connection has been stalled for `timeout` without a byte accepted.
+    async fn stalled(&self, timeout: Duration) {
+        loop {
+            let wait = match self.stalled_for() {
+                Some(stalled) if stalled >= timeout => return,
+                Some(stalled) => timeout - stalled,
+                None => timeout,
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// A connection's socket that records in [`WriteProgress`] whether its writes are accepted.
+struct ProgressIo<T> {
+    io: T,
+    progress: Arc<WriteProgress>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for ProgressIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for ProgressIo<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.progress.record(&written);
+        written
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.progress.record(&written);
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// The time a request's guest has spent executing: the time inside its task's `poll` (the
+/// guest's code, and the host calls it makes synchronously), not the time the task waits (on a
+/// slow client, a socket, a timer). The CPU deadline is counted in it.
+#[derive(Debug)]
+struct ExecutionMeter {
+    /// Nanoseconds spent in finished polls.
+    spent: AtomicU64,
+    /// The start of the poll in progress.
+    polling: AtomicMark,
+}
+
+impl ExecutionMeter {
+    /// A meter at zero.
+    fn new() -> ExecutionMeter {
+        ExecutionMeter { spent: AtomicU64::new(0), polling: AtomicMark::new() }
+    }
+
+    fn enter(&self) {
+        self.polling.set();
+    }
+
+    fn exit(&self) {
+        if let Some(d) = self.polling.take() {
+            self.spent.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        }
+    }
+
+    /// The execution time so far, the poll in progress included.
+    fn spent(&self) -> Duration {
+        Duration::from_nanos(self.spent.load(Ordering::Relaxed)) + self.polling.elapsed().unwrap_or_default()
+    }
+}
+
+/// A future whose polls an [`ExecutionMeter`] times.
+struct Metered<F> {
+    inner: Pin<Box<F>>,
+    meter: Arc<ExecutionMeter>,
+}
+
+impl<F: Future> Metered<F> {
+    fn new(meter: Arc<ExecutionMeter>, inner: F) -> Metered<F> {
+        Metered { inner: Box::pin(inner), meter }
+    }
+}
+
+impl<F: Future> Future for Metered<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        self.meter.enter();
+        let polled = self.inner.as_mut().poll(cx);
+        self.meter.exit();
+        polled
+    }
+}
+
+/// The epoch-deadline callback of a request's store: when the epoch deadline comes, the guest
+/// goes on for the rest of `budget` if `meter` has counted less than that (it spent the time
+/// waiting, not running), and is interrupted (`Trap::Interrupt`) otherwise.
+fn execution_budget(
+    meter: Arc<ExecutionMeter>,
+    budget: Duration,
+) -> impl FnMut(StoreContextMut<'_, RequestState>) -> wasmtime::Result<UpdateDeadline> + Send + Sync + 'static {
+    move |_| {
+        Ok(match budget.checked_sub(meter.spent()) {
+            Some(left) if !left.is_zero() => UpdateDeadline::Continue(deadline_ticks(left)),
+            _ => UpdateDeadline::Interrupt,
+        })
+    }
+}
+
+/// A guest's response body that ends in an error once the guest has produced no bytes for
+/// `idle` while the connection was ready for more (a guest stuck after its response head).
+/// Time the client takes to read does not count: the clock runs only from a poll that found
+/// nothing, and a stalled connection does not poll its body.
+struct IdleBody {
+    inner: HyperOutgoingBody,
+    idle: Duration,
+    /// When the body, asked for a frame, last had none; reset by each frame.
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl IdleBody {
+    fn new(inner: HyperOutgoingBody, idle: Duration) -> IdleBody {
+        IdleBody { inner, idle, waiting: None }
+    }
+}
+
+impl Body for IdleBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.waiting = None;
+            return Poll::Ready(frame);
+        }
+        let idle = this.idle;
+        let waiting = this.waiting.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+        match waiting.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                tracing::warn!(
+                    idle_ms = idle.as_millis() as u64,
+                    "a response body produced nothing for too long; ended"
+                );
+                Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpResponseTimeout)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Binds `addr`, returning the listener and the address actually bound (for port 0).
 pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
     Ok((listener, local))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
+    }
+
+    /// Busy for `d` of wall time, without yielding.
+    fn spin(d: Duration) {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+
+    #[test]
+    fn an_exhausted_pool_is_busy_and_a_trap_is_not() {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(1);
+        let mut config = Config::new();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).unwrap();
+        // The empty component: magic, version 0x0d, layer 1.
+        let component = wasmtime::component::Component::new(&engine, b"\0asm\x0d\0\x01\0").unwrap();
+        let linker = Linker::<()>::new(&engine);
+        let mut first = Store::new(&engine, ());
+        linker.instantiate(&mut first, &component).unwrap();
+        let mut second = Store::new(&engine, ());
+        let e = linker.instantiate(&mut second, &component).map(|_| ()).unwrap_err();
+        let failure = Failure::from_guest_error(e);
+        assert!(matches!(failure, Failure::Busy(_)), "{failure:?}");
+        let response = failure.into_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[hyper::header::RETRY_AFTER], RETRY_AFTER_SECS.to_string().as_str());
+
+        assert!(matches!(Failure::from_guest_error(Trap::UnreachableCodeReached.into()), Failure::Trap(_)));
+        assert!(matches!(Failure::from_guest_error(Trap::Interrupt.into()), Failure::Deadline));
+        let trap = Failure::from_guest_error(Trap::UnreachableCodeReached.into()).into_response();
+        assert_eq!(trap.status(), 500);
+        assert!(!trap.headers().contains_key(hyper::header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn the_meter_counts_time_inside_poll_not_time_waiting() {
+        let meter = Arc::new(ExecutionMeter::new());
+        let task = Metered::new(meter.clone(), async {
+            spin(Duration::from_millis(30));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            spin(Duration::from_millis(30));
+        });
+        runtime().block_on(task);
+        let spent = meter.spent();
+        assert!(spent >= Duration::from_millis(60), "{spent:?}");
+        assert!(spent < Duration::from_millis(200), "counted waiting: {spent:?}");
+    }
+
+    #[test]
+    fn write_progress_times_a_stall_and_forgets_it_on_progress() {
+        let progress = WriteProgress::new();
+        assert_eq!(progress.stalled_for(), None);
+        progress.record(&Poll::<()>::Pending);
+        std::thread::sleep(Duration::from_millis(20));
+        progress.record(&Poll::<()>::Pending);
+        assert!(progress.stalled_for().unwrap() >= Duration::from_millis(20), "the first refusal counts");
+        progress.record(&Poll::Ready(()));
+        assert_eq!(progress.stalled_for(), None);
+
+        progress.record(&Poll::<()>::Pending);
+        let started = Instant::now();
+        runtime().block_on(progress.stalled(Duration::from_millis(100)));
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(100) && took < Duration::from_millis(400), "{took:?}");
+    }
+
+    /// A body that never has a frame.
+    struct Silent;
+
+    impl Body for Silent {
+        type Data = Bytes;
+        type Error = wasmtime_wasi_http::Error;
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut TaskContext<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_silent_body_ends_in_an_error_after_its_idle_bound_and_a_live_one_streams() {
+        runtime().block_on(async {
+            let idle = Duration::from_millis(100);
+            let started = Instant::now();
+            let mut silent = IdleBody::new(Silent.boxed_unsync(), idle);
+            let frame = silent.frame().await;
+            assert!(matches!(frame, Some(Err(wasmtime_wasi_http::Error::HttpResponseTimeout))), "{frame:?}");
+            assert!(started.elapsed() >= idle);
+
+            let full = Full::new(Bytes::from_static(b"body")).map_err(|never| match never {}).boxed_unsync();
+            let body = IdleBody::new(full, idle);
+            assert_eq!(body.size_hint().exact(), Some(4));
+            assert_eq!(body.collect().await.unwrap().to_bytes(), "body");
+        });
+    }
 }
