@@ -29,7 +29,9 @@ pub fn handle(payload: &[u8]) -> Result<(), Error> {
             return Ok(());
         }
     };
-    let settings = JobSettings::load().map_err(|e| e.to_string())?;
+    let values = edge_store::config::Values::load().map_err(|e| e.to_string())?;
+    let settings = JobSettings::load(&values).map_err(|e| e.to_string())?;
+    let expires_hours = edge_store::renditions::expires_hours(&values).map_err(|e| e.to_string())?;
     let lists = Kv::open(STORE_LISTS).map_err(|e| e.to_string())?;
     match message {
         Message::Sweep => {
@@ -39,11 +41,11 @@ pub fn handle(payload: &[u8]) -> Result<(), Error> {
             }
             Ok(())
         }
-        Message::Compile { job_id } => compile_job(&lists, &settings, &job_id),
+        Message::Compile { job_id } => compile_job(&lists, &settings, expires_hours, &job_id),
     }
 }
 
-fn compile_job(lists: &Kv, settings: &JobSettings, job_id: &str) -> Result<(), Error> {
+fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &str) -> Result<(), Error> {
     let token = hex::encode(edge_store::wasi::random::random::get_random_bytes(16));
     let now = now_ms();
     let mut skipped = None;
@@ -99,7 +101,7 @@ fn compile_job(lists: &Kv, settings: &JobSettings, job_id: &str) -> Result<(), E
                     let _ = cache.delete(&key);
                 }
             }
-            prepare_subscriptions(lists, &list, &artifact);
+            prepare_subscriptions(lists, &list, &artifact, expires_hours);
             match settle(lists, job_id, |j| j.succeed(&token, now_ms(), artifact.clone()))? {
                 Some(done) => finish(lists, &done, Some(&list)),
                 None => eprintln!("compile: job {job_id} lost its lease while compiling; its artifact is stored"),
@@ -112,16 +114,15 @@ fn compile_job(lists: &Kv, settings: &JobSettings, job_id: &str) -> Result<(), E
 
 /// Makes the subscription files of the new artifact now, off the request path (a failure only
 /// leaves it to the first fetch).
-fn prepare_subscriptions(lists: &Kv, list: &ListRecord, artifact: &Artifact) {
-    let made = edge_store::renditions::expires_hours().and_then(|hours| {
-        match lists.get_json::<CompiledMeta>(&compiled_key(&list.id))? {
-            Some(compiled) if compiled.etag == artifact.etag => {
-                edge_store::renditions::prepare_for_subscriptions(lists, list, &compiled, hours)
-            }
-            // Replaced by a newer revision's meanwhile: that compile prepares its own.
-            _ => Ok(0),
+fn prepare_subscriptions(lists: &Kv, list: &ListRecord, artifact: &Artifact, expires_hours: u32) {
+    let made = match lists.get_json::<CompiledMeta>(&compiled_key(&list.id)) {
+        Ok(Some(compiled)) if compiled.etag == artifact.etag => {
+            edge_store::renditions::prepare_for_subscriptions(lists, list, &compiled, expires_hours)
         }
-    });
+        // Replaced by a newer revision's meanwhile: that compile prepares its own.
+        Ok(_) => Ok(0),
+        Err(e) => Err(e),
+    };
     if let Err(e) = made {
         eprintln!("compile: preparing the subscription files of list {}: {e}", list.id);
     }

@@ -29,18 +29,17 @@ pub struct JobSettings {
 
 impl JobSettings {
     /// Reads the `job_*` configuration values.
-    pub fn load() -> Result<JobSettings, StoreError> {
-        use crate::config::value;
+    pub fn load(values: &crate::config::Values) -> Result<JobSettings, StoreError> {
         Ok(JobSettings {
             policy: Policy {
-                max_attempts: value("job_max_attempts", 3u32)?.max(1),
-                base_backoff_ms: value("job_backoff_ms", 1_000)?,
-                max_backoff_ms: value("job_backoff_max_ms", 300_000)?,
-                lease_ms: value("job_lease_ms", 300_000)?,
+                max_attempts: values.get("job_max_attempts", 3u32)?.max(1),
+                base_backoff_ms: values.get("job_backoff_ms", 1_000)?,
+                max_backoff_ms: values.get("job_backoff_max_ms", 300_000)?,
+                lease_ms: values.get("job_lease_ms", 300_000)?,
             },
-            requeue_after_ms: value("job_requeue_after_ms", 30_000)?,
-            queue_address: value("job_queue_address", "redis://127.0.0.1:6379".to_owned())?,
-            channel: value("job_queue_channel", "blocklist-edge-jobs".to_owned())?,
+            requeue_after_ms: values.get("job_requeue_after_ms", 30_000)?,
+            queue_address: values.get("job_queue_address", "redis://127.0.0.1:6379".to_owned())?,
+            channel: values.get("job_queue_channel", "blocklist-edge-jobs".to_owned())?,
         })
     }
 }

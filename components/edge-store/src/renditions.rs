@@ -69,8 +69,8 @@ pub fn current(lists: &Kv, compiled: &CompiledMeta, wanted: &Wanted) -> Result<R
 
 /// `subscription_expires_hours` from the configuration: the `Expires` subscription files
 /// announce (default 24).
-pub fn expires_hours() -> Result<u32, StoreError> {
-    Ok(crate::config::value("subscription_expires_hours", 24u32)?.max(1))
+pub fn expires_hours(values: &crate::config::Values) -> Result<u32, StoreError> {
+    Ok(values.get("subscription_expires_hours", 24u32)?.max(1))
 }
 
 /// Makes the renditions of `compiled` that the list's subscriptions fetch (one per format in

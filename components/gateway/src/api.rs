@@ -90,34 +90,32 @@ pub struct Settings {
     pub public_base_url: String,
 }
 
-fn config_value<T: std::str::FromStr>(key: &str, default: T) -> Result<T> {
-    Ok(edge_store::config::value(key, default)?)
-}
 
 impl Settings {
     pub fn load() -> Result<Settings> {
-        let admin: String = config_value("admin_token_sha256", String::new())?;
+        let values = edge_store::config::Values::load()?;
+        let admin: String = values.get("admin_token_sha256", String::new())?;
         let admin = admin.trim().to_ascii_lowercase();
         if !admin.is_empty() && (admin.len() != 64 || !admin.bytes().all(|b| b.is_ascii_hexdigit())) {
             return Err(ApiError::internal("configuration value \"admin_token_sha256\" is not a SHA-256 hex digest"));
         }
         Ok(Settings {
             admin_token_sha256: (!admin.is_empty()).then_some(admin),
-            rate_limit: config_value("rate_limit_requests", 100)?,
-            rate_window_secs: config_value("rate_limit_window_secs", 60)?,
-            auth_failure_limit: config_value("auth_failure_limit", 30)?,
-            max_body_bytes: config_value("max_body_bytes", 4 * 1024 * 1024)?,
-            max_lists_per_user: config_value("max_lists_per_user", 1000)?,
-            dedupe_secs: config_value("compile_dedupe_secs", 60)?,
-            cache_ttl_secs: config_value("cache_ttl_secs", 300)?,
-            max_preview_bytes: config_value("max_preview_bytes", 1024 * 1024)?,
-            jobs: JobSettings::load()?,
-            request_sweep_secs: config_value("request_sweep_secs", 0)?,
-            subscription_rate_limit: config_value("subscription_rate_limit", 600)?,
-            subscription_address_limit: config_value("subscription_address_limit", 300)?,
-            subscription_max_age_secs: config_value("subscription_max_age_secs", 3600)?,
-            subscription_expires_hours: edge_store::renditions::expires_hours()?,
-            public_base_url: config_value("public_base_url", String::new())?,
+            rate_limit: values.get("rate_limit_requests", 100)?,
+            rate_window_secs: values.get("rate_limit_window_secs", 60)?,
+            auth_failure_limit: values.get("auth_failure_limit", 30)?,
+            max_body_bytes: values.get("max_body_bytes", 4 * 1024 * 1024)?,
+            max_lists_per_user: values.get("max_lists_per_user", 1000)?,
+            dedupe_secs: values.get("compile_dedupe_secs", 60)?,
+            cache_ttl_secs: values.get("cache_ttl_secs", 300)?,
+            max_preview_bytes: values.get("max_preview_bytes", 1024 * 1024)?,
+            jobs: JobSettings::load(&values)?,
+            request_sweep_secs: values.get("request_sweep_secs", 0)?,
+            subscription_rate_limit: values.get("subscription_rate_limit", 600)?,
+            subscription_address_limit: values.get("subscription_address_limit", 300)?,
+            subscription_max_age_secs: values.get("subscription_max_age_secs", 3600)?,
+            subscription_expires_hours: edge_store::renditions::expires_hours(&values)?,
+            public_base_url: values.get("public_base_url", String::new())?,
         })
     }
 }
