@@ -66,25 +66,73 @@ fn every_format_from_one_compiled_list() {
     let h = Host::start(&[]);
     let (token, id) = compiled_list(&h, "Mixed", RULES);
     let expected: [(&str, &str, &[&str]); 9] = [
-        ("adblock", "!", &[
-            "||ads.example^", "exact.example", "0.0.0.0 hosts-line.example", "||important.example^$important",
-            "@@||ok.ads.example^", "/ads[0-9]+\\.example/", "||wild*.example^", "||typed.example^$dnstype=AAAA",
-        ]),
-        ("hosts", "#", &["0.0.0.0 ads.example", "0.0.0.0 exact.example", "0.0.0.0 hosts-line.example", "0.0.0.0 important.example"]),
+        (
+            "adblock",
+            "!",
+            &[
+                "||ads.example^",
+                "exact.example",
+                "0.0.0.0 hosts-line.example",
+                "||important.example^$important",
+                "@@||ok.ads.example^",
+                "/ads[0-9]+\\.example/",
+                "||wild*.example^",
+                "||typed.example^$dnstype=AAAA",
+            ],
+        ),
+        (
+            "hosts",
+            "#",
+            &[
+                "0.0.0.0 ads.example",
+                "0.0.0.0 exact.example",
+                "0.0.0.0 hosts-line.example",
+                "0.0.0.0 important.example",
+            ],
+        ),
         ("domains", "#", &["ads.example", "exact.example", "hosts-line.example", "important.example"]),
-        ("wildcard", "#", &[
-            "ads.example", "*.ads.example", "exact.example", "hosts-line.example", "important.example", "*.important.example",
-        ]),
-        ("dnsmasq", "#", &["local=/ads.example/", "local=/exact.example/", "local=/hosts-line.example/", "local=/important.example/"]),
-        ("dnsmasq-legacy", "#", &[
-            "address=/ads.example/", "address=/exact.example/", "address=/hosts-line.example/", "address=/important.example/",
-        ]),
-        ("unbound", "#", &[
-            "local-zone: \"ads.example.\" always_nxdomain",
-            "local-zone: \"exact.example.\" always_nxdomain",
-            "local-zone: \"hosts-line.example.\" always_nxdomain",
-            "local-zone: \"important.example.\" always_nxdomain",
-        ]),
+        (
+            "wildcard",
+            "#",
+            &[
+                "ads.example",
+                "*.ads.example",
+                "exact.example",
+                "hosts-line.example",
+                "important.example",
+                "*.important.example",
+            ],
+        ),
+        (
+            "dnsmasq",
+            "#",
+            &[
+                "local=/ads.example/",
+                "local=/exact.example/",
+                "local=/hosts-line.example/",
+                "local=/important.example/",
+            ],
+        ),
+        (
+            "dnsmasq-legacy",
+            "#",
+            &[
+                "address=/ads.example/",
+                "address=/exact.example/",
+                "address=/hosts-line.example/",
+                "address=/important.example/",
+            ],
+        ),
+        (
+            "unbound",
+            "#",
+            &[
+                "local-zone: \"ads.example.\" always_nxdomain",
+                "local-zone: \"exact.example.\" always_nxdomain",
+                "local-zone: \"hosts-line.example.\" always_nxdomain",
+                "local-zone: \"important.example.\" always_nxdomain",
+            ],
+        ),
         ("allowlist", "#", &["ok.ads.example"]),
         ("rpz", ";", &[]),
     ];
@@ -107,7 +155,12 @@ fn every_format_from_one_compiled_list() {
             let version = published["version"].as_u64().unwrap();
             assert!(body.contains(&format!(" {version} ")) && body.contains("SOA"), "{body}");
             let records = entries(&body, comment);
-            for want in ["ads.example CNAME .", "*.ads.example CNAME .", "exact.example CNAME .", "ok.ads.example CNAME rpz-passthru."] {
+            for want in [
+                "ads.example CNAME .",
+                "*.ads.example CNAME .",
+                "exact.example CNAME .",
+                "ok.ads.example CNAME rpz-passthru.",
+            ] {
                 assert!(records.iter().any(|r| r == want), "rpz lacks {want:?}: {body}");
             }
         } else {
@@ -145,7 +198,8 @@ fn versions_validators_and_the_compiled_list_across_compiles() {
     // The compiled list answers HEAD and If-Modified-Since.
     let r = h.client().head(h.url(&format!("/v1/lists/{id}/compiled"))).bearer_auth(&token).send().unwrap();
     assert_eq!((r.status().as_u16(), header(&r, "etag")), (200, compiled_etag.clone()));
-    let r = h.get(&format!("/v1/lists/{id}/compiled"), &token).header("if-modified-since", &compiled_lm).send().unwrap();
+    let r =
+        h.get(&format!("/v1/lists/{id}/compiled"), &token).header("if-modified-since", &compiled_lm).send().unwrap();
     assert_eq!(r.status(), 304);
 
     // Same rules, new revision, recompiled: nothing changes for anyone.
@@ -214,9 +268,7 @@ fn subscription_limits_are_their_own() {
     assert_eq!(after, before - 1, "fetches are not charged to the owner's API budget");
 
     // Guessed tokens: bare 404s, then the address's failure budget.
-    let guesses: Vec<u16> = (0..7)
-        .map(|i| fetch(&h, &format!("/s/bls_{:064x}/x.txt", i)).status().as_u16())
-        .collect();
+    let guesses: Vec<u16> = (0..7).map(|i| fetch(&h, &format!("/s/bls_{:064x}/x.txt", i)).status().as_u16()).collect();
     assert_eq!(&guesses[..5], &[404; 5], "{guesses:?}");
     assert_eq!(guesses[6], 429, "{guesses:?}");
 }
@@ -242,7 +294,8 @@ fn subscriptions_go_with_their_list_and_stay_with_their_owner() {
         assert_eq!(error_of(r.send().unwrap()).0, 404);
     }
     // Bad input is named.
-    let r = h.post(&format!("/v1/lists/{id}/subscriptions"), &token).json(&json!({"name": "x", "format": "bind"})).send();
+    let r =
+        h.post(&format!("/v1/lists/{id}/subscriptions"), &token).json(&json!({"name": "x", "format": "bind"})).send();
     let (status, _, message) = error_of(r.unwrap());
     assert!(status == 400 && message.contains("unknown format") && message.contains("rpz"), "{message}");
     let r = h.post(&format!("/v1/lists/{id}/subscriptions"), &token).json(&json!({"name": "x"})).send();

@@ -255,7 +255,12 @@ fn subscriptions(t: &Target) {
     assert!(body.starts_with("# Title: Ads\n"), "[{}] {body}", t.name);
     let entries: Vec<&str> = body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
     assert_eq!(entries, vec!["0.0.0.0 ads.example", "0.0.0.0 exact.example"], "[{}] {body}", t.name);
-    assert_eq!(etag, format!("\"{}\"", crate::common::sha256_hex(body.as_bytes())), "[{}] strong ETag of the body", t.name);
+    assert_eq!(
+        etag,
+        format!("\"{}\"", crate::common::sha256_hex(body.as_bytes())),
+        "[{}] strong ETag of the body",
+        t.name
+    );
 
     let r = plain.get(t.api.url(&path)).header("if-none-match", &etag).send().unwrap();
     assert_eq!((r.status().as_u16(), r.bytes().unwrap().len()), (304, 0), "[{}] If-None-Match", t.name);
@@ -280,12 +285,21 @@ fn subscriptions(t: &Target) {
     assert!(header(&r, "www-authenticate").starts_with("Basic"), "[{}]", t.name);
 
     // Recompiling the same rules changes nothing a subscriber sees.
-    let r = t.api.put(&format!("/v1/lists/{id}"), &token).json(&json!({"name": "Ads", "rules": "||ads.example^\nexact.example\n@@||ok.ads.example^\n/regex/\n"})).send();
+    let r = t
+        .api
+        .put(&format!("/v1/lists/{id}"), &token)
+        .json(&json!({"name": "Ads", "rules": "||ads.example^\nexact.example\n@@||ok.ads.example^\n/regex/\n"}))
+        .send();
     assert_eq!(r.unwrap().status(), 200);
     let r: Value = t.api.post(&format!("/v1/lists/{id}/compile"), &token).send().unwrap().json().unwrap();
     t.wait_done(&token, r["jobId"].as_str().unwrap());
     let r = plain.get(t.api.url(&path)).send().unwrap();
-    assert_eq!((header(&r, "etag"), header(&r, "last-modified")), (etag.clone(), last_modified.clone()), "[{}] unchanged", t.name);
+    assert_eq!(
+        (header(&r, "etag"), header(&r, "last-modified")),
+        (etag.clone(), last_modified.clone()),
+        "[{}] unchanged",
+        t.name
+    );
 
     // Rotation: the old URL is a bare 404, the new one serves.
     let sid = created["subscription"]["id"].as_str().unwrap();

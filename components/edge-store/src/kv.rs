@@ -84,6 +84,34 @@ impl Kv {
         Err(StoreError::unavailable(format!("too much contention on {key:?}; try again")))
     }
 
+    /// Adds `id` to the JSON array of ids at `key` (an index), unless it holds `max` ids
+    /// already; whether `id` is in it afterwards.
+    pub fn add_to_index(&self, key: &str, id: &str, max: usize) -> Result<bool, StoreError> {
+        self.update(key, |cur| {
+            let mut ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+            if ids.iter().any(|x| x == id) {
+                return Update::Keep(true);
+            }
+            if ids.len() >= max {
+                return Update::Keep(false);
+            }
+            ids.push(id.to_owned());
+            Update::Write(serde_json::to_vec(&ids).unwrap_or_default(), true)
+        })
+    }
+
+    /// Removes `id` from the JSON array of ids at `key` (an index), if it is there.
+    pub fn remove_from_index(&self, key: &str, id: &str) -> Result<(), StoreError> {
+        self.update(key, |cur| {
+            let ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+            if !ids.iter().any(|x| x == id) {
+                return Update::Keep(());
+            }
+            let kept: Vec<&String> = ids.iter().filter(|x| *x != id).collect();
+            Update::Write(serde_json::to_vec(&kept).unwrap_or_default(), ())
+        })
+    }
+
     /// Stores `data` as chunks `{prefix}/0`, `{prefix}/1`, …; returns the number of chunks.
     pub fn put_chunks(&self, prefix: &str, data: &[u8]) -> Result<u32, StoreError> {
         let pairs: Vec<(String, Vec<u8>)> =

@@ -90,7 +90,6 @@ pub struct Settings {
     pub public_base_url: String,
 }
 
-
 impl Settings {
     pub fn load() -> Result<Settings> {
         let values = edge_store::config::Values::load()?;
@@ -673,18 +672,7 @@ fn create_list(req: &Request, user: &User, settings: &Settings, lists: &Kv) -> R
     // Reserve the id in the owner's index first (atomically, with the quota check), so a list
     // record never exists that its owner cannot list.
     let max = settings.max_lists_per_user;
-    let added = lists.update(&index_key, |cur| {
-        let mut ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-        if ids.iter().any(|x| x == &id) {
-            return Update::Keep(true);
-        }
-        if ids.len() >= max {
-            return Update::Keep(false);
-        }
-        ids.push(id.clone());
-        Update::Write(serde_json::to_vec(&ids).unwrap_or_default(), true)
-    })?;
-    if !added {
+    if !lists.add_to_index(&index_key, &id, max)? {
         return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
     }
     let now = now_rfc3339();
@@ -757,14 +745,7 @@ fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Respo
 fn delete_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     let list = owned_list(user, lists, id)?;
     lists.delete(&list_key(id))?;
-    lists.update(&user_lists_key(&user.id), |cur| {
-        let ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-        if !ids.iter().any(|x| x == id) {
-            return Update::Keep(());
-        }
-        let kept: Vec<&String> = ids.iter().filter(|x| *x != id).collect();
-        Update::Write(serde_json::to_vec(&kept).unwrap_or_default(), ())
-    })?;
+    lists.remove_from_index(&user_lists_key(&user.id), id)?;
     if list.rules_chunks > 0 {
         lists.delete_chunks(&rules_prefix(id, list.revision), list.rules_chunks)?;
     }
@@ -1023,8 +1004,12 @@ fn get_compiled(req: &Request, user: &User, settings: &Settings, lists: &Kv, id:
     };
     let unmodified = match req.header("if-none-match") {
         Some(inm) => conditional::if_none_match(inm, &[&quoted]),
-        None => last_modified_ms > 0
-            && req.header("if-modified-since").is_some_and(|ims| conditional::not_modified_since(ims, last_modified_ms)),
+        None => {
+            last_modified_ms > 0
+                && req
+                    .header("if-modified-since")
+                    .is_some_and(|ims| conditional::not_modified_since(ims, last_modified_ms))
+        }
     };
     if unmodified {
         return Ok(with_validators(Response::empty(304)));

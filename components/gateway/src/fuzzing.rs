@@ -9,9 +9,9 @@
 //! so it is mirrored here to decide which steps a request reaches.
 
 use crate::api::{self, ApiError, ListInput, NewUser, PreviewInput};
+use crate::conditional;
 use crate::http::Request;
 use crate::subscriptions::{self, NewSubscription};
-use crate::conditional;
 use edge_store::model::{
     ID_HEX_LEN, JOB_ID_PREFIX, LIST_ID_PREFIX, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, SUBSCRIPTION_ID_PREFIX,
     USER_ID_PREFIX, is_valid_id,

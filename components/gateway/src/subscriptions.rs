@@ -13,7 +13,7 @@
 use crate::api::{self, ApiError, Result, Settings, User};
 use crate::conditional;
 use crate::http::{ChunkedBody, Request, Response};
-use edge_store::kv::{Kv, Update};
+use edge_store::kv::Kv;
 use edge_store::model::*;
 use edge_store::renditions::{self, Wanted};
 use list_formats::Format;
@@ -46,7 +46,9 @@ fn new_token() -> (String, String) {
 
 /// Whether `token` has the shape of a subscription token (so that nothing else reaches a key).
 fn is_token_shaped(token: &str) -> bool {
-    token.strip_prefix(SUBSCRIPTION_TOKEN_PREFIX).is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    token
+        .strip_prefix(SUBSCRIPTION_TOKEN_PREFIX)
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The file name a subscription's URL ends with: its name in lowercase letters, digits and
@@ -96,15 +98,7 @@ pub(crate) fn create(req: &Request, user: &User, settings: &Settings, lists: &Kv
     let id = new_id(SUBSCRIPTION_ID_PREFIX);
     // Reserve the id in the list's index first, with the quota check, so that a subscription
     // never exists that its list does not name (and a list delete does not miss).
-    let added = lists.update(&list_subscriptions_key(list_id), |cur| {
-        let mut ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-        if ids.len() >= MAX_SUBSCRIPTIONS_PER_LIST {
-            return Update::Keep(false);
-        }
-        ids.push(id.clone());
-        Update::Write(serde_json::to_vec(&ids).unwrap_or_default(), true)
-    })?;
-    if !added {
+    if !lists.add_to_index(&list_subscriptions_key(list_id), &id, MAX_SUBSCRIPTIONS_PER_LIST)? {
         return Err(ApiError::new(
             409,
             "too_many_subscriptions",
@@ -243,14 +237,7 @@ pub(crate) fn delete(user: &User, lists: &Kv, list_id: &str, id: &str) -> Result
     let record = owned_subscription(user, lists, list_id, id)?;
     revoke_token(lists, &record.token_sha256)?;
     lists.delete(&subscription_key(id))?;
-    lists.update(&list_subscriptions_key(list_id), |cur| {
-        let ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-        if !ids.iter().any(|x| x == id) {
-            return Update::Keep(());
-        }
-        let kept: Vec<&String> = ids.iter().filter(|x| *x != id).collect();
-        Update::Write(serde_json::to_vec(&kept).unwrap_or_default(), ())
-    })?;
+    lists.remove_from_index(&list_subscriptions_key(list_id), id)?;
     Ok(Response::empty(204))
 }
 
@@ -306,6 +293,20 @@ fn cache_decode(bytes: &[u8], now: u64) -> Option<&[u8]> {
     let (&format, rest) = bytes.split_first()?;
     let expires = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
     (format == 1 && expires > now).then(|| &rest[8..])
+}
+
+/// A record this node cached at `key`, if it has one that has not expired at `now`.
+fn cached<T: serde::de::DeserializeOwned>(cache: Option<&Kv>, key: &str, now: u64) -> Option<T> {
+    let bytes = cache?.get(key).ok().flatten()?;
+    serde_json::from_slice(cache_decode(&bytes, now)?).ok()
+}
+
+/// Caches `value` at `key` on this node until `expires_at_ms` (best effort: the cache is an
+/// optimisation).
+fn cache_record<T: serde::Serialize>(cache: Option<&Kv>, key: &str, expires_at_ms: u64, value: &T) {
+    if let (Some(cache), Ok(bytes)) = (cache, serde_json::to_vec(value)) {
+        let _ = cache.set(key, &cache_encode(expires_at_ms, &bytes));
+    }
 }
 
 /// Where the token of a subscription fetch is: the path (`/s/{token}[/{file}]`), else HTTP
@@ -368,33 +369,28 @@ fn fetch(req: &Request, settings: &Settings, lists: &Kv) -> Result<Response> {
         }
         TokenIn::NotFound => return Err(not_found()),
     };
-    let Some(sub) = (if is_token_shaped(&token) { lookup_token(lists, &token)? } else { None }) else {
+    // This node's cache, opened once for the request.
+    let node = Kv::open(STORE_CACHE).ok();
+    let now = now_ms();
+    let Some(sub) = (if is_token_shaped(&token) { lookup_token(lists, node.as_ref(), &token, now)? } else { None })
+    else {
         // Failed lookups count against the address's budget of failed authentications.
         return Err(api::refuse_unauthenticated(req, settings, not_found()));
     };
     limit(req, settings, &sub)?;
     let format = Format::parse(&sub.format).ok_or_else(not_found)?;
-    let meta = rendition(settings, lists, &sub, format)?;
-    respond(req, settings, &sub, format, head, &meta)
+    let meta = rendition(settings, lists, node.as_ref(), now, &sub, format)?;
+    respond(req, settings, node.as_ref(), &sub, format, head, &meta)
 }
 
 /// The subscription a token opens, from this node's cache or the store.
-fn lookup_token(lists: &Kv, token: &str) -> Result<Option<SubscriptionToken>> {
+fn lookup_token(lists: &Kv, node: Option<&Kv>, token: &str, now: u64) -> Result<Option<SubscriptionToken>> {
     let key = subscription_token_key(&api::sha256_hex(token.as_bytes()));
-    let cache = Kv::open(STORE_CACHE).ok();
-    let now = now_ms();
-    if let Some(hit) = cache
-        .as_ref()
-        .and_then(|c| c.get(&key).ok().flatten())
-        .and_then(|b| cache_decode(&b, now).and_then(|v| serde_json::from_slice(v).ok()))
-    {
+    if let Some(hit) = cached(node, &key, now) {
         return Ok(Some(hit));
     }
     let Some(sub) = lists.get_json::<SubscriptionToken>(&key)? else { return Ok(None) };
-    if let Some(cache) = cache {
-        let value = serde_json::to_vec(&sub).unwrap_or_default();
-        let _ = cache.set(&key, &cache_encode(now + TOKEN_CACHE_SECS * 1000, &value));
-    }
+    cache_record(node, &key, now + TOKEN_CACHE_SECS * 1000, &sub);
     Ok(Some(sub))
 }
 
@@ -403,7 +399,11 @@ fn limit(req: &Request, settings: &Settings, sub: &SubscriptionToken) -> Result<
     let address = req.header(api::CLIENT_ADDR_HEADER).and_then(api::client_ip);
     let checks = [
         (format!("sub:{}", sub.subscription_id), settings.subscription_rate_limit, "this subscription"),
-        (address.map(|a| format!("sub-addr:{a}")).unwrap_or_default(), settings.subscription_address_limit, "this address"),
+        (
+            address.map(|a| format!("sub-addr:{a}")).unwrap_or_default(),
+            settings.subscription_address_limit,
+            "this address",
+        ),
     ];
     for (key, limit, whom) in checks {
         if limit == 0 || key.is_empty() {
@@ -412,10 +412,7 @@ fn limit(req: &Request, settings: &Settings, sub: &SubscriptionToken) -> Result<
         let d = api::check_limit(&key, limit, settings)?;
         if !d.allowed {
             return Err(api::refused(&d, "rate_limited", |secs| {
-                format!(
-                    "more than {limit} fetches from {whom} in {} s; retry in {secs} s",
-                    settings.rate_window_secs
-                )
+                format!("more than {limit} fetches from {whom} in {} s; retry in {secs} s", settings.rate_window_secs)
             }));
         }
     }
@@ -424,36 +421,41 @@ fn limit(req: &Request, settings: &Settings, sub: &SubscriptionToken) -> Result<
 
 /// The current rendition for the subscription: from this node's cache (a small record, so
 /// that a `304` reads nothing more), else from the store, made first if need be.
-fn rendition(settings: &Settings, lists: &Kv, sub: &SubscriptionToken, format: Format) -> Result<RenditionMeta> {
+fn rendition(
+    settings: &Settings,
+    lists: &Kv,
+    node: Option<&Kv>,
+    now: u64,
+    sub: &SubscriptionToken,
+    format: Format,
+) -> Result<RenditionMeta> {
     let key = rendition_key(&sub.list_id, format.name());
-    let cache = Kv::open(STORE_CACHE).ok();
-    let now = now_ms();
-    if let Some(hit) = cache
-        .as_ref()
-        .and_then(|c| c.get(&key).ok().flatten())
-        .and_then(|b| cache_decode(&b, now).and_then(|v| serde_json::from_slice(v).ok()))
-    {
+    if let Some(hit) = cached(node, &key, now) {
         return Ok(hit);
     }
-    let compiled: CompiledMeta = lists.get_json(&compiled_key(&sub.list_id))?.ok_or_else(|| {
-        ApiError::new(404, "not_compiled", "this list has not been compiled yet; try again later")
-    })?;
+    let compiled: CompiledMeta = lists
+        .get_json(&compiled_key(&sub.list_id))?
+        .ok_or_else(|| ApiError::new(404, "not_compiled", "this list has not been compiled yet; try again later"))?;
     let list = match lists.get_json::<ListRecord>(&list_key(&sub.list_id))? {
         Some(l) if l.owner == sub.owner => l,
         _ => return Err(not_found()),
     };
     let meta = renditions::current(lists, &compiled, &wanted(&list, format, settings))?;
-    if let Some(cache) = cache {
-        let value = serde_json::to_vec(&meta).unwrap_or_default();
-        let _ = cache.set(&key, &cache_encode(now + settings.cache_ttl_secs * 1000, &value));
-    }
+    cache_record(node, &key, now + settings.cache_ttl_secs * 1000, &meta);
     Ok(meta)
 }
 
 /// The body of a rendition (`gzip`: its compressed copy): small ones from this node's cache
 /// (filled on a miss; keyed by the rendition's build, so never stale), large ones streamed
 /// from the store a chunk at a time.
-fn body(sub: &SubscriptionToken, format: Format, meta: &RenditionMeta, gzip: bool, response: &mut Response) -> Result<()> {
+fn body(
+    node: Option<&Kv>,
+    sub: &SubscriptionToken,
+    format: Format,
+    meta: &RenditionMeta,
+    gzip: bool,
+    response: &mut Response,
+) -> Result<()> {
     let lists = Kv::open(STORE_LISTS)?;
     let prefix = rendition_prefix(&sub.list_id, format.name(), &meta.build, gzip);
     let (length, chunks) = if gzip { (meta.gzip_length, meta.gzip_chunks) } else { (meta.length, meta.chunks) };
@@ -461,8 +463,7 @@ fn body(sub: &SubscriptionToken, format: Format, meta: &RenditionMeta, gzip: boo
         response.chunked = Some(ChunkedBody { kv: lists, prefix, count: chunks });
         return Ok(());
     }
-    let cache = Kv::open(STORE_CACHE).ok();
-    if let Some(hit) = cache.as_ref().and_then(|c| c.get(&prefix).ok().flatten()).filter(|b| b.len() as u64 == length) {
+    if let Some(hit) = node.and_then(|c| c.get(&prefix).ok().flatten()).filter(|b| b.len() as u64 == length) {
         response.body = hit;
         return Ok(());
     }
@@ -470,8 +471,8 @@ fn body(sub: &SubscriptionToken, format: Format, meta: &RenditionMeta, gzip: boo
         .get_chunks(&prefix, chunks, length as usize)?
         .filter(|b| b.len() as u64 == length)
         .ok_or_else(|| ApiError::unavailable("this list is being replaced; try again"))?;
-    if let Some(cache) = cache {
-        let _ = cache.set(&prefix, &bytes);
+    if let Some(node) = node {
+        let _ = node.set(&prefix, &bytes);
     }
     response.body = bytes;
     Ok(())
@@ -482,6 +483,7 @@ fn body(sub: &SubscriptionToken, format: Format, meta: &RenditionMeta, gzip: boo
 fn respond(
     req: &Request,
     settings: &Settings,
+    node: Option<&Kv>,
     sub: &SubscriptionToken,
     format: Format,
     head: bool,
@@ -504,7 +506,9 @@ fn respond(
     let unmodified = match req.header("if-none-match") {
         // If-None-Match decides when present (RFC 9110 13.2.2).
         Some(inm) => conditional::if_none_match(inm, &[&identity_tag, &gzip_tag]),
-        None => req.header("if-modified-since").is_some_and(|ims| conditional::not_modified_since(ims, meta.last_modified_ms)),
+        None => req
+            .header("if-modified-since")
+            .is_some_and(|ims| conditional::not_modified_since(ims, meta.last_modified_ms)),
     };
     if unmodified {
         return Ok(common(Response::empty(304)));
@@ -517,7 +521,7 @@ fn respond(
         response = response.with_header("content-encoding", "gzip");
     }
     if !head {
-        body(sub, format, meta, gzip, &mut response)?;
+        body(node, sub, format, meta, gzip, &mut response)?;
     }
     Ok(response)
 }
