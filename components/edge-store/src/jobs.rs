@@ -118,13 +118,13 @@ pub fn finished(lists: &Kv, job: &JobRecord) -> Result<(), StoreError> {
     if job.status == crate::ledger::JobStatus::Dead {
         index_add(lists, &user_dead_jobs_key(&job.user_id), &job.id, Some(MAX_DEAD_LISTED))?;
     }
-    index_remove(lists, &active_jobs_key(active_jobs_shard(&job.id)), &job.id)
+    lists.remove_from_index(&active_jobs_key(active_jobs_shard(&job.id)), &job.id)
 }
 
 /// Updates the indexes after `job` was replayed.
 pub fn replayed(lists: &Kv, job: &JobRecord) -> Result<(), StoreError> {
     index_add(lists, &active_jobs_key(active_jobs_shard(&job.id)), &job.id, None)?;
-    index_remove(lists, &user_dead_jobs_key(&job.user_id), &job.id)
+    lists.remove_from_index(&user_dead_jobs_key(&job.user_id), &job.id)
 }
 
 /// The ids in a user's dead-letter list, oldest first.
@@ -150,17 +150,6 @@ fn index_add(lists: &Kv, key: &str, id: &str, cap: Option<usize>) -> Result<(), 
     })
 }
 
-fn index_remove(lists: &Kv, key: &str, id: &str) -> Result<(), StoreError> {
-    lists.update(key, |cur| {
-        let ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-        if !ids.iter().any(|x| x == id) {
-            return Update::Keep(());
-        }
-        let kept: Vec<&String> = ids.iter().filter(|x| *x != id).collect();
-        Update::Write(serde_json::to_vec(&kept).unwrap_or_default(), ())
-    })
-}
-
 /// What a sweep did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -180,12 +169,12 @@ pub fn sweep(lists: &Kv, settings: &JobSettings, now_ms: u64) -> Result<SweepRep
         let ids: Vec<String> = lists.get_json(&key)?.unwrap_or_default();
         for id in ids {
             let Some(job) = get(lists, &id)? else {
-                index_remove(lists, &key, &id)?;
+                lists.remove_from_index(&key, &id)?;
                 report.dropped += 1;
                 continue;
             };
             if job.status.is_final() {
-                index_remove(lists, &key, &id)?;
+                lists.remove_from_index(&key, &id)?;
                 report.dropped += 1;
                 continue;
             }

@@ -265,8 +265,8 @@ fn make(
             version: compiled.version,
             last_modified: &last_modified,
             expires_hours: wanted.expires_hours,
-            stats: &stats,
         },
+        &stats,
     );
     lists.set(&format!("{prefix}/0"), header.as_bytes())?;
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use crate::format::Format;
 use crate::render::Stats;
 
-/// What the header of a published list says.
+/// What the header of a published list says besides the counts of a rendering ([`Stats`]).
 #[derive(Clone, Copy, Debug)]
 pub struct HeaderInfo<'a> {
     /// The list's title; control characters (newlines included) are written as spaces.
@@ -18,15 +18,14 @@ pub struct HeaderInfo<'a> {
     pub last_modified: &'a str,
     /// How long subscribers should wait before fetching the list again, in hours.
     pub expires_hours: u32,
-    /// What rendering the list into this format did.
-    pub stats: &'a Stats,
 }
 
 /// The header of a list published in `format`, each line ending with `\n`: comments in the style
 /// of list publishers (title, description, expiry, version, dates, counts), then for RPZ the
 /// zone's `$TTL`, SOA and NS records, and for unbound the `server:` line the rules belong to.
-/// For the adblock format it goes before the compiled list's own header.
-pub fn header(format: Format, info: &HeaderInfo<'_>) -> String {
+/// For the adblock format it goes before the compiled list's own header. `stats` are those of
+/// the rendering the header goes with.
+pub fn header(format: Format, info: &HeaderInfo<'_>, stats: &Stats) -> String {
     let prefix = format.comment_prefix();
     let fields = [
         format!("Title: {}", one_line(info.title)),
@@ -34,8 +33,8 @@ pub fn header(format: Format, info: &HeaderInfo<'_>) -> String {
         format!("Expires: {}", expires(info.expires_hours)),
         format!("Version: {}", info.version),
         format!("Last modified: {}", one_line(info.last_modified)),
-        format!("Number of entries: {}", info.stats.lines),
-        format!("Rules omitted (not expressible in this format): {}", info.stats.omitted),
+        format!("Number of entries: {}", stats.lines),
+        format!("Rules omitted (not expressible in this format): {}", stats.omitted),
     ];
     let mut text = String::new();
     for field in fields {

@@ -151,35 +151,9 @@ pub use header::{HeaderInfo, header};
 pub use lines::LineSplitter;
 pub use render::{Renderer, Stats};
 
-/// What the header of a published list says, besides the stats: [`HeaderInfo`] without them.
-#[derive(Clone, Copy, Debug)]
-pub struct ListInfo<'a> {
-    /// See [`HeaderInfo::title`].
-    pub title: &'a str,
-    /// See [`HeaderInfo::version`].
-    pub version: u64,
-    /// See [`HeaderInfo::last_modified`].
-    pub last_modified: &'a str,
-    /// See [`HeaderInfo::expires_hours`].
-    pub expires_hours: u32,
-}
-
-impl<'a> ListInfo<'a> {
-    /// The header information with the stats of a rendering.
-    pub fn with_stats(&self, stats: &'a Stats) -> HeaderInfo<'a> {
-        HeaderInfo {
-            title: self.title,
-            version: self.version,
-            last_modified: self.last_modified,
-            expires_hours: self.expires_hours,
-            stats,
-        }
-    }
-}
-
 /// Renders a list held in memory into `format`: both passes, then the [`header`] before the
 /// body. For tests and small lists; large ones go through [`Analyzer`] and [`Renderer`].
-pub fn render(format: Format, text: &str, info: &ListInfo<'_>) -> (String, Stats) {
+pub fn render(format: Format, text: &str, info: &HeaderInfo<'_>) -> (String, Stats) {
     let mut analyzer = Analyzer::new();
     lines::for_each_line(text, |line| analyzer.line(line));
     let analysis = analyzer.finish();
@@ -187,7 +161,7 @@ pub fn render(format: Format, text: &str, info: &ListInfo<'_>) -> (String, Stats
     let mut body = Vec::new();
     lines::for_each_line(text, |line| renderer.line(line, &mut body));
     let stats = renderer.finish(&mut body);
-    let mut output = header(format, &info.with_stats(&stats));
+    let mut output = header(format, info, &stats);
     output.push_str(&String::from_utf8_lossy(&body));
     (output, stats)
 }

@@ -354,9 +354,8 @@ fn header_stats() -> Stats {
 
 fn header_of(format: Format, title: &str, expires_hours: u32) -> String {
     let stats = header_stats();
-    let info =
-        HeaderInfo { title, version: 2024061501, last_modified: "2024-06-15T12:00:00Z", expires_hours, stats: &stats };
-    header(format, &info)
+    let info = HeaderInfo { title, version: 2024061501, last_modified: "2024-06-15T12:00:00Z", expires_hours };
+    header(format, &info, &stats)
 }
 
 #[test]
@@ -409,14 +408,14 @@ fn header_every_format() {
 
 #[test]
 fn render_puts_the_header_first() {
-    let info = ListInfo { title: "Ads", version: 7, last_modified: "2024-06-15T12:00:00Z", expires_hours: 24 };
+    let info = HeaderInfo { title: "Ads", version: 7, last_modified: "2024-06-15T12:00:00Z", expires_hours: 24 };
     let (text, stats) = render(Format::Unbound, "! c\r\n||ads.example^\r\n|one.example^", &info);
     assert_eq!(stats, Stats { rules: 2, written: 2, lines: 2, widened: 1, ..Stats::default() });
     assert_eq!(
         text,
         format!(
             "{}local-zone: \"ads.example.\" always_nxdomain\nlocal-zone: \"one.example.\" always_nxdomain\n",
-            header(Format::Unbound, &info.with_stats(&stats))
+            header(Format::Unbound, &info, &stats)
         )
     );
     assert!(text.contains(
