@@ -91,14 +91,6 @@ fn create_config_list(h: &Host, token: &str, body: Value) -> (String, Value) {
     (v["id"].as_str().unwrap().to_owned(), v)
 }
 
-fn request_compile(h: &Host, token: &str, list: &str) -> String {
-    let r = h.post(&format!("/v1/lists/{list}/compile"), token).send().unwrap();
-    assert_eq!(r.status(), 202);
-    let v: Value = r.json().unwrap();
-    assert_eq!(v["status"], "queued", "{v}");
-    v["jobId"].as_str().unwrap().to_owned()
-}
-
 fn compiled(h: &Host, token: &str, list: &str) -> (String, Vec<u8>) {
     let r = h.get(&format!("/v1/lists/{list}/compiled"), token).send().unwrap();
     assert_eq!(r.status(), 200, "compiled list {list}");
@@ -122,7 +114,7 @@ fn fifty_compile_requests_all_reach_done(backend: Backend) {
             (h.create_list(&t, &format!("list {i}"), &text), rules)
         })
         .collect();
-    let jobs: Vec<String> = lists.iter().map(|(id, _)| request_compile(&h, &t, id)).collect();
+    let jobs: Vec<String> = lists.iter().map(|(id, _)| h.request_compile(&t, id)).collect();
     for ((list, rules), job) in lists.iter().zip(&jobs) {
         let done = h.wait_job(&t, job, "done");
         assert_eq!(done["attempts"], 1);
@@ -197,7 +189,7 @@ fn failing_compiles_retry_with_backoff_die_and_replay(backend: Backend) {
 
     // Fails twice, then succeeds: done after 3 attempts, with growing delays between them.
     let (flaky, _) = create_config_list(&h, &t, sources.config("flaky", "/flaky/2"));
-    let job = request_compile(&h, &t, &flaky);
+    let job = h.request_compile(&t, &flaky);
     let done = h.wait_job(&t, &job, "done");
     assert_eq!(done["attempts"], 3, "{done}");
     assert_eq!(sources.count("/flaky/2"), 3);
@@ -215,7 +207,7 @@ fn failing_compiles_retry_with_backoff_die_and_replay(backend: Backend) {
 
     // Always fails: dead after the maximum attempts, in the dead-letter list.
     let (broken, _) = create_config_list(&h, &t, sources.config("broken", "/broken"));
-    let job = request_compile(&h, &t, &broken);
+    let job = h.request_compile(&t, &broken);
     let dead = h.wait_job(&t, &job, "dead");
     assert_eq!((dead["attempts"].as_u64(), dead["maxAttempts"].as_u64()), (Some(3), Some(3)));
     assert!(dead["lastError"].as_str().unwrap().contains("500"));
@@ -269,7 +261,7 @@ fn kill_9_mid_run_loses_no_job(backend: Backend) {
     let lists: Vec<String> = (0..12)
         .map(|i| create_config_list(&h, &t, sources.config(&format!("l{i}"), &format!("/slow/400/{i}"))).0)
         .collect();
-    let jobs: Vec<String> = lists.iter().map(|l| request_compile(&h, &t, l)).collect();
+    let jobs: Vec<String> = lists.iter().map(|l| h.request_compile(&t, l)).collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !jobs.iter().any(|j| h.job(&t, j)["status"] == "running") {
         assert!(Instant::now() < deadline, "no job started");
@@ -293,7 +285,7 @@ fn a_message_delivered_twice_does_one_compile(backend: Backend) {
     let h = backend.start_in(dir.path(), &["--allowed-outbound-hosts", &sources.server.addr, "--job-workers", "3"]);
     let (_, t) = h.create_user("alice");
     let (list, _) = create_config_list(&h, &t, sources.config("twice", "/slow/500/twice"));
-    let job = request_compile(&h, &t, &list);
+    let job = h.request_compile(&t, &list);
     // Two more copies of the job's message, as a redelivering queue (or Spin's pub/sub with two
     // subscribers) would hand out: straight into the queue, under other message ids.
     let queue: Box<dyn jobqueue::Queue> = match &backend {
@@ -347,8 +339,8 @@ fn webhooks_get_one_signed_event_per_finished_job(backend: Backend) {
     let mut body = sources.config("denied", "/ok/denied");
     body["webhookUrl"] = json!("http://127.0.0.1:9/hook/denied");
     let (denied_list, _) = create_config_list(&h, &t, body);
-    let denied_job = request_compile(&h, &t, &denied_list);
-    let jobs: Vec<String> = lists.iter().map(|(_, id, _)| request_compile(&h, &t, id)).collect();
+    let denied_job = h.request_compile(&t, &denied_list);
+    let jobs: Vec<String> = lists.iter().map(|(_, id, _)| h.request_compile(&t, id)).collect();
     for ((name, _, _), job) in lists.iter().zip(&jobs) {
         h.wait_job(&t, job, if *name == "dead" { "dead" } else { "done" });
     }
@@ -423,7 +415,7 @@ fn redis_restart_mid_run_loses_no_job() {
     let lists: Vec<String> = (0..16)
         .map(|i| create_config_list(&h, &t, sources.config(&format!("l{i}"), &format!("/slow/100/{i}"))).0)
         .collect();
-    let mut jobs: Vec<String> = lists[..8].iter().map(|l| request_compile(&h, &t, l)).collect();
+    let mut jobs: Vec<String> = lists[..8].iter().map(|l| h.request_compile(&t, l)).collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !jobs.iter().any(|j| h.job(&t, j)["status"] == "done") {
         assert!(Instant::now() < deadline, "no job finished");
@@ -431,7 +423,7 @@ fn redis_restart_mid_run_loses_no_job() {
     }
     redis.kill();
     // Requested while Redis is down: the ledger has them, the sweeper publishes them later.
-    jobs.extend(lists[8..].iter().map(|l| request_compile(&h, &t, l)));
+    jobs.extend(lists[8..].iter().map(|l| h.request_compile(&t, l)));
     std::thread::sleep(Duration::from_millis(1_000));
     redis.restart();
     for (i, (list, job)) in lists.iter().zip(&jobs).enumerate() {
@@ -453,7 +445,7 @@ fn requests_drive_the_sweeper_when_there_is_no_timer() {
     let (_, t) = h.create_user("alice");
     let list = h.create_list(&t, "lost", "||lost.example^\n");
     redis.kill();
-    let job = request_compile(&h, &t, &list);
+    let job = h.request_compile(&t, &list);
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(h.job(&t, &job)["status"], "queued", "its message was lost");
     redis.restart();
@@ -487,7 +479,7 @@ fn a_compile_past_its_deadline_is_retried_then_dead() {
     ]);
     let (_, t) = h.create_user("alice");
     let (list, _) = create_config_list(&h, &t, sources.config("slow", "/slow/2000/late"));
-    let job = request_compile(&h, &t, &list);
+    let job = h.request_compile(&t, &list);
     let dead = h.wait_job(&t, &job, "dead");
     assert_eq!(dead["attempts"], 3, "{dead}");
     assert!(dead["lastError"].as_str().unwrap().contains("did not finish"), "{dead}");
@@ -534,14 +526,14 @@ fn a_compile_over_its_memory_cap_is_retried_then_dead() {
     ]);
     let (_, t) = h.create_user("alice");
     let list = create_big_list(&h, &t, &source);
-    let job = request_compile(&h, &t, &list);
+    let job = h.request_compile(&t, &list);
     let dead = h.wait_job(&t, &job, "dead");
     assert_eq!(dead["attempts"], 3, "{dead}");
     assert!(dead["artifact"].is_null(), "{dead}");
     // The host kept serving, and a list that fits still compiles.
     assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
     let small = h.create_list(&t, "small", "||a.example^\n");
-    let job = request_compile(&h, &t, &small);
+    let job = h.request_compile(&t, &small);
     h.wait_job(&t, &job, "done");
 }
 
@@ -554,7 +546,7 @@ fn a_50_mb_list_compiles_and_is_served_whole() {
     let h = start_host(None, None, &["--allowed-outbound-hosts", &source.addr]);
     let (_, t) = h.create_user("alice");
     let list = create_big_list(&h, &t, &source);
-    let job = request_compile(&h, &t, &list);
+    let job = h.request_compile(&t, &list);
     let done = h.wait_job(&t, &job, "done");
     assert_eq!(done["artifact"]["rules"], lines);
     let (etag, body) = compiled(&h, &t, &list);

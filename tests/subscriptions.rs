@@ -33,8 +33,7 @@ fn compiled_list(h: &Host, name: &str, rules: &str) -> (String, String) {
 }
 
 fn compile(h: &Host, token: &str, id: &str) {
-    let r: Value = h.post(&format!("/v1/lists/{id}/compile"), token).send().unwrap().json().unwrap();
-    h.wait_job(token, r["jobId"].as_str().unwrap(), "done");
+    h.wait_job(token, &h.request_compile(token, id), "done");
 }
 
 /// Creates a subscription; the creation answer.
