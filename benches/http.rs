@@ -213,6 +213,62 @@ fn start_host(data: &Path) -> (Proc, String) {
     (Proc(child), base)
 }
 
+/// Starts nginx (Debian's `nginx-light`) on a free loopback port serving `bench.txt` (`body`) and
+/// its precompressed `bench.txt.gz` (`gzipped`, sent by `gzip_static` when asked for); returns
+/// it and the file's URL.
+fn start_nginx(dir: &Path, body: &[u8], gzipped: &[u8]) -> (Nginx, String) {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .expect("nginx not found: apt-get install nginx-light");
+    let root = dir.join("nginx");
+    std::fs::create_dir_all(root.join("www")).unwrap();
+    std::fs::write(root.join("www/bench.txt"), body).unwrap();
+    std::fs::write(root.join("www/bench.txt.gz"), gzipped).unwrap();
+    let port = free_port();
+    let r = root.display();
+    std::fs::write(
+        root.join("nginx.conf"),
+        format!(
+            "worker_processes auto;\ndaemon off;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  default_type text/plain;\n  \
+             client_body_temp_path {r}/tmp;\n  proxy_temp_path {r}/tmp;\n  fastcgi_temp_path {r}/tmp;\n  \
+             uwsgi_temp_path {r}/tmp;\n  scgi_temp_path {r}/tmp;\n  \
+             server {{ listen 127.0.0.1:{port}; root {r}/www; location / {{ gzip_static on; }} }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(&root)
+        .arg("-c")
+        .arg(root.join("nginx.conf"))
+        .arg("-e")
+        .arg(root.join("error.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting nginx");
+    let url = format!("http://127.0.0.1:{port}/bench.txt");
+    let nginx = Nginx(child);
+    wait_http(&url);
+    (nginx, url)
+}
+
+/// nginx's master process, stopped with SIGTERM when dropped (its workers stop with it; a
+/// SIGKILL would leave them serving).
+struct Nginx(Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child; no memory is involved.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
 /// Creates `n` lists and times `POST /compile` for each until every job is done.
 fn compile_burst(api: &Api, token: &str, n: usize) -> Duration {
     let lists: Vec<String> =
@@ -408,6 +464,16 @@ fn main() {
     let (_, empty) = probe(&api, &sub_url, &not_modified_headers, 304);
     assert!(empty.is_empty());
 
+    // The practical limit: nginx serving the same bytes (and their gzip) as static files.
+    let (_nginx, nginx_url) = start_nginx(tmp.path(), &identity, &gzipped);
+    let nginx_gzip_headers = gzip_headers.clone();
+    let (nginx_head, nginx_gzipped) = probe(&api, &nginx_url, &nginx_gzip_headers, 200);
+    assert_eq!(header(&nginx_head, "content-encoding"), "gzip", "nginx serves the .gz file");
+    assert_eq!(nginx_gzipped, gzipped, "nginx serves the same bytes");
+    let nginx_not_modified =
+        vec![format!("If-None-Match: {}", header(&nginx_head, "etag")), "Accept-Encoding: gzip".to_owned()];
+    probe(&api, &nginx_url, &nginx_not_modified, 304);
+
     // POSTs rotate over many users, as real traffic does: one user's list index stays small.
     let users: usize = env_or("BENCH_USERS", 200);
     let tokens: Vec<String> = (0..users).map(|i| api.create_user(&format!("poster {i}")).1).collect();
@@ -447,6 +513,7 @@ fn main() {
         (s.wire_body, s.content_body) = (Some(len), Some(len));
         scenarios.push(s);
     }
+    let sub_200 = scenarios.len();
     let mut s = Scenario::get(
         format!(
             "subscription fetch, gzip: {} rules, hosts {}, gzip {} (no auth)",
@@ -467,6 +534,11 @@ fn main() {
         not_modified_headers,
         304,
     ));
+    let nginx_200 = scenarios.len();
+    let mut s = Scenario::get("nginx: the same file, static, gzip", nginx_url.clone(), nginx_gzip_headers, 200);
+    (s.wire_body, s.content_body) = (Some(gzipped.len() as u64), Some(identity.len() as u64));
+    scenarios.push(s);
+    scenarios.push(Scenario::get("nginx: If-None-Match, 304", nginx_url, nginx_not_modified, 304));
     scenarios.push(Scenario {
         script: Some(post_script),
         ..Scenario::get("POST a small list", format!("{base}/v1/lists"), vec![], 201)
@@ -541,6 +613,12 @@ fn main() {
          (per round: {}); target ≥ 0.9×: **{}**.",
         per_round.join(", "),
         if ratio_304 >= 0.9 { "met" } else { "not met" }
+    );
+    let rps_of = |i: usize| median(results[i].iter().map(|l| l.rps).collect());
+    println!(
+        "Against nginx serving the same file (issue 13's target is ≥ 0.5×): the gzip fetch {:.2}×, the `304` {:.2}×.",
+        rps_of(sub_200) / rps_of(nginx_200),
+        rps_of(sub_304) / rps_of(nginx_200 + 1)
     );
     if socket_errors > 0 {
         println!("Socket errors (connect, read, write, timeout) in some rows: see the last column.");
