@@ -118,7 +118,8 @@ pub(crate) fn create(req: &Request, user: &User, settings: &Settings, lists: &Kv
     };
     lists.put_json(&subscription_key(&id), &record)?;
     lists.put_json(&subscription_token_key(&hash), &token_of(&record))?;
-    let body = with_token(req, settings, view(settings, lists, &record)?, &record, &token);
+    let compiled = lists.get_json::<CompiledMeta>(&compiled_key(list_id))?;
+    let body = with_token(req, settings, view(settings, lists, &list, compiled.as_ref(), &record)?, &record, &token);
     Ok(Response::json(201, &body).with_header("location", format!("/v1/lists/{list_id}/subscriptions/{id}")))
 }
 
@@ -149,20 +150,19 @@ fn with_token(
     })
 }
 
-/// A subscription as the API shows it, with what its format makes of the compiled list (made
-/// now if no fetch has made it yet; `null` before the first compile).
-fn view(settings: &Settings, lists: &Kv, record: &SubscriptionRecord) -> Result<serde_json::Value> {
+/// A subscription to `list` as the API shows it, with what its format makes of the list's
+/// current artifact `compiled` (made now if no fetch has made it yet; `null` before the first
+/// compile).
+fn view(
+    settings: &Settings,
+    lists: &Kv,
+    list: &ListRecord,
+    compiled: Option<&CompiledMeta>,
+    record: &SubscriptionRecord,
+) -> Result<serde_json::Value> {
     let format = Format::parse(&record.format).unwrap_or(Format::Adblock);
-    let rendition = match lists.get_json::<CompiledMeta>(&compiled_key(&record.list_id))? {
-        None => None,
-        Some(compiled) => {
-            let list = lists.get_json::<ListRecord>(&list_key(&record.list_id))?;
-            match list {
-                None => None,
-                Some(list) => Some(renditions::current(lists, &compiled, &wanted(&list, format, settings))?),
-            }
-        }
-    };
+    let rendition =
+        compiled.map(|compiled| renditions::current(lists, compiled, &wanted(list, format, settings))).transpose()?;
     Ok(json!({
         "id": record.id,
         "listId": record.list_id,
@@ -193,16 +193,22 @@ fn wanted<'a>(list: &'a ListRecord, format: Format, settings: &Settings) -> Want
     Wanted { list_id: &list.id, format, title: &list.name, expires_hours: settings.subscription_expires_hours }
 }
 
+/// The caller's list and its current artifact, if compiled: what subscription views show.
+fn published(user: &User, lists: &Kv, list_id: &str) -> Result<(ListRecord, Option<CompiledMeta>)> {
+    let list = api::owned_list(user, lists, list_id)?;
+    Ok((list, lists.get_json(&compiled_key(list_id))?))
+}
+
 /// `GET /v1/lists/{id}/subscriptions`.
 pub(crate) fn list(user: &User, settings: &Settings, lists: &Kv, list_id: &str) -> Result<Response> {
-    api::owned_list(user, lists, list_id)?;
+    let (list, compiled) = published(user, lists, list_id)?;
     let ids: Vec<String> = lists.get_json(&list_subscriptions_key(list_id))?.unwrap_or_default();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(record) = lists.get_json::<SubscriptionRecord>(&subscription_key(&id))?
             && record.owner == user.id
         {
-            out.push(view(settings, lists, &record)?);
+            out.push(view(settings, lists, &list, compiled.as_ref(), &record)?);
         }
     }
     Ok(Response::json(200, &json!({"subscriptions": out})))
@@ -211,7 +217,8 @@ pub(crate) fn list(user: &User, settings: &Settings, lists: &Kv, list_id: &str) 
 /// `GET /v1/lists/{id}/subscriptions/{sid}`.
 pub(crate) fn get(user: &User, settings: &Settings, lists: &Kv, list_id: &str, id: &str) -> Result<Response> {
     let record = owned_subscription(user, lists, list_id, id)?;
-    Ok(Response::json(200, &view(settings, lists, &record)?))
+    let (list, compiled) = published(user, lists, list_id)?;
+    Ok(Response::json(200, &view(settings, lists, &list, compiled.as_ref(), &record)?))
 }
 
 /// `POST /v1/lists/{id}/subscriptions/{sid}/rotate`: a new token; the old one stops working.
@@ -229,7 +236,9 @@ pub(crate) fn rotate(
     lists.put_json(&subscription_token_key(&hash), &token_of(&record))?;
     lists.put_json(&subscription_key(id), &record)?;
     revoke_token(lists, &old.token_sha256)?;
-    Ok(Response::json(200, &with_token(req, settings, view(settings, lists, &record)?, &record, &token)))
+    let (list, compiled) = published(user, lists, list_id)?;
+    let view = view(settings, lists, &list, compiled.as_ref(), &record)?;
+    Ok(Response::json(200, &with_token(req, settings, view, &record, &token)))
 }
 
 /// `DELETE /v1/lists/{id}/subscriptions/{sid}`.
@@ -359,9 +368,9 @@ fn fetch(req: &Request, settings: &Settings, lists: &Kv) -> Result<Response> {
         "HEAD" => true,
         _ => return Err(api::method_not_allowed("GET, HEAD")),
     };
-    let token = match locate_token(req) {
-        TokenIn::Path(t) => t.to_owned(),
-        TokenIn::Basic(t) => t,
+    let (token, basic) = match locate_token(req) {
+        TokenIn::Path(t) => (t.to_owned(), false),
+        TokenIn::Basic(t) => (t, true),
         TokenIn::Missing => {
             let mut e = ApiError::new(401, "unauthorized", "send the subscription token as HTTP Basic credentials");
             e.headers.push(("www-authenticate".into(), "Basic realm=\"blocklist-edge\", charset=\"UTF-8\"".into()));
@@ -380,7 +389,7 @@ fn fetch(req: &Request, settings: &Settings, lists: &Kv) -> Result<Response> {
     limit(req, settings, &sub)?;
     let format = Format::parse(&sub.format).ok_or_else(not_found)?;
     let meta = rendition(settings, lists, node.as_ref(), now, &sub, format)?;
-    respond(req, settings, node.as_ref(), &sub, format, head, &meta)
+    respond(req, settings, node.as_ref(), &sub, format, Fetch { head, basic }, &meta)
 }
 
 /// The subscription a token opens, from this node's cache or the store.
@@ -478,6 +487,15 @@ fn body(
     Ok(())
 }
 
+/// How a subscription fetch asked.
+#[derive(Clone, Copy)]
+struct Fetch {
+    /// `HEAD`: headers only.
+    head: bool,
+    /// The token came as HTTP Basic credentials.
+    basic: bool,
+}
+
 /// The answer: 304 when the client has it, else the rendition (gzip when accepted), with the
 /// headers subscribers rely on.
 fn respond(
@@ -486,14 +504,15 @@ fn respond(
     node: Option<&Kv>,
     sub: &SubscriptionToken,
     format: Format,
-    head: bool,
+    Fetch { head, basic }: Fetch,
     meta: &RenditionMeta,
 ) -> Result<Response> {
     let identity_tag = format!("\"{}\"", meta.etag);
     let gzip_tag = format!("\"{}-gzip\"", meta.etag);
     let gzip = conditional::accepts_gzip(req.header("accept-encoding")) && meta.gzip_length < meta.length;
     let etag = if gzip { &gzip_tag } else { &identity_tag };
-    let visibility = if matches!(locate_token(req), TokenIn::Basic(_)) { "private" } else { "public" };
+    // Credentials in a header make the answer one user's (RFC 9111 3.5); a URL's secret does not.
+    let visibility = if basic { "private" } else { "public" };
     let common = |r: Response| {
         r.with_header("etag", etag.clone())
             .with_header("last-modified", conditional::http_date(meta.last_modified_ms))
