@@ -6,9 +6,11 @@
 //! window. The weighted part is rounded **up**, so the estimate never under-counts and a limiter
 //! built on it never admits more than `limit` requests in a window.
 //!
-//! The storage protocol that makes this exact under concurrency (every request increments the
-//! current counter first, decides on the value the increment returned, and a refused request
-//! takes its increment back) lives in the ratelimit component; this crate only decides.
+//! The storage protocol that makes this exact under concurrency is [`check`]: every request
+//! increments the current counter first, decides on the value the increment returned, and a
+//! refused request takes its increment back. It runs on any [`Counters`] with an atomic
+//! increment: the ratelimit component's `wasi:keyvalue` store, and the host's edge cache, which
+//! charges answers from the cache to the same counters.
 
 #![forbid(unsafe_code)]
 
@@ -147,6 +149,44 @@ pub struct Decision {
 /// of different window sizes. Counter keys start with `rl/` and are used only as counters.
 pub fn counter_key(key: &str, window_ms: u64, index: u64) -> String {
     format!("rl/{window_ms}/{index}/{key}")
+}
+
+/// Counters with an atomic increment: the storage [`check`] runs on.
+pub trait Counters {
+    type Error;
+
+    /// Adds `delta` to the counter at `key` (0 when missing) and returns the new value,
+    /// atomically: concurrent increments are never lost.
+    fn increment(&mut self, key: &str, delta: i64) -> Result<i64, Self::Error>;
+
+    /// Removes the counter at `key`, best effort.
+    fn delete(&mut self, key: &str);
+}
+
+/// Counts one request against `key` under `policy` at `now_ms` and decides whether it is
+/// admitted: increment the current window's counter and decide on the value returned; read the
+/// previous window's with an increment of 0; a refused request takes its increment back. Only
+/// increments are used, never get-then-set, so any number of limiters sharing the counters
+/// never admit more than `policy.limit` requests in a window.
+pub fn check<C: Counters>(counters: &mut C, key: &str, policy: &Policy, now_ms: u64) -> Result<Decision, C::Error> {
+    let window = policy.window_at(now_ms);
+    let current_key = counter_key(key, policy.window_ms, window.index);
+    let current = counters.increment(&current_key, 1)?;
+    let previous = match window.index.checked_sub(1) {
+        Some(prev) => counters.increment(&counter_key(key, policy.window_ms, prev), 0)?,
+        None => 0,
+    };
+    let d = policy.decide(now_ms, previous.max(0) as u64, current.max(0) as u64);
+    if !d.allowed {
+        counters.increment(&current_key, -1)?;
+    }
+    if current == 1 {
+        // The first request of a window retires the counter two windows back.
+        if let Some(old) = window.index.checked_sub(2) {
+            counters.delete(&counter_key(key, policy.window_ms, old));
+        }
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -290,5 +330,33 @@ mod tests {
     fn counter_keys_separate_windows_and_sizes() {
         assert_eq!(counter_key("u1", 60_000, 7), "rl/60000/7/u1");
         assert_ne!(counter_key("u1", 60_000, 7), counter_key("u1", 1_000, 7));
+    }
+
+    impl Counters for std::collections::HashMap<String, i64> {
+        type Error = std::convert::Infallible;
+        fn increment(&mut self, key: &str, delta: i64) -> Result<i64, Self::Error> {
+            let v = self.entry(key.to_owned()).or_insert(0);
+            *v += delta;
+            Ok(*v)
+        }
+        fn delete(&mut self, key: &str) {
+            self.remove(key);
+        }
+    }
+
+    #[test]
+    fn check_admits_the_limit_takes_refusals_back_and_retires_old_windows() {
+        let p = policy(3, 1000);
+        let mut counters = std::collections::HashMap::new();
+        let admitted: Vec<bool> =
+            (0..5).map(|i| check(&mut counters, "k", &p, 10_000 + i).unwrap().allowed).collect();
+        assert_eq!(admitted, [true, true, true, false, false]);
+        assert_eq!(counters[&counter_key("k", 1000, 10)], 3, "refusals took their increments back");
+        // Two windows on, the first request retires the counter of window 10.
+        assert!(check(&mut counters, "k", &p, 12_000).unwrap().allowed);
+        assert!(!counters.contains_key(&counter_key("k", 1000, 10)));
+        // Half-way through window 13, window 12's one request weighs ceil(1 * 0.5) = 1.
+        let d = check(&mut counters, "k", &p, 13_500).unwrap();
+        assert_eq!((d.allowed, d.remaining), (true, 1));
     }
 }
