@@ -9,7 +9,8 @@
 edge_store::generate_component_bindings!("gateway");
 
 mod api;
-mod conditional;
+/// Conditional requests, HTTP dates, gzip negotiation, Basic credentials.
+pub(crate) use http_semantics as conditional;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;

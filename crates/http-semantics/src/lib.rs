@@ -1,6 +1,9 @@
 //! The HTTP semantics blocklist consumers rely on, as plain functions: HTTP dates
 //! (`Last-Modified`, `If-Modified-Since`), entity-tag matching (`If-None-Match`), content
-//! negotiation of gzip (`Accept-Encoding`) and HTTP Basic credentials.
+//! negotiation of gzip (`Accept-Encoding`) and HTTP Basic credentials. The gateway component
+//! answers with them; the host's edge cache answers from its copies with the same rules.
+
+use std::time::{Duration, UNIX_EPOCH};
 
 /// Whether an `If-None-Match` header value matches any of `etags` (quoted entity tags; weak
 /// comparison, RFC 9110 13.1.2: a `W/` prefix is ignored).
@@ -8,37 +11,10 @@ pub fn if_none_match(header: &str, etags: &[&str]) -> bool {
     header.split(',').map(str::trim).any(|t| t == "*" || etags.contains(&t.trim_start_matches("W/")))
 }
 
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-/// Days since 1970-01-01 of a civil date (H. Hinnant's days-from-civil).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `ms` since the epoch as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP
 /// sends.
 pub fn http_date(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    // The civil date from edge-store's RFC 3339 formatter, to keep one calendar routine.
-    let rfc = edge_store::model::rfc3339(ms);
-    let (year, month, day) = (&rfc[0..4], rfc[5..7].parse::<usize>().unwrap_or(1), &rfc[8..10]);
-    let rem = secs % 86_400;
-    format!(
-        "{}, {day} {} {year} {:02}:{:02}:{:02} GMT",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[month.clamp(1, 12) - 1],
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(ms))
 }
 
 /// Seconds since the epoch of an HTTP date in any of the three forms a recipient must accept
@@ -46,39 +22,8 @@ pub fn http_date(ms: u64) -> String {
 /// (`Sun Nov  6 08:49:37 1994`). `None` for anything else: an invalid date is ignored, as the
 /// RFC says.
 pub fn parse_http_date(value: &str) -> Option<u64> {
-    let value = value.trim();
-    let month_of = |m: &str| MONTHS.iter().position(|x| x.eq_ignore_ascii_case(m)).map(|i| i as u32 + 1);
-    let (day, month, year, time) = if let Some((_, rest)) = value.split_once(", ") {
-        let parts: Vec<&str> = rest.split_whitespace().collect();
-        match parts.as_slice() {
-            // IMF-fixdate: 06 Nov 1994 08:49:37 GMT
-            [d, m, y, t, "GMT"] => (d.parse().ok()?, month_of(m)?, y.parse::<i64>().ok()?, *t),
-            // RFC 850: 06-Nov-94 08:49:37 GMT
-            [dmy, t, "GMT"] => {
-                let mut it = dmy.split('-');
-                let (d, m, y) = (it.next()?, it.next()?, it.next()?);
-                let y: i64 = y.parse().ok()?;
-                // Two-digit years: the RFC's rule is "no more than 50 years in the future".
-                let y = if y < 100 { if y < 70 { 2000 + y } else { 1900 + y } } else { y };
-                (d.parse().ok()?, month_of(m)?, y, *t)
-            }
-            _ => return None,
-        }
-    } else {
-        // asctime: Sun Nov  6 08:49:37 1994
-        let parts: Vec<&str> = value.split_whitespace().collect();
-        match parts.as_slice() {
-            [_, m, d, t, y] => (d.parse().ok()?, month_of(m)?, y.parse::<i64>().ok()?, *t),
-            _ => return None,
-        }
-    };
-    let mut hms = time.split(':').map(|p| p.parse::<u64>().ok());
-    let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 || !(1970..=9999).contains(&year) {
-        return None;
-    }
-    let days = u64::try_from(days_from_civil(year, month, day)).ok()?;
-    Some(days * 86_400 + h * 3600 + mi * 60 + s)
+    let t = httpdate::parse_http_date(value.trim()).ok()?;
+    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
 /// Whether a representation last modified at `modified_ms` is unmodified since an
