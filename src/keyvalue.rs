@@ -40,6 +40,29 @@ impl KvStores {
     pub fn get(&self, name: &str) -> Option<&Backend> {
         self.stores.get(name)
     }
+
+    /// Store `name` opened, for host code (the edge cache charges its answers to the rate
+    /// limiter's counters in `default`).
+    pub fn open(&self, name: &str) -> Option<Bucket> {
+        self.stores.get(name).map(|backend| Bucket { backend: backend.clone(), name: name.to_owned() })
+    }
+}
+
+/// The rate limiter's protocol (`sliding_window::check`) on a bucket: the host charges answers
+/// from its edge cache to the same counters the ratelimit component keeps there.
+impl sliding_window::Counters for &Bucket {
+    type Error = String;
+
+    fn increment(&mut self, key: &str, delta: i64) -> Result<i64, String> {
+        Bucket::increment(*self, key, delta).map_err(|e| match e {
+            KvError::NoSuchStore => format!("no key-value store named {:?}", self.name),
+            KvError::Other(m) => m,
+        })
+    }
+
+    fn delete(&mut self, key: &str) {
+        let _ = Bucket::delete(*self, key);
+    }
 }
 
 /// An open bucket: `wasi:keyvalue/store.bucket`.

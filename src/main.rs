@@ -12,6 +12,7 @@ mod keyvalue;
 mod lazy_plug;
 mod metrics;
 mod outbound;
+mod purge;
 mod server;
 mod wasm_cache;
 
@@ -193,6 +194,11 @@ struct UpArgs {
     /// are evicted first).
     #[arg(long, env = "BLOCKLIST_EDGE_CACHE_MIB", default_value_t = 256)]
     cache_mib: usize,
+    /// Memory for the edge cache in front of the components, in MiB (0: no cache). It answers
+    /// what components mark cacheable (subscription files) without running them, until they
+    /// purge it; one answer may take an eighth of it, larger ones are not kept.
+    #[arg(long, env = "BLOCKLIST_EDGE_EDGE_CACHE_MIB", default_value_t = 64)]
+    edge_cache_mib: usize,
     /// Where the rate limiter keeps its counters: `memory` (this process; exact for one host
     /// process, restarted windows on a restart) or `data` (the data directory's database, for
     /// several processes sharing one data directory).
@@ -315,7 +321,9 @@ fn main() -> Result<()> {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BLOCKLIST_EDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a terminal: a log file or collector gets plain `key=value` text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if json {
         builder.json().init();
     } else {
@@ -430,6 +438,8 @@ fn up(args: UpArgs) -> Result<()> {
     let outbound = outbound::Outbound::new(&args.allowed_outbound_hosts);
     let (kv, vars) = (Arc::new(kv), Arc::new(vars));
     let metrics = Arc::new(metrics::Metrics::default());
+    let edge_cache =
+        (args.edge_cache_mib > 0).then(|| Arc::new(edge_cache::EdgeCache::new(args.edge_cache_mib * 1024 * 1024)));
     let server = Arc::new(server::Server::new(
         &engine,
         &component,
@@ -442,6 +452,7 @@ fn up(args: UpArgs) -> Result<()> {
             metrics: metrics.clone(),
             metrics_token_sha256: admin_sha256.clone(),
             lazy_plugs: vec![args.components.compiler()?],
+            edge_cache: edge_cache.clone(),
         },
     )?);
     let job_engine = server::job_engine()?;
@@ -449,6 +460,7 @@ fn up(args: UpArgs) -> Result<()> {
     let new_state = Box::new(move |memory_bytes| {
         server::RequestState::new(memory_bytes, kv.clone(), vars.clone(), outbound.clone())
             .with_queue(Some(trigger_queue.clone()))
+            .with_edge_cache(edge_cache.clone())
     });
     let trigger = Arc::new(jobs::Trigger::new(
         &job_engine,

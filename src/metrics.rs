@@ -135,6 +135,8 @@ pub struct Metrics {
     pub write_timeouts: AtomicU64,
     /// Requests answered 503 because every instance was taken.
     pub busy_refusals: AtomicU64,
+    /// Answers from the edge cache refused (429) by a rate-limit budget.
+    pub cache_refusals: AtomicU64,
     deliveries: [AtomicU64; 5],
 }
 
@@ -146,6 +148,7 @@ impl Default for Metrics {
             instantiation: Histogram::default(),
             write_timeouts: AtomicU64::new(0),
             busy_refusals: AtomicU64::new(0),
+            cache_refusals: AtomicU64::new(0),
             deliveries: Default::default(),
         }
     }
@@ -163,9 +166,10 @@ impl Metrics {
         self.deliveries[outcome as usize].fetch_add(1, Relaxed);
     }
 
-    /// The text exposition; `queue` is the job queue's depth, if it could be read, and
-    /// `instances` the requests alive and their limit.
-    pub fn render(&self, queue: Option<jobqueue::Depth>, instances: Instances) -> String {
+    /// The text exposition; `queue` is the job queue's depth, if it could be read,
+    /// `instances` the requests alive and their limit, and `cache` the edge cache's counts, if
+    /// the host has one.
+    pub fn render(&self, queue: Option<jobqueue::Depth>, instances: Instances, cache: Option<edge_cache::Stats>) -> String {
         let mut out = String::with_capacity(8 * 1024);
         out.push_str("# HELP blocklist_edge_http_responses_total HTTP responses by status code.\n");
         out.push_str("# TYPE blocklist_edge_http_responses_total counter\n");
@@ -203,6 +207,9 @@ impl Metrics {
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.load(Relaxed));
         }
+        if let Some(c) = cache {
+            render_cache(&mut out, &c, self.cache_refusals.load(Relaxed));
+        }
         out.push_str("# HELP blocklist_edge_job_deliveries_total Job messages delivered, by outcome.\n");
         out.push_str("# TYPE blocklist_edge_job_deliveries_total counter\n");
         for (name, c) in DELIVERIES.iter().zip(&self.deliveries) {
@@ -217,6 +224,34 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The edge cache's metrics; `refusals` are its answers refused by a rate-limit budget.
+fn render_cache(out: &mut String, c: &edge_cache::Stats, refusals: u64) {
+    out.push_str("# HELP blocklist_edge_cache_requests_total Requests the edge cache could answer, by whether it had a fresh copy.\n");
+    out.push_str("# TYPE blocklist_edge_cache_requests_total counter\n");
+    let _ = writeln!(out, "blocklist_edge_cache_requests_total{{result=\"hit\"}} {}", c.hits);
+    let _ = writeln!(out, "blocklist_edge_cache_requests_total{{result=\"miss\"}} {}", c.misses);
+    for (name, help, n) in [
+        ("blocklist_edge_cache_stores_total", "Answers stored in the edge cache.", c.stores),
+        ("blocklist_edge_cache_evictions_total", "Answers evicted from the edge cache to stay within its memory.", c.evictions),
+        ("blocklist_edge_cache_purges_total", "Purges of the edge cache by surrogate key.", c.purges),
+        ("blocklist_edge_cache_purged_total", "Answers removed from the edge cache by purges.", c.purged),
+        (
+            "blocklist_edge_cache_discarded_total",
+            "Answers not stored because a purge ran while they were made.",
+            c.discarded,
+        ),
+        ("blocklist_edge_cache_refusals_total", "Answers from the edge cache refused by a rate limit (429).", refusals),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}");
+    }
+    out.push_str("# HELP blocklist_edge_cache_entries Answers in the edge cache.\n# TYPE blocklist_edge_cache_entries gauge\n");
+    let _ = writeln!(out, "blocklist_edge_cache_entries {}", c.entries);
+    out.push_str("# HELP blocklist_edge_cache_bytes Memory of the edge cache's answers, and its bound.\n");
+    out.push_str("# TYPE blocklist_edge_cache_bytes gauge\n");
+    let _ = writeln!(out, "blocklist_edge_cache_bytes{{state=\"used\"}} {}", c.bytes);
+    let _ = writeln!(out, "blocklist_edge_cache_bytes{{state=\"max\"}} {}", c.max_bytes);
 }
 
 #[cfg(test)]

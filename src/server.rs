@@ -7,6 +7,7 @@
 use crate::config::{ConfigView, Variables};
 use crate::keyvalue::{KvStores, KvView};
 use anyhow::{Context, Result};
+use edge_cache::EdgeCache;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, SizeHint};
@@ -32,6 +33,8 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+mod edge;
 
 /// How often the epoch advances; the CPU deadline is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -85,6 +88,8 @@ pub struct RequestState {
     queue: Option<Arc<crate::jobs::JobQueue>>,
     /// Instances of lazily plugged components, by slot (see [`crate::lazy_plug`]).
     lazy: Vec<Option<wasmtime::component::Instance>>,
+    /// The edge cache that `blocklist:edge-cache/purge` purges, if the host has one.
+    edge_cache: Option<Arc<EdgeCache>>,
 }
 
 impl RequestState {
@@ -109,7 +114,14 @@ impl RequestState {
             outbound,
             queue: None,
             lazy: Vec::new(),
+            edge_cache: None,
         }
+    }
+
+    /// Gives the store the edge cache its components purge.
+    pub fn with_edge_cache(mut self, cache: Option<Arc<EdgeCache>>) -> RequestState {
+        self.edge_cache = cache;
+        self
     }
 
     /// The instance of the lazily plugged component in `slot`, once made.
@@ -170,6 +182,11 @@ pub struct Server {
     metrics: Arc<crate::metrics::Metrics>,
     /// SHA-256 (hex) of the token `GET /metrics` requires (the admin token); none: no metrics.
     metrics_token_sha256: Option<String>,
+    /// The response cache in front of the component ([`edge`]), if it has one.
+    cache: Option<Arc<EdgeCache>>,
+    /// The rate limiter's counters (store `default`), which answers from the cache are charged
+    /// to.
+    limit_counters: Option<crate::keyvalue::Bucket>,
 }
 
 /// What `Server::new` needs besides the engine and the component.
@@ -184,10 +201,12 @@ pub struct ServerParts {
     /// Components (bytes) whose exports satisfy the component's remaining imports, each
     /// instantiated only when a request first calls it (see [`crate::lazy_plug`]).
     pub lazy_plugs: Vec<Vec<u8>>,
+    /// The response cache in front of the component; none: every request runs it.
+    pub edge_cache: Option<Arc<EdgeCache>>,
 }
 
 /// Adds everything this host provides to `linker`: WASI, wasi:http (outgoing), key-value,
-/// configuration and the job queue (`fermyon:spin/redis`).
+/// configuration, the job queue (`fermyon:spin/redis`) and purging the edge cache.
 pub fn link_host(linker: &mut Linker<RequestState>) -> Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
@@ -197,6 +216,7 @@ pub fn link_host(linker: &mut Linker<RequestState>) -> Result<()> {
         queue: s.queue.as_ref(),
         table: &mut s.table,
     })?;
+    crate::purge::add_to_linker(linker, |s: &mut RequestState| crate::purge::PurgeView(s.edge_cache.as_deref()))?;
     Ok(())
 }
 
@@ -304,10 +324,25 @@ impl Server {
         let pre = ProxyPre::new(pre)
             .map_err(anyhow::Error::from)
             .context("the component does not export wasi:http/incoming-handler")?;
-        let ServerParts { kv, vars, limits, outbound, queue, metrics, metrics_token_sha256, lazy_plugs: _ } = parts;
+        let ServerParts { kv, vars, limits, outbound, queue, metrics, metrics_token_sha256, lazy_plugs: _, edge_cache } =
+            parts;
         let slots = Semaphore::new(limits.max_concurrency);
         let instances = Arc::new(Semaphore::new(limits.max_instances));
-        Ok(Server { pre, kv, vars, limits, slots, instances, outbound, queue, metrics, metrics_token_sha256 })
+        let limit_counters = kv.open("default");
+        Ok(Server {
+            pre,
+            kv,
+            vars,
+            limits,
+            slots,
+            instances,
+            outbound,
+            queue,
+            metrics,
+            metrics_token_sha256,
+            cache: edge_cache,
+            limit_counters,
+        })
     }
 
     /// Serves HTTP/1.1 on `listener` until `shutdown` resolves.
@@ -350,7 +385,7 @@ impl Server {
         let server = self.clone();
         let service = hyper::service::service_fn(move |req| {
             let (server, client_addr) = (server.clone(), client_addr.clone());
-            async move { Ok::<_, std::convert::Infallible>(server.handle(req, client_addr).await) }
+            async move { Ok::<_, std::convert::Infallible>(server.handle(req, client_addr, peer.ip()).await) }
         });
         let conn = http1::Builder::new()
             .keep_alive(true)
@@ -378,7 +413,8 @@ impl Server {
     fn new_store(&self, meter: Arc<ExecutionMeter>) -> Store<RequestState> {
         let state =
             RequestState::new(self.limits.memory_bytes, self.kv.clone(), self.vars.clone(), self.outbound.clone())
-                .with_queue(self.queue.clone());
+                .with_queue(self.queue.clone())
+                .with_edge_cache(self.cache.clone());
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limits());
         store.set_epoch_deadline(deadline_ticks(self.limits.deadline));
@@ -405,11 +441,13 @@ impl Server {
     pub const CLIENT_ADDR_HEADER: &'static str = "spin-client-addr";
 
     /// Answers one request from the client at `client_addr` (the connection's peer, as the
-    /// value of [`Self::CLIENT_ADDR_HEADER`]).
+    /// value of [`Self::CLIENT_ADDR_HEADER`]) and `client_ip`: from the edge cache when it can,
+    /// else in a fresh instance of the component.
     pub async fn handle(
         &self,
         mut req: hyper::Request<hyper::body::Incoming>,
         client_addr: Option<hyper::header::HeaderValue>,
+        client_ip: std::net::IpAddr,
     ) -> hyper::Response<HyperOutgoingBody> {
         let started = Instant::now();
         // The client's address comes from the connection, never from the client: any value it
@@ -423,19 +461,35 @@ impl Server {
         }
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let response = match self.run(req, started).await {
-            Ok(r) => r,
-            Err(failure) => {
-                if matches!(failure, Failure::Busy(_)) {
-                    self.metrics.busy_refusals.fetch_add(1, Ordering::Relaxed);
-                }
-                failure.into_response()
-            }
+        let cache_key = self.cache.as_ref().and_then(|cache| {
+            edge_cache::request_key(req.method(), req.uri(), req.headers()).map(|key| (cache.clone(), key))
+        });
+        let (response, outcome) = match cache_key {
+            Some((cache, key)) => self.through_cache(&cache, key, req, client_ip, started).await,
+            None => match self.run(req, started).await {
+                Ok(r) => (r, edge::Outcome::Bypass),
+                Err(failure) => (self.failure_response(failure), edge::Outcome::Bypass),
+            },
         };
         let elapsed = started.elapsed();
         self.metrics.response(response.status().as_u16(), elapsed);
-        tracing::info!(%method, %path, status = response.status().as_u16(), micros = elapsed.as_micros() as u64, "request");
+        tracing::info!(
+            %method,
+            %path,
+            status = response.status().as_u16(),
+            micros = elapsed.as_micros() as u64,
+            cache = outcome.as_str(),
+            "request"
+        );
         response
+    }
+
+    /// The host's answer for a request the component could not answer.
+    fn failure_response(&self, failure: Failure) -> hyper::Response<HyperOutgoingBody> {
+        if matches!(failure, Failure::Busy(_)) {
+            self.metrics.busy_refusals.fetch_add(1, Ordering::Relaxed);
+        }
+        failure.into_response()
     }
 
     async fn metrics_response(
@@ -470,7 +524,11 @@ impl Server {
             .status(200)
             .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
             .body(
-                Full::new(Bytes::from(self.metrics.render(depth, self.instances_in_use())))
+                Full::new(Bytes::from(self.metrics.render(
+                    depth,
+                    self.instances_in_use(),
+                    self.cache.as_ref().map(|c| c.stats()),
+                )))
                     .map_err(|never| match never {})
                     .boxed_unsync(),
             )
@@ -607,6 +665,7 @@ fn json_response(status: u16, code: &str, message: &str) -> hyper::Response<Hype
     hyper::Response::builder()
         .status(status)
         .header("content-type", "application/json")
+        .header("x-content-type-options", "nosniff")
         .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync())
         .expect("static response parts are valid")
 }

@@ -94,13 +94,9 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
                 Ok(a) => a,
                 Err(e) => return fail(lists, settings, job_id, &token, Some(&list), e),
             };
-            if let Ok(cache) = Kv::open(STORE_CACHE) {
-                // This node's copies go now; other nodes' expire with their TTL.
-                let _ = cache.delete(&compiled_key(&list.id));
-                for key in edge_store::renditions::keys(&list.id) {
-                    let _ = cache.delete(&key);
-                }
-            }
+            // This node's copies go now, the edge cache's answers with them; other nodes'
+            // expire with their TTL.
+            edge_store::caches::forget_list(&list.id);
             prepare_subscriptions(lists, &list, &artifact, expires_hours);
             match settle(lists, job_id, |j| j.succeed(&token, now_ms(), artifact.clone()))? {
                 Some(done) => finish(lists, &done, Some(&list)),

@@ -10,7 +10,9 @@
 //!   queue, which implements the same interface);
 //! - [`renditions`]: a compiled list in a subscription format, made once per artifact and
 //!   format and stored as is and gzip-compressed;
-//! - [`config`]: settings from `wasi:config/store` (Spin variables, the host's flags).
+//! - [`config`]: settings from `wasi:config/store` (Spin variables, the host's flags);
+//! - [`caches`]: what a node caches of the shared data (the node-local store, the host's edge
+//!   cache) and forgetting it when the data changes.
 //!
 //! The WASI bindings are generated here once (world `edge-store` in `wit/`); the components map
 //! their own worlds' matching imports onto them with wit-bindgen's `with`.
@@ -38,12 +40,14 @@ macro_rules! generate_component_bindings {
                 "wasi:clocks/wall-clock@0.2.6": edge_store::wasi::clocks::wall_clock,
                 "wasi:random/random@0.2.6": edge_store::wasi::random::random,
                 "fermyon:spin/redis@2.0.0": edge_store::fermyon::spin2_0_0::redis,
+                "blocklist:edge-cache/purge@0.1.0": edge_store::blocklist::edge_cache::purge,
             },
             generate_all,
         });
     };
 }
 
+pub mod caches;
 pub mod config;
 pub mod jobs;
 pub mod kv;

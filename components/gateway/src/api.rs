@@ -735,7 +735,7 @@ fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Respo
     };
     lists.put_json(&list_key(id), &list)?;
     // Subscription files carry the list's name: this node's copies are remade on next fetch.
-    subscriptions::forget_renditions(id);
+    edge_store::caches::forget_list(id);
     if old.rules_chunks > 0 {
         lists.delete_chunks(&rules_prefix(id, old.revision), old.rules_chunks)?;
     }
@@ -757,10 +757,8 @@ fn delete_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
         }
     }
     subscriptions::delete_all_of_list(lists, id)?;
-    // This node's cache entry goes too (other nodes' expire with their TTL).
-    if let Ok(cache) = Kv::open(STORE_CACHE) {
-        let _ = cache.delete(&compiled_key(id));
-    }
+    // This node's copies go too (other nodes' expire with their TTL).
+    edge_store::caches::forget_list(id);
     Ok(Response::empty(204))
 }
 

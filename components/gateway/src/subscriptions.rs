@@ -235,7 +235,7 @@ pub(crate) fn rotate(
     let record = SubscriptionRecord { token_sha256: hash.clone(), rotated_at: Some(now_rfc3339()), ..old.clone() };
     lists.put_json(&subscription_token_key(&hash), &token_of(&record))?;
     lists.put_json(&subscription_key(id), &record)?;
-    revoke_token(lists, &old.token_sha256)?;
+    revoke_token(lists, id, &old.token_sha256)?;
     let (list, compiled) = published(user, lists, list_id)?;
     let view = view(settings, lists, &list, compiled.as_ref(), &record)?;
     Ok(Response::json(200, &with_token(req, settings, view, &record, &token)))
@@ -244,7 +244,7 @@ pub(crate) fn rotate(
 /// `DELETE /v1/lists/{id}/subscriptions/{sid}`.
 pub(crate) fn delete(user: &User, lists: &Kv, list_id: &str, id: &str) -> Result<Response> {
     let record = owned_subscription(user, lists, list_id, id)?;
-    revoke_token(lists, &record.token_sha256)?;
+    revoke_token(lists, id, &record.token_sha256)?;
     lists.delete(&subscription_key(id))?;
     lists.remove_from_index(&list_subscriptions_key(list_id), id)?;
     Ok(Response::empty(204))
@@ -255,33 +255,22 @@ pub(crate) fn delete_all_of_list(lists: &Kv, list_id: &str) -> Result<()> {
     let ids: Vec<String> = lists.get_json(&list_subscriptions_key(list_id))?.unwrap_or_default();
     for id in ids {
         if let Some(record) = lists.get_json::<SubscriptionRecord>(&subscription_key(&id))? {
-            revoke_token(lists, &record.token_sha256)?;
+            revoke_token(lists, &id, &record.token_sha256)?;
             lists.delete(&subscription_key(&id))?;
         }
     }
     lists.delete(&list_subscriptions_key(list_id))?;
     renditions::delete_all(lists, list_id)?;
-    forget_renditions(list_id);
     Ok(())
 }
 
-/// The token stops working: its record goes, and this node's cached copy (other nodes' expire
-/// within [`TOKEN_CACHE_SECS`]).
-fn revoke_token(lists: &Kv, hash: &str) -> Result<()> {
+/// The token of subscription `id` stops working: its record goes, then this node's cached copy
+/// and the answers the edge cache keeps for it (other nodes' copies expire within
+/// [`TOKEN_CACHE_SECS`]).
+fn revoke_token(lists: &Kv, id: &str, hash: &str) -> Result<()> {
     lists.delete(&subscription_token_key(hash))?;
-    if let Ok(cache) = Kv::open(STORE_CACHE) {
-        let _ = cache.delete(&subscription_token_key(hash));
-    }
+    edge_store::caches::forget_subscription(id, hash);
     Ok(())
-}
-
-/// Drops this node's cached renditions of a list (renamed, deleted).
-pub(crate) fn forget_renditions(list_id: &str) {
-    if let Ok(cache) = Kv::open(STORE_CACHE) {
-        for key in renditions::keys(list_id) {
-            let _ = cache.delete(&key);
-        }
-    }
 }
 
 /// How long a node trusts its cached copy of a subscription token: the longest a revoked token
@@ -403,21 +392,27 @@ fn lookup_token(lists: &Kv, node: Option<&Kv>, token: &str, now: u64) -> Result<
     Ok(Some(sub))
 }
 
+/// In an `Edge-Rate-Limit` budget, stands for the address of the client the host's edge cache
+/// answers (see the `edge-cache` crate).
+const CLIENT_IP_PLACEHOLDER: &str = "{client-ip}";
+
+/// The budgets a fetch of `sub` by the client at `address` counts against: (limiter key,
+/// limit, what it limits). Limits of 0 are none.
+fn budgets(settings: &Settings, sub: &SubscriptionToken, address: Option<&str>) -> Vec<(String, u32, &'static str)> {
+    let mut budgets = Vec::with_capacity(2);
+    if settings.subscription_rate_limit > 0 {
+        budgets.push((format!("sub:{}", sub.subscription_id), settings.subscription_rate_limit, "this subscription"));
+    }
+    if let (Some(address), limit @ 1..) = (address, settings.subscription_address_limit) {
+        budgets.push((format!("sub-addr:{address}"), limit, "this address"));
+    }
+    budgets
+}
+
 /// Counts the fetch against its subscription's and its client address's budgets.
 fn limit(req: &Request, settings: &Settings, sub: &SubscriptionToken) -> Result<()> {
     let address = req.header(api::CLIENT_ADDR_HEADER).and_then(api::client_ip);
-    let checks = [
-        (format!("sub:{}", sub.subscription_id), settings.subscription_rate_limit, "this subscription"),
-        (
-            address.map(|a| format!("sub-addr:{a}")).unwrap_or_default(),
-            settings.subscription_address_limit,
-            "this address",
-        ),
-    ];
-    for (key, limit, whom) in checks {
-        if limit == 0 || key.is_empty() {
-            continue;
-        }
+    for (key, limit, whom) in budgets(settings, sub, address) {
         let d = api::check_limit(&key, limit, settings)?;
         if !d.allowed {
             return Err(api::refused(&d, "rate_limited", |secs| {
@@ -426,6 +421,28 @@ fn limit(req: &Request, settings: &Settings, sub: &SubscriptionToken) -> Result<
         }
     }
     Ok(())
+}
+
+/// The headers that let the host's edge cache keep a public answer and stay exact: its surrogate
+/// keys (purged when the list is republished or the subscription revoked) and the budgets its
+/// fetches from the cache count against, on the same counters as [`limit`].
+fn edge_cache_headers(settings: &Settings, sub: &SubscriptionToken) -> [(&'static str, String); 2] {
+    let window_ms = settings.rate_window_secs.saturating_mul(1000);
+    let budgets: Vec<String> = budgets(settings, sub, Some(CLIENT_IP_PLACEHOLDER))
+        .into_iter()
+        .map(|(key, limit, of)| format!("{key};limit={limit};window-ms={window_ms};of=\"{of}\""))
+        .collect();
+    [
+        (
+            "surrogate-key",
+            format!(
+                "{} {}",
+                edge_store::caches::list_tag(&sub.list_id),
+                edge_store::caches::subscription_tag(&sub.subscription_id)
+            ),
+        ),
+        ("edge-rate-limit", budgets.join(", ")),
+    ]
 }
 
 /// The current rendition for the subscription: from this node's cache (a small record, so
@@ -513,7 +530,14 @@ fn respond(
     let etag = if gzip { &gzip_tag } else { &identity_tag };
     // Credentials in a header make the answer one user's (RFC 9111 3.5); a URL's secret does not.
     let visibility = if basic { "private" } else { "public" };
-    let common = |r: Response| {
+    let common = |mut r: Response| {
+        if !basic {
+            for (name, value) in edge_cache_headers(settings, sub) {
+                if !value.is_empty() {
+                    r = r.with_header(name, value);
+                }
+            }
+        }
         r.with_header("etag", etag.clone())
             .with_header("last-modified", conditional::http_date(meta.last_modified_ms))
             .with_header("cache-control", format!("{visibility}, max-age={}", settings.subscription_max_age_secs))

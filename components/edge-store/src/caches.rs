@@ -1,0 +1,54 @@
+//! What a node keeps of the shared data, and how it is forgotten when the data changes.
+//!
+//! Two caches sit on a node: the node-local `cache` store (compiled lists, subscription
+//! renditions' records, subscription tokens; read through by the gateway) and, on the
+//! blocklist-edge host, the edge cache in front of the components, which answers subscription
+//! fetches without running them (`blocklist:edge-cache/purge`; under Spin a no-op). Answers in
+//! the edge cache are tagged with surrogate keys ([`list_tag`], [`subscription_tag`]).
+//!
+//! Forget *after* writing the change: a request that starts once the purge has returned reads
+//! the new data, and the host does not store answers that were being made while it ran.
+
+use crate::blocklist::edge_cache::purge::purge_surrogate_key;
+use crate::kv::Kv;
+use crate::model::{STORE_CACHE, compiled_key, subscription_token_key};
+
+/// The surrogate key of every edge-cached answer made from list `list_id`.
+pub fn list_tag(list_id: &str) -> String {
+    format!("list/{list_id}")
+}
+
+/// The surrogate key of every edge-cached answer of subscription `subscription_id`.
+pub fn subscription_tag(subscription_id: &str) -> String {
+    format!("sub/{subscription_id}")
+}
+
+/// Purges the edge cache of `tag` (best effort: a failure is logged; the node-local entries
+/// expire with their TTL and the edge cache's with their `max-age`).
+fn purge(tag: &str) {
+    if let Err(e) = purge_surrogate_key(tag) {
+        eprintln!("purging the edge cache of {tag}: {e}");
+    }
+}
+
+/// This node forgets list `list_id`: its compiled list and renditions in the node-local cache,
+/// and every edge-cached answer made from it (its compiled list was replaced, its name changed,
+/// it was deleted). Other nodes' entries expire with their TTL.
+pub fn forget_list(list_id: &str) {
+    if let Ok(cache) = Kv::open(STORE_CACHE) {
+        let _ = cache.delete(&compiled_key(list_id));
+        for key in crate::renditions::keys(list_id) {
+            let _ = cache.delete(&key);
+        }
+    }
+    purge(&list_tag(list_id));
+}
+
+/// This node forgets subscription `subscription_id`, whose token hashes to `token_sha256`
+/// (revoked or rotated): its cached token, and every edge-cached answer of it.
+pub fn forget_subscription(subscription_id: &str, token_sha256: &str) {
+    if let Ok(cache) = Kv::open(STORE_CACHE) {
+        let _ = cache.delete(&subscription_token_key(token_sha256));
+    }
+    purge(&subscription_tag(subscription_id));
+}
