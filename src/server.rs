@@ -467,7 +467,11 @@ impl Server {
         let (response, outcome) = match cache_key {
             Some((cache, key)) => self.through_cache(&cache, key, req, client_ip, started).await,
             None => match self.run(req, started).await {
-                Ok(r) => (r, edge::Outcome::Bypass),
+                Ok(mut r) => {
+                    // What components tell the cache is not for clients, cached or not.
+                    edge_cache::strip_internal(r.headers_mut());
+                    (r, edge::Outcome::Bypass)
+                }
                 Err(failure) => (self.failure_response(failure), edge::Outcome::Bypass),
             },
         };

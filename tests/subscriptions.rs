@@ -38,13 +38,7 @@ fn compile(h: &Host, token: &str, id: &str) {
 
 /// Creates a subscription; the creation answer.
 fn subscribe(h: &Host, token: &str, id: &str, name: &str, format: &str) -> Value {
-    let r = h
-        .post(&format!("/v1/lists/{id}/subscriptions"), token)
-        .json(&json!({"name": name, "format": format}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 201, "subscribing in {format}");
-    r.json().unwrap()
+    h.subscribe(token, id, name, format)
 }
 
 fn fetch(h: &Host, path: &str) -> Response {

@@ -55,6 +55,29 @@ impl Api {
         v["id"].as_str().unwrap().to_owned()
     }
 
+    /// Creates a subscription to list `list` in `format`; returns the creation answer
+    /// (`{subscription, token, path, url}`).
+    pub fn subscribe(&self, token: &str, list: &str, name: &str, format: &str) -> Value {
+        let r = self
+            .post(&format!("/v1/lists/{list}/subscriptions"), token)
+            .json(&json!({"name": name, "format": format}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201, "subscribing to {list} in {format}");
+        r.json().unwrap()
+    }
+
+    /// The value of sample `name` (with its labels, exactly as printed) in `GET /metrics`
+    /// (with the admin token).
+    pub fn metric(&self, name: &str) -> f64 {
+        let r = self.get("/metrics", super::ADMIN_TOKEN).send().unwrap();
+        assert_eq!(r.status(), 200, "GET /metrics");
+        let text = r.text().unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.parse().ok()))
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    }
+
     /// Requests a compile of list `list` (`POST /v1/lists/{id}/compile`); returns the job id.
     pub fn request_compile(&self, token: &str, list: &str) -> String {
         let r = self.post(&format!("/v1/lists/{list}/compile"), token).send().unwrap();

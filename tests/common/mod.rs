@@ -95,16 +95,6 @@ impl Host {
         (status, body)
     }
 
-    /// The value of sample `name` (with its labels, exactly as printed) in `GET /metrics`.
-    pub fn metric(&self, name: &str) -> f64 {
-        let r = self.get("/metrics", ADMIN_TOKEN).send().unwrap();
-        assert_eq!(r.status(), 200, "GET /metrics");
-        let text = r.text().unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.parse().ok()))
-            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-    }
-
     /// Stops the host with SIGKILL (no clean shutdown).
     pub fn kill(mut self) {
         let _ = self.child.kill();
