@@ -626,9 +626,10 @@ fn main() {
     );
     let hits = metric(&metrics, "blocklist_edge_cache_requests_total{result=\"hit\"}");
     let misses = metric(&metrics, "blocklist_edge_cache_requests_total{result=\"miss\"}");
+    let passes = metric(&metrics, "blocklist_edge_cache_requests_total{result=\"pass\"}");
     println!(
-        "Edge cache over the whole run: {hits:.0} hits, {misses:.0} misses (the subscription rows are \
-         answered from it; the bearer-token rows never are)."
+        "Edge cache over the whole run: {hits:.0} hits, {misses:.0} misses, {passes:.0} passes (the \
+         subscription rows are answered from it; `/healthz` passes; the bearer-token rows never reach it)."
     );
     if socket_errors > 0 {
         println!("Socket errors (connect, read, write, timeout) in some rows: see the last column.");

@@ -228,10 +228,11 @@ impl Metrics {
 
 /// The edge cache's metrics; `refusals` are its answers refused by a rate-limit budget.
 fn render_cache(out: &mut String, c: &edge_cache::Stats, refusals: u64) {
-    out.push_str("# HELP blocklist_edge_cache_requests_total Requests the edge cache could answer, by whether it had a fresh copy.\n");
+    out.push_str("# HELP blocklist_edge_cache_requests_total Requests the edge cache could answer: from its copy (hit), or by the component, whose answer it kept (miss) or could not keep (pass: not cacheable, or too large).\n");
     out.push_str("# TYPE blocklist_edge_cache_requests_total counter\n");
     let _ = writeln!(out, "blocklist_edge_cache_requests_total{{result=\"hit\"}} {}", c.hits);
     let _ = writeln!(out, "blocklist_edge_cache_requests_total{{result=\"miss\"}} {}", c.misses);
+    let _ = writeln!(out, "blocklist_edge_cache_requests_total{{result=\"pass\"}} {}", c.passes);
     for (name, help, n) in [
         ("blocklist_edge_cache_stores_total", "Answers stored in the edge cache.", c.stores),
         ("blocklist_edge_cache_evictions_total", "Answers evicted from the edge cache to stay within its memory.", c.evictions),

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 const HITS: &str = "blocklist_edge_cache_requests_total{result=\"hit\"}";
 const MISSES: &str = "blocklist_edge_cache_requests_total{result=\"miss\"}";
+const PASSES: &str = "blocklist_edge_cache_requests_total{result=\"pass\"}";
 const STORES: &str = "blocklist_edge_cache_stores_total";
 const EVICTIONS: &str = "blocklist_edge_cache_evictions_total";
 const PURGES: &str = "blocklist_edge_cache_purges_total";
@@ -26,6 +27,8 @@ const ENTRIES: &str = "blocklist_edge_cache_entries";
 const BYTES_USED: &str = "blocklist_edge_cache_bytes{state=\"used\"}";
 const BYTES_MAX: &str = "blocklist_edge_cache_bytes{state=\"max\"}";
 const MIB: f64 = 1_048_576.0;
+/// Requests that entered a component instance (the instantiation histogram's count).
+const INSTANTIATIONS: &str = "blocklist_edge_instantiation_seconds_count";
 
 /// `n` rules for hosts `{prefix}-{i}.example`: enough of them that gzip is smaller.
 fn rules(prefix: &str, n: usize) -> String {
@@ -472,7 +475,7 @@ fn memory_stays_bounded_over_ten_thousand_urls() {
     let id = h.create_list(&token, "Big", &rules);
     h.wait_job(&token, &h.request_compile(&token, &id), "done");
     let (_, path, _) = subscribe(&h, &token, &id, "big", "domains");
-    let stores = h.metric(STORES);
+    let (stores, passes) = (h.metric(STORES), h.metric(PASSES));
     let mut first = None;
     for round in 0..2 {
         let r = fetch(&h, &path);
@@ -485,6 +488,7 @@ fn memory_stays_bounded_over_ten_thousand_urls() {
         first = Some(body);
     }
     assert_eq!(h.metric(STORES), stores, "the large answer was not stored");
+    assert_eq!(h.metric(PASSES), passes + 2.0, "both fetches passed the cache");
     assert!(h.metric(BYTES_USED) <= MIB);
 }
 
@@ -594,9 +598,14 @@ fn a_hit_is_logged_and_counted() {
     let r = fetch(h, &path);
     assert_eq!((r.status().as_u16(), x_cache(&r)), (200, "MISS".into()), "the miss");
     let hits = h.metric(HITS);
+    let instantiations = h.metric(INSTANTIATIONS);
     let r = fetch(h, &path);
     assert_eq!((r.status().as_u16(), x_cache(&r)), (200, "HIT".into()), "the hit");
     assert_eq!(h.metric(HITS), hits + 1.0, "the hit is counted once");
+    assert_eq!(h.metric(INSTANTIATIONS), instantiations, "a hit instantiates no component");
+    // A request the cache cannot answer does (so the count above could have moved).
+    assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
+    assert_eq!(h.metric(INSTANTIATIONS), instantiations + 1.0, "/healthz runs the gateway");
 
     let lines = host.lines_with("log-probe-7f3a.txt", 2);
     assert_eq!(lines.len(), 2, "one log line per request: {lines:#?}");

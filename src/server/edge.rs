@@ -20,7 +20,10 @@ pub(super) enum Outcome {
     /// The request was not one the cache answers.
     Bypass,
     Hit,
+    /// Answered by the component; its answer kept.
     Miss,
+    /// Answered by the component; its answer not kept (not cacheable, or too large).
+    Pass,
     /// Answered from the cache's copy, but over a rate limit: 429.
     Refused,
 }
@@ -31,6 +34,7 @@ impl Outcome {
             Outcome::Bypass => "-",
             Outcome::Hit => "hit",
             Outcome::Miss => "miss",
+            Outcome::Pass => "pass",
             Outcome::Refused => "refused",
         }
     }
@@ -77,7 +81,10 @@ impl Server {
         let generation = cache.generation();
         let response = match self.run(req, started).await {
             Ok(r) => r,
-            Err(failure) => return (self.failure_response(failure), Outcome::Miss),
+            Err(failure) => {
+                cache.count_pass();
+                return (self.failure_response(failure), Outcome::Pass);
+            }
         };
         let (mut parts, body) = response.into_parts();
         let length = parts
@@ -87,6 +94,7 @@ impl Server {
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|l| *l <= cache.max_entry_bytes());
         if let (Some(admission), Some(length)) = (edge_cache::admit(parts.status, &parts.headers), length) {
+            cache.count_miss();
             let body = match collect(body, length).await {
                 Ok(b) => b,
                 Err(why) => {
@@ -102,6 +110,7 @@ impl Server {
         }
         // Not stored (not cacheable, or too large): passed through, the client's conditions
         // answered on the component's validators.
+        cache.count_pass();
         edge_cache::strip_internal(&mut parts.headers);
         parts.headers.insert(X_CACHE, HeaderValue::from_static("MISS"));
         if parts.status == http::StatusCode::OK {
@@ -114,10 +123,10 @@ impl Server {
             if edge_cache::not_modified(&conditions, etag, last_modified) {
                 parts.status = http::StatusCode::NOT_MODIFIED;
                 parts.headers = edge_cache::not_modified_headers(parts.headers);
-                return (full(http::Response::from_parts(parts, Bytes::new())), Outcome::Miss);
+                return (full(http::Response::from_parts(parts, Bytes::new())), Outcome::Pass);
             }
         }
-        (hyper::Response::from_parts(parts, body), Outcome::Miss)
+        (hyper::Response::from_parts(parts, body), Outcome::Pass)
     }
 
     /// Charges an answer from the cache to the rate-limit budgets its component listed, on the

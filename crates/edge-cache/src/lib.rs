@@ -378,8 +378,12 @@ impl State {
 pub struct Stats {
     /// Requests answered from the cache.
     pub hits: u64,
-    /// Requests the cache could have answered but had no fresh copy for.
+    /// Requests the cache had no fresh copy for, whose answer it could keep
+    /// ([`EdgeCache::count_miss`]).
     pub misses: u64,
+    /// Requests the cache had no copy for, whose answer it could not keep (not cacheable, or
+    /// too large: [`EdgeCache::count_pass`]).
+    pub passes: u64,
     /// Answers stored.
     pub stores: u64,
     /// Answers removed to make room.
@@ -407,6 +411,7 @@ pub struct EdgeCache {
     generation: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
+    passes: AtomicU64,
     stores: AtomicU64,
     evictions: AtomicU64,
     purges: AtomicU64,
@@ -425,6 +430,7 @@ impl EdgeCache {
             generation: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            passes: AtomicU64::new(0),
             stores: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             purges: AtomicU64::new(0),
@@ -444,8 +450,9 @@ impl EdgeCache {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The fresh copy that answers a request with `request` headers for `key`, if there is one;
-    /// counts a hit or a miss.
+    /// The fresh copy that answers a request with `request` headers for `key`, if there is one
+    /// (counted as a hit). Without one, the caller counts a miss or a pass once it has the
+    /// component's answer.
     pub fn lookup(&self, key: &str, request: &HeaderMap, now: Instant) -> Option<Arc<Stored>> {
         let found = {
             let mut state = self.state();
@@ -462,9 +469,20 @@ impl EdgeCache {
                 other => other,
             }
         };
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
-        counter.fetch_add(1, Relaxed);
+        if found.is_some() {
+            self.hits.fetch_add(1, Relaxed);
+        }
         found
+    }
+
+    /// Counts a request without a copy whose answer could be kept.
+    pub fn count_miss(&self) {
+        self.misses.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a request without a copy whose answer could not be kept.
+    pub fn count_pass(&self) {
+        self.passes.fetch_add(1, Relaxed);
     }
 
     /// The purge generation: take it before asking the component for an answer, and give it
@@ -536,6 +554,7 @@ impl EdgeCache {
         Stats {
             hits: self.hits.load(Relaxed),
             misses: self.misses.load(Relaxed),
+            passes: self.passes.load(Relaxed),
             stores: self.stores.load(Relaxed),
             evictions: self.evictions.load(Relaxed),
             purges: self.purges.load(Relaxed),
