@@ -42,7 +42,7 @@ fn header(r: &Response, name: &str) -> String {
 /// The `X-Cache` header ("" when absent), after checking that the headers between the
 /// components and the cache did not reach the client.
 fn x_cache(r: &Response) -> String {
-    for internal in ["surrogate-key", "edge-rate-limit"] {
+    for internal in ["surrogate-key", "surrogate-control", "edge-rate-limit"] {
         assert!(r.headers().get(internal).is_none(), "{internal} reached the client: {:?}", r.headers());
     }
     header(r, "x-cache")
@@ -639,4 +639,30 @@ fn the_cache_can_be_turned_off() {
     let r = fetch(&h, &path);
     assert_eq!(x_cache(&r), "");
     assert_eq!(error_of(r), (404, "not_found".into(), "not found".into()), "revoked");
+}
+
+/// A subscription file's copy lives as long as the node-local cache's entries
+/// (`--cache-ttl-secs`, through `Surrogate-Control`), not the hour clients are told.
+#[test]
+fn a_copy_lives_as_long_as_the_node_cache() {
+    let h = Host::start(&["--cache-ttl-secs", "1"]);
+    let (token, id) = compiled_list(&h, "Short", &rules("ttl", 20));
+    let (_, path, _) = subscribe(&h, &token, &id, "home", "hosts");
+    // Before the copy is stored: it cannot expire sooner than a second from here.
+    let started = Instant::now();
+    let r = fetch(&h, &path);
+    assert_eq!((x_cache(&r), header(&r, "cache-control")), ("MISS".into(), "public, max-age=3600".into()));
+    assert_eq!(x_cache(&fetch(&h, &path)), "HIT");
+    // Polled: the copy must be gone within a few seconds of its one-second lifetime.
+    let mut sources = Vec::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        let source = x_cache(&fetch(&h, &path));
+        sources.push(source.clone());
+        if source == "MISS" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(sources.last().map(String::as_str), Some("MISS"), "still cached after 10 s: {} hits", sources.len());
+    assert!(started.elapsed() >= Duration::from_secs(1), "expired early: {:?}", started.elapsed());
 }

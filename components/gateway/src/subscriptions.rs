@@ -424,9 +424,11 @@ fn limit(req: &Request, settings: &Settings, sub: &SubscriptionToken) -> Result<
 }
 
 /// The headers that let the host's edge cache keep a public answer and stay exact: its surrogate
-/// keys (purged when the list is republished or the subscription revoked) and the budgets its
+/// keys (purged when the list is republished or the subscription revoked), its lifetime there
+/// (`Surrogate-Control`: no longer than this node's cache of the rendition's record, whose
+/// entry a request racing a compile can put back stale for that long), and the budgets its
 /// fetches from the cache count against, on the same counters as [`limit`].
-fn edge_cache_headers(settings: &Settings, sub: &SubscriptionToken) -> [(&'static str, String); 2] {
+fn edge_cache_headers(settings: &Settings, sub: &SubscriptionToken) -> [(&'static str, String); 3] {
     let window_ms = settings.rate_window_secs.saturating_mul(1000);
     let budgets: Vec<String> = budgets(settings, sub, Some(CLIENT_IP_PLACEHOLDER))
         .into_iter()
@@ -441,6 +443,7 @@ fn edge_cache_headers(settings: &Settings, sub: &SubscriptionToken) -> [(&'stati
                 edge_store::caches::subscription_tag(&sub.subscription_id)
             ),
         ),
+        ("surrogate-control", format!("max-age={}", settings.cache_ttl_secs.min(settings.subscription_max_age_secs))),
         ("edge-rate-limit", budgets.join(", ")),
     ]
 }

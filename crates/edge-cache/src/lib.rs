@@ -4,7 +4,7 @@
 //! What it keeps: the `200` answers to `GET` requests without `Authorization` that the
 //! component marked cacheable — `Cache-Control` with a lifetime (`s-maxage` or `max-age`) and
 //! neither `private`, `no-store` nor `no-cache`, no `Set-Cookie`, no `Vary: *` — for that
-//! lifetime at most, keyed by the request's host and path with query, and per variant by the
+//! lifetime at most (or the one `Surrogate-Control: max-age` gives this cache alone), keyed by the request's host and path with query, and per variant by the
 //! request headers the answer's `Vary` names (`Accept-Encoding` by whether it accepts gzip, so
 //! the gzip and identity answers are the two variants a subscription has).
 //!
@@ -24,7 +24,8 @@
 //! How limits stay enforced: a component lists the rate-limit budgets its answer's fetches
 //! count against in the header `Edge-Rate-Limit` ([`Budget`]); the host charges every answer
 //! from the cache to them, on the same counters the component's limiter uses. Both headers are
-//! between the component and the host: the cache strips them from what it sends.
+//! between the component and the host: the cache strips them, and `Surrogate-Control`, from what
+//! it sends.
 
 #![forbid(unsafe_code)]
 
@@ -39,6 +40,11 @@ use std::time::{Duration, Instant};
 
 /// The response header that tags an answer for [`EdgeCache::purge`]: space-separated keys.
 pub const SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
+
+/// The response header that sets the copy's lifetime in this cache only (`max-age=N`, or
+/// `no-store`), as Fastly's and the Edge Architecture's `Surrogate-Control`; it takes
+/// precedence over `Cache-Control`, which stays what clients see.
+pub const SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
 
 /// The response header that lists the rate-limit budgets answers from the cache are charged
 /// to ([`Budget::parse_header`]).
@@ -120,7 +126,8 @@ impl Budget {
 /// Why, and for how long, an answer may be stored: what [`admit`] found in its head.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Admission {
-    /// How long the copy may answer (`s-maxage`, else `max-age`).
+    /// How long the copy may answer (`Surrogate-Control`'s `max-age`, else `s-maxage`, else
+    /// `max-age`).
     pub lifetime: Duration,
     /// The request headers that select the variant (`Vary`), lowercase.
     pub vary: Vec<HeaderName>,
@@ -152,7 +159,17 @@ pub fn admit(status: StatusCode, headers: &HeaderMap) -> Option<Admission> {
             _ => {}
         }
     }
-    let lifetime = shared_lifetime.or(lifetime).filter(|l| !l.is_zero())?;
+    let mut edge_lifetime = None;
+    for directive in headers.get_all(SURROGATE_CONTROL).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')) {
+        match directive.trim().split_once('=') {
+            Some((name, value)) if name.trim().eq_ignore_ascii_case("max-age") => {
+                edge_lifetime = value.trim().trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            }
+            None if directive.trim().eq_ignore_ascii_case("no-store") => return None,
+            _ => {}
+        }
+    }
+    let lifetime = edge_lifetime.or(shared_lifetime).or(lifetime).filter(|l| !l.is_zero())?;
     let mut vary = Vec::new();
     for name in headers.get_all(header::VARY).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')) {
         let name = name.trim();
@@ -176,10 +193,11 @@ pub fn admit(status: StatusCode, headers: &HeaderMap) -> Option<Admission> {
 }
 
 /// Removes what a client must not see from an answer's headers: hop-by-hop headers and the ones
-/// addressed to the cache ([`SURROGATE_KEY`], [`EDGE_RATE_LIMIT`]).
+/// addressed to the cache ([`SURROGATE_KEY`], [`SURROGATE_CONTROL`], [`EDGE_RATE_LIMIT`]).
 pub fn strip_internal(headers: &mut HeaderMap) {
     for name in [
         SURROGATE_KEY,
+        SURROGATE_CONTROL,
         EDGE_RATE_LIMIT,
         header::CONNECTION,
         HeaderName::from_static("keep-alive"),

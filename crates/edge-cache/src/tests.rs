@@ -52,6 +52,16 @@ fn admission_needs_a_stated_shared_lifetime() {
     for refused in ["private, max-age=60", "no-store", "max-age=60, no-cache", "public", "max-age=0", ""] {
         assert_eq!(ok(refused), None, "{refused:?}");
     }
+    let edge = |sc: &str| {
+        admit(StatusCode::OK, &headers(&[("cache-control", "public, max-age=3600"), ("surrogate-control", sc)]))
+            .map(|a| a.lifetime.as_secs())
+    };
+    assert_eq!(edge("max-age=300"), Some(300), "Surrogate-Control sets this cache's lifetime");
+    assert_eq!(edge("no-store"), None);
+    assert_eq!(edge("other"), Some(3600));
+    let mut stripped = headers(&[("surrogate-control", "max-age=1"), ("surrogate-key", "a"), ("etag", "\"e\"")]);
+    strip_internal(&mut stripped);
+    assert_eq!(stripped.len(), 1, "{stripped:?}");
     let h = headers(&[("cache-control", "max-age=60"), ("vary", "*")]);
     assert_eq!(admit(StatusCode::OK, &h), None, "Vary: *");
     let h = headers(&[("cache-control", "max-age=60"), ("set-cookie", "a=b")]);
