@@ -54,14 +54,14 @@ impl sliding_window::Counters for &Bucket {
     type Error = String;
 
     fn increment(&mut self, key: &str, delta: i64) -> Result<i64, String> {
-        Bucket::increment(*self, key, delta).map_err(|e| match e {
+        Bucket::increment(self, key, delta).map_err(|e| match e {
             KvError::NoSuchStore => format!("no key-value store named {:?}", self.name),
             KvError::Other(m) => m,
         })
     }
 
     fn delete(&mut self, key: &str) {
-        let _ = Bucket::delete(*self, key);
+        let _ = Bucket::delete(self, key);
     }
 }
 

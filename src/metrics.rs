@@ -169,7 +169,12 @@ impl Metrics {
     /// The text exposition; `queue` is the job queue's depth, if it could be read,
     /// `instances` the requests alive and their limit, and `cache` the edge cache's counts, if
     /// the host has one.
-    pub fn render(&self, queue: Option<jobqueue::Depth>, instances: Instances, cache: Option<edge_cache::Stats>) -> String {
+    pub fn render(
+        &self,
+        queue: Option<jobqueue::Depth>,
+        instances: Instances,
+        cache: Option<edge_cache::Stats>,
+    ) -> String {
         let mut out = String::with_capacity(8 * 1024);
         out.push_str("# HELP blocklist_edge_http_responses_total HTTP responses by status code.\n");
         out.push_str("# TYPE blocklist_edge_http_responses_total counter\n");
@@ -235,7 +240,11 @@ fn render_cache(out: &mut String, c: &edge_cache::Stats, refusals: u64) {
     let _ = writeln!(out, "blocklist_edge_cache_requests_total{{result=\"pass\"}} {}", c.passes);
     for (name, help, n) in [
         ("blocklist_edge_cache_stores_total", "Answers stored in the edge cache.", c.stores),
-        ("blocklist_edge_cache_evictions_total", "Answers evicted from the edge cache to stay within its memory.", c.evictions),
+        (
+            "blocklist_edge_cache_evictions_total",
+            "Answers evicted from the edge cache to stay within its memory.",
+            c.evictions,
+        ),
         ("blocklist_edge_cache_purges_total", "Purges of the edge cache by surrogate key.", c.purges),
         ("blocklist_edge_cache_purged_total", "Answers removed from the edge cache by purges.", c.purged),
         (
@@ -247,7 +256,9 @@ fn render_cache(out: &mut String, c: &edge_cache::Stats, refusals: u64) {
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}");
     }
-    out.push_str("# HELP blocklist_edge_cache_entries Answers in the edge cache.\n# TYPE blocklist_edge_cache_entries gauge\n");
+    out.push_str(
+        "# HELP blocklist_edge_cache_entries Answers in the edge cache.\n# TYPE blocklist_edge_cache_entries gauge\n",
+    );
     let _ = writeln!(out, "blocklist_edge_cache_entries {}", c.entries);
     out.push_str("# HELP blocklist_edge_cache_bytes Memory of the edge cache's answers, and its bound.\n");
     out.push_str("# TYPE blocklist_edge_cache_bytes gauge\n");

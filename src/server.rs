@@ -7,8 +7,8 @@
 use crate::config::{ConfigView, Variables};
 use crate::keyvalue::{KvStores, KvView};
 use anyhow::{Context, Result};
-use edge_cache::EdgeCache;
 use bytes::Bytes;
+use edge_cache::EdgeCache;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
@@ -533,8 +533,8 @@ impl Server {
                     self.instances_in_use(),
                     self.cache.as_ref().map(|c| c.stats()),
                 )))
-                    .map_err(|never| match never {})
-                    .boxed_unsync(),
+                .map_err(|never| match never {})
+                .boxed_unsync(),
             )
             .expect("static response parts are valid")
     }

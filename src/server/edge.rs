@@ -61,7 +61,7 @@ impl Server {
     ) -> (hyper::Response<HyperOutgoingBody>, Outcome) {
         let head = req.method() == http::Method::HEAD;
         if let Some(stored) = cache.lookup(&key, req.headers(), Instant::now()) {
-            if let Err(refusal) = self.charge(&stored, client_ip) {
+            if let Some(refusal) = self.charge(&stored, client_ip) {
                 return (refusal, Outcome::Refused);
             }
             return (full(stored.answer(req.headers(), head, Instant::now(), "HIT")), Outcome::Hit);
@@ -130,11 +130,12 @@ impl Server {
     }
 
     /// Charges an answer from the cache to the rate-limit budgets its component listed, on the
-    /// limiter's own counters; the 429 (or 503, if the counters fail) when one is spent.
-    fn charge(&self, stored: &Stored, client_ip: IpAddr) -> Result<(), hyper::Response<HyperOutgoingBody>> {
-        let (budgets, Some(counters)) = (stored.budgets(), &self.limit_counters) else { return Ok(()) };
+    /// limiter's own counters; the refusal, a 429 (or 503, if the counters fail), when one is
+    /// spent.
+    fn charge(&self, stored: &Stored, client_ip: IpAddr) -> Option<hyper::Response<HyperOutgoingBody>> {
+        let (budgets, Some(counters)) = (stored.budgets(), &self.limit_counters) else { return None };
         if budgets.is_empty() {
-            return Ok(());
+            return None;
         }
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let ip = client_ip.to_string();
@@ -154,15 +155,15 @@ impl Server {
                     );
                     let mut response = super::json_response(429, "rate_limited", &message);
                     response.headers_mut().insert(header::RETRY_AFTER, secs.into());
-                    return Err(response);
+                    return Some(response);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "the rate limiter's counters failed");
-                    return Err(super::json_response(503, "unavailable", "rate limiter unavailable; try again"));
+                    return Some(super::json_response(503, "unavailable", "rate limiter unavailable; try again"));
                 }
             }
         }
-        Ok(())
+        None
     }
 }
 

@@ -137,6 +137,11 @@ pub struct Admission {
     pub budgets: Vec<Budget>,
 }
 
+/// The items of a comma-separated list header, over all its lines (not trimmed).
+fn list_items<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a str> {
+    headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','))
+}
+
 /// Whether an answer with this status and these headers may be stored, and how.
 pub fn admit(status: StatusCode, headers: &HeaderMap) -> Option<Admission> {
     if status != StatusCode::OK || headers.contains_key(header::SET_COOKIE) {
@@ -145,8 +150,7 @@ pub fn admit(status: StatusCode, headers: &HeaderMap) -> Option<Admission> {
     // `public` alone gives no lifetime: an answer must state one (`max-age` or `s-maxage`).
     let mut lifetime = None;
     let mut shared_lifetime = None;
-    for directive in headers.get_all(header::CACHE_CONTROL).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','))
-    {
+    for directive in list_items(headers, &header::CACHE_CONTROL) {
         let (name, value) = match directive.split_once('=') {
             Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
             None => (directive.trim(), None),
@@ -160,7 +164,7 @@ pub fn admit(status: StatusCode, headers: &HeaderMap) -> Option<Admission> {
         }
     }
     let mut edge_lifetime = None;
-    for directive in headers.get_all(SURROGATE_CONTROL).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')) {
+    for directive in list_items(headers, &SURROGATE_CONTROL) {
         match directive.trim().split_once('=') {
             Some((name, value)) if name.trim().eq_ignore_ascii_case("max-age") => {
                 edge_lifetime = value.trim().trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
@@ -171,7 +175,7 @@ pub fn admit(status: StatusCode, headers: &HeaderMap) -> Option<Admission> {
     }
     let lifetime = edge_lifetime.or(shared_lifetime).or(lifetime).filter(|l| !l.is_zero())?;
     let mut vary = Vec::new();
-    for name in headers.get_all(header::VARY).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')) {
+    for name in list_items(headers, &header::VARY) {
         let name = name.trim();
         if name == "*" {
             return None;
@@ -187,8 +191,12 @@ pub fn admit(status: StatusCode, headers: &HeaderMap) -> Option<Admission> {
         .flat_map(str::split_whitespace)
         .map(str::to_owned)
         .collect();
-    let budgets =
-        headers.get_all(EDGE_RATE_LIMIT).iter().filter_map(|v| v.to_str().ok()).flat_map(Budget::parse_header).collect();
+    let budgets = headers
+        .get_all(EDGE_RATE_LIMIT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Budget::parse_header)
+        .collect();
     Some(Admission { lifetime, vary, surrogate_keys, budgets })
 }
 
@@ -254,22 +262,14 @@ pub struct Stored {
 impl Stored {
     /// A copy of the answer with `headers` and `body`, admitted by `admission`, for the request
     /// with `request` headers (which select its variant), made at `now`.
-    pub fn new(
-        admission: Admission,
-        mut headers: HeaderMap,
-        body: Bytes,
-        request: &HeaderMap,
-        now: Instant,
-    ) -> Stored {
+    pub fn new(admission: Admission, mut headers: HeaderMap, body: Bytes, request: &HeaderMap, now: Instant) -> Stored {
         strip_internal(&mut headers);
         headers.remove(header::AGE);
         headers.remove(header::DATE);
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let last_modified_secs = headers
-            .get(header::LAST_MODIFIED)
-            .and_then(|v| v.to_str().ok())
-            .and_then(http_semantics::parse_http_date);
+        let last_modified_secs =
+            headers.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok()).and_then(http_semantics::parse_http_date);
         Stored {
             variant: variant_of(&admission.vary, request),
             headers,
@@ -555,7 +555,8 @@ impl EdgeCache {
     pub fn purge(&self, tag: &str) -> usize {
         let mut state = self.state();
         self.generation.fetch_add(1, Relaxed);
-        let keys: Vec<String> = state.by_surrogate_key.get(tag).map(|k| k.iter().cloned().collect()).unwrap_or_default();
+        let keys: Vec<String> =
+            state.by_surrogate_key.get(tag).map(|k| k.iter().cloned().collect()).unwrap_or_default();
         let removed: usize = keys.iter().map(|k| state.remove(k)).sum();
         drop(state);
         self.purges.fetch_add(1, Relaxed);

@@ -80,7 +80,9 @@ fn admission_needs_a_stated_shared_lifetime() {
 
 #[test]
 fn budgets_parse_and_name_the_client() {
-    let b = Budget::parse_header("sub:a;limit=600;window-ms=60000, sub-addr:{client-ip};limit=300;window-ms=60000;of=\"this address\", broken;limit=x, ;limit=1");
+    let b = Budget::parse_header(
+        "sub:a;limit=600;window-ms=60000, sub-addr:{client-ip};limit=300;window-ms=60000;of=\"this address\", broken;limit=x, ;limit=1",
+    );
     assert_eq!(b.len(), 2, "{b:?}");
     assert_eq!(b[1].key_for("192.0.2.1"), "sub-addr:192.0.2.1");
     assert_eq!((b[0].of.as_str(), b[1].of.as_str()), ("this client", "this address"));

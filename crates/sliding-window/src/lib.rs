@@ -348,8 +348,7 @@ mod tests {
     fn check_admits_the_limit_takes_refusals_back_and_retires_old_windows() {
         let p = policy(3, 1000);
         let mut counters = std::collections::HashMap::new();
-        let admitted: Vec<bool> =
-            (0..5).map(|i| check(&mut counters, "k", &p, 10_000 + i).unwrap().allowed).collect();
+        let admitted: Vec<bool> = (0..5).map(|i| check(&mut counters, "k", &p, 10_000 + i).unwrap().allowed).collect();
         assert_eq!(admitted, [true, true, true, false, false]);
         assert_eq!(counters[&counter_key("k", 1000, 10)], 3, "refusals took their increments back");
         // Two windows on, the first request retires the counter of window 10.
