@@ -7,12 +7,9 @@
 
 mod common;
 
-use common::{ADMIN_TOKEN, Api, Host, error_of, gunzip, sha256_hex};
+use common::{Api, Host, error_of, gunzip, sha256_hex};
 use reqwest::blocking::Response;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 const HITS: &str = "blocklist_edge_cache_requests_total{result=\"hit\"}";
@@ -492,103 +489,14 @@ fn memory_stays_bounded_over_ten_thousand_urls() {
     assert!(h.metric(BYTES_USED) <= MIB);
 }
 
-/// A child process killed (and reaped) on drop.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A host started by the test itself, with its log (stderr) collected line by line.
-struct LoggingHost {
-    api: Api,
-    lines: Arc<Mutex<Vec<String>>>,
-    _child: KillOnDrop,
-    _tmp: tempfile::TempDir,
-}
-
-impl LoggingHost {
-    /// Starts the binary as `Host::start_in` does, with `BLOCKLIST_EDGE_LOG=info`.
-    fn start() -> LoggingHost {
-        let tmp = tempfile::tempdir().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_blocklist-edge"))
-            .arg("up")
-            .args(["--listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN])
-            .arg("--data-dir")
-            .arg(tmp.path())
-            .env("BLOCKLIST_EDGE_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting blocklist-edge");
-        let mut child = KillOnDrop(child);
-        let (stdout, stderr) = (child.0.stdout.take().unwrap(), child.0.stderr.take().unwrap());
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(strip_ansi(&line));
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("blocklist-edge listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        let base = rx.recv_timeout(Duration::from_secs(60)).expect("blocklist-edge reports its address within 60 s");
-        LoggingHost { api: Api::new(&base), lines, _child: child, _tmp: tmp }
-    }
-
-    /// The log lines that contain `needle`, once there are `n` of them (10 s at most: the
-    /// line is written after the answer).
-    fn lines_with(&self, needle: &str, n: usize) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let found: Vec<String> =
-                self.lines.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect();
-            if found.len() >= n || Instant::now() > deadline {
-                return found;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// `line` without terminal color sequences (`ESC [ ... m`).
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn is_hit_line(line: &str) -> bool {
     line.contains("cache=\"hit\"") || line.contains("cache=hit")
 }
 
 #[test]
 fn a_hit_is_logged_and_counted() {
-    let host = LoggingHost::start();
-    let h = &host.api;
+    let host = Host::start_logging(&[]);
+    let h = &host;
     let (_, token) = h.create_user("logger");
     let id = h.create_list(&token, "Logged", &rules("log", 20));
     h.wait_job(&token, &h.request_compile(&token, &id), "done");
@@ -607,7 +515,7 @@ fn a_hit_is_logged_and_counted() {
     assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
     assert_eq!(h.metric(INSTANTIATIONS), instantiations + 1.0, "/healthz runs the gateway");
 
-    let lines = host.lines_with("log-probe-7f3a.txt", 2);
+    let lines = host.log_lines_with("log-probe-7f3a.txt", 2);
     assert_eq!(lines.len(), 2, "one log line per request: {lines:#?}");
     assert!(!is_hit_line(&lines[0]), "the miss is not logged as a hit: {}", lines[0]);
     assert!(is_hit_line(&lines[1]), "the hit is logged as one: {}", lines[1]);

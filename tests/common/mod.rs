@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 pub mod client;
@@ -24,6 +24,8 @@ pub struct Host {
     pub addr: String,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
+    /// The host's log lines, when it was started with [`Host::start_logging`].
+    log: Option<Arc<Mutex<Vec<String>>>>,
 }
 
 impl std::ops::Deref for Host {
@@ -45,6 +47,23 @@ impl Host {
 
     /// Starts a host on an existing data directory (to test restarts).
     pub fn start_in(data_dir: &Path, args: &[&str]) -> Host {
+        Host::spawn(data_dir, args, false)
+    }
+
+    /// Starts a host with a fresh data directory, logging at `info`, its log kept for
+    /// [`Host::log_lines_with`].
+    pub fn start_logging(args: &[&str]) -> Host {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut h = Host::spawn(tmp.path(), args, true);
+        h._tmp = Some(tmp);
+        h
+    }
+
+    fn spawn(data_dir: &Path, args: &[&str], keep_log: bool) -> Host {
+        let level = match keep_log {
+            true => "info".to_owned(),
+            false => std::env::var("BLOCKLIST_EDGE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_blocklist-edge"))
             .arg("up")
             .args(["--listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN])
@@ -52,11 +71,22 @@ impl Host {
             .arg(data_dir)
             .args(args)
             // BLOCKLIST_EDGE_TEST_LOG=info (say) shows more of the hosts' logs when debugging.
-            .env("BLOCKLIST_EDGE_LOG", std::env::var("BLOCKLIST_EDGE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env("BLOCKLIST_EDGE_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if keep_log { Stdio::piped() } else { Stdio::inherit() })
             .spawn()
             .expect("starting blocklist-edge");
+        let log = child.stderr.take().map(|stderr| {
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let sink = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    sink.lock().unwrap().push(line);
+                }
+            });
+            lines
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -75,7 +105,21 @@ impl Host {
             }
         };
         let addr = base.trim_start_matches("http://").to_owned();
-        Host { child, api: Api::new(&base), addr, data_dir: data_dir.to_path_buf(), _tmp: None }
+        Host { child, api: Api::new(&base), addr, data_dir: data_dir.to_path_buf(), _tmp: None, log }
+    }
+
+    /// The lines of the host's log (plain text: not a terminal) that contain `needle`, once
+    /// there are `n` of them, or all there are after 10 s. Needs [`Host::start_logging`].
+    pub fn log_lines_with(&self, needle: &str, n: usize) -> Vec<String> {
+        let log = self.log.as_ref().expect("the host was started with Host::start_logging");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let found: Vec<String> = log.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect();
+            if found.len() >= n || std::time::Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Sends raw bytes as a request and returns (status, body) of the response. Send HTTP/1.0
