@@ -1,6 +1,6 @@
 //! Running the compiler component (`blocklist:compiler/compiler`) in this host.
 
-use crate::server::RequestState as State;
+use crate::state::HostState as State;
 use anyhow::{Context, Result};
 use std::time::Duration;
 use wasmtime::component::Linker;
@@ -31,7 +31,7 @@ impl Runner {
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
         let component = crate::wasm_cache::component(&engine, component).context("compiling the compiler component")?;
         let mut linker: Linker<State> = Linker::new(&engine);
-        crate::server::link_host(&mut linker)?;
+        crate::state::link_host(&mut linker)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)

@@ -10,7 +10,7 @@
 //! Calls cross through the host with dynamically typed values (`wasmtime::component::Val`), which copies their
 //! contents once more than a static composition does; that is noise next to a compile.
 
-use crate::server::RequestState;
+use crate::state::HostState;
 use anyhow::{Context, Result};
 use std::sync::Arc;
 use wasmtime::Engine;
@@ -19,14 +19,14 @@ use wasmtime::component::{Component, Instance, InstancePre, Linker};
 
 /// A component whose exports are plugged lazily into another's imports.
 pub struct LazyPlug {
-    pre: InstancePre<RequestState>,
+    pre: InstancePre<HostState>,
     /// The exported interfaces and their functions.
     interfaces: Vec<(String, Vec<String>)>,
 }
 
 impl LazyPlug {
     /// Pre-instantiates `component` with `linker` (the host's interfaces).
-    pub fn new(engine: &Engine, linker: &Linker<RequestState>, component: &Component) -> Result<LazyPlug> {
+    pub fn new(engine: &Engine, linker: &Linker<HostState>, component: &Component) -> Result<LazyPlug> {
         let pre = linker
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)
@@ -50,11 +50,11 @@ impl LazyPlug {
 
     /// Defines, in `linker`, every function of every interface the plug exports that
     /// `importer` imports, each instantiating the plug in the caller's store on first use
-    /// (slot `slot` of [`RequestState`]'s lazily made instances).
+    /// (slot `slot` of [`HostState`]'s lazily made instances).
     pub fn add_to_linker(
         self: &Arc<Self>,
         engine: &Engine,
-        linker: &mut Linker<RequestState>,
+        linker: &mut Linker<HostState>,
         importer: &Component,
         slot: usize,
     ) -> Result<()> {

@@ -3,17 +3,24 @@
 //! `blocklist-edge up` serves the gateway (composed with the ratelimit component) on
 //! 127.0.0.1:3000, with `wasi:keyvalue` on an embedded SQLite database: no service to start.
 
+// Modules depend one way (tests/layout.rs checks it): the CLI (this file, `compile_cmd`) →
+// the HTTP server and the job trigger → the host state → one module per host interface
+// (`keyvalue`, `config`, `redis`, `outbound`, `purge`) → the job queue.
 mod compile_cmd;
 mod compiler;
 mod compose;
 mod config;
-mod jobs;
+mod engine;
 mod keyvalue;
 mod lazy_plug;
 mod metrics;
 mod outbound;
 mod purge;
+mod queue;
+mod redis;
 mod server;
+mod state;
+mod trigger;
 mod wasm_cache;
 
 /// Host bindings generated from the project's WIT (`wit/`, world `blocklist:edge/host`).
@@ -25,7 +32,7 @@ mod bindings {
         with: {
             "wasi:keyvalue/store.bucket": crate::keyvalue::Bucket,
             "wasi:keyvalue/atomics.cas": crate::keyvalue::Cas,
-            "fermyon:spin/redis.connection": crate::jobs::Connection,
+            "fermyon:spin/redis.connection": crate::redis::Connection,
         },
         trappable_error_type: {
             "wasi:keyvalue/store.error" => crate::keyvalue::KvError,
@@ -378,15 +385,15 @@ fn up(args: UpArgs) -> Result<()> {
 
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let queue = Arc::new(match &args.redis_url {
-        Some(url) => jobs::JobQueue::redis(url, &args.job_channel)?,
-        None => jobs::JobQueue::embedded(&args.data_dir.join("queue.sqlite3"), &args.job_channel)?,
+        Some(url) => queue::JobQueue::redis(url, &args.job_channel)?,
+        None => queue::JobQueue::embedded(&args.data_dir.join("queue.sqlite3"), &args.job_channel)?,
     });
     let job_deadline = Duration::from_millis(args.job_deadline_ms.max(1));
     // A claim in the ledger outlives the attempt (deadline + the wall-clock backstop): a running
     // attempt is never claimed twice. The queue's lease is short and renewed while a delivery
-    // runs (see jobs::TriggerConfig::lease).
+    // runs (see trigger::TriggerConfig::lease).
     let ledger_lease = job_deadline + Duration::from_secs(3);
-    let trigger_config = jobs::TriggerConfig {
+    let trigger_config = trigger::TriggerConfig {
         workers: args.job_workers.max(1),
         deadline: job_deadline,
         memory_bytes: args.job_memory_mib.max(1) * 1024 * 1024,
@@ -433,7 +440,7 @@ fn up(args: UpArgs) -> Result<()> {
         header_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
         write_timeout: Duration::from_millis(args.write_timeout_ms.max(1)),
     };
-    let engine = server::engine(&limits)?;
+    let engine = engine::serving_engine(limits.max_instances, limits.memory_bytes)?;
     let component = args.components.composed()?;
     let outbound = outbound::Outbound::new(&args.allowed_outbound_hosts);
     let (kv, vars) = (Arc::new(kv), Arc::new(vars));
@@ -455,14 +462,14 @@ fn up(args: UpArgs) -> Result<()> {
             edge_cache: edge_cache.clone(),
         },
     )?);
-    let job_engine = server::job_engine()?;
+    let job_engine = engine::job_engine()?;
     let trigger_queue = queue.clone();
     let new_state = Box::new(move |memory_bytes| {
-        server::RequestState::new(memory_bytes, kv.clone(), vars.clone(), outbound.clone())
+        state::HostState::new(memory_bytes, kv.clone(), vars.clone(), outbound.clone())
             .with_queue(Some(trigger_queue.clone()))
             .with_edge_cache(edge_cache.clone())
     });
-    let trigger = Arc::new(jobs::Trigger::new(
+    let trigger = Arc::new(trigger::Trigger::new(
         &job_engine,
         &args.components.consumer()?,
         queue.clone(),

@@ -2,42 +2,38 @@
 //! the pooling allocator, with a CPU deadline (epoch interruption, counting the guest's own
 //! execution only), a wall-clock deadline for the response head, an idle bound on the body and
 //! a memory cap per request. A client that stops reading is disconnected after the write
-//! timeout, which ends its guest and returns its instance to the pool.
+//! timeout, which ends its guest and returns its instance to the pool. In front of the
+//! component, the edge cache ([`edge`]) answers what it holds without an instance.
 
-use crate::config::{ConfigView, Variables};
-use crate::keyvalue::{KvStores, KvView};
+use crate::config::Variables;
+use crate::engine::{deadline_ticks, start_epoch_ticker};
+use crate::keyvalue::KvStores;
+use crate::state::HostState;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use edge_cache::EdgeCache;
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context as TaskContext, Poll};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Linker, Resource, ResourceTable};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, PoolingAllocationConfig, Store,
-    StoreContextMut, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
-};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::{Linker, Resource};
+use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
+use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+mod budget;
 mod edge;
+mod io;
 
-/// How often the epoch advances; the CPU deadline is counted in these ticks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+use budget::{ExecutionMeter, IdleBody, Metered, execution_budget};
+use io::{ProgressIo, WriteProgress};
 
 /// The `Retry-After` (seconds) of a 503 answered because every instance is taken.
 pub const RETRY_AFTER_SECS: u32 = 1;
@@ -76,100 +72,9 @@ impl Limits {
     }
 }
 
-/// The state of a store: one request (or one compile run).
-pub struct RequestState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    limits: StoreLimits,
-    kv: Arc<KvStores>,
-    vars: Variables,
-    outbound: crate::outbound::Outbound,
-    queue: Option<Arc<crate::jobs::JobQueue>>,
-    /// Instances of lazily plugged components, by slot (see [`crate::lazy_plug`]).
-    lazy: Vec<Option<wasmtime::component::Instance>>,
-    /// The edge cache that `blocklist:edge-cache/purge` purges, if the host has one.
-    edge_cache: Option<Arc<EdgeCache>>,
-}
-
-impl RequestState {
-    /// State for a store whose memories may grow to `memory_bytes` in all.
-    pub fn new(
-        memory_bytes: usize,
-        kv: Arc<KvStores>,
-        vars: Variables,
-        outbound: crate::outbound::Outbound,
-    ) -> RequestState {
-        RequestState {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
-                .instances(64)
-                .trap_on_grow_failure(true)
-                .build(),
-            kv,
-            vars,
-            outbound,
-            queue: None,
-            lazy: Vec::new(),
-            edge_cache: None,
-        }
-    }
-
-    /// Gives the store the edge cache its components purge.
-    pub fn with_edge_cache(mut self, cache: Option<Arc<EdgeCache>>) -> RequestState {
-        self.edge_cache = cache;
-        self
-    }
-
-    /// The instance of the lazily plugged component in `slot`, once made.
-    pub fn lazy_instance(&self, slot: usize) -> Option<wasmtime::component::Instance> {
-        self.lazy.get(slot).copied().flatten()
-    }
-
-    /// Records the instance made for `slot`.
-    pub fn set_lazy_instance(&mut self, slot: usize, instance: wasmtime::component::Instance) {
-        if self.lazy.len() <= slot {
-            self.lazy.resize(slot + 1, None);
-        }
-        self.lazy[slot] = Some(instance);
-    }
-
-    /// Gives the store the job queue (the target of `fermyon:spin/redis` `publish`).
-    pub fn with_queue(mut self, queue: Option<Arc<crate::jobs::JobQueue>>) -> RequestState {
-        self.queue = queue;
-        self
-    }
-
-    /// Replaces the WASI context (to give the component directories, say).
-    pub fn with_wasi(mut self, wasi: WasiCtx) -> RequestState {
-        self.wasi = wasi;
-        self
-    }
-
-    /// The memory limiter, for `Store::limiter`.
-    pub fn limits(&mut self) -> &mut StoreLimits {
-        &mut self.limits
-    }
-}
-
-impl WasiView for RequestState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl WasiHttpView for RequestState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
-    }
-}
-
 /// A compiled, linked, pre-instantiated HTTP component and what its requests need.
 pub struct Server {
-    pre: ProxyPre<RequestState>,
+    pre: ProxyPre<HostState>,
     kv: Arc<KvStores>,
     vars: Variables,
     limits: Limits,
@@ -178,7 +83,7 @@ pub struct Server {
     /// Requests alive, streaming ones included ([`Limits::max_instances`]).
     instances: Arc<Semaphore>,
     outbound: crate::outbound::Outbound,
-    queue: Option<Arc<crate::jobs::JobQueue>>,
+    queue: Option<Arc<crate::queue::JobQueue>>,
     metrics: Arc<crate::metrics::Metrics>,
     /// SHA-256 (hex) of the token `GET /metrics` requires (the admin token); none: no metrics.
     metrics_token_sha256: Option<String>,
@@ -195,7 +100,7 @@ pub struct ServerParts {
     pub vars: Variables,
     pub limits: Limits,
     pub outbound: crate::outbound::Outbound,
-    pub queue: Option<Arc<crate::jobs::JobQueue>>,
+    pub queue: Option<Arc<crate::queue::JobQueue>>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub metrics_token_sha256: Option<String>,
     /// Components (bytes) whose exports satisfy the component's remaining imports, each
@@ -205,112 +110,12 @@ pub struct ServerParts {
     pub edge_cache: Option<Arc<EdgeCache>>,
 }
 
-/// Adds everything this host provides to `linker`: WASI, wasi:http (outgoing), key-value,
-/// configuration, the job queue (`fermyon:spin/redis`) and purging the edge cache.
-pub fn link_host(linker: &mut Linker<RequestState>) -> Result<()> {
-    wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
-    crate::keyvalue::add_to_linker(linker, |s: &mut RequestState| KvView { stores: &s.kv, table: &mut s.table })?;
-    crate::config::add_to_linker(linker, |s: &mut RequestState| ConfigView(&s.vars))?;
-    crate::jobs::add_to_linker(linker, |s: &mut RequestState| crate::jobs::RedisView {
-        queue: s.queue.as_ref(),
-        table: &mut s.table,
-    })?;
-    crate::purge::add_to_linker(linker, |s: &mut RequestState| crate::purge::PurgeView(s.edge_cache.as_deref()))?;
-    Ok(())
-}
-
-/// The epoch deadline for a CPU budget of `deadline`: whole ticks, plus one, because the tick
-/// in progress when the store starts may end at once; so a guest always gets its whole budget
-/// (and at most one tick more).
-pub fn deadline_ticks(deadline: Duration) -> u64 {
-    (deadline.as_millis() / EPOCH_TICK.as_millis()) as u64 + 1
-}
-
-/// Advances `engine`'s epoch every [`EPOCH_TICK`] on a thread that lives as long as the process.
-pub fn start_epoch_ticker(engine: Engine) {
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(EPOCH_TICK);
-            engine.increment_epoch();
-        }
-    });
-}
-
-/// What one request's store may take from the pooling allocator at most. A composed gateway
-/// is a handful of components, core instances, memories and tables; the lazily plugged
-/// compiler adds a component instance, and a call into it a second fiber stack.
-mod per_request {
-    pub const COMPONENT_INSTANCES: u32 = 4;
-    pub const CORE_INSTANCES: u32 = 16;
-    pub const MEMORIES: u32 = 4;
-    pub const TABLES: u32 = 8;
-    pub const STACKS: u32 = 2;
-}
-
-/// Address space one linear memory slot of the pool reserves: wasmtime's default 4 GiB
-/// reservation (so that bounds checks are elided) plus its 32 MiB guard. Reserved, not
-/// committed: only the pages a guest touches use memory.
-const MEMORY_SLOT_RESERVATION: u64 = (4 << 30) + (32 << 20);
-
-/// Whether this is Linux `major.minor` or later (from `/proc/sys/kernel/osrelease`).
-fn linux_at_least(major: u32, minor: u32) -> bool {
-    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else { return false };
-    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
-    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (a, b) >= (major, minor)
-}
-
-/// The wasmtime engine, configured for serving: async, epoch interruption, pooling allocator
-/// sized for `limits.max_instances` requests alive at once.
-pub fn engine(limits: &Limits) -> Result<Engine> {
-    let mut config = Config::new();
-    config.epoch_interruption(true);
-    let n = u32::try_from(limits.max_instances).unwrap_or(u32::MAX);
-    let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(n.saturating_mul(per_request::COMPONENT_INSTANCES));
-    pool.total_core_instances(n.saturating_mul(per_request::CORE_INSTANCES));
-    pool.total_memories(n.saturating_mul(per_request::MEMORIES));
-    pool.total_tables(n.saturating_mul(per_request::TABLES));
-    pool.total_stacks(n.saturating_mul(per_request::STACKS));
-    pool.max_memories_per_component(8);
-    pool.max_memory_size(limits.memory_bytes);
-    // Resetting a slot's memory is most of an instance's cost. The first MiB of each memory
-    // (a Rust guest's stack, its data and its hot heap) stays resident: on Linux 6.7+ the
-    // PAGEMAP_SCAN ioctl finds the pages a request dirtied and only those are reset, so the
-    // next request neither page-faults them back in nor pays a TLB shootdown for their
-    // madvise (measured: /healthz 1.03x -> 1.35x the floor, a subscription 304 0.72x -> 1.13x).
-    // Without the ioctl the whole resident part would be reset with memset on every request,
-    // so it is then kept at 128 KiB (the measured best without it). Madvise calls are batched.
-    pool.decommit_batch_size(32);
-    let pagemap_scan = linux_at_least(6, 7);
-    pool.linear_memory_keep_resident(if pagemap_scan { 1024 * 1024 } else { 128 * 1024 });
-    pool.pagemap_scan(if pagemap_scan { wasmtime::Enabled::Auto } else { wasmtime::Enabled::No });
-    pool.table_keep_resident(64 * 1024);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let reserved_gib = (u64::from(n.saturating_mul(per_request::MEMORIES)) * MEMORY_SLOT_RESERVATION) >> 30;
-    tracing::info!(instances = n, reserved_gib, "instance pool (linear memories reserve address space only)");
-    Engine::new(&config).map_err(anyhow::Error::from).with_context(|| {
-        format!(
-            "creating the instance pool for {n} instances ({reserved_gib} GiB of address space; lower --max-instances)"
-        )
-    })
-}
-
-/// The engine compile jobs run on: epoch interruption, instances allocated on demand (jobs are
-/// few and may use much more memory than requests).
-pub fn job_engine() -> Result<Engine> {
-    let mut config = Config::new();
-    config.epoch_interruption(true);
-    Ok(Engine::new(&config)?)
-}
-
 impl Server {
     /// Compiles `component` (bytes of an HTTP component) and links it to the host's interfaces.
     pub fn new(engine: &Engine, component: &[u8], parts: ServerParts) -> Result<Server> {
         let component = crate::wasm_cache::component(engine, component).context("compiling the component")?;
-        let mut linker: Linker<RequestState> = Linker::new(engine);
-        link_host(&mut linker)?;
+        let mut linker: Linker<HostState> = Linker::new(engine);
+        crate::state::link_host(&mut linker)?;
         let host_linker = linker.clone();
         for (slot, plug) in parts.lazy_plugs.iter().enumerate() {
             let plug = crate::wasm_cache::component(engine, plug).context("compiling a plugged component")?;
@@ -410,11 +215,10 @@ impl Server {
     }
 
     /// A store for one request, interrupted once `meter` has counted the CPU deadline.
-    fn new_store(&self, meter: Arc<ExecutionMeter>) -> Store<RequestState> {
-        let state =
-            RequestState::new(self.limits.memory_bytes, self.kv.clone(), self.vars.clone(), self.outbound.clone())
-                .with_queue(self.queue.clone())
-                .with_edge_cache(self.cache.clone());
+    fn new_store(&self, meter: Arc<ExecutionMeter>) -> Store<HostState> {
+        let state = HostState::new(self.limits.memory_bytes, self.kv.clone(), self.vars.clone(), self.outbound.clone())
+            .with_queue(self.queue.clone())
+            .with_edge_cache(self.cache.clone());
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limits());
         store.set_epoch_deadline(deadline_ticks(self.limits.deadline));
@@ -586,7 +390,7 @@ impl Server {
 /// the place is given back only after the store, and with it the instance's pool slots, is
 /// gone (fields drop in order), whether the guest ended or its task was aborted.
 struct Lease {
-    store: Store<RequestState>,
+    store: Store<HostState>,
     _place: OwnedSemaphorePermit,
 }
 
@@ -596,7 +400,7 @@ impl Lease {
     /// until the guest is done (or the future dropped), not just until the response head.
     async fn handle(
         mut self,
-        pre: ProxyPre<RequestState>,
+        pre: ProxyPre<HostState>,
         req: Resource<HostIncomingRequest>,
         out: Resource<HostResponseOutparam>,
         entered: impl FnOnce(),
@@ -674,261 +478,6 @@ fn json_response(status: u16, code: &str, message: &str) -> hyper::Response<Hype
         .expect("static response parts are valid")
 }
 
-/// An optional instant that threads share without a lock: nanoseconds since an origin, or
-/// none.
-#[derive(Debug)]
-struct AtomicMark {
-    origin: Instant,
-    nanos: AtomicU64,
-}
-
-impl AtomicMark {
-    const NONE: u64 = u64::MAX;
-
-    fn new() -> AtomicMark {
-        AtomicMark { origin: Instant::now(), nanos: AtomicU64::new(Self::NONE) }
-    }
-
-    fn now(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(Self::NONE - 1)
-    }
-
-    /// Marks now.
-    fn set(&self) {
-        self.nanos.store(self.now(), Ordering::Relaxed);
-    }
-
-    /// Marks now unless a mark is set.
-    fn set_if_none(&self) {
-        let _ = self.nanos.compare_exchange(Self::NONE, self.now(), Ordering::Relaxed, Ordering::Relaxed);
-    }
-
-    /// Removes the mark; returns the time since it, if there was one.
-    fn take(&self) -> Option<Duration> {
-        let at = self.nanos.swap(Self::NONE, Ordering::Relaxed);
-        self.since(at)
-    }
-
-    /// The time since the mark, if there is one.
-    fn elapsed(&self) -> Option<Duration> {
-        self.since(self.nanos.load(Ordering::Relaxed))
-    }
-
-    fn since(&self, at: u64) -> Option<Duration> {
-        (at != Self::NONE).then(|| Duration::from_nanos(self.now().saturating_sub(at)))
-    }
-}
-
-/// Whether a connection's writes are stuck: since when its socket has refused bytes the server
-/// had to write (a write returned `Pending`), with no write accepted since.
-#[derive(Debug)]
-struct WriteProgress {
-    stalled: AtomicMark,
-}
-
-impl WriteProgress {
-    /// A connection that has not stalled.
-    fn new() -> WriteProgress {
-        WriteProgress { stalled: AtomicMark::new() }
-    }
-
-    /// Records the outcome of a write to the socket.
-    fn record<T>(&self, write: &Poll<T>) {
-        if write.is_pending() {
-            self.stalled.set_if_none();
-        } else {
-            self.stalled.take();
-        }
-    }
-
-    /// How long the connection has been stalled, if it is.
-    fn stalled_for(&self) -> Option<Duration> {
-        self.stalled.elapsed()
-    }
-
-    /// Resolves once the connection has been stalled for `timeout` without a byte accepted.
-    async fn stalled(&self, timeout: Duration) {
-        loop {
-            let wait = match self.stalled_for() {
-                Some(stalled) if stalled >= timeout => return,
-                Some(stalled) => timeout - stalled,
-                None => timeout,
-            };
-            tokio::time::sleep(wait).await;
-        }
-    }
-}
-
-/// A connection's socket that records in [`WriteProgress`] whether its writes are accepted.
-struct ProgressIo<T> {
-    io: T,
-    progress: Arc<WriteProgress>,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for ProgressIo<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for ProgressIo<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let written = Pin::new(&mut self.io).poll_write(cx, buf);
-        self.progress.record(&written);
-        written
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        self.progress.record(&written);
-        written
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-}
-
-/// The time a request's guest has spent executing: the time inside its task's `poll` (the
-/// guest's code, and the host calls it makes synchronously), not the time the task waits (on a
-/// slow client, a socket, a timer). The CPU deadline is counted in it.
-#[derive(Debug)]
-struct ExecutionMeter {
-    /// Nanoseconds spent in finished polls.
-    spent: AtomicU64,
-    /// The start of the poll in progress.
-    polling: AtomicMark,
-}
-
-impl ExecutionMeter {
-    /// A meter at zero.
-    fn new() -> ExecutionMeter {
-        ExecutionMeter { spent: AtomicU64::new(0), polling: AtomicMark::new() }
-    }
-
-    fn enter(&self) {
-        self.polling.set();
-    }
-
-    fn exit(&self) {
-        if let Some(d) = self.polling.take() {
-            self.spent.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
-        }
-    }
-
-    /// The execution time so far, the poll in progress included.
-    fn spent(&self) -> Duration {
-        Duration::from_nanos(self.spent.load(Ordering::Relaxed)) + self.polling.elapsed().unwrap_or_default()
-    }
-}
-
-/// A future whose polls an [`ExecutionMeter`] times.
-struct Metered<F> {
-    inner: Pin<Box<F>>,
-    meter: Arc<ExecutionMeter>,
-}
-
-impl<F: Future> Metered<F> {
-    fn new(meter: Arc<ExecutionMeter>, inner: F) -> Metered<F> {
-        Metered { inner: Box::pin(inner), meter }
-    }
-}
-
-impl<F: Future> Future for Metered<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        self.meter.enter();
-        let polled = self.inner.as_mut().poll(cx);
-        self.meter.exit();
-        polled
-    }
-}
-
-/// The epoch-deadline callback of a request's store: when the epoch deadline comes, the guest
-/// goes on for the rest of `budget` if `meter` has counted less than that (it spent the time
-/// waiting, not running), and is interrupted (`Trap::Interrupt`) otherwise.
-fn execution_budget(
-    meter: Arc<ExecutionMeter>,
-    budget: Duration,
-) -> impl FnMut(StoreContextMut<'_, RequestState>) -> wasmtime::Result<UpdateDeadline> + Send + Sync + 'static {
-    move |_| {
-        Ok(match budget.checked_sub(meter.spent()) {
-            Some(left) if !left.is_zero() => UpdateDeadline::Continue(deadline_ticks(left)),
-            _ => UpdateDeadline::Interrupt,
-        })
-    }
-}
-
-/// A guest's response body that ends in an error once the guest has produced no bytes for
-/// `idle` while the connection was ready for more (a guest stuck after its response head).
-/// Time the client takes to read does not count: the clock runs only from a poll that found
-/// nothing, and a stalled connection does not poll its body.
-struct IdleBody {
-    inner: HyperOutgoingBody,
-    idle: Duration,
-    /// When the body, asked for a frame, last had none; reset by each frame.
-    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl IdleBody {
-    fn new(inner: HyperOutgoingBody, idle: Duration) -> IdleBody {
-        IdleBody { inner, idle, waiting: None }
-    }
-}
-
-impl Body for IdleBody {
-    type Data = Bytes;
-    type Error = wasmtime_wasi_http::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = &mut *self;
-        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
-            this.waiting = None;
-            return Poll::Ready(frame);
-        }
-        let idle = this.idle;
-        let waiting = this.waiting.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-        match waiting.as_mut().poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => {
-                tracing::warn!(
-                    idle_ms = idle.as_millis() as u64,
-                    "a response body produced nothing for too long; ended"
-                );
-                Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpResponseTimeout)))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 /// Binds `addr`, returning the listener and the address actually bound (for port 0).
 pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -939,19 +488,7 @@ pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::BodyExt;
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
-    }
-
-    /// Busy for `d` of wall time, without yielding.
-    fn spin(d: Duration) {
-        let until = Instant::now() + d;
-        while Instant::now() < until {
-            std::hint::spin_loop();
-        }
-    }
+    use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
     #[test]
     fn an_exhausted_pool_is_busy_and_a_trap_is_not() {
@@ -978,68 +515,5 @@ mod tests {
         let trap = Failure::from_guest_error(Trap::UnreachableCodeReached.into()).into_response();
         assert_eq!(trap.status(), 500);
         assert!(!trap.headers().contains_key(hyper::header::RETRY_AFTER));
-    }
-
-    #[test]
-    fn the_meter_counts_time_inside_poll_not_time_waiting() {
-        let meter = Arc::new(ExecutionMeter::new());
-        let task = Metered::new(meter.clone(), async {
-            spin(Duration::from_millis(30));
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            spin(Duration::from_millis(30));
-        });
-        runtime().block_on(task);
-        let spent = meter.spent();
-        assert!(spent >= Duration::from_millis(60), "{spent:?}");
-        assert!(spent < Duration::from_millis(200), "counted waiting: {spent:?}");
-    }
-
-    #[test]
-    fn write_progress_times_a_stall_and_forgets_it_on_progress() {
-        let progress = WriteProgress::new();
-        assert_eq!(progress.stalled_for(), None);
-        progress.record(&Poll::<()>::Pending);
-        std::thread::sleep(Duration::from_millis(20));
-        progress.record(&Poll::<()>::Pending);
-        assert!(progress.stalled_for().unwrap() >= Duration::from_millis(20), "the first refusal counts");
-        progress.record(&Poll::Ready(()));
-        assert_eq!(progress.stalled_for(), None);
-
-        progress.record(&Poll::<()>::Pending);
-        let started = Instant::now();
-        runtime().block_on(progress.stalled(Duration::from_millis(100)));
-        let took = started.elapsed();
-        assert!(took >= Duration::from_millis(100) && took < Duration::from_millis(400), "{took:?}");
-    }
-
-    /// A body that never has a frame.
-    struct Silent;
-
-    impl Body for Silent {
-        type Data = Bytes;
-        type Error = wasmtime_wasi_http::Error;
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _: &mut TaskContext<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-            Poll::Pending
-        }
-    }
-
-    #[test]
-    fn a_silent_body_ends_in_an_error_after_its_idle_bound_and_a_live_one_streams() {
-        runtime().block_on(async {
-            let idle = Duration::from_millis(100);
-            let started = Instant::now();
-            let mut silent = IdleBody::new(Silent.boxed_unsync(), idle);
-            let frame = silent.frame().await;
-            assert!(matches!(frame, Some(Err(wasmtime_wasi_http::Error::HttpResponseTimeout))), "{frame:?}");
-            assert!(started.elapsed() >= idle);
-
-            let full = Full::new(Bytes::from_static(b"body")).map_err(|never| match never {}).boxed_unsync();
-            let body = IdleBody::new(full, idle);
-            assert_eq!(body.size_hint().exact(), Some(4));
-            assert_eq!(body.collect().await.unwrap().to_bytes(), "body");
-        });
     }
 }

@@ -1,7 +1,6 @@
-//! Compile jobs on this host: the job queue behind the components' `fermyon:spin/redis`
-//! `publish`, and the trigger that delivers its messages to the compile component's
-//! `fermyon:spin/inbound-redis` export — Spin's Redis-trigger contract, with the guarantees
-//! Spin's pub/sub lacks.
+//! The job trigger: workers that deliver the job queue's messages ([`crate::queue`]) to the
+//! compile component's `fermyon:spin/inbound-redis` export — Spin's Redis-trigger contract,
+//! with the guarantees Spin's pub/sub lacks.
 //!
 //! - **Durable**: a published message is stored before `publish` returns: in SQLite
 //!   (`queue.sqlite3` in the data directory, the default) or in Redis/Valkey (`--redis-url`).
@@ -14,15 +13,13 @@
 //! - **Swept**: every `--sweep-interval-ms` the trigger hands the component a `{"type":"sweep"}`
 //!   message directly, so that jobs whose messages were lost are published again.
 
-use crate::bindings::fermyon::spin2_0_0::redis;
-use crate::server::RequestState;
+use crate::queue::{JobQueue, now_ms};
+use crate::state::HostState;
 use anyhow::{Context, Result};
-use jobqueue::{Failed, Policy, Queue};
-use sha2::{Digest, Sha256};
+use jobqueue::{Failed, Policy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, Trap};
 
 mod bindings {
@@ -35,169 +32,6 @@ mod bindings {
 
 /// The message the sweeper hands the compile component.
 pub const SWEEP_MESSAGE: &[u8] = br#"{"type":"sweep"}"#;
-
-/// Now, in milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The job queue: where `publish` on the job channel puts messages.
-pub struct JobQueue {
-    backend: Box<dyn Queue>,
-    /// The address components open (`job_queue_address`).
-    pub address: String,
-    /// The job channel (`job_queue_channel`): the queue's name in the backend.
-    pub channel: String,
-    /// Wakes idle workers when a message is published on this host.
-    published: Notify,
-}
-
-impl JobQueue {
-    /// The embedded queue in the SQLite file `path`.
-    pub fn embedded(path: &std::path::Path, channel: &str) -> Result<JobQueue> {
-        let backend = jobqueue::SqliteQueue::open(path).with_context(|| format!("opening {}", path.display()))?;
-        Ok(JobQueue::new(Box::new(backend), "blocklist-edge:embedded".into(), channel))
-    }
-
-    /// A queue on the Redis/Valkey server at `url` (keys prefixed `blocklist-edge`); the server
-    /// may be down now, it is reached when first used.
-    pub fn redis(url: &str, channel: &str) -> Result<JobQueue> {
-        let backend = jobqueue::RedisQueue::open(url, "blocklist-edge").context("the Redis URL")?;
-        Ok(JobQueue::new(Box::new(backend), url.to_owned(), channel))
-    }
-
-    /// Messages by state.
-    pub fn depth(&self) -> Result<jobqueue::Depth, jobqueue::Error> {
-        self.backend.depth(&self.channel, now_ms())
-    }
-
-    fn new(backend: Box<dyn Queue>, address: String, channel: &str) -> JobQueue {
-        JobQueue { backend, address, channel: channel.to_owned(), published: Notify::new() }
-    }
-
-    /// Stores `payload` on `channel` (it must be the job channel). Blocking.
-    pub fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), String> {
-        if channel != self.channel {
-            return Err(format!(
-                "nothing on this host subscribes to channel {channel:?}; the job channel is {:?}",
-                self.channel
-            ));
-        }
-        let id = hex::encode(&Sha256::digest(payload)[..16]);
-        let now = now_ms();
-        let added = self.backend.enqueue(&self.channel, &id, payload, now).map_err(|e| e.to_string())?;
-        // Already pending: nothing to do; dead: published again means replayed.
-        if !added && self.backend.replay(&self.channel, &id, now).map_err(|e| e.to_string())? {
-            tracing::info!(msg = %id, "dead message published again: replayed");
-        }
-        self.published.notify_waiters();
-        Ok(())
-    }
-}
-
-/// `fermyon:spin/redis.connection` on this host: a handle on the job queue.
-pub struct Connection;
-
-/// What the `fermyon:spin/redis` host functions see.
-pub struct RedisView<'a> {
-    pub queue: Option<&'a Arc<JobQueue>>,
-    pub table: &'a mut ResourceTable,
-}
-
-const UNSUPPORTED: &str = "the blocklist-edge host implements only `publish` (to its job queue)";
-
-fn unsupported<T>() -> wasmtime::Result<Result<T, redis::Error>> {
-    Ok(Err(redis::Error::Other(UNSUPPORTED.into())))
-}
-
-impl redis::Host for RedisView<'_> {}
-
-impl redis::HostConnection for RedisView<'_> {
-    fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<Connection>, redis::Error>> {
-        let Some(queue) = self.queue else {
-            return Ok(Err(redis::Error::Other("this host runs no job queue".into())));
-        };
-        if address != queue.address {
-            return Ok(Err(redis::Error::Other(format!(
-                "this host publishes only to its job queue, {:?}; not to {address:?}",
-                queue.address
-            ))));
-        }
-        Ok(Ok(self.table.push(Connection)?))
-    }
-
-    fn publish(
-        &mut self,
-        _conn: Resource<Connection>,
-        channel: String,
-        payload: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), redis::Error>> {
-        let Some(queue) = self.queue else {
-            return Ok(Err(redis::Error::Other("this host runs no job queue".into())));
-        };
-        // The backend may wait on disk or the network: keep the async workers free meanwhile.
-        let r = tokio::task::block_in_place(|| queue.publish(&channel, &payload));
-        Ok(r.map_err(redis::Error::Other))
-    }
-
-    fn get(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<Option<Vec<u8>>, redis::Error>> {
-        unsupported()
-    }
-    fn set(&mut self, _: Resource<Connection>, _: String, _: Vec<u8>) -> wasmtime::Result<Result<(), redis::Error>> {
-        unsupported()
-    }
-    fn incr(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<i64, redis::Error>> {
-        unsupported()
-    }
-    fn del(&mut self, _: Resource<Connection>, _: Vec<String>) -> wasmtime::Result<Result<u32, redis::Error>> {
-        unsupported()
-    }
-    fn sadd(
-        &mut self,
-        _: Resource<Connection>,
-        _: String,
-        _: Vec<String>,
-    ) -> wasmtime::Result<Result<u32, redis::Error>> {
-        unsupported()
-    }
-    fn smembers(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<Vec<String>, redis::Error>> {
-        unsupported()
-    }
-    fn srem(
-        &mut self,
-        _: Resource<Connection>,
-        _: String,
-        _: Vec<String>,
-    ) -> wasmtime::Result<Result<u32, redis::Error>> {
-        unsupported()
-    }
-    fn execute(
-        &mut self,
-        _: Resource<Connection>,
-        _: String,
-        _: Vec<redis::RedisParameter>,
-    ) -> wasmtime::Result<Result<Vec<redis::RedisResult>, redis::Error>> {
-        unsupported()
-    }
-    fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
-        self.table.delete(conn)?;
-        Ok(())
-    }
-}
-
-struct HasRedis;
-
-impl HasData for HasRedis {
-    type Data<'a> = RedisView<'a>;
-}
-
-/// Adds `fermyon:spin/redis@2.0.0` to `linker`.
-pub fn add_to_linker<T: Send + 'static>(
-    linker: &mut Linker<T>,
-    view: fn(&mut T) -> RedisView<'_>,
-) -> wasmtime::Result<()> {
-    redis::add_to_linker::<_, HasRedis>(linker, view)
-}
 
 /// How the trigger runs jobs.
 #[derive(Clone, Debug)]
@@ -228,10 +62,10 @@ enum Settled {
 
 /// The trigger: workers delivering queue messages to the compile component, and the sweeper.
 pub struct Trigger {
-    pre: bindings::CompileTriggerPre<RequestState>,
+    pre: bindings::CompileTriggerPre<HostState>,
     queue: Arc<JobQueue>,
     config: TriggerConfig,
-    new_state: Box<dyn Fn(usize) -> RequestState + Send + Sync>,
+    new_state: Box<dyn Fn(usize) -> HostState + Send + Sync>,
     metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -247,12 +81,12 @@ impl Trigger {
         component: &[u8],
         queue: Arc<JobQueue>,
         config: TriggerConfig,
-        new_state: Box<dyn Fn(usize) -> RequestState + Send + Sync>,
+        new_state: Box<dyn Fn(usize) -> HostState + Send + Sync>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Trigger> {
         let component = crate::wasm_cache::component(engine, component).context("compiling the compile component")?;
-        let mut linker: Linker<RequestState> = Linker::new(engine);
-        crate::server::link_host(&mut linker)?;
+        let mut linker: Linker<HostState> = Linker::new(engine);
+        crate::state::link_host(&mut linker)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
@@ -265,7 +99,7 @@ impl Trigger {
 
     /// Starts the workers and the sweeper on the current runtime.
     pub fn start(self: &Arc<Self>) {
-        crate::server::start_epoch_ticker(self.pre.engine().clone());
+        crate::engine::start_epoch_ticker(self.pre.engine().clone());
         for worker in 0..self.config.workers.max(1) {
             let t = self.clone();
             tokio::spawn(async move { t.work(worker).await });
@@ -394,7 +228,7 @@ impl Trigger {
     async fn deliver(&self, worker: usize, payload: &[u8]) -> Result<(), String> {
         let mut store = Store::new(self.pre.engine(), (self.new_state)(self.config.memory_bytes));
         store.limiter(|s| s.limits());
-        store.set_epoch_deadline(crate::server::deadline_ticks(self.config.deadline));
+        store.set_epoch_deadline(crate::engine::deadline_ticks(self.config.deadline));
         store.epoch_deadline_trap();
         let pre = self.pre.clone();
         let payload = payload.to_vec();

@@ -1,0 +1,71 @@
+//! The job queue: where the components' `fermyon:spin/redis` `publish` on the job channel puts
+//! messages, and where the trigger ([`crate::trigger`]) claims them.
+//!
+//! - **Durable**: a published message is stored before `publish` returns: in SQLite
+//!   (`queue.sqlite3` in the data directory, the default) or in Redis/Valkey (`--redis-url`).
+//! - **Deduplicated**: a message is identified by its content; publishing one that is still
+//!   pending does nothing, and publishing one that is dead brings it back (a replay).
+
+use anyhow::{Context, Result};
+use jobqueue::Queue;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The job queue: where `publish` on the job channel puts messages.
+pub struct JobQueue {
+    pub(crate) backend: Box<dyn Queue>,
+    /// The address components open (`job_queue_address`).
+    pub address: String,
+    /// The job channel (`job_queue_channel`): the queue's name in the backend.
+    pub channel: String,
+    /// Wakes idle workers when a message is published on this host.
+    pub(crate) published: Notify,
+}
+
+impl JobQueue {
+    /// The embedded queue in the SQLite file `path`.
+    pub fn embedded(path: &std::path::Path, channel: &str) -> Result<JobQueue> {
+        let backend = jobqueue::SqliteQueue::open(path).with_context(|| format!("opening {}", path.display()))?;
+        Ok(JobQueue::new(Box::new(backend), "blocklist-edge:embedded".into(), channel))
+    }
+
+    /// A queue on the Redis/Valkey server at `url` (keys prefixed `blocklist-edge`); the server
+    /// may be down now, it is reached when first used.
+    pub fn redis(url: &str, channel: &str) -> Result<JobQueue> {
+        let backend = jobqueue::RedisQueue::open(url, "blocklist-edge").context("the Redis URL")?;
+        Ok(JobQueue::new(Box::new(backend), url.to_owned(), channel))
+    }
+
+    /// Messages by state.
+    pub fn depth(&self) -> Result<jobqueue::Depth, jobqueue::Error> {
+        self.backend.depth(&self.channel, now_ms())
+    }
+
+    fn new(backend: Box<dyn Queue>, address: String, channel: &str) -> JobQueue {
+        JobQueue { backend, address, channel: channel.to_owned(), published: Notify::new() }
+    }
+
+    /// Stores `payload` on `channel` (it must be the job channel). Blocking.
+    pub fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), String> {
+        if channel != self.channel {
+            return Err(format!(
+                "nothing on this host subscribes to channel {channel:?}; the job channel is {:?}",
+                self.channel
+            ));
+        }
+        let id = hex::encode(&Sha256::digest(payload)[..16]);
+        let now = now_ms();
+        let added = self.backend.enqueue(&self.channel, &id, payload, now).map_err(|e| e.to_string())?;
+        // Already pending: nothing to do; dead: published again means replayed.
+        if !added && self.backend.replay(&self.channel, &id, now).map_err(|e| e.to_string())? {
+            tracing::info!(msg = %id, "dead message published again: replayed");
+        }
+        self.published.notify_waiters();
+        Ok(())
+    }
+}

@@ -1,0 +1,111 @@
+//! `fermyon:spin/redis@2.0.0` on this host: `publish` to the job queue, the one operation the
+//! components use (the job channel); the others answer an error that says so.
+
+use crate::bindings::fermyon::spin2_0_0::redis;
+use crate::queue::JobQueue;
+use std::sync::Arc;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+
+/// `fermyon:spin/redis.connection` on this host: a handle on the job queue.
+pub struct Connection;
+
+/// What the `fermyon:spin/redis` host functions see.
+pub struct RedisView<'a> {
+    pub queue: Option<&'a Arc<JobQueue>>,
+    pub table: &'a mut ResourceTable,
+}
+
+const UNSUPPORTED: &str = "the blocklist-edge host implements only `publish` (to its job queue)";
+
+fn unsupported<T>() -> wasmtime::Result<Result<T, redis::Error>> {
+    Ok(Err(redis::Error::Other(UNSUPPORTED.into())))
+}
+
+impl redis::Host for RedisView<'_> {}
+
+impl redis::HostConnection for RedisView<'_> {
+    fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<Connection>, redis::Error>> {
+        let Some(queue) = self.queue else {
+            return Ok(Err(redis::Error::Other("this host runs no job queue".into())));
+        };
+        if address != queue.address {
+            return Ok(Err(redis::Error::Other(format!(
+                "this host publishes only to its job queue, {:?}; not to {address:?}",
+                queue.address
+            ))));
+        }
+        Ok(Ok(self.table.push(Connection)?))
+    }
+
+    fn publish(
+        &mut self,
+        _conn: Resource<Connection>,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), redis::Error>> {
+        let Some(queue) = self.queue else {
+            return Ok(Err(redis::Error::Other("this host runs no job queue".into())));
+        };
+        // The backend may wait on disk or the network: keep the async workers free meanwhile.
+        let r = tokio::task::block_in_place(|| queue.publish(&channel, &payload));
+        Ok(r.map_err(redis::Error::Other))
+    }
+
+    fn get(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<Option<Vec<u8>>, redis::Error>> {
+        unsupported()
+    }
+    fn set(&mut self, _: Resource<Connection>, _: String, _: Vec<u8>) -> wasmtime::Result<Result<(), redis::Error>> {
+        unsupported()
+    }
+    fn incr(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<i64, redis::Error>> {
+        unsupported()
+    }
+    fn del(&mut self, _: Resource<Connection>, _: Vec<String>) -> wasmtime::Result<Result<u32, redis::Error>> {
+        unsupported()
+    }
+    fn sadd(
+        &mut self,
+        _: Resource<Connection>,
+        _: String,
+        _: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, redis::Error>> {
+        unsupported()
+    }
+    fn smembers(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<Vec<String>, redis::Error>> {
+        unsupported()
+    }
+    fn srem(
+        &mut self,
+        _: Resource<Connection>,
+        _: String,
+        _: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, redis::Error>> {
+        unsupported()
+    }
+    fn execute(
+        &mut self,
+        _: Resource<Connection>,
+        _: String,
+        _: Vec<redis::RedisParameter>,
+    ) -> wasmtime::Result<Result<Vec<redis::RedisResult>, redis::Error>> {
+        unsupported()
+    }
+    fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
+        self.table.delete(conn)?;
+        Ok(())
+    }
+}
+
+struct HasRedis;
+
+impl HasData for HasRedis {
+    type Data<'a> = RedisView<'a>;
+}
+
+/// Adds `fermyon:spin/redis@2.0.0` to `linker`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> RedisView<'_>,
+) -> wasmtime::Result<()> {
+    redis::add_to_linker::<_, HasRedis>(linker, view)
+}
