@@ -1,0 +1,141 @@
+//! Compile jobs: intake (`POST /v1/lists/{id}/compile`), status, the dead-letter list, replay.
+
+use super::*;
+
+pub(crate) fn request_compile(user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
+    let list = owned_list(user, lists, id)?;
+    let now = now_ms();
+    let job_id = new_id(JOB_ID_PREFIX);
+    let lock = CompileLock { job_id: job_id.clone(), at_ms: now, revision: list.revision };
+    let lock_bytes = serde_json::to_vec(&lock).map_err(|e| ApiError::internal(e.to_string()))?;
+    let window_ms = settings.dedupe_secs.saturating_mul(1000);
+    // Compare-and-swap on the list's lock: exactly one request per window and revision wins.
+    let existing = lists.update(&compile_lock_key(id), |cur| {
+        if let Some(held) = cur.and_then(|b| serde_json::from_slice::<CompileLock>(b).ok()) {
+            let fresh = now.saturating_sub(held.at_ms) < window_ms && held.at_ms <= now.saturating_add(window_ms);
+            if fresh && held.revision == list.revision {
+                return Update::Keep(Some(held.job_id));
+            }
+        }
+        Update::Write(lock_bytes.clone(), None)
+    })?;
+    if let Some(queued) = existing {
+        return Ok(Response::json(202, &json!({"status": "already_queued", "jobId": queued, "listId": id})));
+    }
+    let job = JobRecord::new(&job_id, &list.id, &user.id, list.revision, now, &settings.jobs.policy);
+    if let Err(e) = jobs::create(lists, &job) {
+        // Release the lock so that a retry is not answered `already_queued` for a lost job.
+        let _ = lists.delete(&compile_lock_key(id));
+        return Err(e.into());
+    }
+    // The ledger holds the job now: if the message is lost, the sweeper publishes it again.
+    if let Err(e) = jobs::publish(&settings.jobs, &jobs::Message::Compile { job_id: job_id.clone() }) {
+        eprintln!("job {job_id} is in the ledger but its message was not published ({e}); the sweeper will");
+    }
+    Ok(Response::json(202, &json!({"status": "queued", "jobId": job_id, "listId": id}))
+        .with_header("location", format!("/v1/jobs/{job_id}")))
+}
+
+/// A job as the API shows it.
+pub(crate) fn job_view(job: &JobRecord) -> serde_json::Value {
+    let time = |ms: Option<u64>| ms.map(rfc3339);
+    let history: Vec<serde_json::Value> = job
+        .history
+        .iter()
+        .map(|a| {
+            json!({
+                "attempt": a.attempt,
+                "startedAt": rfc3339(a.started_at_ms),
+                "endedAt": time(a.ended_at_ms),
+                "error": a.error,
+            })
+        })
+        .collect();
+    json!({
+        "id": job.id,
+        "listId": job.list_id,
+        "userId": job.user_id,
+        "listRevision": job.list_revision,
+        "status": job.status,
+        "attempts": job.attempts,
+        "maxAttempts": job.max_attempts,
+        "lastError": job.last_error,
+        "requestedAt": rfc3339(job.requested_at_ms),
+        "updatedAt": rfc3339(job.updated_at_ms),
+        "nextAttemptAt": time(job.next_attempt_at_ms),
+        "leaseUntil": time(job.lease_until_ms),
+        "history": history,
+        "artifact": job.artifact,
+        "replays": job.replays,
+        "notification": job.notification.as_ref().map(|n| json!({
+            "event": n.event,
+            "at": rfc3339(n.at_ms),
+            "status": n.status,
+            "error": n.error,
+        })),
+    })
+}
+
+pub(crate) fn owned_job(user: &User, lists: &Kv, id: &str) -> Result<JobRecord> {
+    match jobs::get(lists, id)? {
+        Some(job) if job.user_id == user.id => Ok(job),
+        // Another user's job is indistinguishable from a missing one.
+        _ => Err(ApiError::not_found(format!("job {id} not found"))),
+    }
+}
+
+pub(crate) fn get_job(user: &User, lists: &Kv, id: &str) -> Result<Response> {
+    Ok(Response::json(200, &job_view(&owned_job(user, lists, id)?)))
+}
+
+/// `GET /v1/jobs?status=dead`: the caller's dead-letter list, oldest first.
+/// Checks the query of `GET /v1/jobs`: `status=dead` (the dead-letter list), nothing else.
+pub(crate) fn check_dead_list_query(query: &str) -> Result<()> {
+    let mut status = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("status", v)) => status = Some(v),
+            _ => return Err(ApiError::bad_request(format!("unknown query parameter {pair:?}; use status=dead"))),
+        }
+    }
+    if status != Some("dead") {
+        return Err(ApiError::bad_request("list jobs with `?status=dead` (the dead-letter list)"));
+    }
+    Ok(())
+}
+
+pub(crate) fn list_jobs(req: &Request, user: &User, lists: &Kv) -> Result<Response> {
+    check_dead_list_query(&req.query)?;
+    let mut out = Vec::new();
+    for id in jobs::dead_ids(lists, &user.id)? {
+        if let Some(job) = jobs::get(lists, &id)?
+            && job.user_id == user.id
+            && job.status == JobStatus::Dead
+        {
+            out.push(job_view(&job));
+        }
+    }
+    Ok(Response::json(200, &json!({"jobs": out})))
+}
+
+/// `POST /v1/jobs/{id}/replay`: a dead job back to the queue with fresh attempts.
+pub(crate) fn replay_job(user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
+    let job = owned_job(user, lists, id)?;
+    if lists.get_json::<ListRecord>(&list_key(&job.list_id))?.is_none() {
+        return Err(ApiError::new(409, "list_deleted", format!("list {} of job {id} was deleted", job.list_id)));
+    }
+    let now = now_ms();
+    let Some(replayed) = jobs::update(lists, id, |j| j.replay(now, &settings.jobs.policy))? else {
+        let status = jobs::get(lists, id)?.map_or(job.status, |j| j.status);
+        return Err(ApiError::new(
+            409,
+            "not_dead",
+            format!("job {id} is {}, not dead: only dead jobs are replayed", json!(status).as_str().unwrap_or("?")),
+        ));
+    };
+    jobs::replayed(lists, &replayed)?;
+    if let Err(e) = jobs::publish(&settings.jobs, &jobs::Message::Compile { job_id: id.to_owned() }) {
+        eprintln!("replayed job {id} was not published ({e}); the sweeper will");
+    }
+    Ok(Response::json(202, &job_view(&replayed)).with_header("location", format!("/v1/jobs/{id}")))
+}

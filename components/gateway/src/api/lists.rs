@@ -1,0 +1,267 @@
+//! Lists: validation of their input, and `/v1/lists` CRUD.
+
+use super::*;
+
+/// A name as given (at most [`MAX_NAME_CHARS`], no control characters anywhere, not blank),
+/// trimmed of surrounding whitespace: what `openapi.yaml`'s `Name` schema says.
+pub(crate) fn validate_name(name: &str) -> Result<String> {
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::bad_request(format!("name is longer than {MAX_NAME_CHARS} characters")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("name must not contain control characters"));
+    }
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::bad_request("name must not be empty"));
+    }
+    Ok(name.to_owned())
+}
+
+/// The body of `POST /v1/lists` and `PUT /v1/lists/{id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListInput {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    rules: Option<String>,
+    #[serde(default)]
+    config: Option<serde_json::Value>,
+    /// Where finished compile jobs are POSTed (http or https).
+    #[serde(default, rename = "webhookUrl")]
+    webhook_url: Option<String>,
+}
+
+/// Longest webhook URL accepted.
+pub(crate) const MAX_WEBHOOK_URL: usize = 2048;
+
+/// A checked [`ListInput`].
+pub(crate) struct ListContent {
+    webhook_url: Option<String>,
+    name: String,
+    description: Option<String>,
+    source: ListSource,
+    rules: Option<String>,
+}
+
+pub(crate) fn validate_list(input: ListInput) -> Result<ListContent> {
+    let name = validate_name(&input.name)?;
+    let description = match input.description {
+        Some(d) if d.chars().count() > MAX_DESCRIPTION_CHARS => {
+            return Err(ApiError::bad_request(format!(
+                "description is longer than {MAX_DESCRIPTION_CHARS} characters"
+            )));
+        }
+        d => d,
+    };
+    let (source, rules) = match (input.rules, input.config) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("give either `rules` or `config`, not both")),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "give the list's `rules` (text) or a HostlistCompiler `config` (object)",
+            ));
+        }
+        (Some(rules), None) => (ListSource::Rules, Some(rules)),
+        (None, Some(config)) => {
+            validate_config(&config)?;
+            (ListSource::Config { config }, None)
+        }
+    };
+    let webhook_url = input.webhook_url.map(|u| validate_webhook_url(&u)).transpose()?;
+    Ok(ListContent { name, description, source, rules, webhook_url })
+}
+
+pub(crate) fn validate_webhook_url(raw: &str) -> Result<String> {
+    let bad = |why: &str| ApiError::bad_request(format!("`webhookUrl` {why}"));
+    if raw.len() > MAX_WEBHOOK_URL {
+        return Err(bad(&format!("is longer than {MAX_WEBHOOK_URL} bytes")));
+    }
+    let url = url::Url::parse(raw).map_err(|e| bad(&format!("is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("must be an http or https URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry credentials"));
+    }
+    Ok(url.to_string())
+}
+
+/// A fresh webhook signing secret.
+pub(crate) fn new_webhook_secret() -> String {
+    format!("whsec_{}", hex::encode(edge_store::wasi::random::random::get_random_bytes(32)))
+}
+
+/// Sources, exclusion sources or inclusion sources one configuration may name, in each list.
+pub(crate) const MAX_CONFIG_SOURCES: usize = 100;
+
+/// Checks a HostlistCompiler configuration as the compiler will (the `hostlist` crate's own
+/// checks): a property that is unknown, of the wrong type or missing is malformed input (400,
+/// as `openapi.yaml`'s `HostlistConfig` schema says); breaking a rule between properties (two
+/// validation transformations, validation at both levels) is well-formed input that cannot be
+/// processed (422).
+pub(crate) fn validate_config(config: &serde_json::Value) -> Result<()> {
+    let parsed = hostlist::config::Configuration::parse(config)
+        .map_err(|e| ApiError::new(400, "invalid_configuration", format!("`config`: {}", e.0)))?;
+    // Each source is a fetch: a configuration names at most MAX_CONFIG_SOURCES in each list.
+    let too_many = |what: String, n: usize| {
+        (n > MAX_CONFIG_SOURCES).then(|| {
+            ApiError::new(
+                400,
+                "invalid_configuration",
+                format!("`config`: {what} has {n} entries; at most {MAX_CONFIG_SOURCES} are allowed"),
+            )
+        })
+    };
+    let filter_lists = |at: &str, f: &hostlist::config::Filters| {
+        [("exclusions_sources", f.exclusions_sources.len()), ("inclusions_sources", f.inclusions_sources.len())]
+            .into_iter()
+            .find_map(|(name, n)| too_many(format!("{at}{name}"), n))
+    };
+    if let Some(e) =
+        too_many("sources".into(), parsed.sources.len()).or_else(|| filter_lists("", &parsed.filters)).or_else(|| {
+            parsed.sources.iter().enumerate().find_map(|(i, s)| filter_lists(&format!("sources[{i}]."), &s.filters))
+        })
+    {
+        return Err(e);
+    }
+    parsed.cross_check().map_err(|e| ApiError::new(422, "invalid_configuration", format!("`config`: {}", e.0)))
+}
+
+pub(crate) fn owned_list(user: &User, lists: &Kv, id: &str) -> Result<ListRecord> {
+    match lists.get_json::<ListRecord>(&list_key(id))? {
+        Some(list) if list.owner == user.id => Ok(list),
+        // Another user's list is indistinguishable from a missing one.
+        _ => Err(ApiError::not_found(format!("list {id} not found"))),
+    }
+}
+
+pub(crate) fn list_lists(user: &User, lists: &Kv) -> Result<Response> {
+    let ids: Vec<String> = lists.get_json(&user_lists_key(&user.id))?.unwrap_or_default();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(list) = lists.get_json::<ListRecord>(&list_key(&id))?
+            && list.owner == user.id
+        {
+            out.push(list.summary());
+        }
+    }
+    Ok(Response::json(200, &json!({"lists": out})))
+}
+
+/// Stores a list's rules text under a fresh revision; returns the record fields describing it.
+pub(crate) fn store_rules(
+    lists: &Kv,
+    list_id: &str,
+    revision: u64,
+    rules: Option<&str>,
+) -> Result<(u64, u32, Option<String>)> {
+    match rules {
+        None => Ok((0, 0, None)),
+        Some(text) => {
+            let chunks = lists.put_chunks(&rules_prefix(list_id, revision), text.as_bytes())?;
+            Ok((text.len() as u64, chunks, Some(sha256_hex(text.as_bytes()))))
+        }
+    }
+}
+
+pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists: &Kv) -> Result<Response> {
+    let content = validate_list(json_body(req)?)?;
+    let id = new_id(LIST_ID_PREFIX);
+    let index_key = user_lists_key(&user.id);
+    // Reserve the id in the owner's index first (atomically, with the quota check), so a list
+    // record never exists that its owner cannot list.
+    let max = settings.max_lists_per_user;
+    if !lists.add_to_index(&index_key, &id, max)? {
+        return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
+    }
+    let now = now_rfc3339();
+    let (rules_bytes, rules_chunks, rules_sha256) = store_rules(lists, &id, 1, content.rules.as_deref())?;
+    let list = ListRecord {
+        id: id.clone(),
+        owner: user.id.clone(),
+        name: content.name,
+        description: content.description,
+        source: content.source,
+        revision: 1,
+        rules_bytes,
+        rules_chunks,
+        rules_sha256,
+        webhook: content.webhook_url.map(|url| Webhook { url, secret: new_webhook_secret() }),
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    lists.put_json(&list_key(&id), &list)?;
+    Ok(Response::json(201, &list.view(content.rules.as_deref())).with_header("location", format!("/v1/lists/{id}")))
+}
+
+pub(crate) fn read_rules(lists: &Kv, list: &ListRecord) -> Result<Option<String>> {
+    if !matches!(list.source, ListSource::Rules) {
+        return Ok(None);
+    }
+    let bytes = lists
+        .get_chunks(&rules_prefix(&list.id, list.revision), list.rules_chunks, list.rules_bytes as usize)?
+        .ok_or_else(|| ApiError::internal(format!("rules of list {} are missing", list.id)))?;
+    String::from_utf8(bytes).map(Some).map_err(|_| ApiError::internal(format!("rules of list {} are corrupt", list.id)))
+}
+
+pub(crate) fn get_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
+    let list = owned_list(user, lists, id)?;
+    let rules = read_rules(lists, &list)?;
+    Ok(Response::json(200, &list.view(rules.as_deref())))
+}
+
+pub(crate) fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Response> {
+    let old = owned_list(user, lists, id)?;
+    let content = validate_list(json_body(req)?)?;
+    let revision = old.revision + 1;
+    // New rules go under the new revision; the record flips to them; the old chunks go last.
+    let (rules_bytes, rules_chunks, rules_sha256) = store_rules(lists, id, revision, content.rules.as_deref())?;
+    let list = ListRecord {
+        name: content.name,
+        description: content.description,
+        source: content.source,
+        revision,
+        rules_bytes,
+        rules_chunks,
+        rules_sha256,
+        // A list keeps its signing secret while it has a webhook.
+        webhook: content.webhook_url.map(|url| Webhook {
+            url,
+            secret: old.webhook.as_ref().map_or_else(new_webhook_secret, |w| w.secret.clone()),
+        }),
+        updated_at: now_rfc3339(),
+        ..old.clone()
+    };
+    lists.put_json(&list_key(id), &list)?;
+    // Subscription files carry the list's name: this node's copies are remade on next fetch.
+    edge_store::caches::forget_list(id);
+    if old.rules_chunks > 0 {
+        lists.delete_chunks(&rules_prefix(id, old.revision), old.rules_chunks)?;
+    }
+    Ok(Response::json(200, &list.view(content.rules.as_deref())))
+}
+
+pub(crate) fn delete_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
+    let list = owned_list(user, lists, id)?;
+    lists.delete(&list_key(id))?;
+    lists.remove_from_index(&user_lists_key(&user.id), id)?;
+    if list.rules_chunks > 0 {
+        lists.delete_chunks(&rules_prefix(id, list.revision), list.rules_chunks)?;
+    }
+    if let Some(meta) = lists.get_json::<CompiledMeta>(&compiled_key(id))? {
+        lists.delete(&compiled_key(id))?;
+        lists.delete_chunks(&compiled_prefix(id, &meta.etag), meta.chunks)?;
+        if let Some(prev) = meta.previous.filter(|p| p.etag != meta.etag) {
+            lists.delete_chunks(&compiled_prefix(id, &prev.etag), prev.chunks)?;
+        }
+    }
+    subscriptions::delete_all_of_list(lists, id)?;
+    // This node's copies go too (other nodes' expire with their TTL).
+    edge_store::caches::forget_list(id);
+    Ok(Response::empty(204))
+}

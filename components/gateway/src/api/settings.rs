@@ -1,0 +1,61 @@
+//! Settings read from the host's configuration (`wasi:config/store`; Spin variables).
+
+use super::*;
+
+/// Settings read from the host's configuration (`wasi:config/store`; Spin variables).
+pub struct Settings {
+    pub admin_token_sha256: Option<String>,
+    pub rate_limit: u32,
+    pub rate_window_secs: u64,
+    /// Failed authentications one client address may make per rate-limit window (0: no limit).
+    pub auth_failure_limit: u32,
+    pub max_body_bytes: usize,
+    pub max_lists_per_user: usize,
+    pub dedupe_secs: u64,
+    pub cache_ttl_secs: u64,
+    pub max_preview_bytes: usize,
+    pub jobs: JobSettings,
+    /// Publish a sweep request from the request path at most this often (0: never; for hosts
+    /// with no timer, such as Spin).
+    pub request_sweep_secs: u64,
+    /// Fetches one subscription may make per rate-limit window (0: no limit).
+    pub subscription_rate_limit: u32,
+    /// Subscription fetches one client address may make per rate-limit window (0: no limit).
+    pub subscription_address_limit: u32,
+    /// `Cache-Control: max-age` of subscription answers, in seconds.
+    pub subscription_max_age_secs: u64,
+    /// The `Expires` subscription files announce (how often blockers should refetch), in hours.
+    pub subscription_expires_hours: u32,
+    /// The service's public URL (`https://lists.example.com`), for the subscription URLs the
+    /// API shows; empty: made from the request's `Host`.
+    pub public_base_url: String,
+}
+
+impl Settings {
+    pub fn load() -> Result<Settings> {
+        let values = edge_store::config::Values::load()?;
+        let admin: String = values.get("admin_token_sha256", String::new())?;
+        let admin = admin.trim().to_ascii_lowercase();
+        if !admin.is_empty() && (admin.len() != 64 || !admin.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(ApiError::internal("configuration value \"admin_token_sha256\" is not a SHA-256 hex digest"));
+        }
+        Ok(Settings {
+            admin_token_sha256: (!admin.is_empty()).then_some(admin),
+            rate_limit: values.get("rate_limit_requests", 100)?,
+            rate_window_secs: values.get("rate_limit_window_secs", 60)?,
+            auth_failure_limit: values.get("auth_failure_limit", 30)?,
+            max_body_bytes: values.get("max_body_bytes", 4 * 1024 * 1024)?,
+            max_lists_per_user: values.get("max_lists_per_user", 1000)?,
+            dedupe_secs: values.get("compile_dedupe_secs", 60)?,
+            cache_ttl_secs: values.get("cache_ttl_secs", 300)?,
+            max_preview_bytes: values.get("max_preview_bytes", 1024 * 1024)?,
+            jobs: JobSettings::load(&values)?,
+            request_sweep_secs: values.get("request_sweep_secs", 0)?,
+            subscription_rate_limit: values.get("subscription_rate_limit", 600)?,
+            subscription_address_limit: values.get("subscription_address_limit", 300)?,
+            subscription_max_age_secs: values.get("subscription_max_age_secs", 3600)?,
+            subscription_expires_hours: edge_store::renditions::expires_hours(&values)?,
+            public_base_url: values.get("public_base_url", String::new())?,
+        })
+    }
+}
