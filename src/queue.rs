@@ -51,21 +51,49 @@ impl JobQueue {
     }
 
     /// Stores `payload` on `channel` (it must be the job channel). Blocking.
-    pub fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), String> {
+    pub fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PublishError> {
         if channel != self.channel {
-            return Err(format!(
-                "nothing on this host subscribes to channel {channel:?}; the job channel is {:?}",
-                self.channel
-            ));
+            return Err(PublishError::NotTheJobChannel {
+                channel: channel.to_owned(),
+                job_channel: self.channel.clone(),
+            });
         }
         let id = hex::encode(&Sha256::digest(payload)[..16]);
         let now = now_ms();
-        let added = self.backend.enqueue(&self.channel, &id, payload, now).map_err(|e| e.to_string())?;
+        let added = self.backend.enqueue(&self.channel, &id, payload, now)?;
         // Already pending: nothing to do; dead: published again means replayed.
-        if !added && self.backend.replay(&self.channel, &id, now).map_err(|e| e.to_string())? {
+        if !added && self.backend.replay(&self.channel, &id, now)? {
             tracing::info!(msg = %id, "dead message published again: replayed");
         }
         self.published.notify_waiters();
         Ok(())
     }
 }
+
+/// Why a message was not published.
+#[derive(Debug)]
+pub enum PublishError {
+    /// Only the job channel has a subscriber on this host.
+    NotTheJobChannel { channel: String, job_channel: String },
+    /// The queue's backend (SQLite or Redis) failed.
+    Backend(jobqueue::Error),
+}
+
+impl From<jobqueue::Error> for PublishError {
+    fn from(e: jobqueue::Error) -> Self {
+        PublishError::Backend(e)
+    }
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::NotTheJobChannel { channel, job_channel } => {
+                write!(f, "nothing on this host subscribes to channel {channel:?}; the job channel is {job_channel:?}")
+            }
+            PublishError::Backend(e) => write!(f, "the job queue: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}

@@ -48,7 +48,7 @@ impl redis::HostConnection for RedisView<'_> {
         };
         // The backend may wait on disk or the network: keep the async workers free meanwhile.
         let r = tokio::task::block_in_place(|| queue.publish(&channel, &payload));
-        Ok(r.map_err(redis::Error::Other))
+        Ok(r.map_err(|e| redis::Error::Other(e.to_string())))
     }
 
     fn get(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<Option<Vec<u8>>, redis::Error>> {

@@ -144,7 +144,7 @@ impl Trigger {
             renewal.abort();
             let micros = started.elapsed().as_micros() as u64;
             let t = self.clone();
-            let error = outcome.err();
+            let error = outcome.err().map(|e| e.to_string());
             let settled = tokio::task::spawn_blocking(move || {
                 let r = match &error {
                     None => {
@@ -225,7 +225,7 @@ impl Trigger {
     }
 
     /// Delivers one message to a fresh instance of the compile component.
-    async fn deliver(&self, worker: usize, payload: &[u8]) -> Result<(), String> {
+    async fn deliver(&self, worker: usize, payload: &[u8]) -> Result<(), DeliveryError> {
         let mut store = Store::new(self.pre.engine(), (self.new_state)(self.config.memory_bytes));
         store.limiter(|s| s.limits());
         store.set_epoch_deadline(crate::engine::deadline_ticks(self.config.deadline));
@@ -240,16 +240,44 @@ impl Trigger {
         let wall = self.config.deadline + Duration::from_secs(1);
         match tokio::time::timeout(wall, call).await {
             Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(_))) => Err("the handler returned an error (the job's ledger entry says why)".into()),
+            Ok(Ok(Err(_))) => Err(DeliveryError::HandlerError),
             Ok(Err(e)) => Err(match e.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => format!("the handler ran past its deadline of {:?}", self.config.deadline),
-                Some(t) => format!("the handler trapped: {t}"),
-                None => format!("the handler failed: {e:#}"),
+                Some(Trap::Interrupt) => DeliveryError::Deadline(self.config.deadline),
+                Some(t) => DeliveryError::Trap(*t),
+                None => DeliveryError::Host(format!("{e:#}")),
             }),
             Err(_) => {
                 tracing::debug!(worker, "delivery stopped at its wall-clock deadline");
-                Err(format!("the handler ran past its deadline of {:?}", self.config.deadline))
+                Err(DeliveryError::Deadline(self.config.deadline))
             }
         }
     }
 }
+
+/// Why a delivery failed (the queue records its text with the failed attempt).
+#[derive(Debug)]
+pub enum DeliveryError {
+    /// The handler returned an error; the job's ledger entry says why.
+    HandlerError,
+    /// The handler ran past its deadline (CPU, or the wall-clock backstop).
+    Deadline(Duration),
+    /// The handler trapped.
+    Trap(Trap),
+    /// Instantiating or calling the component failed in the host.
+    Host(String),
+}
+
+impl std::fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeliveryError::HandlerError => {
+                f.write_str("the handler returned an error (the job's ledger entry says why)")
+            }
+            DeliveryError::Deadline(d) => write!(f, "the handler ran past its deadline of {d:?}"),
+            DeliveryError::Trap(t) => write!(f, "the handler trapped: {t}"),
+            DeliveryError::Host(e) => write!(f, "the handler failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DeliveryError {}
