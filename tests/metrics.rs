@@ -38,6 +38,13 @@ fn metrics_count_requests_instantiations_and_jobs() {
     let p50 = count("blocklist_edge_instantiation_quantile_seconds{quantile=\"0.5\"}");
     let p99 = count("blocklist_edge_instantiation_quantile_seconds{quantile=\"0.99\"}");
     assert!(p50 > 0.0 && p50 <= p99, "p50 {p50} p99 {p99}");
-    assert_eq!(count("blocklist_edge_job_deliveries_total{outcome=\"acked\"}"), 1.0);
+    // The job is `done` in its ledger before the trigger acknowledges its message: the
+    // delivery's count follows a moment later.
+    let acked = "blocklist_edge_job_deliveries_total{outcome=\"acked\"}";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.metric(acked) < 1.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(h.metric(acked), 1.0, "one delivery, acknowledged");
     assert_eq!(count("blocklist_edge_job_queue_messages{state=\"dead\"}"), 0.0);
 }
