@@ -33,6 +33,7 @@ use bytes::Bytes;
 use hashlink::LruCache;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -317,6 +318,14 @@ impl Stored {
         response
     }
 
+    /// Whether a request with `request` headers selects this variant.
+    fn selected_by(&self, request: &HeaderMap) -> bool {
+        self.vary
+            .iter()
+            .zip(&self.variant)
+            .all(|(name, want)| variant_value(name, request).as_deref() == want.as_deref())
+    }
+
     /// Memory it takes, as the cache accounts it.
     fn cost(&self, key: &str) -> usize {
         let headers: usize = self.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 32).sum();
@@ -326,19 +335,28 @@ impl Stored {
     }
 }
 
-/// The values of the `vary` request headers that select a variant: `Accept-Encoding` as whether
-/// it accepts gzip (the only coding the components make), any other header as its value.
+/// The value of request header `name` that selects a variant: `Accept-Encoding` as whether it
+/// accepts gzip (the only coding the components make), any other header as its value (lines
+/// joined). Borrowed in the common cases, so that a lookup allocates nothing.
+fn variant_value<'a>(name: &HeaderName, request: &'a HeaderMap) -> Option<Cow<'a, str>> {
+    if name == header::ACCEPT_ENCODING {
+        let value = request.get(name).and_then(|v| v.to_str().ok());
+        return Some(Cow::Borrowed(if http_semantics::accepts_gzip(value) { "gzip" } else { "identity" }));
+    }
+    let mut values = request.get_all(name).iter().filter_map(|v| v.to_str().ok());
+    let first = values.next()?;
+    match values.next() {
+        None => Some(Cow::Borrowed(first)),
+        Some(second) => {
+            let rest: Vec<&str> = values.collect();
+            Some(Cow::Owned([first, second].into_iter().chain(rest).collect::<Vec<_>>().join(", ")))
+        }
+    }
+}
+
+/// The values of the `vary` request headers that select a variant (see [`variant_value`]).
 fn variant_of(vary: &[HeaderName], request: &HeaderMap) -> Vec<Option<String>> {
-    vary.iter()
-        .map(|name| {
-            if name == header::ACCEPT_ENCODING {
-                let value = request.get(name).and_then(|v| v.to_str().ok());
-                return Some(if http_semantics::accepts_gzip(value) { "gzip" } else { "identity" }.to_owned());
-            }
-            let values: Vec<&str> = request.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
-            (!values.is_empty()).then(|| values.join(", "))
-        })
-        .collect()
+    vary.iter().map(|name| variant_value(name, request).map(Cow::into_owned)).collect()
 }
 
 /// What one URL has in the cache: its variants, newest last.
@@ -474,11 +492,11 @@ impl EdgeCache {
     pub fn lookup(&self, key: &str, request: &HeaderMap, now: Instant) -> Option<Arc<Stored>> {
         let found = {
             let mut state = self.state();
-            let found = state.resources.0.get(key).and_then(|resource| {
-                let vary = &resource.variants.first()?.vary;
-                let wanted = variant_of(vary, request);
-                resource.variants.iter().find(|v| v.variant == wanted).cloned()
-            });
+            let found = state
+                .resources
+                .0
+                .get(key)
+                .and_then(|resource| resource.variants.iter().find(|v| v.selected_by(request)).cloned());
             match found {
                 Some(v) if !v.is_fresh(now) => {
                     state.remove(key);

@@ -175,3 +175,20 @@ fn memory_stays_bounded_over_ten_thousand_urls() {
     let stored = Arc::new(Stored::new(admit(StatusCode::OK, &h).unwrap(), h, huge, &HeaderMap::new(), now));
     assert!(!cache.insert("big", cache.generation(), stored), "over the largest entry");
 }
+
+#[test]
+fn other_vary_headers_select_by_value() {
+    let cache = EdgeCache::new(1 << 20);
+    let now = Instant::now();
+    let h = headers(&[("cache-control", "max-age=60"), ("vary", "X-Other")]);
+    for (value, body) in [("a", "A"), ("b", "B")] {
+        let request = headers(&[("x-other", value)]);
+        let stored = Stored::new(admit(StatusCode::OK, &h).unwrap(), h.clone(), Bytes::from(body), &request, now);
+        assert!(cache.insert("k", cache.generation(), Arc::new(stored)));
+    }
+    let body = |r: &HeaderMap| cache.lookup("k", r, now).map(|s| s.body().clone());
+    assert_eq!(body(&headers(&[("x-other", "a")])).as_deref(), Some(b"A".as_ref()));
+    assert_eq!(body(&headers(&[("x-other", "b")])).as_deref(), Some(b"B".as_ref()));
+    assert_eq!(body(&HeaderMap::new()), None, "no value is another variant");
+    assert_eq!(body(&headers(&[("x-other", "a"), ("x-other", "b")])), None, "lines joined: `a, b`");
+}
