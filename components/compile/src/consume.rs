@@ -2,7 +2,7 @@
 
 use crate::blocklist::compiler::compiler;
 use edge_store::jobs::{self, JobSettings, Message};
-use edge_store::kv::{Kv, Update};
+use edge_store::kv::{JsonUpdate, Kv};
 use edge_store::ledger::{Artifact, Claim, JobRecord, JobStatus, Skip};
 use edge_store::model::*;
 use sha2::{Digest, Sha256};
@@ -214,15 +214,15 @@ fn store_artifact(
         // marked as compiled from this revision.
         let kept = Artifact { etag: kept.etag.clone(), length: kept.length, rules: kept.rules };
         lists
-            .update(&key, |cur| {
-                let Some(mut meta) = cur.and_then(|b| serde_json::from_slice::<CompiledMeta>(b).ok()) else {
-                    return Update::Keep(());
+            .update_json(&key, |cur: Option<CompiledMeta>| {
+                let Some(mut meta) = cur else {
+                    return JsonUpdate::Keep(());
                 };
                 if meta.etag != kept.etag || meta.list_revision >= list.revision {
-                    return Update::Keep(());
+                    return JsonUpdate::Keep(());
                 }
                 meta.list_revision = list.revision;
-                Update::Write(serde_json::to_vec(&meta).unwrap_or_default(), ())
+                JsonUpdate::Write(meta, ())
             })
             .map_err(|e| format!("recording the unchanged artifact: {e}"))?;
         return Ok(kept);
@@ -233,14 +233,13 @@ fn store_artifact(
     drop(body);
     let mut superseded = None;
     let installed = lists
-        .update(&key, |cur| {
-            let cur: Option<CompiledMeta> = cur.and_then(|b| serde_json::from_slice(b).ok());
+        .update_json(&key, |cur: Option<CompiledMeta>| {
             if let Some(c) = &cur {
                 if c.etag == etag {
-                    return Update::Keep(true);
+                    return JsonUpdate::Keep(true);
                 }
                 if c.list_revision > list.revision {
-                    return Update::Keep(false);
+                    return JsonUpdate::Keep(false);
                 }
             }
             superseded = cur.as_ref().and_then(|c| c.previous.clone());
@@ -258,7 +257,7 @@ fn store_artifact(
                 version: CompiledMeta::next_version(cur.as_ref(), now),
                 previous: cur.map(|c| ChunkedArtifact { etag: c.etag, chunks: c.chunks }),
             };
-            Update::Write(serde_json::to_vec(&meta).unwrap_or_default(), true)
+            JsonUpdate::Write(meta, true)
         })
         .map_err(|e| format!("installing the artifact: {e}"))?;
     if !installed {

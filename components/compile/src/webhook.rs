@@ -25,7 +25,8 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 /// The event's JSON body.
 pub fn body(event: &str, job: &JobRecord, list_name: &str) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
+    // A `Value` always prints.
+    serde_json::json!({
         "event": event,
         "sentAt": now_rfc3339(),
         "job": {
@@ -40,8 +41,9 @@ pub fn body(event: &str, job: &JobRecord, list_name: &str) -> Vec<u8> {
             "artifact": job.artifact,
         },
         "list": {"id": job.list_id, "name": list_name},
-    }))
-    .unwrap_or_default()
+    })
+    .to_string()
+    .into_bytes()
 }
 
 /// POSTs the event; returns what happened, for the ledger.

@@ -10,7 +10,7 @@
 
 use crate::StoreError;
 use crate::fermyon::spin2_0_0::redis;
-use crate::kv::{Kv, Update};
+use crate::kv::{JsonUpdate, Kv, Update};
 use crate::ledger::{JobRecord, Policy};
 use crate::model::*;
 use serde::{Deserialize, Serialize};
@@ -55,8 +55,9 @@ pub enum Message {
 }
 
 impl Message {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    /// The message as it travels (JSON).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(self).map_err(|e| StoreError::internal(format!("encoding a job message: {e}")))
     }
 }
 
@@ -70,7 +71,7 @@ pub fn publish(settings: &JobSettings, message: &Message) -> Result<(), StoreErr
     };
     let conn = redis::Connection::open(&settings.queue_address)
         .map_err(|e| StoreError::unavailable(format!("job queue: {}", describe(e))))?;
-    conn.publish(&settings.channel, &message.to_bytes())
+    conn.publish(&settings.channel, &message.to_bytes()?)
         .map_err(|e| StoreError::unavailable(format!("publishing to the job queue: {}", describe(e))))
 }
 
@@ -92,25 +93,13 @@ pub fn update(
     id: &str,
     mut step: impl FnMut(&JobRecord) -> Option<JobRecord>,
 ) -> Result<Option<JobRecord>, StoreError> {
-    let mut corrupt = None;
-    let written = lists.update(&job_key(id), |cur| {
-        let Some(bytes) = cur else { return Update::Keep(None) };
-        let job: JobRecord = match serde_json::from_slice(bytes) {
-            Ok(j) => j,
-            Err(e) => {
-                corrupt = Some(e.to_string());
-                return Update::Keep(None);
-            }
-        };
+    lists.update_json(&job_key(id), |cur: Option<JobRecord>| {
+        let Some(job) = cur else { return JsonUpdate::Keep(None) };
         match step(&job) {
-            None => Update::Keep(None),
-            Some(next) => Update::Write(serde_json::to_vec(&next).unwrap_or_default(), Some(next)),
+            None => JsonUpdate::Keep(None),
+            Some(next) => JsonUpdate::Write(next.clone(), Some(next)),
         }
-    })?;
-    if let Some(e) = corrupt {
-        return Err(StoreError::internal(format!("job record {id} is corrupt: {e}")));
-    }
-    Ok(written)
+    })
 }
 
 /// Updates the indexes after `job` finished (done or dead).
@@ -136,17 +125,17 @@ pub fn dead_ids(lists: &Kv, user_id: &str) -> Result<Vec<String>, StoreError> {
 pub const MAX_DEAD_LISTED: usize = 1_000;
 
 fn index_add(lists: &Kv, key: &str, id: &str, cap: Option<usize>) -> Result<(), StoreError> {
-    lists.update(key, |cur| {
-        let mut ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+    lists.update_json(key, |ids: Option<Vec<String>>| {
+        let mut ids = ids.unwrap_or_default();
         if ids.iter().any(|x| x == id) {
-            return Update::Keep(());
+            return JsonUpdate::Keep(());
         }
         ids.push(id.to_owned());
         if let Some(cap) = cap {
             let excess = ids.len().saturating_sub(cap);
             ids.drain(..excess);
         }
-        Update::Write(serde_json::to_vec(&ids).unwrap_or_default(), ())
+        JsonUpdate::Write(ids, ())
     })
 }
 
@@ -214,7 +203,7 @@ mod tests {
     #[test]
     fn message_format() {
         let m = Message::Compile { job_id: "j_1".into() };
-        assert_eq!(String::from_utf8(m.to_bytes()).unwrap(), r#"{"type":"compile","jobId":"j_1"}"#);
+        assert_eq!(String::from_utf8(m.to_bytes().unwrap()).unwrap(), r#"{"type":"compile","jobId":"j_1"}"#);
         assert_eq!(serde_json::from_slice::<Message>(br#"{"type":"sweep"}"#).unwrap(), Message::Sweep);
         assert!(serde_json::from_slice::<Message>(br#"{"type":"compile"}"#).is_err());
     }

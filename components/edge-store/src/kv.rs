@@ -22,6 +22,14 @@ pub enum Update<R> {
     Write(Vec<u8>, R),
 }
 
+/// What a read-modify-write step on a JSON record decides ([`Kv::update_json`]).
+pub enum JsonUpdate<T, R> {
+    /// Leave the record as it is and return `R`.
+    Keep(R),
+    /// Write this record and return `R` once it is in.
+    Write(T, R),
+}
+
 impl Kv {
     /// Opens the store `name`.
     pub fn open(name: &'static str) -> Result<Kv, StoreError> {
@@ -84,31 +92,64 @@ impl Kv {
         Err(StoreError::unavailable(format!("too much contention on {key:?}; try again")))
     }
 
+    /// [`Kv::update`] on a JSON record: `step` sees the record (`None` if absent) and decides.
+    /// A stored record that does not parse is an error, and nothing is written over it.
+    pub fn update_json<T: Serialize + DeserializeOwned, R>(
+        &self,
+        key: &str,
+        mut step: impl FnMut(Option<T>) -> JsonUpdate<T, R>,
+    ) -> Result<R, StoreError> {
+        let mut failed = None;
+        let result = self.update(key, |cur| {
+            let record = match cur.map(serde_json::from_slice::<T>).transpose() {
+                Ok(r) => r,
+                Err(e) => {
+                    failed = Some(format!("record {key:?} in store {:?} is corrupt: {e}", self.name));
+                    return Update::Keep(None);
+                }
+            };
+            match step(record) {
+                JsonUpdate::Keep(r) => Update::Keep(Some(r)),
+                JsonUpdate::Write(next, r) => match serde_json::to_vec(&next) {
+                    Ok(bytes) => Update::Write(bytes, Some(r)),
+                    Err(e) => {
+                        failed = Some(format!("record {key:?} could not be serialized: {e}"));
+                        Update::Keep(None)
+                    }
+                },
+            }
+        })?;
+        match (result, failed) {
+            (Some(r), _) => Ok(r),
+            (None, message) => Err(StoreError::internal(message.unwrap_or_default())),
+        }
+    }
+
     /// Adds `id` to the JSON array of ids at `key` (an index), unless it holds `max` ids
     /// already; whether `id` is in it afterwards.
     pub fn add_to_index(&self, key: &str, id: &str, max: usize) -> Result<bool, StoreError> {
-        self.update(key, |cur| {
-            let mut ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+        self.update_json(key, |ids: Option<Vec<String>>| {
+            let mut ids = ids.unwrap_or_default();
             if ids.iter().any(|x| x == id) {
-                return Update::Keep(true);
+                return JsonUpdate::Keep(true);
             }
             if ids.len() >= max {
-                return Update::Keep(false);
+                return JsonUpdate::Keep(false);
             }
             ids.push(id.to_owned());
-            Update::Write(serde_json::to_vec(&ids).unwrap_or_default(), true)
+            JsonUpdate::Write(ids, true)
         })
     }
 
     /// Removes `id` from the JSON array of ids at `key` (an index), if it is there.
     pub fn remove_from_index(&self, key: &str, id: &str) -> Result<(), StoreError> {
-        self.update(key, |cur| {
-            let ids: Vec<String> = cur.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+        self.update_json(key, |ids: Option<Vec<String>>| {
+            let mut ids = ids.unwrap_or_default();
             if !ids.iter().any(|x| x == id) {
-                return Update::Keep(());
+                return JsonUpdate::Keep(());
             }
-            let kept: Vec<&String> = ids.iter().filter(|x| *x != id).collect();
-            Update::Write(serde_json::to_vec(&kept).unwrap_or_default(), ())
+            ids.retain(|x| x != id);
+            JsonUpdate::Write(ids, ())
         })
     }
 

@@ -9,7 +9,7 @@
 //! made from), and one compare-and-swap installs it.
 
 use crate::StoreError;
-use crate::kv::{CHUNK, Kv, Update};
+use crate::kv::{CHUNK, JsonUpdate, Kv};
 use crate::model::*;
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -127,17 +127,16 @@ fn delete_chunks(lists: &Kv, list_id: &str, format: Format, chunks: &RenditionCh
 /// it replaces for downloads under way and deletes the one before it.
 fn install(lists: &Kv, key: &str, wanted: &Wanted, made: RenditionMeta) -> Result<RenditionMeta, StoreError> {
     let mut superseded = None;
-    let installed = lists.update(key, |cur| {
-        let cur: Option<RenditionMeta> = cur.and_then(|b| serde_json::from_slice(b).ok());
+    let installed = lists.update_json(key, |cur: Option<RenditionMeta>| {
         if let Some(c) = &cur
             && c.build == made.build
         {
-            return Update::Keep(c.clone());
+            return JsonUpdate::Keep(c.clone());
         }
         superseded = cur.as_ref().and_then(|c| c.previous.clone());
         let mut next = made.clone();
         next.previous = cur.map(|c| c.chunks());
-        Update::Write(serde_json::to_vec(&next).unwrap_or_default(), next)
+        JsonUpdate::Write(next.clone(), next)
     })?;
     if let Some(old) = superseded.filter(|o| o.build != installed.build) {
         // Best effort: a leftover costs space, not correctness.

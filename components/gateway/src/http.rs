@@ -43,12 +43,14 @@ pub struct ChunkedBody {
 impl Response {
     /// A JSON response.
     pub fn json<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Response {
-        Response {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: serde_json::to_vec(value).unwrap_or_default(),
-            chunked: None,
-        }
+        let (status, body) = match serde_json::to_vec(value) {
+            Ok(body) => (status, body),
+            Err(e) => {
+                let error = serde_json::json!({"error": {"code": "internal", "message": format!("encoding the response: {e}")}});
+                (500, error.to_string().into_bytes())
+            }
+        };
+        Response { status, headers: vec![("content-type".into(), "application/json".into())], body, chunked: None }
     }
 
     /// An empty response.
