@@ -35,6 +35,19 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// The status as the API and the ledger spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+            JobStatus::Dead => "dead",
+        }
+    }
+}
+
+impl JobStatus {
     /// Whether nothing more will happen to the job (unless a dead one is replayed).
     pub fn is_final(self) -> bool {
         matches!(self, JobStatus::Done | JobStatus::Dead)
@@ -323,6 +336,14 @@ mod tests {
 
     fn job() -> JobRecord {
         JobRecord::new("j_1", "l_1", "u_1", 1, 0, &P)
+    }
+
+    #[test]
+    fn status_names_are_the_serialized_ones() {
+        use JobStatus::*;
+        for s in [Queued, Running, Done, Failed, Dead] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+        }
     }
 
     fn claimed(c: Claim) -> JobRecord {

@@ -4,18 +4,15 @@
 //! [`parse_request`] takes a request through the pure steps it meets on its way in (path and
 //! query split, header lookup, path ids, the JSON body and its checks, the configuration check,
 //! `If-None-Match`, the bearer token, the client address, the dead-letter query, error
-//! responses) and checks what each step promises. The route table itself (`api::route`) takes
-//! the `lists` key-value bucket, which only the `wasi:keyvalue` import opens (natively a stub),
-//! so it is mirrored here to decide which steps a request reaches.
+//! responses) and checks what each step promises. Which steps a request reaches is decided by
+//! the gateway's own route table (`api::Route::resolve`); the handlers themselves need the
+//! `wasi:keyvalue` import (natively a stub), so they are not run.
 
 use crate::api::{self, ApiError, ListInput, NewUser, PreviewInput};
 use crate::conditional;
 use crate::http::Request;
 use crate::subscriptions::{self, NewSubscription};
-use edge_store::model::{
-    ID_HEX_LEN, JOB_ID_PREFIX, LIST_ID_PREFIX, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, SUBSCRIPTION_ID_PREFIX,
-    USER_ID_PREFIX, is_valid_id,
-};
+use edge_store::model::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, is_valid_id};
 use serde_json::Value;
 
 /// What the pure steps made of a request.
@@ -61,76 +58,71 @@ pub fn parse_request(method: &str, path_with_query: &str, headers: &[(String, Ve
     }
 }
 
-/// `api::route`'s table, for the steps that need no store; `Ok(false)` for no route.
+/// The real route table (`api::Route::resolve`), then the steps each route takes before it
+/// needs a store; `Ok(false)` for no route.
 fn steps(req: &Request) -> Result<bool> {
-    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
-    let m = req.method.as_str();
-    match segments.as_slice() {
-        ["v1", "me"] => {}
-        ["v1", "users"] => {
-            if m == "POST" {
-                let input: NewUser = json_body(req)?;
-                name(&input.name)?;
-            }
+    use api::Route::*;
+    if subscriptions::is_subscription_path(&req.path) {
+        if let Some(h) = req.header("authorization") {
+            check_basic(h);
         }
-        ["v1", "users", id, "tokens"] => {
-            if m == "POST" {
-                parse_id(id, USER_ID_PREFIX, "user")?;
-            }
+        check_conditional(req);
+        return Ok(true);
+    }
+    let route = match resolve(req) {
+        Ok(route) => route,
+        Err(e) if e.status == 404 => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    match route {
+        CreateUser => {
+            let input: NewUser = json_body(req)?;
+            name(&input.name)?;
         }
-        ["v1", "lists"] => {
-            if m == "POST" {
-                list(req)?;
-            }
+        CreateList | UpdateList { .. } => list(req)?,
+        GetCompiled { .. } => check_conditional(req),
+        CreateSubscription { .. } => {
+            let input: NewSubscription = json_body(req)?;
+            name(&input.name)?;
+            subscriptions::parse_format(&input.format)?;
         }
-        ["v1", "lists", id] => {
-            parse_id(id, LIST_ID_PREFIX, "list")?;
-            if m == "PUT" {
-                list(req)?;
-            }
+        Preview => {
+            let input: PreviewInput = json_body(req)?;
+            check_config(&input.config)?;
         }
-        ["v1", "lists", id, "compile"] => {
-            parse_id(id, LIST_ID_PREFIX, "list")?;
+        ListJobs => {
+            dead_list_query(&req.query)?;
         }
-        ["v1", "lists", id, "compiled"] => {
-            parse_id(id, LIST_ID_PREFIX, "list")?;
-            check_conditional(req);
-        }
-        ["v1", "lists", id, "subscriptions"] => {
-            parse_id(id, LIST_ID_PREFIX, "list")?;
-            if m == "POST" {
-                let input: NewSubscription = json_body(req)?;
-                name(&input.name)?;
-                subscriptions::parse_format(&input.format)?;
-            }
-        }
-        ["v1", "lists", id, "subscriptions", sid] | ["v1", "lists", id, "subscriptions", sid, "rotate"] => {
-            parse_id(id, LIST_ID_PREFIX, "list")?;
-            parse_id(sid, SUBSCRIPTION_ID_PREFIX, "subscription")?;
-        }
-        ["s", ..] => {
-            if let Some(h) = req.header("authorization") {
-                check_basic(h);
-            }
-            check_conditional(req);
-        }
-        ["v1", "preview"] => {
-            if m == "POST" {
-                let input: PreviewInput = json_body(req)?;
-                check_config(&input.config)?;
-            }
-        }
-        ["v1", "jobs"] => {
-            if m == "GET" {
-                dead_list_query(&req.query)?;
-            }
-        }
-        ["v1", "jobs", id] | ["v1", "jobs", id, "replay"] => {
-            parse_id(id, JOB_ID_PREFIX, "job")?;
-        }
-        _ => return Ok(false),
+        _ => {}
     }
     Ok(true)
+}
+
+/// `api::Route::resolve`: a route's ids are well-formed; a refusal is 400 (an id), 404 or 405
+/// (with the methods allowed).
+fn resolve(req: &Request) -> Result<api::Route> {
+    let r = api::Route::resolve(&req.method, &req.path);
+    match &r {
+        Ok(route) => {
+            for (id, prefix) in route.ids() {
+                assert!(is_valid_id(id, prefix), "route {route:?} with id {id:?}");
+                assert!(req.path.split('/').any(|s| s == id), "{id:?} is not in {:?}", req.path);
+            }
+        }
+        Err(e) => match e.status {
+            // The message names a segment of the path as the malformed id.
+            400 => assert!(
+                req.path.split('/').any(|s| e.message.starts_with(&format!("{s:?} is not a valid "))),
+                "{} for {:?}",
+                e.message,
+                req.path
+            ),
+            404 => {}
+            405 => assert!(e.headers.iter().any(|(k, v)| k == "allow" && !v.is_empty()), "405 without allow"),
+            s => panic!("route refused with {s}"),
+        },
+    }
+    r
 }
 
 /// `api::bearer_token`: a token is the trimmed, non-empty rest of a `Bearer` header.
@@ -186,23 +178,6 @@ fn check_error_response(e: ApiError) {
     let v: Value = serde_json::from_slice(&r.body).expect("an error body is JSON");
     assert_eq!(v["error"]["code"], code);
     assert_eq!(v["error"]["message"], message.as_str());
-}
-
-fn parse_id(raw: &str, prefix: &str, what: &str) -> Result<String> {
-    let r = api::parse_id(raw, prefix, what);
-    match &r {
-        Ok(id) => {
-            assert_eq!(id, raw);
-            assert!(is_valid_id(raw, prefix));
-            assert_eq!(id.len(), prefix.len() + ID_HEX_LEN);
-            assert!(id[prefix.len()..].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')), "id {id:?}");
-        }
-        Err(e) => {
-            assert_eq!(e.status, 400);
-            assert!(!is_valid_id(raw, prefix));
-        }
-    }
-    r
 }
 
 fn json_body<T: for<'de> serde::Deserialize<'de>>(req: &Request) -> Result<T> {

@@ -1,10 +1,9 @@
-//! The wasi:http edge of the gateway: reads an incoming request into a [`Request`] (head first,
-//! the body, with a size cap, only once the caller is admitted) and writes a [`Response`] out.
+//! The wasi:http edge of the gateway, on spin-sdk's types: reads an incoming request into a
+//! [`Request`] (head first; the body, with a size cap, only once the caller is admitted) and
+//! writes a [`Response`] out, streaming a chunked body from key-value one chunk at a time.
 
-use crate::wasi::http::types::{
-    ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
-};
-use crate::wasi::io::streams::StreamError;
+use futures::{SinkExt, StreamExt};
+use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
 
 /// A request as the router sees it.
 pub struct Request {
@@ -109,67 +108,51 @@ pub fn read_head(request: &IncomingRequest) -> Request {
 
 /// Reads `request`'s body into `req.body`, refusing bodies over `max_body` bytes (by
 /// `content-length` up front, or while reading a body of unannounced length).
-pub fn read_body(request: IncomingRequest, req: &mut Request, max_body: usize) -> Option<ReadError> {
+pub async fn read_body(request: IncomingRequest, req: &mut Request, max_body: usize) -> Option<ReadError> {
     let declared = req.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
     if let Some(n) = declared
         && n > max_body as u64
     {
         return Some(ReadError::TooLarge(max_body));
     }
-    let Ok(body) = request.consume() else {
-        return None;
-    };
-    let Ok(stream) = body.stream() else {
-        return None;
-    };
     let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(max_body as u64) as usize);
-    loop {
-        match stream.blocking_read(64 * 1024) {
-            Ok(chunk) => {
-                if buf.len() + chunk.len() > max_body {
-                    drop(stream);
-                    return Some(ReadError::TooLarge(max_body));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Err(StreamError::Closed) => break,
-            Err(StreamError::LastOperationFailed(e)) => {
-                drop(stream);
-                return Some(ReadError::Stream(e.to_debug_string()));
-            }
+    let mut stream = std::pin::pin!(request.into_body_stream());
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) if buf.len() + chunk.len() > max_body => return Some(ReadError::TooLarge(max_body)),
+            Ok(chunk) => buf.extend_from_slice(&chunk),
+            Err(e) => return Some(ReadError::Stream(e.to_debug_string())),
         }
     }
-    drop(stream);
     req.body = buf;
     None
 }
 
 /// Writes `response` to `out`.
-pub fn write(out: ResponseOutparam, response: Response) {
+pub async fn write(out: ResponseOutparam, response: Response) {
     let headers: Vec<(String, Vec<u8>)> = response.headers.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
-    let fields = match Fields::from_list(&headers) {
-        Ok(f) => f,
+    let (status, fields, body) = match Fields::from_list(&headers) {
+        Ok(fields) => (response.status, fields, response.body),
+        // Our own header values; one that wasi:http refuses is a bug, answered as one.
         Err(e) => {
-            ResponseOutparam::set(out, Err(ErrorCode::InternalError(Some(format!("bad response header: {e:?}")))));
-            return;
+            let error = serde_json::json!({"error": {"code": "internal", "message": format!("bad response header: {e:?}")}});
+            let fields = Fields::from_list(&[("content-type".into(), b"application/json".to_vec())])
+                .unwrap_or_else(|_| Fields::new());
+            (500, fields, error.to_string().into_bytes())
         }
     };
     let resp = OutgoingResponse::new(fields);
-    let _ = resp.set_status_code(response.status);
-    let Ok(body) = resp.body() else {
-        ResponseOutparam::set(out, Err(ErrorCode::InternalError(Some("response body taken twice".into()))));
-        return;
-    };
-    ResponseOutparam::set(out, Ok(resp));
-    let Ok(stream) = body.write() else { return };
-    if write_all(&stream, &response.body).is_err() {
+    let _ = resp.set_status_code(status);
+    let mut sink = std::pin::pin!(resp.take_body());
+    out.set(resp);
+    if !body.is_empty() && sink.send(body).await.is_err() {
         return;
     }
-    if let Some(c) = &response.chunked {
+    if let Some(c) = response.chunked.filter(|_| status != 500) {
         for i in 0..c.count {
             match c.kv.get(&format!("{}/{i}", c.prefix)) {
                 Ok(Some(chunk)) => {
-                    if write_all(&stream, &chunk).is_err() {
+                    if sink.send(chunk).await.is_err() {
                         return;
                     }
                 }
@@ -179,26 +162,5 @@ pub fn write(out: ResponseOutparam, response: Response) {
             }
         }
     }
-    if stream.blocking_flush().is_err() {
-        return;
-    }
-    drop(stream);
-    let _ = OutgoingBody::finish(body, None);
-}
-
-/// Writes all of `data` to `stream`, waiting for room as needed; `Err` if the client went away.
-fn write_all(stream: &crate::wasi::io::streams::OutputStream, mut data: &[u8]) -> Result<(), ()> {
-    while !data.is_empty() {
-        let n = match stream.check_write() {
-            Ok(0) => {
-                stream.subscribe().block();
-                continue;
-            }
-            Ok(n) => (n as usize).min(data.len()),
-            Err(_) => return Err(()),
-        };
-        stream.write(&data[..n]).map_err(|_| ())?;
-        data = &data[n..];
-    }
-    Ok(())
+    let _ = sink.close().await;
 }

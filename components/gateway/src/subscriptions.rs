@@ -17,8 +17,7 @@ use edge_store::kv::Kv;
 use edge_store::model::*;
 use edge_store::renditions::{self, Wanted};
 use list_formats::Format;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 /// The body of `POST /v1/lists/{id}/subscriptions`.
 #[derive(Deserialize)]
@@ -133,60 +132,103 @@ fn token_of(record: &SubscriptionRecord) -> SubscriptionToken {
 }
 
 /// The answer that shows a token, once: the subscription, the token, its path and URL.
-fn with_token(
+#[derive(Serialize)]
+struct WithToken<'a> {
+    subscription: View<'a>,
+    token: &'a str,
+    path: String,
+    url: Option<String>,
+}
+
+fn with_token<'a>(
     req: &Request,
     settings: &Settings,
-    view: serde_json::Value,
+    view: View<'a>,
     record: &SubscriptionRecord,
-    token: &str,
-) -> serde_json::Value {
+    token: &'a str,
+) -> WithToken<'a> {
     let format = Format::parse(&record.format).unwrap_or(Format::Adblock);
     let path = subscription_path(token, &record.name, format);
-    json!({
-        "subscription": view,
-        "token": token,
-        "path": path,
-        "url": absolute_url(req, settings, &path),
-    })
+    let url = absolute_url(req, settings, &path);
+    WithToken { subscription: view, token, path, url }
+}
+
+/// A subscription as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct View<'a> {
+    id: &'a str,
+    list_id: &'a str,
+    name: &'a str,
+    format: &'a str,
+    format_description: &'static str,
+    file_name: String,
+    created_at: &'a str,
+    rotated_at: &'a Option<String>,
+    /// What its format makes of the list's current artifact; `null` before the first compile.
+    published: Option<Published>,
+}
+
+/// A subscription's current file.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Published {
+    etag: String,
+    bytes: u64,
+    gzip_bytes: u64,
+    version: u64,
+    last_modified: String,
+    rules: u64,
+    entries: u64,
+    omitted: u64,
+    omitted_sample: Vec<String>,
+    narrowed: u64,
+    widened: u64,
+    unneeded: u64,
+}
+
+/// `GET /v1/lists/{id}/subscriptions`.
+#[derive(Serialize)]
+struct Page<'a> {
+    subscriptions: Vec<View<'a>>,
 }
 
 /// A subscription to `list` as the API shows it, with what its format makes of the list's
-/// current artifact `compiled` (made now if no fetch has made it yet; `null` before the first
-/// compile).
-fn view(
+/// current artifact `compiled` (made now if no fetch has made it yet).
+fn view<'a>(
     settings: &Settings,
     lists: &Kv,
     list: &ListRecord,
     compiled: Option<&CompiledMeta>,
-    record: &SubscriptionRecord,
-) -> Result<serde_json::Value> {
+    record: &'a SubscriptionRecord,
+) -> Result<View<'a>> {
     let format = Format::parse(&record.format).unwrap_or(Format::Adblock);
     let rendition =
         compiled.map(|compiled| renditions::current(lists, compiled, &wanted(list, format, settings))).transpose()?;
-    Ok(json!({
-        "id": record.id,
-        "listId": record.list_id,
-        "name": record.name,
-        "format": record.format,
-        "formatDescription": format.describe(),
-        "fileName": file_name(&record.name, format),
-        "createdAt": record.created_at,
-        "rotatedAt": record.rotated_at,
-        "published": rendition.map(|r| json!({
-            "etag": format!("\"{}\"", r.etag),
-            "bytes": r.length,
-            "gzipBytes": r.gzip_length,
-            "version": r.version,
-            "lastModified": rfc3339(r.last_modified_ms),
-            "rules": r.stats.rules,
-            "entries": r.stats.entries,
-            "omitted": r.stats.omitted,
-            "omittedSample": r.stats.omitted_sample,
-            "narrowed": r.stats.narrowed,
-            "widened": r.stats.widened,
-            "unneeded": r.stats.unneeded,
-        })),
-    }))
+    Ok(View {
+        id: &record.id,
+        list_id: &record.list_id,
+        name: &record.name,
+        format: &record.format,
+        format_description: format.describe(),
+        file_name: file_name(&record.name, format),
+        created_at: &record.created_at,
+        rotated_at: &record.rotated_at,
+        published: rendition.map(|r| Published {
+            etag: format!("\"{}\"", r.etag),
+            bytes: r.length,
+            gzip_bytes: r.gzip_length,
+            version: r.version,
+            last_modified: rfc3339(r.last_modified_ms),
+            rules: r.stats.rules,
+            entries: r.stats.entries,
+            omitted: r.stats.omitted,
+            omitted_sample: r.stats.omitted_sample,
+            narrowed: r.stats.narrowed,
+            widened: r.stats.widened,
+            unneeded: r.stats.unneeded,
+        }),
+    })
 }
 
 fn wanted<'a>(list: &'a ListRecord, format: Format, settings: &Settings) -> Wanted<'a> {
@@ -203,15 +245,17 @@ fn published(user: &User, lists: &Kv, list_id: &str) -> Result<(ListRecord, Opti
 pub(crate) fn list(user: &User, settings: &Settings, lists: &Kv, list_id: &str) -> Result<Response> {
     let (list, compiled) = published(user, lists, list_id)?;
     let ids: Vec<String> = lists.get_json(&list_subscriptions_key(list_id))?.unwrap_or_default();
-    let mut out = Vec::with_capacity(ids.len());
+    let mut records = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(record) = lists.get_json::<SubscriptionRecord>(&subscription_key(&id))?
             && record.owner == user.id
         {
-            out.push(view(settings, lists, &list, compiled.as_ref(), &record)?);
+            records.push(record);
         }
     }
-    Ok(Response::json(200, &json!({"subscriptions": out})))
+    let subscriptions =
+        records.iter().map(|r| view(settings, lists, &list, compiled.as_ref(), r)).collect::<Result<Vec<_>>>()?;
+    Ok(Response::json(200, &Page { subscriptions }))
 }
 
 /// `GET /v1/lists/{id}/subscriptions/{sid}`.

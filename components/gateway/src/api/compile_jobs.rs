@@ -20,7 +20,7 @@ pub(crate) fn request_compile(user: &User, settings: &Settings, lists: &Kv, id: 
         Update::Write(lock_bytes.clone(), None)
     })?;
     if let Some(queued) = existing {
-        return Ok(Response::json(202, &json!({"status": "already_queued", "jobId": queued, "listId": id})));
+        return Ok(Response::json(202, &CompileAccepted { status: "already_queued", job_id: &queued, list_id: id }));
     }
     let job = JobRecord::new(&job_id, &list.id, &user.id, list.revision, now, &settings.jobs.policy);
     if let Err(e) = jobs::create(lists, &job) {
@@ -32,48 +32,8 @@ pub(crate) fn request_compile(user: &User, settings: &Settings, lists: &Kv, id: 
     if let Err(e) = jobs::publish(&settings.jobs, &jobs::Message::Compile { job_id: job_id.clone() }) {
         eprintln!("job {job_id} is in the ledger but its message was not published ({e}); the sweeper will");
     }
-    Ok(Response::json(202, &json!({"status": "queued", "jobId": job_id, "listId": id}))
+    Ok(Response::json(202, &CompileAccepted { status: "queued", job_id: &job_id, list_id: id })
         .with_header("location", format!("/v1/jobs/{job_id}")))
-}
-
-/// A job as the API shows it.
-pub(crate) fn job_view(job: &JobRecord) -> serde_json::Value {
-    let time = |ms: Option<u64>| ms.map(rfc3339);
-    let history: Vec<serde_json::Value> = job
-        .history
-        .iter()
-        .map(|a| {
-            json!({
-                "attempt": a.attempt,
-                "startedAt": rfc3339(a.started_at_ms),
-                "endedAt": time(a.ended_at_ms),
-                "error": a.error,
-            })
-        })
-        .collect();
-    json!({
-        "id": job.id,
-        "listId": job.list_id,
-        "userId": job.user_id,
-        "listRevision": job.list_revision,
-        "status": job.status,
-        "attempts": job.attempts,
-        "maxAttempts": job.max_attempts,
-        "lastError": job.last_error,
-        "requestedAt": rfc3339(job.requested_at_ms),
-        "updatedAt": rfc3339(job.updated_at_ms),
-        "nextAttemptAt": time(job.next_attempt_at_ms),
-        "leaseUntil": time(job.lease_until_ms),
-        "history": history,
-        "artifact": job.artifact,
-        "replays": job.replays,
-        "notification": job.notification.as_ref().map(|n| json!({
-            "event": n.event,
-            "at": rfc3339(n.at_ms),
-            "status": n.status,
-            "error": n.error,
-        })),
-    })
 }
 
 pub(crate) fn owned_job(user: &User, lists: &Kv, id: &str) -> Result<JobRecord> {
@@ -85,7 +45,7 @@ pub(crate) fn owned_job(user: &User, lists: &Kv, id: &str) -> Result<JobRecord> 
 }
 
 pub(crate) fn get_job(user: &User, lists: &Kv, id: &str) -> Result<Response> {
-    Ok(Response::json(200, &job_view(&owned_job(user, lists, id)?)))
+    Ok(Response::json(200, &JobView::of(&owned_job(user, lists, id)?)))
 }
 
 /// `GET /v1/jobs?status=dead`: the caller's dead-letter list, oldest first.
@@ -106,16 +66,16 @@ pub(crate) fn check_dead_list_query(query: &str) -> Result<()> {
 
 pub(crate) fn list_jobs(req: &Request, user: &User, lists: &Kv) -> Result<Response> {
     check_dead_list_query(&req.query)?;
-    let mut out = Vec::new();
+    let mut dead = Vec::new();
     for id in jobs::dead_ids(lists, &user.id)? {
         if let Some(job) = jobs::get(lists, &id)?
             && job.user_id == user.id
             && job.status == JobStatus::Dead
         {
-            out.push(job_view(&job));
+            dead.push(job);
         }
     }
-    Ok(Response::json(200, &json!({"jobs": out})))
+    Ok(Response::json(200, &JobsPage { jobs: dead.iter().map(JobView::of).collect() }))
 }
 
 /// `POST /v1/jobs/{id}/replay`: a dead job back to the queue with fresh attempts.
@@ -130,12 +90,12 @@ pub(crate) fn replay_job(user: &User, settings: &Settings, lists: &Kv, id: &str)
         return Err(ApiError::new(
             409,
             "not_dead",
-            format!("job {id} is {}, not dead: only dead jobs are replayed", json!(status).as_str().unwrap_or("?")),
+            format!("job {id} is {}, not dead: only dead jobs are replayed", status.name()),
         ));
     };
     jobs::replayed(lists, &replayed)?;
     if let Err(e) = jobs::publish(&settings.jobs, &jobs::Message::Compile { job_id: id.to_owned() }) {
         eprintln!("replayed job {id} was not published ({e}); the sweeper will");
     }
-    Ok(Response::json(202, &job_view(&replayed)).with_header("location", format!("/v1/jobs/{id}")))
+    Ok(Response::json(202, &JobView::of(&replayed)).with_header("location", format!("/v1/jobs/{id}")))
 }

@@ -34,7 +34,8 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response {
-        let mut r = Response::json(self.status, &json!({"error": {"code": self.code, "message": self.message}}));
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: &self.message } };
+        let mut r = Response::json(self.status, &body);
         r.headers.extend(self.headers);
         r
     }

@@ -150,7 +150,7 @@ pub(crate) fn list_lists(user: &User, lists: &Kv) -> Result<Response> {
             out.push(list.summary());
         }
     }
-    Ok(Response::json(200, &json!({"lists": out})))
+    Ok(Response::json(200, &ListsPage { lists: out }))
 }
 
 /// Stores a list's rules text under a fresh revision; returns the record fields describing it.

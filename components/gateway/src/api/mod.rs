@@ -12,7 +12,6 @@ use edge_store::kv::{Kv, Update};
 use edge_store::ledger::{JobRecord, JobStatus};
 use edge_store::model::*;
 use serde::Deserialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -22,8 +21,10 @@ mod compiled;
 mod errors;
 mod lists;
 mod preview;
+mod routes;
 mod settings;
 mod users;
+mod views;
 
 pub(crate) use auth::*;
 pub(crate) use compile_jobs::*;
@@ -31,17 +32,31 @@ pub(crate) use compiled::*;
 pub(crate) use errors::*;
 pub(crate) use lists::*;
 pub(crate) use preview::*;
+pub use routes::Route;
 pub(crate) use settings::*;
 pub(crate) use users::*;
+pub(crate) use views::*;
 
-/// Answers one request: `req` holds its head; `read_body` reads its body, which happens only
-/// once the caller is authenticated and within its rate limit (no work, not even reading a
-/// body, for a caller who may not send one).
-pub fn handle(
-    settings: &Settings,
-    mut req: Request,
-    read_body: impl FnOnce(&mut Request) -> Option<ReadError>,
-) -> Response {
+/// What [`admit`] decided about a request, from its head alone.
+pub enum Admission {
+    /// Answered without a body: health, subscription fetches, refusals.
+    Answered(Response),
+    /// An authenticated caller within its rate limit: its body may be read.
+    Admitted(Admitted),
+}
+
+/// A caller let in, and what answering it needs.
+pub struct Admitted {
+    caller: Caller,
+    decision: ratelimit::Decision,
+    lists: Kv,
+}
+
+/// Decides on a request from its head (`req.body` is not read yet): answers it if it needs no
+/// body or may not send one (no work, not even reading a body, for such a caller), else admits
+/// it for [`answer`].
+pub fn admit(settings: &Settings, req: &Request) -> Admission {
+    use Admission::Answered;
     // The sweeper's clock on hosts with no timer (Spin): any request drives it, a liveness
     // probe on /healthz included. It never fails the request.
     let lists = Kv::open(STORE_LISTS);
@@ -52,28 +67,33 @@ pub fn handle(
         }
     }
     if req.path == "/healthz" || req.path == "/v1/health" {
-        return match req.method.as_str() {
-            "GET" | "HEAD" => Response::json(200, &json!({"status": "ok"})),
+        return Answered(match req.method.as_str() {
+            "GET" | "HEAD" => Response::json(200, &Health { status: "ok" }),
             _ => method_not_allowed("GET").into_response(),
-        };
+        });
     }
     let lists = match lists {
         Ok(kv) => kv,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return Answered(ApiError::from(e).into_response()),
     };
     // Subscription URLs carry their own token and limits; no API token, no API budget.
     if crate::subscriptions::is_subscription_path(&req.path) {
-        return crate::subscriptions::serve(&req, settings, &lists);
+        return Answered(crate::subscriptions::serve(req, settings, &lists));
     }
-    let caller = match authenticate(&req, settings, &lists) {
+    let caller = match authenticate(req, settings, &lists) {
         Ok(c) => c,
-        Err(e) => return refuse_unauthenticated(&req, settings, e).into_response(),
+        Err(e) => return Answered(refuse_unauthenticated(req, settings, e).into_response()),
     };
-    let decision = match rate_limit(&caller, settings) {
-        Ok(d) => d,
-        Err(e) => return e.into_response(),
-    };
-    let mut response = match read_body(&mut req) {
+    match rate_limit(&caller, settings) {
+        Ok(decision) => Admission::Admitted(Admitted { caller, decision, lists }),
+        Err(e) => Answered(e.into_response()),
+    }
+}
+
+/// Answers an admitted request once its body was read (`read`: why it could not be).
+pub fn answer(settings: &Settings, req: &Request, admitted: Admitted, read: Option<ReadError>) -> Response {
+    let Admitted { caller, decision, lists } = admitted;
+    let mut response = match read {
         Some(ReadError::TooLarge(max)) => {
             ApiError::new(413, "payload_too_large", format!("request body exceeds the limit of {max} bytes"))
                 .into_response()
@@ -81,7 +101,7 @@ pub fn handle(
         Some(ReadError::Stream(m)) => {
             ApiError::bad_request(format!("could not read the request body: {m}")).into_response()
         }
-        None => match route(&req, &caller, settings, &lists) {
+        None => match route(req, &caller, settings, &lists) {
             Ok(r) => r,
             Err(e) => e.into_response(),
         },
@@ -96,101 +116,33 @@ pub(crate) fn method_not_allowed(allow: &str) -> ApiError {
     e
 }
 
+/// Runs the handler of the route `req` reaches.
 fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Result<Response> {
-    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
-    let m = req.method.as_str();
-    match segments.as_slice() {
-        ["v1", "me"] => match m {
-            "GET" => me(caller, lists),
-            _ => Err(method_not_allowed("GET")),
-        },
-        ["v1", "users"] => match m {
-            "POST" => create_user(req, caller, lists),
-            _ => Err(method_not_allowed("POST")),
-        },
-        ["v1", "users", id, "tokens"] => match m {
-            "POST" => issue_token(caller, lists, &parse_id(id, USER_ID_PREFIX, "user")?),
-            _ => Err(method_not_allowed("POST")),
-        },
-        ["v1", "lists"] => match m {
-            "GET" => list_lists(caller.user()?, lists),
-            "POST" => create_list(req, caller.user()?, settings, lists),
-            _ => Err(method_not_allowed("GET, POST")),
-        },
-        ["v1", "lists", id] => {
-            let id = parse_id(id, LIST_ID_PREFIX, "list")?;
-            let user = caller.user()?;
-            match m {
-                "GET" => get_list(user, lists, &id),
-                "PUT" => update_list(req, user, lists, &id),
-                "DELETE" => delete_list(user, lists, &id),
-                _ => Err(method_not_allowed("GET, PUT, DELETE")),
-            }
+    use Route::*;
+    match Route::resolve(&req.method, &req.path)? {
+        Me => me(caller, lists),
+        CreateUser => create_user(req, caller, lists),
+        IssueToken { user } => issue_token(caller, lists, &user),
+        ListLists => list_lists(caller.user()?, lists),
+        CreateList => create_list(req, caller.user()?, settings, lists),
+        GetList { list } => get_list(caller.user()?, lists, &list),
+        UpdateList { list } => update_list(req, caller.user()?, lists, &list),
+        DeleteList { list } => delete_list(caller.user()?, lists, &list),
+        RequestCompile { list } => request_compile(caller.user()?, settings, lists, &list),
+        GetCompiled { list } => get_compiled(req, caller.user()?, settings, lists, &list),
+        ListSubscriptions { list } => subscriptions::list(caller.user()?, settings, lists, &list),
+        CreateSubscription { list } => subscriptions::create(req, caller.user()?, settings, lists, &list),
+        GetSubscription { list, subscription } => {
+            subscriptions::get(caller.user()?, settings, lists, &list, &subscription)
         }
-        ["v1", "lists", id, "compile"] => {
-            let id = parse_id(id, LIST_ID_PREFIX, "list")?;
-            match m {
-                "POST" => request_compile(caller.user()?, settings, lists, &id),
-                _ => Err(method_not_allowed("POST")),
-            }
+        DeleteSubscription { list, subscription } => subscriptions::delete(caller.user()?, lists, &list, &subscription),
+        RotateSubscription { list, subscription } => {
+            subscriptions::rotate(req, caller.user()?, settings, lists, &list, &subscription)
         }
-        ["v1", "lists", id, "compiled"] => {
-            let id = parse_id(id, LIST_ID_PREFIX, "list")?;
-            match m {
-                "GET" | "HEAD" => get_compiled(req, caller.user()?, settings, lists, &id),
-                _ => Err(method_not_allowed("GET, HEAD")),
-            }
-        }
-        ["v1", "lists", id, "subscriptions"] => {
-            let id = parse_id(id, LIST_ID_PREFIX, "list")?;
-            let user = caller.user()?;
-            match m {
-                "GET" => subscriptions::list(user, settings, lists, &id),
-                "POST" => subscriptions::create(req, user, settings, lists, &id),
-                _ => Err(method_not_allowed("GET, POST")),
-            }
-        }
-        ["v1", "lists", id, "subscriptions", sid] => {
-            let id = parse_id(id, LIST_ID_PREFIX, "list")?;
-            let sid = parse_id(sid, SUBSCRIPTION_ID_PREFIX, "subscription")?;
-            let user = caller.user()?;
-            match m {
-                "GET" => subscriptions::get(user, settings, lists, &id, &sid),
-                "DELETE" => subscriptions::delete(user, lists, &id, &sid),
-                _ => Err(method_not_allowed("GET, DELETE")),
-            }
-        }
-        ["v1", "lists", id, "subscriptions", sid, "rotate"] => {
-            let id = parse_id(id, LIST_ID_PREFIX, "list")?;
-            let sid = parse_id(sid, SUBSCRIPTION_ID_PREFIX, "subscription")?;
-            match m {
-                "POST" => subscriptions::rotate(req, caller.user()?, settings, lists, &id, &sid),
-                _ => Err(method_not_allowed("POST")),
-            }
-        }
-        ["v1", "preview"] => match m {
-            "POST" => preview(req, caller.user()?, settings),
-            _ => Err(method_not_allowed("POST")),
-        },
-        ["v1", "jobs"] => match m {
-            "GET" => list_jobs(req, caller.user()?, lists),
-            _ => Err(method_not_allowed("GET")),
-        },
-        ["v1", "jobs", id] => {
-            let id = parse_id(id, JOB_ID_PREFIX, "job")?;
-            match m {
-                "GET" => get_job(caller.user()?, lists, &id),
-                _ => Err(method_not_allowed("GET")),
-            }
-        }
-        ["v1", "jobs", id, "replay"] => {
-            let id = parse_id(id, JOB_ID_PREFIX, "job")?;
-            match m {
-                "POST" => replay_job(caller.user()?, settings, lists, &id),
-                _ => Err(method_not_allowed("POST")),
-            }
-        }
-        _ => Err(ApiError::not_found(format!("no route for {} {}", req.method, req.path))),
+        Preview => preview(req, caller.user()?, settings),
+        ListJobs => list_jobs(req, caller.user()?, lists),
+        GetJob { job } => get_job(caller.user()?, lists, &job),
+        ReplayJob { job } => replay_job(caller.user()?, settings, lists, &job),
     }
 }
 

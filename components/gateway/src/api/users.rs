@@ -4,9 +4,9 @@ use super::*;
 
 pub(crate) fn me(caller: &Caller, lists: &Kv) -> Result<Response> {
     match caller {
-        Caller::Admin => Ok(Response::json(200, &json!({"role": "admin"}))),
+        Caller::Admin => Ok(Response::json(200, &Me { role: "admin", user: None })),
         Caller::User(u) => match lists.get_json::<UserRecord>(&user_key(&u.id))? {
-            Some(user) => Ok(Response::json(200, &json!({"role": "user", "user": user}))),
+            Some(user) => Ok(Response::json(200, &Me { role: "user", user: Some(user) })),
             None => Err(ApiError::unauthorized("invalid token")),
         },
     }
@@ -35,8 +35,8 @@ pub(crate) fn create_user(req: &Request, caller: &Caller, lists: &Kv) -> Result<
     let user = UserRecord { id: new_id(USER_ID_PREFIX), name, created_at: now_rfc3339() };
     lists.put_json(&user_key(&user.id), &user)?;
     let token = new_token(lists, &user.id)?;
-    Ok(Response::json(201, &json!({"user": user, "token": token}))
-        .with_header("location", format!("/v1/users/{}", user.id)))
+    let location = format!("/v1/users/{}", user.id);
+    Ok(Response::json(201, &CreatedUser { user, token }).with_header("location", location))
 }
 
 pub(crate) fn issue_token(caller: &Caller, lists: &Kv, user_id: &str) -> Result<Response> {
@@ -45,5 +45,5 @@ pub(crate) fn issue_token(caller: &Caller, lists: &Kv, user_id: &str) -> Result<
         return Err(ApiError::not_found(format!("user {user_id} not found")));
     }
     let token = new_token(lists, user_id)?;
-    Ok(Response::json(201, &json!({"userId": user_id, "token": token})))
+    Ok(Response::json(201, &IssuedToken { user_id, token }))
 }

@@ -1,0 +1,151 @@
+//! The API's response bodies, as types: what `openapi.yaml` describes, field by field
+//! (camelCase on the wire). Records the API shows as stored (`UserRecord`, a list's summary)
+//! come from edge-store.
+
+use super::*;
+use serde::Serialize;
+
+/// `GET /healthz`.
+#[derive(Serialize)]
+pub(crate) struct Health {
+    pub status: &'static str,
+}
+
+/// Every error: `{"error": {"code", "message"}}`.
+#[derive(Serialize)]
+pub(crate) struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+/// An error's code and message.
+#[derive(Serialize)]
+pub(crate) struct ErrorDetail<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+}
+
+/// `GET /v1/me`: the caller's role, and the user record for a user.
+#[derive(Serialize)]
+pub(crate) struct Me {
+    pub role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserRecord>,
+}
+
+/// `POST /v1/users`: the new user and its first token (shown once).
+#[derive(Serialize)]
+pub(crate) struct CreatedUser {
+    pub user: UserRecord,
+    pub token: String,
+}
+
+/// `POST /v1/users/{id}/tokens`: a new token (shown once).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IssuedToken<'a> {
+    pub user_id: &'a str,
+    pub token: String,
+}
+
+/// `GET /v1/lists`.
+#[derive(Serialize)]
+pub(crate) struct ListsPage {
+    pub lists: Vec<serde_json::Value>,
+}
+
+/// `POST /v1/lists/{id}/compile` (202): the job queued, or the one already queued for this
+/// revision.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CompileAccepted<'a> {
+    /// `queued` or `already_queued`.
+    pub status: &'static str,
+    pub job_id: &'a str,
+    pub list_id: &'a str,
+}
+
+/// A job as the API shows it (`GET /v1/jobs/{id}`, the dead-letter list).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobView<'a> {
+    pub id: &'a str,
+    pub list_id: &'a str,
+    pub user_id: &'a str,
+    pub list_revision: u64,
+    pub status: JobStatus,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub last_error: Option<&'a str>,
+    pub requested_at: String,
+    pub updated_at: String,
+    pub next_attempt_at: Option<String>,
+    pub lease_until: Option<String>,
+    pub history: Vec<AttemptView<'a>>,
+    pub artifact: &'a Option<edge_store::ledger::Artifact>,
+    pub replays: u32,
+    pub notification: Option<NotificationView<'a>>,
+}
+
+/// One attempt of a job.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AttemptView<'a> {
+    pub attempt: u32,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub error: Option<&'a str>,
+}
+
+/// The last webhook delivery of a job.
+#[derive(Serialize)]
+pub(crate) struct NotificationView<'a> {
+    pub event: &'a str,
+    pub at: String,
+    pub status: Option<u16>,
+    pub error: Option<&'a str>,
+}
+
+impl<'a> JobView<'a> {
+    /// `job` as the API shows it: times in RFC 3339.
+    pub fn of(job: &'a JobRecord) -> JobView<'a> {
+        let time = |ms: Option<u64>| ms.map(rfc3339);
+        JobView {
+            id: &job.id,
+            list_id: &job.list_id,
+            user_id: &job.user_id,
+            list_revision: job.list_revision,
+            status: job.status,
+            attempts: job.attempts,
+            max_attempts: job.max_attempts,
+            last_error: job.last_error.as_deref(),
+            requested_at: rfc3339(job.requested_at_ms),
+            updated_at: rfc3339(job.updated_at_ms),
+            next_attempt_at: time(job.next_attempt_at_ms),
+            lease_until: time(job.lease_until_ms),
+            history: job
+                .history
+                .iter()
+                .map(|a| AttemptView {
+                    attempt: a.attempt,
+                    started_at: rfc3339(a.started_at_ms),
+                    ended_at: time(a.ended_at_ms),
+                    error: a.error.as_deref(),
+                })
+                .collect(),
+            artifact: &job.artifact,
+            replays: job.replays,
+            notification: job.notification.as_ref().map(|n| NotificationView {
+                event: &n.event,
+                at: rfc3339(n.at_ms),
+                status: n.status,
+                error: n.error.as_deref(),
+            }),
+        }
+    }
+}
+
+/// `GET /v1/jobs?status=dead`.
+#[derive(Serialize)]
+pub(crate) struct JobsPage<'a> {
+    pub jobs: Vec<JobView<'a>>,
+}
