@@ -17,29 +17,23 @@
 //! backoff (under Spin, where the Redis trigger only logs it, the sweeper retries the job).
 //! A `sweep` message runs the sweeper.
 
+// Natively the entry point is compiled out, and with it the use of the code.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
 // The imports shared with the other components are bound once, in edge-store.
 edge_store::generate_component_bindings!("compile-component");
 
 mod consume;
 mod webhook;
 
-use exports::fermyon::spin::inbound_redis::Guest;
-use fermyon::spin::redis_types::Error;
-
-struct Component;
-
-impl Guest for Component {
-    fn handle_message(message: Vec<u8>) -> Result<(), Error> {
-        match consume::handle(&message) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                // The reason is in the job's ledger entry too; the trigger's error carries none.
-                eprintln!("compile: {e}");
-                Err(Error::Error)
-            }
-        }
-    }
-}
-
+/// The component's entry point: `fermyon:spin/inbound-redis`, exported by spin-sdk
+/// (`#[redis_component]`): an error makes the trigger's result `error`, which the
+/// blocklist-edge host retries with backoff. Only for wasm: natively the export names are not
+/// valid symbol names for the linker.
 #[cfg(target_arch = "wasm32")]
-export!(Component);
+#[spin_sdk::redis_component]
+fn on_message(message: bytes::Bytes) -> anyhow::Result<()> {
+    // The reason is in the job's ledger entry too; the trigger's error carries none (spin-sdk
+    // prints it).
+    consume::handle(&message).map_err(|e| anyhow::anyhow!("compile: {e}"))
+}

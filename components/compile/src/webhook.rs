@@ -6,15 +6,13 @@
 //! per finished job: a failing receiver is recorded in the job's ledger entry, never fails the
 //! compile.
 
-use crate::wasi::http::outgoing_handler;
-use crate::wasi::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
 use edge_store::ledger::{JobRecord, Notification};
 use edge_store::model::{Webhook, now_ms, now_rfc3339, rfc3339};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// How long a receiver gets to connect and to answer (ns).
-const TIMEOUT_NS: u64 = 10_000_000_000;
+/// Time the receiver may take to accept the connection, to start answering, and between bytes.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The signature header's value for `body`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
@@ -74,45 +72,20 @@ pub fn notify(webhook: &Webhook, event: &str, job: &JobRecord, list_name: &str) 
 
 fn post(url: &str, body: &[u8], headers: &[(&str, String)]) -> Result<u16, String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("invalid webhook URL: {e}"))?;
-    let scheme = match parsed.scheme() {
-        "http" => Scheme::Http,
-        "https" => Scheme::Https,
-        other => return Err(format!("unsupported scheme {other:?}")),
-    };
-    let host = parsed.host_str().ok_or("the webhook URL has no host")?;
-    let authority = match parsed.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    };
-    let path = match parsed.query() {
-        Some(q) => format!("{}?{q}", parsed.path()),
-        None => parsed.path().to_owned(),
-    };
-    let fields: Vec<(String, Vec<u8>)> =
-        headers.iter().map(|(k, v)| ((*k).to_owned(), v.clone().into_bytes())).collect();
-    let fields = Fields::from_list(&fields).map_err(|e| format!("webhook headers: {e:?}"))?;
-    let req = OutgoingRequest::new(fields);
-    req.set_method(&Method::Post).map_err(|()| "method")?;
-    req.set_scheme(Some(&scheme)).map_err(|()| "scheme")?;
-    req.set_authority(Some(&authority)).map_err(|()| "authority")?;
-    req.set_path_with_query(Some(&path)).map_err(|()| "path")?;
-    let out = req.body().map_err(|()| "request body")?;
-    let options = RequestOptions::new();
-    let _ = options.set_connect_timeout(Some(TIMEOUT_NS));
-    let _ = options.set_first_byte_timeout(Some(TIMEOUT_NS));
-    let _ = options.set_between_bytes_timeout(Some(TIMEOUT_NS));
-    let pending = outgoing_handler::handle(req, Some(options)).map_err(|e| format!("{e:?}"))?;
-    {
-        let stream = out.write().map_err(|()| "request body stream")?;
-        for piece in body.chunks(4096) {
-            stream.blocking_write_and_flush(piece).map_err(|e| format!("sending the body: {e:?}"))?;
-        }
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("unsupported scheme {:?}", parsed.scheme()));
     }
-    OutgoingBody::finish(out, None).map_err(|e| format!("finishing the body: {e:?}"))?;
-    pending.subscribe().block();
-    match pending.get() {
-        Some(Ok(Ok(resp))) => Ok(resp.status()),
-        Some(Ok(Err(e))) => Err(format!("{e:?}")),
-        _ => Err("no response".into()),
+    let mut request = wstd::http::Request::post(parsed.as_str());
+    for (name, value) in headers {
+        request = request.header(*name, value);
     }
+    let request = request.body(body.to_vec()).map_err(|e| format!("webhook request: {e}"))?;
+    let mut client = wstd::http::Client::new();
+    client.set_connect_timeout(TIMEOUT);
+    client.set_first_byte_timeout(TIMEOUT);
+    client.set_between_bytes_timeout(TIMEOUT);
+    wstd::runtime::block_on(async {
+        let response = client.send(request).await.map_err(|e| format!("{e:#}"))?;
+        Ok(response.status().as_u16())
+    })
 }

@@ -12,9 +12,7 @@ wit_bindgen::generate!({
 
 use exports::blocklist::compiler::compiler::{CompileError, Compiled, Guest, SourceFile};
 use std::collections::HashMap;
-use wasi::http::outgoing_handler;
-use wasi::http::types::{Fields, Method, OutgoingRequest, RequestOptions, Scheme};
-use wasi::io::streams::StreamError;
+use std::time::Duration;
 
 /// Largest local source file read.
 const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
@@ -22,13 +20,13 @@ const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 /// Largest body fetched for one URL source.
 const MAX_FETCH_BYTES: usize = 64 * 1024 * 1024;
 
-/// Time to connect to a source's server, in nanoseconds.
-const CONNECT_TIMEOUT_NS: u64 = 5_000_000_000;
+/// Time to connect to a source's server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Time a source's server may take to start answering, and may then pause between bytes, in
-/// nanoseconds. Under a request's default deadline (10 s), so that a preview whose source
-/// stalls answers that the source failed (422) rather than running out of time.
-const STALL_TIMEOUT_NS: u64 = 8_000_000_000;
+/// Time a source's server may take to start answering, and may then pause between bytes.
+/// Under a request's default deadline (10 s), so that a preview whose source stalls answers
+/// that the source failed (422) rather than running out of time.
+const STALL_TIMEOUT: Duration = Duration::from_secs(8);
 
 struct Component;
 
@@ -52,67 +50,43 @@ impl hostlist::Fetch for Sources {
     }
 }
 
-/// GET `url` through wasi:http, with the reference's checks (status 200, a text content type).
+/// GET `url` through wasi:http (wstd's client), with the reference's checks (status 200, a
+/// text content type).
 fn fetch(url: &str) -> Result<String, String> {
     let failed = |why: String| format!("Failed to request url '{url}': {why}");
     let parsed = url::Url::parse(url).map_err(|e| failed(e.to_string()))?;
-    let scheme = match parsed.scheme() {
-        "http" => Scheme::Http,
-        "https" => Scheme::Https,
-        other => return Err(failed(format!("unsupported scheme {other:?}"))),
-    };
-    let authority = match (parsed.host_str(), parsed.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        (None, _) => return Err(failed("no host".into())),
-    };
-    let mut path = parsed.path().to_owned();
-    if let Some(q) = parsed.query() {
-        path.push('?');
-        path.push_str(q);
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(failed(format!("unsupported scheme {:?}", parsed.scheme())));
     }
-    let req = OutgoingRequest::new(Fields::new());
-    req.set_method(&Method::Get).map_err(|()| failed("method".into()))?;
-    req.set_scheme(Some(&scheme)).map_err(|()| failed("scheme".into()))?;
-    req.set_authority(Some(&authority)).map_err(|()| failed("authority".into()))?;
-    req.set_path_with_query(Some(&path)).map_err(|()| failed("path".into()))?;
-    let options = RequestOptions::new();
-    let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
-    let _ = options.set_first_byte_timeout(Some(STALL_TIMEOUT_NS));
-    let _ = options.set_between_bytes_timeout(Some(STALL_TIMEOUT_NS));
-    let pending = outgoing_handler::handle(req, Some(options)).map_err(|e| failed(format!("{e:?}")))?;
-    pending.subscribe().block();
-    let resp = match pending.get() {
-        Some(Ok(Ok(r))) => r,
-        Some(Ok(Err(e))) => return Err(failed(format!("{e:?}"))),
-        _ => return Err(failed("no response".into())),
-    };
-    let status = resp.status();
-    if status != 200 {
-        return Err(format!("Response status for url {url} is invalid: {status}"));
-    }
-    let ct: Vec<String> =
-        resp.headers().get("content-type").into_iter().map(|v| String::from_utf8_lossy(&v).into_owned()).collect();
-    if !ct.iter().any(|v| ["text/plain", "text/html", "application/octet-stream"].iter().any(|t| v.contains(t))) {
-        return Err(
-            "Response content type should be one of: \"text/plain, text/html, application/octet-stream\"".into()
-        );
-    }
-    let body = resp.consume().map_err(|()| failed("body".into()))?;
-    let stream = body.stream().map_err(|()| failed("body stream".into()))?;
-    let mut bytes = Vec::new();
-    loop {
-        match stream.blocking_read(256 * 1024) {
-            Ok(chunk) => {
-                if bytes.len() + chunk.len() > MAX_FETCH_BYTES {
-                    return Err(failed(format!("the body is larger than {MAX_FETCH_BYTES} bytes")));
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            Err(StreamError::Closed) => break,
-            Err(StreamError::LastOperationFailed(e)) => return Err(failed(e.to_debug_string())),
+    let request = wstd::http::Request::get(parsed.as_str()).body(()).map_err(|e| failed(e.to_string()))?;
+    let mut client = wstd::http::Client::new();
+    client.set_connect_timeout(CONNECT_TIMEOUT);
+    client.set_first_byte_timeout(STALL_TIMEOUT);
+    client.set_between_bytes_timeout(STALL_TIMEOUT);
+    let bytes = wstd::runtime::block_on(async {
+        let response = client.send(request).await.map_err(|e| failed(format!("{e:#}")))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(format!("Response status for url {url} is invalid: {status}"));
         }
-    }
+        let text_like = response.headers().get_all("content-type").iter().any(|v| {
+            let v = String::from_utf8_lossy(v.as_bytes());
+            ["text/plain", "text/html", "application/octet-stream"].iter().any(|t| v.contains(t))
+        });
+        if !text_like {
+            return Err(
+                "Response content type should be one of: \"text/plain, text/html, application/octet-stream\"".into()
+            );
+        }
+        let body = http_body_util::Limited::new(response.into_body().into_boxed_body(), MAX_FETCH_BYTES);
+        match http_body_util::BodyExt::collect(body).await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                Err(failed(format!("the body is larger than {MAX_FETCH_BYTES} bytes")))
+            }
+            Err(e) => Err(failed(e.to_string())),
+        }
+    })?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     Ok(text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text))
 }

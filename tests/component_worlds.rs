@@ -1,0 +1,89 @@
+//! What each built component imports and exports, read from the .wasm files themselves (the
+//! component's type, decoded as `wasm-tools component wit` decodes it, by wac-graph).
+//!
+//! The portability promise: every component imports only standard WASI interfaces, the
+//! interfaces of its sibling components (plugged in by composition or Spin component
+//! dependencies), `fermyon:spin/redis` where it publishes jobs, and the Redis trigger's
+//! `fermyon:spin/redis-types` where it is a Redis-trigger component — nothing that only one host
+//! offers — so the same binaries run on this host and on Spin. Whatever SDK builds a component
+//! (spin-sdk, wit-bindgen, wstd), this is checked on its output.
+//!
+//! `cargo test --test component_worlds -- --nocapture` prints every component's world.
+
+use std::collections::BTreeSet;
+
+/// A built component's imports and exports, by name (`ns:pkg/iface@version`).
+fn world(wasm: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let bytes = std::fs::read(wasm).unwrap_or_else(|e| panic!("reading {wasm}: {e}"));
+    let mut types = wac_graph::types::Types::default();
+    let package = wac_graph::types::Package::from_bytes("test:c", None, bytes, &mut types)
+        .unwrap_or_else(|e| panic!("{wasm} is not a component: {e:#}"));
+    let world = &types[package.ty()];
+    (world.imports.keys().cloned().collect(), world.exports.keys().cloned().collect())
+}
+
+/// `ns:pkg/iface@1.2.3` → `ns:pkg/iface`.
+fn unversioned(name: &str) -> &str {
+    name.split_once('@').map_or(name, |(n, _)| n)
+}
+
+/// Checks `wasm`'s imports: each is WASI or one of `siblings`; every sibling is imported; and
+/// the exports are exactly `exports` (unversioned).
+fn check(component: &str, wasm: &str, siblings: &[&str], exports: &[&str]) {
+    let (imported, exported) = world(wasm);
+    println!("{component}:");
+    for i in &imported {
+        println!("  import {i}");
+    }
+    for e in &exported {
+        println!("  export {e}");
+    }
+    for i in &imported {
+        let name = unversioned(i);
+        assert!(
+            name.starts_with("wasi:") || siblings.contains(&name),
+            "{component} imports {i}, which is neither standard WASI nor a sibling component's interface"
+        );
+    }
+    let imported_names: BTreeSet<&str> = imported.iter().map(|i| unversioned(i)).collect();
+    for s in siblings {
+        assert!(imported_names.contains(s), "{component} no longer imports {s}: update this test and the docs");
+    }
+    let exported_names: BTreeSet<&str> = exported.iter().map(|e| unversioned(e)).collect();
+    assert_eq!(exported_names, exports.iter().copied().collect(), "{component}'s exports");
+}
+
+#[test]
+fn gateway_imports_only_wasi_and_its_siblings() {
+    check(
+        "gateway",
+        env!("BLOCKLIST_EDGE_GATEWAY_WASM"),
+        &["blocklist:ratelimit/ratelimit", "blocklist:compiler/compiler", "blocklist:edge-cache/purge", "fermyon:spin/redis"],
+        &["wasi:http/incoming-handler"],
+    );
+}
+
+#[test]
+fn compile_imports_only_wasi_and_its_siblings() {
+    check(
+        "compile",
+        env!("BLOCKLIST_EDGE_COMPILE_WASM"),
+        &["blocklist:compiler/compiler", "blocklist:edge-cache/purge", "fermyon:spin/redis", "fermyon:spin/redis-types"],
+        &["fermyon:spin/inbound-redis"],
+    );
+}
+
+#[test]
+fn compiler_imports_only_wasi() {
+    check("compiler", env!("BLOCKLIST_EDGE_COMPILER_WASM"), &[], &["blocklist:compiler/compiler"]);
+}
+
+#[test]
+fn ratelimit_imports_only_wasi() {
+    check("ratelimit", env!("BLOCKLIST_EDGE_RATELIMIT_WASM"), &[], &["blocklist:ratelimit/ratelimit"]);
+}
+
+#[test]
+fn edge_cache_none_imports_only_wasi() {
+    check("edge-cache-none", env!("BLOCKLIST_EDGE_EDGE_CACHE_NONE_WASM"), &[], &["blocklist:edge-cache/purge"]);
+}
