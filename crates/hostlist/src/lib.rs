@@ -1,6 +1,6 @@
 //! A HostlistCompiler-compatible blocklist compiler.
 //!
-//! Given the same configuration and sources, [`compile`] produces the same list as AdGuard's
+//! Given the same configuration and sources, [`compile()`] produces the same list as AdGuard's
 //! HostlistCompiler 2.1.1 (`@adguard/hostlist-compiler`), apart from the `! Last modified:` and
 //! `! Compiled by` header lines: the same 13 transformations in the same fixed order, the same
 //! exclusions and inclusions, the same source directives, the same header. Sources are read
