@@ -7,6 +7,7 @@
 //! through [`Fetch`] (`download::read_file_lines` helps implementations that have files).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod compile;
 pub mod config;
