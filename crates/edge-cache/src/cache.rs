@@ -1,5 +1,9 @@
 //! The cache itself: the stored answers by URL in least-recently-used order within a memory
 //! bound, their surrogate-key index, the purge generation and the counters.
+//!
+//! The LRU order is `hashlink`'s `LruCache`: on a hit or an insert it is as fast as the `lru`
+//! crate's (within the noise of a measurement on 10,000 URLs), and the time of a hit is the
+//! lookup of the answer's variants, not the LRU (`examples/lru_timing.rs`).
 
 use crate::Stored;
 use hashlink::LruCache;
@@ -25,27 +29,26 @@ impl Resource {
     }
 }
 
-#[derive(Default)]
+/// What the cache's lock guards.
 pub(crate) struct State {
-    resources: LruCacheDefault,
+    /// URL → its answers, least recently used first; bounded by bytes, not by count, so the
+    /// cache evicts itself ([`EdgeCache::insert`]).
+    resources: LruCache<String, Resource>,
     bytes: usize,
     /// Surrogate key → the URLs (resource keys) with an answer tagged with it.
     pub(crate) by_surrogate_key: HashMap<String, HashSet<String>>,
 }
 
-/// [`LruCache`] with a [`Default`].
-struct LruCacheDefault(LruCache<String, Resource>);
-
-impl Default for LruCacheDefault {
+impl Default for State {
     fn default() -> Self {
-        LruCacheDefault(LruCache::new_unbounded())
+        State { resources: LruCache::new_unbounded(), bytes: 0, by_surrogate_key: HashMap::new() }
     }
 }
 
 impl State {
     /// Removes the resource at `key` and its tags; returns its variants' count.
     fn remove(&mut self, key: &str) -> usize {
-        let Some(resource) = self.resources.0.remove(key) else { return 0 };
+        let Some(resource) = self.resources.remove(key) else { return 0 };
         self.untag(key, &resource);
         self.bytes -= resource.cost;
         resource.variants.len()
@@ -148,7 +151,6 @@ impl EdgeCache {
             let mut state = self.state();
             let found = state
                 .resources
-                .0
                 .get(key)
                 .and_then(|resource| resource.variants.iter().find(|v| v.selected_by(request)).cloned());
             match found {
@@ -192,7 +194,7 @@ impl EdgeCache {
             self.discarded.fetch_add(1, Relaxed);
             return false;
         }
-        let mut resource = match state.resources.0.remove(key) {
+        let mut resource = match state.resources.remove(key) {
             Some(r) => {
                 state.untag(key, &r);
                 state.bytes -= r.cost;
@@ -211,10 +213,10 @@ impl EdgeCache {
             state.by_surrogate_key.entry(tag.to_owned()).or_default().insert(key.to_owned());
         }
         state.bytes += resource.cost;
-        state.resources.0.insert(key.to_owned(), resource);
+        state.resources.insert(key.to_owned(), resource);
         self.stores.fetch_add(1, Relaxed);
         while state.bytes > self.max_bytes {
-            let Some((old_key, old)) = state.resources.0.remove_lru() else { break };
+            let Some((old_key, old)) = state.resources.remove_lru() else { break };
             state.untag(&old_key, &old);
             state.bytes -= old.cost;
             self.evictions.fetch_add(old.variants.len() as u64, Relaxed);
@@ -240,7 +242,7 @@ impl EdgeCache {
     pub fn stats(&self) -> Stats {
         let (entries, bytes) = {
             let state = self.state();
-            (state.resources.0.iter().map(|(_, r)| r.variants.len() as u64).sum(), state.bytes as u64)
+            (state.resources.iter().map(|(_, r)| r.variants.len() as u64).sum(), state.bytes as u64)
         };
         Stats {
             hits: self.hits.load(Relaxed),
