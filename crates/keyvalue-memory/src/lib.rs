@@ -130,12 +130,10 @@ impl MemoryStore {
 
     /// The value at `key` with its version, for a later [`MemoryStore::compare_and_swap`].
     pub fn get_versioned(&self, key: &str) -> Versioned {
-        let mut shard = self.shard(key);
-        let Some((value, version)) = shard.entries.get(key).map(|e| (e.value.read(), e.version)) else {
-            return Versioned { value: None, version: None };
-        };
-        shard.touch(key);
-        Versioned { value: Some(value), version: Some(version) }
+        match self.shard(key).touch(key) {
+            Some(e) => Versioned { value: Some(e.value.read()), version: Some(e.version) },
+            None => Versioned { value: None, version: None },
+        }
     }
 
     /// Sets `key` to `value` (replacing a value or a counter).
@@ -185,11 +183,10 @@ impl MemoryStore {
         }
         let next = current.checked_add(delta).ok_or_else(|| Error::Overflow(key.to_owned()))?;
         let version = self.next_version();
-        match shard.entries.get_mut(key) {
+        match shard.touch(key) {
             Some(e) => {
                 e.value = Value::Counter(next);
                 e.version = version;
-                shard.touch(key);
             }
             None => shard.put(key, Value::Counter(next), version, self.shard_limit)?,
         }

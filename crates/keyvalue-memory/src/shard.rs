@@ -1,7 +1,8 @@
 //! One shard of the store: its entries, their byte cost, and their order of use for eviction.
 
 use crate::{ENTRY_OVERHEAD, Error};
-use std::collections::{BTreeMap, HashMap};
+use hashlink::LinkedHashMap;
+use std::hash::RandomState;
 
 /// What a key holds: a value or a counter.
 #[derive(Clone, Debug)]
@@ -26,12 +27,10 @@ impl Value {
     }
 }
 
-/// A key's value, its version and when it was last used.
+/// A key's value and its version.
 pub(crate) struct Entry {
     pub(crate) value: Value,
     pub(crate) version: i64,
-    /// Position in [`Shard::recency`].
-    used: u64,
 }
 
 /// What an entry takes, as the store accounts it.
@@ -42,31 +41,22 @@ fn cost(key: &str, value: &Value) -> usize {
 /// One lock's share of the store.
 #[derive(Default)]
 pub(crate) struct Shard {
-    pub(crate) entries: HashMap<String, Entry>,
-    /// Keys by last use, oldest first.
-    recency: BTreeMap<u64, String>,
+    /// The entries, least recently used first. Hashed with std's SipHash rather than
+    /// `hashlink`'s faster default: the keys come from clients.
+    pub(crate) entries: LinkedHashMap<String, Entry, RandomState>,
     pub(crate) bytes: usize,
-    clock: u64,
     pub(crate) evictions: u64,
 }
 
 impl Shard {
-    /// Marks `key` (if present) as the most recently used.
-    pub(crate) fn touch(&mut self, key: &str) {
-        self.clock += 1;
-        let now = self.clock;
-        if let Some(e) = self.entries.get_mut(key) {
-            let old = std::mem::replace(&mut e.used, now);
-            if let Some(k) = self.recency.remove(&old) {
-                self.recency.insert(now, k);
-            }
-        }
+    /// Marks `key` (if present) as the most recently used, and returns its entry.
+    pub(crate) fn touch(&mut self, key: &str) -> Option<&mut Entry> {
+        self.entries.to_back(key)
     }
 
     /// Removes `key`, returning its entry.
     pub(crate) fn remove(&mut self, key: &str) -> Option<Entry> {
         let e = self.entries.remove(key)?;
-        self.recency.remove(&e.used);
         self.bytes -= cost(key, &e.value);
         Some(e)
     }
@@ -79,15 +69,11 @@ impl Shard {
         }
         self.remove(key);
         while self.bytes + bytes > limit {
-            let Some((_, oldest)) = self.recency.pop_first() else { break };
-            if let Some(e) = self.entries.remove(&oldest) {
-                self.bytes -= cost(&oldest, &e.value);
-                self.evictions += 1;
-            }
+            let Some((oldest, e)) = self.entries.pop_front() else { break };
+            self.bytes -= cost(&oldest, &e.value);
+            self.evictions += 1;
         }
-        self.clock += 1;
-        self.recency.insert(self.clock, key.to_owned());
-        self.entries.insert(key.to_owned(), Entry { value, version, used: self.clock });
+        self.entries.insert(key.to_owned(), Entry { value, version });
         self.bytes += bytes;
         Ok(())
     }
