@@ -10,10 +10,18 @@ use crate::{js, rule};
 /// Why a compile failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
+    /// The configuration does not check.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// A source (or an exclusions or inclusions source) could not be read.
     #[error("source {location:?}: {error}")]
-    Download { location: String, error: DownloadError },
+    Download {
+        /// The source, as the configuration names it.
+        location: String,
+        /// Why.
+        error: DownloadError,
+    },
+    /// An exclusion or inclusion pattern is invalid.
     #[error(transparent)]
     Pattern(#[from] PatternError),
 }

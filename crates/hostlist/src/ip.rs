@@ -9,10 +9,15 @@ use crate::rule;
 pub struct IpPattern {
     /// `||`, `|` or empty.
     pub prefix: &'static str,
+    /// The octets given (one to four), as written.
     pub octets: Vec<String>,
+    /// Whether the octets end with `.` (`192.168.1.`).
     pub trailing_dot: bool,
+    /// Whether the octets end with `.*` (`10.0.0.*`).
     pub trailing_wildcard: bool,
+    /// Whether the pattern ends with `^` (or `^|`).
     pub caret: bool,
+    /// Whether the pattern ends with `^|`.
     pub caret_pipe: bool,
 }
 
@@ -65,15 +70,19 @@ pub fn parse(pattern: &str) -> Option<IpPattern> {
 }
 
 impl IpPattern {
+    /// Four octets, without a trailing `.` or `.*`.
     pub fn is_full_ip(&self) -> bool {
         self.octets.len() == 4 && !self.trailing_dot && !self.trailing_wildcard
     }
+    /// Fewer than four octets, then `.` or `.*` (`10.0.0.`, `10.0.*`).
     pub fn is_subnet_wildcard(&self) -> bool {
         self.octets.len() < 4 && (self.trailing_dot || self.trailing_wildcard)
     }
+    /// Three octets with no `.`, `.*` or `^` after them (`192.168.1`).
     pub fn is_ambiguous_3_octet(&self) -> bool {
         self.octets.len() == 3 && !self.trailing_dot && !self.trailing_wildcard && !self.caret
     }
+    /// One or two octets.
     pub fn is_too_wide(&self) -> bool {
         self.octets.len() <= 2
     }

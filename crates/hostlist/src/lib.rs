@@ -1,12 +1,13 @@
 //! A HostlistCompiler-compatible blocklist compiler.
 //!
-//! Given the same configuration and sources, [`compile`] produces the same list as AdGuard's
+//! Given the same configuration and sources, [`compile()`] produces the same list as AdGuard's
 //! HostlistCompiler 2.1.1 (`@adguard/hostlist-compiler`), apart from the `! Last modified:` and
 //! `! Compiled by` header lines: the same 13 transformations in the same fixed order, the same
 //! exclusions and inclusions, the same source directives, the same header. Sources are read
 //! through [`Fetch`] (`download::read_file_lines` helps implementations that have files).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod compile;
 pub mod config;

@@ -113,7 +113,9 @@ pub fn etc_hosts_hostnames(rule_text: &str) -> Option<Vec<String>> {
 /// One `$` modifier: a name and an optional value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Modifier {
+    /// The name (`important`, `~important`, `dnstype`).
     pub name: String,
+    /// What follows `=`, if anything does.
     pub value: Option<String>,
 }
 

@@ -4,79 +4,8 @@
 use crate::validate::{self, Mode};
 use crate::wildcard::Matcher;
 use crate::{ip, js, rule};
-use serde::{Deserialize, Serialize};
 
-/// A transformation, by its configuration name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Transformation {
-    RemoveComments,
-    Compress,
-    RemoveModifiers,
-    Validate,
-    ValidateAllowIp,
-    ValidateAllowPublicSuffix,
-    ValidateAllowIpAndPublicSuffix,
-    Deduplicate,
-    InvertAllow,
-    RemoveEmptyLines,
-    TrimLines,
-    InsertFinalNewLine,
-    ConvertToAscii,
-}
-
-impl Transformation {
-    /// Every transformation, in the order they are applied.
-    pub const ORDER: [Transformation; 13] = [
-        Transformation::ConvertToAscii,
-        Transformation::TrimLines,
-        Transformation::RemoveComments,
-        Transformation::Compress,
-        Transformation::RemoveModifiers,
-        Transformation::InvertAllow,
-        Transformation::Validate,
-        Transformation::ValidateAllowIp,
-        Transformation::ValidateAllowPublicSuffix,
-        Transformation::ValidateAllowIpAndPublicSuffix,
-        Transformation::Deduplicate,
-        Transformation::RemoveEmptyLines,
-        Transformation::InsertFinalNewLine,
-    ];
-
-    /// The configuration name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Transformation::RemoveComments => "RemoveComments",
-            Transformation::Compress => "Compress",
-            Transformation::RemoveModifiers => "RemoveModifiers",
-            Transformation::Validate => "Validate",
-            Transformation::ValidateAllowIp => "ValidateAllowIp",
-            Transformation::ValidateAllowPublicSuffix => "ValidateAllowPublicSuffix",
-            Transformation::ValidateAllowIpAndPublicSuffix => "ValidateAllowIpAndPublicSuffix",
-            Transformation::Deduplicate => "Deduplicate",
-            Transformation::InvertAllow => "InvertAllow",
-            Transformation::RemoveEmptyLines => "RemoveEmptyLines",
-            Transformation::TrimLines => "TrimLines",
-            Transformation::InsertFinalNewLine => "InsertFinalNewLine",
-            Transformation::ConvertToAscii => "ConvertToAscii",
-        }
-    }
-
-    /// The transformation called `name`, if there is one.
-    pub fn from_name(name: &str) -> Option<Transformation> {
-        Transformation::ORDER.into_iter().find(|t| t.name() == name)
-    }
-
-    /// Whether this is one of the four validations (at most one may be chosen).
-    pub fn is_validation(self) -> bool {
-        matches!(
-            self,
-            Transformation::Validate
-                | Transformation::ValidateAllowIp
-                | Transformation::ValidateAllowPublicSuffix
-                | Transformation::ValidateAllowIpAndPublicSuffix
-        )
-    }
-}
+pub use hostlist_config::Transformation;
 
 /// Applies exclusions, inclusions and then `transformations` (in [`Transformation::ORDER`]).
 pub fn apply(
@@ -434,13 +363,5 @@ mod tests {
         let out = compress(lines(&["||example.org^$", "||sub.example.org^$,", "||example.org^", " ||other.org^$ "]));
         assert_eq!(out, lines(&["||example.org^$", " ||other.org^$ "]));
         assert_eq!(compress(lines(&["||d^$"])), lines(&["||d^$"]));
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for t in Transformation::ORDER {
-            assert_eq!(Transformation::from_name(t.name()), Some(t));
-        }
-        assert_eq!(Transformation::from_name("Nope"), None);
     }
 }

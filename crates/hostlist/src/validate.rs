@@ -17,7 +17,9 @@ const MIN_PATTERN_LENGTH: usize = 5;
 /// Which validation: whether IP addresses and bare public suffixes are allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mode {
+    /// IP addresses (and `||a.b.c.` subnets) are valid.
     pub allow_ip: bool,
+    /// Bare public suffixes (`||org^`, `||co.uk^`) are valid.
     pub allow_public_suffix: bool,
 }
 

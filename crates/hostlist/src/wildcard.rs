@@ -12,7 +12,9 @@ pub const MAX_REGEX_BYTES: usize = 32 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 #[error("invalid pattern {pattern:?}: {reason}")]
 pub struct PatternError {
+    /// The pattern, as written.
     pub pattern: String,
+    /// Why it is invalid.
     pub reason: String,
 }
 

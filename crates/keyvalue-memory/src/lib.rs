@@ -19,7 +19,11 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, HashMap};
+mod shard;
+#[cfg(test)]
+mod tests;
+
+use shard::{Shard, Value};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -71,90 +75,6 @@ pub const LIST_PAGE: usize = 1000;
 pub const ENTRY_OVERHEAD: usize = 96;
 
 const SHARDS: usize = 16;
-
-#[derive(Clone, Debug)]
-enum Value {
-    Bytes(Vec<u8>),
-    Counter(i64),
-}
-
-impl Value {
-    fn read(&self) -> Vec<u8> {
-        match self {
-            Value::Bytes(b) => b.clone(),
-            Value::Counter(n) => n.to_le_bytes().to_vec(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Value::Bytes(b) => b.len(),
-            Value::Counter(_) => 8,
-        }
-    }
-}
-
-struct Entry {
-    value: Value,
-    version: i64,
-    /// Position in [`Shard::recency`].
-    used: u64,
-}
-
-fn cost(key: &str, value: &Value) -> usize {
-    key.len() + value.len() + ENTRY_OVERHEAD
-}
-
-#[derive(Default)]
-struct Shard {
-    entries: HashMap<String, Entry>,
-    /// Keys by last use, oldest first.
-    recency: BTreeMap<u64, String>,
-    bytes: usize,
-    clock: u64,
-    evictions: u64,
-}
-
-impl Shard {
-    fn touch(&mut self, key: &str) {
-        self.clock += 1;
-        let now = self.clock;
-        if let Some(e) = self.entries.get_mut(key) {
-            let old = std::mem::replace(&mut e.used, now);
-            if let Some(k) = self.recency.remove(&old) {
-                self.recency.insert(now, k);
-            }
-        }
-    }
-
-    fn remove(&mut self, key: &str) -> Option<Entry> {
-        let e = self.entries.remove(key)?;
-        self.recency.remove(&e.used);
-        self.bytes -= cost(key, &e.value);
-        Some(e)
-    }
-
-    /// Stores `value` at `key`, evicting the least recently used entries to make room.
-    fn put(&mut self, key: &str, value: Value, version: i64, limit: usize) -> Result<(), Error> {
-        let bytes = cost(key, &value);
-        if bytes > limit {
-            return Err(Error::TooLarge { key: key.to_owned(), bytes, limit });
-        }
-        self.remove(key);
-        while self.bytes + bytes > limit {
-            let Some((_, oldest)) = self.recency.pop_first() else { break };
-            if let Some(e) = self.entries.remove(&oldest) {
-                self.bytes -= cost(&oldest, &e.value);
-                self.evictions += 1;
-            }
-        }
-        self.clock += 1;
-        self.recency.insert(self.clock, key.to_owned());
-        self.entries.insert(key.to_owned(), Entry { value, version, used: self.clock });
-        self.bytes += bytes;
-        Ok(())
-    }
-}
 
 /// A bounded in-memory key-value store (one bucket). Cheap to share behind an `Arc`.
 pub struct MemoryStore {
@@ -210,12 +130,10 @@ impl MemoryStore {
 
     /// The value at `key` with its version, for a later [`MemoryStore::compare_and_swap`].
     pub fn get_versioned(&self, key: &str) -> Versioned {
-        let mut shard = self.shard(key);
-        let Some((value, version)) = shard.entries.get(key).map(|e| (e.value.read(), e.version)) else {
-            return Versioned { value: None, version: None };
-        };
-        shard.touch(key);
-        Versioned { value: Some(value), version: Some(version) }
+        match self.shard(key).touch(key) {
+            Some(e) => Versioned { value: Some(e.value.read()), version: Some(e.version) },
+            None => Versioned { value: None, version: None },
+        }
     }
 
     /// Sets `key` to `value` (replacing a value or a counter).
@@ -265,11 +183,10 @@ impl MemoryStore {
         }
         let next = current.checked_add(delta).ok_or_else(|| Error::Overflow(key.to_owned()))?;
         let version = self.next_version();
-        match shard.entries.get_mut(key) {
+        match shard.touch(key) {
             Some(e) => {
                 e.value = Value::Counter(next);
                 e.version = version;
-                shard.touch(key);
             }
             None => shard.put(key, Value::Counter(next), version, self.shard_limit)?,
         }
@@ -314,113 +231,5 @@ impl MemoryStore {
                 evictions: u.evictions + s.evictions,
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    #[test]
-    fn values_and_counters() {
-        let s = MemoryStore::new(1 << 20);
-        assert_eq!(s.get("a"), None);
-        s.set("a", b"x").unwrap();
-        assert_eq!(s.get("a"), Some(b"x".to_vec()));
-        assert!(s.exists("a"));
-        assert_eq!(s.increment("a", 1), Err(Error::NotACounter("a".into())));
-        assert_eq!(s.increment("n", 0).unwrap(), 0);
-        assert!(!s.exists("n"), "reading a counter creates nothing");
-        assert_eq!(s.increment("n", 5).unwrap(), 5);
-        assert_eq!(s.increment("n", -2).unwrap(), 3);
-        assert_eq!(s.get("n"), Some(3i64.to_le_bytes().to_vec()));
-        assert_eq!(s.increment("n", i64::MAX), Err(Error::Overflow("n".into())));
-        s.set("n", b"v").unwrap();
-        assert_eq!(s.get("n"), Some(b"v".to_vec()));
-        s.delete("n");
-        s.delete("never");
-        assert!(!s.exists("n"));
-    }
-
-    #[test]
-    fn compare_and_swap_is_exact() {
-        let s = MemoryStore::new(1 << 20);
-        let absent = s.get_versioned("k");
-        assert_eq!(absent.version, None);
-        assert!(s.compare_and_swap("k", None, b"1").unwrap());
-        assert!(!s.compare_and_swap("k", None, b"2").unwrap(), "no longer absent");
-        let read = s.get_versioned("k");
-        assert_eq!(read.value, Some(b"1".to_vec()));
-        s.set("k", b"1").unwrap(); // same bytes, new version
-        assert!(!s.compare_and_swap("k", read.version, b"3").unwrap());
-        let read = s.get_versioned("k");
-        assert!(s.compare_and_swap("k", read.version, b"3").unwrap());
-        assert_eq!(s.get("k"), Some(b"3".to_vec()));
-    }
-
-    #[test]
-    fn concurrent_increments_lose_nothing() {
-        let s = Arc::new(MemoryStore::new(1 << 20));
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let s = s.clone();
-                std::thread::spawn(move || {
-                    (0..1000).for_each(|_| {
-                        s.increment("c", 1).unwrap();
-                    })
-                })
-            })
-            .collect();
-        threads.into_iter().for_each(|t| t.join().unwrap());
-        assert_eq!(s.increment("c", 0).unwrap(), 8000);
-    }
-
-    #[test]
-    fn evicts_least_recently_used_within_budget() {
-        let budget = 16 * 4096;
-        let s = MemoryStore::new(budget);
-        for i in 0..2000 {
-            s.set(&format!("key-{i}"), &[0u8; 200]).unwrap();
-            // Keep key-0 in use: it must survive the evictions.
-            assert!(s.get("key-0").is_some(), "key-0 evicted at {i}");
-        }
-        let u = s.usage();
-        assert!(u.bytes <= budget, "{u:?}");
-        assert!(u.evictions > 0);
-        assert_eq!(u.entries as u64 + u.evictions, 2000);
-        assert!(s.get("key-1999").is_some(), "the newest entry is kept");
-        assert!(s.get("key-1").is_none(), "an old unused entry is evicted");
-    }
-
-    #[test]
-    fn an_entry_over_the_per_entry_limit_is_refused() {
-        let s = MemoryStore::new(16 * 1024);
-        let big = vec![0u8; 2000];
-        match s.set("big", &big) {
-            Err(Error::TooLarge { limit, .. }) => assert_eq!(limit, s.max_entry_bytes()),
-            other => panic!("{other:?}"),
-        }
-        assert!(!s.exists("big"));
-    }
-
-    #[test]
-    fn list_keys_pages_in_order() {
-        let s = MemoryStore::new(64 << 20);
-        for i in 0..2500 {
-            s.set(&format!("k{i:05}"), b"").unwrap();
-        }
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = s.list_keys(cursor.as_deref());
-            seen.extend(page.keys);
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        let expected: Vec<String> = (0..2500).map(|i| format!("k{i:05}")).collect();
-        assert_eq!(seen, expected);
     }
 }

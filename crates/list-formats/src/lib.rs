@@ -4,7 +4,7 @@
 //! possibly `/etc/hosts` lines and plain domain lines, with `!` and `#` comments. The output is
 //! one [`Format`]: the list unchanged (`adblock`), `hosts`, `domains`, `wildcard` (Blocky),
 //! `dnsmasq`, `dnsmasq-legacy`, `unbound`, `rpz` (a response policy zone) or the `allowlist` of
-//! its exceptions, with a [`header`] in the style of list publishers.
+//! its exceptions, with a [`header()`] in the style of list publishers.
 //!
 //! # Streaming, in two passes
 //!
@@ -15,7 +15,7 @@
 //! rules. Pass 2 ([`Renderer`]) reads the list again and writes each line's output, keeping a
 //! 64-bit hash per distinct output line to write it once. Input arriving in byte chunks is cut
 //! into lines by a [`LineSplitter`]. The header needs pass 2's [`Stats`]: buffer the body, or run
-//! pass 2 once to count and once to write. [`render`] does everything for a list in memory.
+//! pass 2 once to count and once to write. [`render()`] does everything for a list in memory.
 //!
 //! Deduplication by hash can drop a distinct line whose hash collides with an earlier one: with
 //! 64-bit hashes the odds are about 10⁻⁷ for a list of 2 million lines.
@@ -151,7 +151,7 @@ pub use header::{HeaderInfo, header};
 pub use lines::LineSplitter;
 pub use render::{Renderer, Stats};
 
-/// Renders a list held in memory into `format`: both passes, then the [`header`] before the
+/// Renders a list held in memory into `format`: both passes, then the [`header()`] before the
 /// body. For tests and small lists; large ones go through [`Analyzer`] and [`Renderer`].
 pub fn render(format: Format, text: &str, info: &HeaderInfo<'_>) -> (String, Stats) {
     let mut analyzer = Analyzer::new();

@@ -1,0 +1,82 @@
+//! The table, the connections' settings, and reading and writing one row.
+
+use crate::checkpoint::WAL_RESTART_BYTES;
+use crate::{Error, Versioned};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::time::Duration;
+
+/// The one table: values and counters of every bucket.
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS kv (
+    bucket  TEXT    NOT NULL,
+    key     TEXT    NOT NULL,
+    value   BLOB,
+    counter INTEGER,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+";
+
+/// A connection to the database at `path`, set up as every connection of the store is.
+pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
+    let c = Connection::open(path)?;
+    c.busy_timeout(Duration::from_secs(10))?;
+    // WAL: readers never block the writer. synchronous=NORMAL: a committed write survives a
+    // crash of the process (not necessarily a power cut), at a fraction of FULL's cost.
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "NORMAL")?;
+    // After a checkpoint resets the log, its file is truncated back to this size.
+    c.pragma_update(None, "journal_size_limit", WAL_RESTART_BYTES as i64)?;
+    c.set_prepared_statement_cache_capacity(32);
+    Ok(c)
+}
+
+/// The counter at `key` (0 if absent); an error if the key holds a value.
+pub(crate) fn counter(c: &Connection, bucket: &str, key: &str) -> Result<i64, Error> {
+    let row: Option<Option<i64>> = c
+        .prepare_cached("SELECT counter FROM kv WHERE bucket = ?1 AND key = ?2")?
+        .query_row(params![bucket, key], |r| r.get(0))
+        .optional()?;
+    match row {
+        None => Ok(0),
+        Some(Some(n)) => Ok(n),
+        Some(None) => Err(Error::NotACounter(key.to_owned())),
+    }
+}
+
+/// The value (or counter) at `key`, with its version.
+pub(crate) fn get_row(c: &Connection, bucket: &str, key: &str) -> Result<Versioned, Error> {
+    let row = c
+        .prepare_cached("SELECT value, counter, version FROM kv WHERE bucket = ?1 AND key = ?2")?
+        .query_row(params![bucket, key], |r| {
+            Ok((r.get::<_, Option<Vec<u8>>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, i64>(2)?))
+        })
+        .optional()?;
+    Ok(match row {
+        None => Versioned { value: None, version: None },
+        Some((value, counter, version)) => Versioned {
+            value: Some(match counter {
+                Some(n) => n.to_le_bytes().to_vec(),
+                None => value.unwrap_or_default(),
+            }),
+            version: Some(version),
+        },
+    })
+}
+
+/// Sets `key` to `value` (replacing a value or a counter) at `version`.
+pub(crate) fn put_row(
+    tx: &rusqlite::Transaction<'_>,
+    bucket: &str,
+    key: &str,
+    value: &[u8],
+    version: i64,
+) -> Result<(), Error> {
+    tx.prepare_cached(
+        "INSERT INTO kv (bucket, key, value, counter, version) VALUES (?1, ?2, ?3, NULL, ?4)
+         ON CONFLICT (bucket, key) DO UPDATE SET value = ?3, counter = NULL, version = ?4",
+    )?
+    .execute(params![bucket, key, value, version])?;
+    Ok(())
+}
