@@ -259,10 +259,10 @@ fn check_webhook_url(raw: &str) -> bool {
 /// (400); one that breaks a rule between properties cannot be processed (422).
 fn check_config(config: &Value) -> Result<()> {
     let r = api::validate_config(config);
-    let parsed = hostlist::config::Configuration::parse(config);
-    let whole = hostlist::config::Configuration::from_value(config);
+    let parsed = hostlist_config::Configuration::parse(config);
+    let whole = hostlist_config::Configuration::from_value(config);
     let too_many = parsed.as_ref().is_ok_and(|c| {
-        let lists = |f: &hostlist::config::Filters| [f.exclusions_sources.len(), f.inclusions_sources.len()];
+        let lists = |f: &hostlist_config::Filters| [f.exclusions_sources.len(), f.inclusions_sources.len()];
         std::iter::once(c.sources.len())
             .chain(lists(&c.filters))
             .chain(c.sources.iter().flat_map(|s| lists(&s.filters)))

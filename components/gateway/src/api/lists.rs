@@ -99,13 +99,13 @@ pub(crate) fn new_webhook_secret() -> String {
 /// Sources, exclusion sources or inclusion sources one configuration may name, in each list.
 pub(crate) const MAX_CONFIG_SOURCES: usize = 100;
 
-/// Checks a HostlistCompiler configuration as the compiler will (the `hostlist` crate's own
-/// checks): a property that is unknown, of the wrong type or missing is malformed input (400,
+/// Checks a HostlistCompiler configuration as the compiler will (`hostlist-config`, the
+/// compiler's own checks, without the compiler): a property that is unknown, of the wrong type or missing is malformed input (400,
 /// as `openapi.yaml`'s `HostlistConfig` schema says); breaking a rule between properties (two
 /// validation transformations, validation at both levels) is well-formed input that cannot be
 /// processed (422).
 pub(crate) fn validate_config(config: &serde_json::Value) -> Result<()> {
-    let parsed = hostlist::config::Configuration::parse(config)
+    let parsed = hostlist_config::Configuration::parse(config)
         .map_err(|e| ApiError::new(400, "invalid_configuration", format!("`config`: {}", e.0)))?;
     // Each source is a fetch: a configuration names at most MAX_CONFIG_SOURCES in each list.
     let too_many = |what: String, n: usize| {
@@ -117,7 +117,7 @@ pub(crate) fn validate_config(config: &serde_json::Value) -> Result<()> {
             )
         })
     };
-    let filter_lists = |at: &str, f: &hostlist::config::Filters| {
+    let filter_lists = |at: &str, f: &hostlist_config::Filters| {
         [("exclusions_sources", f.exclusions_sources.len()), ("inclusions_sources", f.inclusions_sources.len())]
             .into_iter()
             .find_map(|(name, n)| too_many(format!("{at}{name}"), n))
