@@ -368,20 +368,20 @@ fn up(args: UpArgs) -> Result<()> {
     }
     let mut vars = BTreeMap::new();
     let admin_sha256 = admin.clone();
-    vars.insert(variables::ADMIN_TOKEN_SHA256.to_owned(), admin.unwrap_or_default());
-    vars.insert(variables::RATE_LIMIT_REQUESTS.to_owned(), args.rate_limit.to_string());
-    vars.insert(variables::RATE_LIMIT_WINDOW_SECS.to_owned(), args.rate_window_secs.to_string());
-    vars.insert(variables::AUTH_FAILURE_LIMIT.to_owned(), args.auth_failure_limit.to_string());
-    vars.insert(variables::MAX_BODY_BYTES.to_owned(), args.max_body_bytes.to_string());
-    vars.insert(variables::MAX_LISTS_PER_USER.to_owned(), args.max_lists_per_user.to_string());
-    vars.insert(variables::COMPILE_DEDUPE_SECS.to_owned(), args.compile_dedupe_secs.to_string());
-    vars.insert(variables::CACHE_TTL_SECS.to_owned(), args.cache_ttl_secs.to_string());
-    vars.insert(variables::MAX_PREVIEW_BYTES.to_owned(), args.max_preview_bytes.to_string());
-    vars.insert(variables::SUBSCRIPTION_RATE_LIMIT.to_owned(), args.subscription_rate_limit.to_string());
-    vars.insert(variables::SUBSCRIPTION_ADDRESS_LIMIT.to_owned(), args.subscription_address_limit.to_string());
-    vars.insert(variables::SUBSCRIPTION_MAX_AGE_SECS.to_owned(), args.subscription_max_age_secs.to_string());
-    vars.insert(variables::SUBSCRIPTION_EXPIRES_HOURS.to_owned(), args.subscription_expires_hours.to_string());
-    vars.insert(variables::PUBLIC_BASE_URL.to_owned(), args.public_base_url.clone());
+    vars.insert(blocklist_model::variables::ADMIN_TOKEN_SHA256.to_owned(), admin.unwrap_or_default());
+    vars.insert(blocklist_model::variables::RATE_LIMIT_REQUESTS.to_owned(), args.rate_limit.to_string());
+    vars.insert(blocklist_model::variables::RATE_LIMIT_WINDOW_SECS.to_owned(), args.rate_window_secs.to_string());
+    vars.insert(blocklist_model::variables::AUTH_FAILURE_LIMIT.to_owned(), args.auth_failure_limit.to_string());
+    vars.insert(blocklist_model::variables::MAX_BODY_BYTES.to_owned(), args.max_body_bytes.to_string());
+    vars.insert(blocklist_model::variables::MAX_LISTS_PER_USER.to_owned(), args.max_lists_per_user.to_string());
+    vars.insert(blocklist_model::variables::COMPILE_DEDUPE_SECS.to_owned(), args.compile_dedupe_secs.to_string());
+    vars.insert(blocklist_model::variables::CACHE_TTL_SECS.to_owned(), args.cache_ttl_secs.to_string());
+    vars.insert(blocklist_model::variables::MAX_PREVIEW_BYTES.to_owned(), args.max_preview_bytes.to_string());
+    vars.insert(blocklist_model::variables::SUBSCRIPTION_RATE_LIMIT.to_owned(), args.subscription_rate_limit.to_string());
+    vars.insert(blocklist_model::variables::SUBSCRIPTION_ADDRESS_LIMIT.to_owned(), args.subscription_address_limit.to_string());
+    vars.insert(blocklist_model::variables::SUBSCRIPTION_MAX_AGE_SECS.to_owned(), args.subscription_max_age_secs.to_string());
+    vars.insert(blocklist_model::variables::SUBSCRIPTION_EXPIRES_HOURS.to_owned(), args.subscription_expires_hours.to_string());
+    vars.insert(blocklist_model::variables::PUBLIC_BASE_URL.to_owned(), args.public_base_url.clone());
 
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let queue = Arc::new(match &args.redis_url {
@@ -406,15 +406,15 @@ fn up(args: UpArgs) -> Result<()> {
         sweep_interval: Duration::from_millis(args.sweep_interval_ms.max(10)),
     };
     for (key, value) in [
-        (variables::JOB_QUEUE_ADDRESS, queue.address.clone()),
-        (variables::JOB_QUEUE_CHANNEL, queue.channel.clone()),
-        (variables::JOB_MAX_ATTEMPTS, trigger_config.policy.max_attempts.to_string()),
-        (variables::JOB_BACKOFF_MS, trigger_config.policy.base_backoff_ms.to_string()),
-        (variables::JOB_BACKOFF_MAX_MS, trigger_config.policy.max_backoff_ms.to_string()),
-        (variables::JOB_LEASE_MS, ledger_lease.as_millis().to_string()),
-        (variables::JOB_REQUEUE_AFTER_MS, args.job_requeue_after_ms.to_string()),
+        (blocklist_model::variables::JOB_QUEUE_ADDRESS, queue.address.clone()),
+        (blocklist_model::variables::JOB_QUEUE_CHANNEL, queue.channel.clone()),
+        (blocklist_model::variables::JOB_MAX_ATTEMPTS, trigger_config.policy.max_attempts.to_string()),
+        (blocklist_model::variables::JOB_BACKOFF_MS, trigger_config.policy.base_backoff_ms.to_string()),
+        (blocklist_model::variables::JOB_BACKOFF_MAX_MS, trigger_config.policy.max_backoff_ms.to_string()),
+        (blocklist_model::variables::JOB_LEASE_MS, ledger_lease.as_millis().to_string()),
+        (blocklist_model::variables::JOB_REQUEUE_AFTER_MS, args.job_requeue_after_ms.to_string()),
         // This host sweeps from a timer; from the request path too only if asked.
-        (variables::REQUEST_SWEEP_SECS, args.request_sweep_secs.to_string()),
+        (blocklist_model::variables::REQUEST_SWEEP_SECS, args.request_sweep_secs.to_string()),
     ] {
         vars.insert(key.to_owned(), value);
     }

@@ -22,8 +22,8 @@ fn table_keys(toml: &str, name: &str) -> BTreeSet<String> {
 #[test]
 fn spin_toml_and_the_host_use_the_same_names() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let all: BTreeSet<String> = variables::ALL.iter().map(|s| s.to_string()).collect();
-    assert_eq!(all.len(), variables::ALL.len(), "a name is listed twice");
+    let all: BTreeSet<String> = blocklist_model::variables::ALL.iter().map(|s| s.to_string()).collect();
+    assert_eq!(all.len(), blocklist_model::variables::ALL.len(), "a name is listed twice");
     let spin = std::fs::read_to_string(root.join("spin.toml")).unwrap();
 
     let gateway = table_keys(&spin, "component.gateway.variables");
@@ -38,8 +38,8 @@ fn spin_toml_and_the_host_use_the_same_names() {
     }
 
     let main = std::fs::read_to_string(root.join("src/main.rs")).unwrap();
-    for name in variables::ALL {
-        let constant = format!("variables::{}", name.to_uppercase());
+    for name in blocklist_model::variables::ALL {
+        let constant = format!("blocklist_model::variables::{}", name.to_uppercase());
         assert!(main.contains(&constant), "the host does not set {name} ({constant} is not in src/main.rs)");
     }
 }

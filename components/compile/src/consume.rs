@@ -1,14 +1,60 @@
 //! One message: claim, compile, store, finish, notify.
 
 use crate::blocklist::compiler::compiler;
-use edge_store::jobs::{self, JobSettings, Message};
+use edge_store::job_ledger::{self, JobSettings, Message};
 use edge_store::kv::{JsonUpdate, Kv};
 use edge_store::ledger::{Artifact, Claim, JobRecord, JobStatus, Skip};
+use edge_store::StoreError;
 use edge_store::model::*;
 use sha2::{Digest, Sha256};
 
-/// Why a message failed (logged; the ledger has the job's side of it).
-pub type Error = String;
+/// Why a message failed, for the trigger to retry it (logged; the ledger has the job's side).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The platform failed outside an attempt: configuration, the store, the ledger, a sweep.
+    #[error("{context}: {source}")]
+    Platform { context: String, source: StoreError },
+    /// The attempt failed; the ledger records it as a failed attempt (retried or dead).
+    #[error("job {job_id}: {reason}")]
+    Attempt { job_id: String, reason: AttemptError },
+}
+
+/// Why an attempt to compile a list failed; its text is what the ledger and the API show.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    /// The store failed while reading or writing what the attempt needs.
+    #[error("{context}: {source}")]
+    Store { context: String, source: StoreError },
+    /// The list's rules text is not where its record says.
+    #[error("the rules of list {list_id} revision {revision} are missing")]
+    RulesMissing { list_id: String, revision: u64 },
+    /// The list's rules text is not UTF-8.
+    #[error("the rules of list {0} are not UTF-8")]
+    RulesNotUtf8(String),
+    /// The compiler refused the list (`blocklist:compiler/compiler`'s error).
+    #[error("{}", compile_error_text(.0))]
+    Compile(compiler::CompileError),
+}
+
+fn compile_error_text(e: &compiler::CompileError) -> String {
+    match e {
+        compiler::CompileError::InvalidConfiguration(m) => format!("invalid configuration: {m}"),
+        compiler::CompileError::Source(m) => format!("source failed: {m}"),
+        compiler::CompileError::Pattern(m) => format!("invalid pattern: {m}"),
+    }
+}
+
+/// `Error::Platform` with its context.
+fn platform(context: impl Into<String>) -> impl FnOnce(StoreError) -> Error {
+    let context = context.into();
+    move |source| Error::Platform { context, source }
+}
+
+/// `AttemptError::Store` with its context.
+fn store(context: impl Into<String>) -> impl FnOnce(StoreError) -> AttemptError {
+    let context = context.into();
+    move |source| AttemptError::Store { context, source }
+}
 
 /// Transformations applied to a list given as rules text (a configuration list names its own).
 pub const RULES_TRANSFORMATIONS: &[&str] = &["TrimLines", "RemoveEmptyLines", "Deduplicate", "InsertFinalNewLine"];
@@ -29,13 +75,13 @@ pub fn handle(payload: &[u8]) -> Result<(), Error> {
             return Ok(());
         }
     };
-    let values = edge_store::config::Values::load().map_err(|e| e.to_string())?;
-    let settings = JobSettings::load(&values).map_err(|e| e.to_string())?;
-    let expires_hours = edge_store::renditions::expires_hours(&values).map_err(|e| e.to_string())?;
-    let lists = Kv::open(STORE_LISTS).map_err(|e| e.to_string())?;
+    let values = edge_store::config::Values::load().map_err(platform("reading the configuration"))?;
+    let settings = JobSettings::load(&values).map_err(platform("reading the job settings"))?;
+    let expires_hours = edge_store::renditions::expires_hours(&values).map_err(platform("reading the settings"))?;
+    let lists = Kv::open(STORE_LISTS).map_err(platform("opening the lists store"))?;
     match message {
         Message::Sweep => {
-            let r = jobs::sweep(&lists, &settings, now_ms()).map_err(|e| format!("sweep: {e}"))?;
+            let r = job_ledger::sweep(&lists, &settings, now_ms()).map_err(platform("sweep"))?;
             if r.requeued > 0 {
                 eprintln!("compile: sweep requeued {} of {} unfinished jobs", r.requeued, r.examined);
             }
@@ -49,14 +95,14 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
     let token = hex::encode(edge_store::wasi::random::random::get_random_bytes(16));
     let now = now_ms();
     let mut skipped = None;
-    let written = jobs::update(lists, job_id, |j| match j.claim(now, &token, &settings.policy) {
+    let written = job_ledger::update(lists, job_id, |j| match j.claim(now, &token, &settings.policy) {
         Claim::Claimed(next) | Claim::Expired(next) => Some(next),
         Claim::Skip(why) => {
             skipped = Some(why);
             None
         }
     })
-    .map_err(|e| format!("claiming job {job_id}: {e}"))?;
+    .map_err(platform(format!("claiming job {job_id}")))?;
     let job = match (written, skipped) {
         (Some(job), _) => job,
         (None, Some(Skip::Final(_))) => return Ok(()),
@@ -85,7 +131,10 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
             }
             return Ok(());
         }
-        Err(e) => return fail(lists, settings, job_id, &token, None, format!("reading list {}: {e}", job.list_id)),
+        Err(e) => {
+            let why = AttemptError::Store { context: format!("reading list {}", job.list_id), source: e };
+            return fail(lists, settings, job_id, &token, None, why);
+        }
     };
 
     match compile_list(lists, &list) {
@@ -131,14 +180,15 @@ fn fail(
     job_id: &str,
     token: &str,
     list: Option<&ListRecord>,
-    error: String,
+    reason: AttemptError,
 ) -> Result<(), Error> {
-    if let Some(job) = settle(lists, job_id, |j| j.fail(token, now_ms(), &error, &settings.policy))?
+    let text = reason.to_string();
+    if let Some(job) = settle(lists, job_id, |j| j.fail(token, now_ms(), &text, &settings.policy))?
         && job.status == JobStatus::Dead
     {
         finish(lists, &job, list);
     }
-    Err(format!("job {job_id}: {error}"))
+    Err(Error::Attempt { job_id: job_id.to_owned(), reason })
 }
 
 /// Applies a ledger transition of the attempt, if it still holds the lease.
@@ -147,19 +197,19 @@ fn settle(
     job_id: &str,
     step: impl FnMut(&JobRecord) -> Option<JobRecord>,
 ) -> Result<Option<JobRecord>, Error> {
-    jobs::update(lists, job_id, step).map_err(|e| format!("updating job {job_id}: {e}"))
+    job_ledger::update(lists, job_id, step).map_err(platform(format!("updating job {job_id}")))
 }
 
 /// Index upkeep and the webhook for a job that has just finished.
 fn finish(lists: &Kv, job: &JobRecord, list: Option<&ListRecord>) {
-    if let Err(e) = jobs::finished(lists, job) {
+    if let Err(e) = job_ledger::finished(lists, job) {
         // The sweeper drops finished jobs from its index too.
         eprintln!("compile: indexing finished job {}: {e}", job.id);
     }
     let Some(webhook) = list.and_then(|l| l.webhook.as_ref()) else { return };
     let event = if job.status == JobStatus::Done { "job.done" } else { "job.dead" };
     let outcome = crate::webhook::notify(webhook, event, job, list.map(|l| l.name.as_str()).unwrap_or(""));
-    let _ = jobs::update(lists, &job.id, |j| {
+    let _ = job_ledger::update(lists, &job.id, |j| {
         let mut next = j.clone();
         next.notification = Some(outcome.clone());
         Some(next)
@@ -167,16 +217,15 @@ fn finish(lists: &Kv, job: &JobRecord, list: Option<&ListRecord>) {
 }
 
 /// Compiles the list's current revision.
-fn compile_list(lists: &Kv, list: &ListRecord) -> Result<compiler::Compiled, Error> {
+fn compile_list(lists: &Kv, list: &ListRecord) -> Result<compiler::Compiled, AttemptError> {
     let (config, files) = match &list.source {
         ListSource::Config { config } => (config.to_string(), Vec::new()),
         ListSource::Rules => {
             let bytes = lists
                 .get_chunks(&rules_prefix(&list.id, list.revision), list.rules_chunks, list.rules_bytes as usize)
-                .map_err(|e| format!("reading the rules of list {}: {e}", list.id))?
-                .ok_or_else(|| format!("the rules of list {} revision {} are missing", list.id, list.revision))?;
-            let content =
-                String::from_utf8(bytes).map_err(|_| format!("the rules of list {} are not UTF-8", list.id))?;
+                .map_err(store(format!("reading the rules of list {}", list.id)))?
+                .ok_or_else(|| AttemptError::RulesMissing { list_id: list.id.clone(), revision: list.revision })?;
+            let content = String::from_utf8(bytes).map_err(|_| AttemptError::RulesNotUtf8(list.id.clone()))?;
             let config = serde_json::json!({
                 "name": list.name,
                 "sources": [{"name": list.name, "source": RULES_LOCATION, "type": "adblock"}],
@@ -185,11 +234,7 @@ fn compile_list(lists: &Kv, list: &ListRecord) -> Result<compiler::Compiled, Err
             (config.to_string(), vec![compiler::SourceFile { location: RULES_LOCATION.into(), content }])
         }
     };
-    compiler::compile(&config, &files, &now_rfc3339()).map_err(|e| match e {
-        compiler::CompileError::InvalidConfiguration(m) => format!("invalid configuration: {m}"),
-        compiler::CompileError::Source(m) => format!("source failed: {m}"),
-        compiler::CompileError::Pattern(m) => format!("invalid pattern: {m}"),
-    })
+    compiler::compile(&config, &files, &now_rfc3339()).map_err(AttemptError::Compile)
 }
 
 /// Stores the artifact under its hash and points `compiled/{list}` at it, unless a newer
@@ -203,12 +248,12 @@ fn store_artifact(
     list: &ListRecord,
     job_id: &str,
     compiled: compiler::Compiled,
-) -> Result<Artifact, Error> {
+) -> Result<Artifact, AttemptError> {
     let body = compiled.text.into_bytes();
     let etag = hex::encode(Sha256::digest(&body));
     let content = content_sha256(&body);
     let key = compiled_key(&list.id);
-    let current: Option<CompiledMeta> = lists.get_json(&key).map_err(|e| e.to_string())?;
+    let current: Option<CompiledMeta> = lists.get_json(&key).map_err(store("reading the current artifact"))?;
     if let Some(kept) = current.as_ref().filter(|m| m.etag == etag || m.content_sha256.as_ref() == Some(&content)) {
         // Same content as the current artifact (a redelivery, or an unchanged list): it stays,
         // marked as compiled from this revision.
@@ -224,12 +269,12 @@ fn store_artifact(
                 meta.list_revision = list.revision;
                 JsonUpdate::Write(meta, ())
             })
-            .map_err(|e| format!("recording the unchanged artifact: {e}"))?;
+            .map_err(store("recording the unchanged artifact"))?;
         return Ok(kept);
     }
     let artifact = Artifact { etag: etag.clone(), length: body.len() as u64, rules: compiled.rules };
     let prefix = compiled_prefix(&list.id, &etag);
-    let chunks = lists.put_chunks(&prefix, &body).map_err(|e| format!("storing the artifact: {e}"))?;
+    let chunks = lists.put_chunks(&prefix, &body).map_err(store("storing the artifact"))?;
     drop(body);
     let mut superseded = None;
     let installed = lists
@@ -259,7 +304,7 @@ fn store_artifact(
             };
             JsonUpdate::Write(meta, true)
         })
-        .map_err(|e| format!("installing the artifact: {e}"))?;
+        .map_err(store("installing the artifact"))?;
     if !installed {
         // A newer revision was compiled meanwhile: this artifact is not wanted.
         let _ = lists.delete_chunks(&prefix, chunks);

@@ -1,6 +1,6 @@
 //! The compile component: the compile-job consumer.
 //!
-//! Each message on the job channel names a job of the ledger (`edge_store::jobs`). For a
+//! Each message on the job channel names a job of the ledger (`edge_store::job_ledger`). For a
 //! `compile` message the component:
 //!
 //! 1. claims the job by compare-and-swap on its ledger entry, with a lease — a duplicate or late

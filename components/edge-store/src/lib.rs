@@ -1,11 +1,12 @@
 //! What the blocklist-edge components share.
 //!
-//! - [`model`]: the records kept in key-value and their key layout;
+//! - [`model`]: the records kept in key-value and their key layout (crate `blocklist-model`,
+//!   free of bindings), with fresh ids and the time from the platform;
 //! - [`kv`]: typed access to `wasi:keyvalue` buckets (JSON records, compare-and-swap updates,
 //!   values in chunks);
-//! - [`ledger`]: the compile-job ledger's state machine (pure: claim with a lease, retry with
-//!   backoff, dead-letter, replay, sweep);
-//! - [`jobs`]: the ledger in key-value, its indexes, and publishing job messages to the job
+//! - [`ledger`]: the compile-job ledger's state machine (crate `blocklist-model`: claim with a
+//!   lease, retry with backoff, dead-letter, replay, sweep);
+//! - [`job_ledger`]: the ledger in key-value, its indexes, and publishing job messages to the job
 //!   channel (`fermyon:spin/redis` `publish`: Spin's outbound Redis, or the blocklist-edge host's
 //!   queue, which implements the same interface);
 //! - [`renditions`]: a compiled list in a subscription format, made once per artifact and
@@ -49,10 +50,11 @@ macro_rules! generate_component_bindings {
 
 pub mod caches;
 pub mod config;
-pub mod jobs;
+pub mod job_ledger;
 pub mod kv;
-pub mod ledger;
 pub mod model;
+/// The compile-job ledger's state machine (crate `blocklist-model`).
+pub use blocklist_model::ledger;
 pub mod renditions;
 
 /// A failure of the platform (key-value, configuration, the job channel), as components report

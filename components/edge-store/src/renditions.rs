@@ -70,7 +70,7 @@ pub fn current(lists: &Kv, compiled: &CompiledMeta, wanted: &Wanted) -> Result<R
 /// `subscription_expires_hours` from the configuration: the `Expires` subscription files
 /// announce (default 24).
 pub fn expires_hours(values: &crate::config::Values) -> Result<u32, StoreError> {
-    Ok(values.get(variables::SUBSCRIPTION_EXPIRES_HOURS, 24u32)?.max(1))
+    Ok(values.get(blocklist_model::variables::SUBSCRIPTION_EXPIRES_HOURS, 24u32)?.max(1))
 }
 
 /// Makes the renditions of `compiled` that the list's subscriptions fetch (one per format in

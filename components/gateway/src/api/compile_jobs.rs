@@ -23,13 +23,13 @@ pub(crate) fn request_compile(user: &User, settings: &Settings, lists: &Kv, id: 
         return Ok(Response::json(202, &CompileAccepted { status: "already_queued", job_id: &queued, list_id: id }));
     }
     let job = JobRecord::new(&job_id, &list.id, &user.id, list.revision, now, &settings.jobs.policy);
-    if let Err(e) = jobs::create(lists, &job) {
+    if let Err(e) = job_ledger::create(lists, &job) {
         // Release the lock so that a retry is not answered `already_queued` for a lost job.
         let _ = lists.delete(&compile_lock_key(id));
         return Err(e.into());
     }
     // The ledger holds the job now: if the message is lost, the sweeper publishes it again.
-    if let Err(e) = jobs::publish(&settings.jobs, &jobs::Message::Compile { job_id: job_id.clone() }) {
+    if let Err(e) = job_ledger::publish(&settings.jobs, &job_ledger::Message::Compile { job_id: job_id.clone() }) {
         eprintln!("job {job_id} is in the ledger but its message was not published ({e}); the sweeper will");
     }
     Ok(Response::json(202, &CompileAccepted { status: "queued", job_id: &job_id, list_id: id })
@@ -37,7 +37,7 @@ pub(crate) fn request_compile(user: &User, settings: &Settings, lists: &Kv, id: 
 }
 
 pub(crate) fn owned_job(user: &User, lists: &Kv, id: &str) -> Result<JobRecord> {
-    match jobs::get(lists, id)? {
+    match job_ledger::get(lists, id)? {
         Some(job) if job.user_id == user.id => Ok(job),
         // Another user's job is indistinguishable from a missing one.
         _ => Err(ApiError::not_found(format!("job {id} not found"))),
@@ -67,8 +67,8 @@ pub(crate) fn check_dead_list_query(query: &str) -> Result<()> {
 pub(crate) fn list_jobs(req: &Request, user: &User, lists: &Kv) -> Result<Response> {
     check_dead_list_query(&req.query)?;
     let mut dead = Vec::new();
-    for id in jobs::dead_ids(lists, &user.id)? {
-        if let Some(job) = jobs::get(lists, &id)?
+    for id in job_ledger::dead_ids(lists, &user.id)? {
+        if let Some(job) = job_ledger::get(lists, &id)?
             && job.user_id == user.id
             && job.status == JobStatus::Dead
         {
@@ -85,16 +85,16 @@ pub(crate) fn replay_job(user: &User, settings: &Settings, lists: &Kv, id: &str)
         return Err(ApiError::new(409, "list_deleted", format!("list {} of job {id} was deleted", job.list_id)));
     }
     let now = now_ms();
-    let Some(replayed) = jobs::update(lists, id, |j| j.replay(now, &settings.jobs.policy))? else {
-        let status = jobs::get(lists, id)?.map_or(job.status, |j| j.status);
+    let Some(replayed) = job_ledger::update(lists, id, |j| j.replay(now, &settings.jobs.policy))? else {
+        let status = job_ledger::get(lists, id)?.map_or(job.status, |j| j.status);
         return Err(ApiError::new(
             409,
             "not_dead",
             format!("job {id} is {}, not dead: only dead jobs are replayed", status.name()),
         ));
     };
-    jobs::replayed(lists, &replayed)?;
-    if let Err(e) = jobs::publish(&settings.jobs, &jobs::Message::Compile { job_id: id.to_owned() }) {
+    job_ledger::replayed(lists, &replayed)?;
+    if let Err(e) = job_ledger::publish(&settings.jobs, &job_ledger::Message::Compile { job_id: id.to_owned() }) {
         eprintln!("replayed job {id} was not published ({e}); the sweeper will");
     }
     Ok(Response::json(202, &JobView::of(&replayed)).with_header("location", format!("/v1/jobs/{id}")))

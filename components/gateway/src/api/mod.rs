@@ -7,7 +7,7 @@ use crate::blocklist::ratelimit::ratelimit;
 use crate::http::{ChunkedBody, ReadError, Request, Response};
 use crate::{conditional, subscriptions};
 use edge_store::StoreError;
-use edge_store::jobs::{self, JobSettings};
+use edge_store::job_ledger::{self, JobSettings};
 use edge_store::kv::{Kv, Update};
 use edge_store::ledger::{JobRecord, JobStatus};
 use edge_store::model::*;
@@ -62,7 +62,7 @@ pub fn admit(settings: &Settings, req: &Request) -> Admission {
     let lists = Kv::open(STORE_LISTS);
     if let (true, Ok(lists)) = (settings.request_sweep_secs > 0, &lists) {
         let interval = settings.request_sweep_secs.saturating_mul(1000);
-        if let Err(e) = jobs::request_sweep(lists, &settings.jobs, interval, now_ms()) {
+        if let Err(e) = job_ledger::request_sweep(lists, &settings.jobs, interval, now_ms()) {
             eprintln!("requesting a sweep of the job ledger: {e}");
         }
     }

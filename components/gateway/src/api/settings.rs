@@ -34,28 +34,28 @@ pub struct Settings {
 impl Settings {
     pub fn load() -> Result<Settings> {
         let values = edge_store::config::Values::load()?;
-        let admin: String = values.get(variables::ADMIN_TOKEN_SHA256, String::new())?;
+        let admin: String = values.get(blocklist_model::variables::ADMIN_TOKEN_SHA256, String::new())?;
         let admin = admin.trim().to_ascii_lowercase();
         if !admin.is_empty() && (admin.len() != 64 || !admin.bytes().all(|b| b.is_ascii_hexdigit())) {
             return Err(ApiError::internal("configuration value \"admin_token_sha256\" is not a SHA-256 hex digest"));
         }
         Ok(Settings {
             admin_token_sha256: (!admin.is_empty()).then_some(admin),
-            rate_limit: values.get(variables::RATE_LIMIT_REQUESTS, 100)?,
-            rate_window_secs: values.get(variables::RATE_LIMIT_WINDOW_SECS, 60)?,
-            auth_failure_limit: values.get(variables::AUTH_FAILURE_LIMIT, 30)?,
-            max_body_bytes: values.get(variables::MAX_BODY_BYTES, 4 * 1024 * 1024)?,
-            max_lists_per_user: values.get(variables::MAX_LISTS_PER_USER, 1000)?,
-            dedupe_secs: values.get(variables::COMPILE_DEDUPE_SECS, 60)?,
-            cache_ttl_secs: values.get(variables::CACHE_TTL_SECS, 300)?,
-            max_preview_bytes: values.get(variables::MAX_PREVIEW_BYTES, 1024 * 1024)?,
+            rate_limit: values.get(blocklist_model::variables::RATE_LIMIT_REQUESTS, 100)?,
+            rate_window_secs: values.get(blocklist_model::variables::RATE_LIMIT_WINDOW_SECS, 60)?,
+            auth_failure_limit: values.get(blocklist_model::variables::AUTH_FAILURE_LIMIT, 30)?,
+            max_body_bytes: values.get(blocklist_model::variables::MAX_BODY_BYTES, 4 * 1024 * 1024)?,
+            max_lists_per_user: values.get(blocklist_model::variables::MAX_LISTS_PER_USER, 1000)?,
+            dedupe_secs: values.get(blocklist_model::variables::COMPILE_DEDUPE_SECS, 60)?,
+            cache_ttl_secs: values.get(blocklist_model::variables::CACHE_TTL_SECS, 300)?,
+            max_preview_bytes: values.get(blocklist_model::variables::MAX_PREVIEW_BYTES, 1024 * 1024)?,
             jobs: JobSettings::load(&values)?,
-            request_sweep_secs: values.get(variables::REQUEST_SWEEP_SECS, 0)?,
-            subscription_rate_limit: values.get(variables::SUBSCRIPTION_RATE_LIMIT, 600)?,
-            subscription_address_limit: values.get(variables::SUBSCRIPTION_ADDRESS_LIMIT, 300)?,
-            subscription_max_age_secs: values.get(variables::SUBSCRIPTION_MAX_AGE_SECS, 3600)?,
+            request_sweep_secs: values.get(blocklist_model::variables::REQUEST_SWEEP_SECS, 0)?,
+            subscription_rate_limit: values.get(blocklist_model::variables::SUBSCRIPTION_RATE_LIMIT, 600)?,
+            subscription_address_limit: values.get(blocklist_model::variables::SUBSCRIPTION_ADDRESS_LIMIT, 300)?,
+            subscription_max_age_secs: values.get(blocklist_model::variables::SUBSCRIPTION_MAX_AGE_SECS, 3600)?,
             subscription_expires_hours: edge_store::renditions::expires_hours(&values)?,
-            public_base_url: values.get(variables::PUBLIC_BASE_URL, String::new())?,
+            public_base_url: values.get(blocklist_model::variables::PUBLIC_BASE_URL, String::new())?,
         })
     }
 }

@@ -3,9 +3,6 @@
 //! every one). One constant per name, so that the host, the components and spin.toml cannot
 //! drift apart (`tests/variables.rs` checks spin.toml and the host against [`ALL`]).
 
-#![forbid(unsafe_code)]
-#![no_std]
-
 /// SHA-256 (hex) of the admin token.
 pub const ADMIN_TOKEN_SHA256: &str = "admin_token_sha256";
 /// Requests per user per rate-limit window.

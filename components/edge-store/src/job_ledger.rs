@@ -32,14 +32,14 @@ impl JobSettings {
     pub fn load(values: &crate::config::Values) -> Result<JobSettings, StoreError> {
         Ok(JobSettings {
             policy: Policy {
-                max_attempts: values.get(variables::JOB_MAX_ATTEMPTS, 3u32)?.max(1),
-                base_backoff_ms: values.get(variables::JOB_BACKOFF_MS, 1_000)?,
-                max_backoff_ms: values.get(variables::JOB_BACKOFF_MAX_MS, 300_000)?,
-                lease_ms: values.get(variables::JOB_LEASE_MS, 300_000)?,
+                max_attempts: values.get(blocklist_model::variables::JOB_MAX_ATTEMPTS, 3u32)?.max(1),
+                base_backoff_ms: values.get(blocklist_model::variables::JOB_BACKOFF_MS, 1_000)?,
+                max_backoff_ms: values.get(blocklist_model::variables::JOB_BACKOFF_MAX_MS, 300_000)?,
+                lease_ms: values.get(blocklist_model::variables::JOB_LEASE_MS, 300_000)?,
             },
-            requeue_after_ms: values.get(variables::JOB_REQUEUE_AFTER_MS, 30_000)?,
-            queue_address: values.get(variables::JOB_QUEUE_ADDRESS, "redis://127.0.0.1:6379".to_owned())?,
-            channel: values.get(variables::JOB_QUEUE_CHANNEL, "blocklist-edge-jobs".to_owned())?,
+            requeue_after_ms: values.get(blocklist_model::variables::JOB_REQUEUE_AFTER_MS, 30_000)?,
+            queue_address: values.get(blocklist_model::variables::JOB_QUEUE_ADDRESS, "redis://127.0.0.1:6379".to_owned())?,
+            channel: values.get(blocklist_model::variables::JOB_QUEUE_CHANNEL, "blocklist-edge-jobs".to_owned())?,
         })
     }
 }

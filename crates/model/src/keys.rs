@@ -1,0 +1,140 @@
+//! Where each record lives: the stores, the key layout, ids and limits.
+//!
+//! Key layout of the `lists` store (durable, shared by every host):
+//!
+//! | key | value |
+//! |---|---|
+//! | `user/{user-id}` | [`crate::records::UserRecord`] |
+//! | `token/{sha256-hex}` | [`crate::records::TokenRecord`] (only the token's hash is kept) |
+//! | `user-lists/{user-id}` | JSON array of the user's list ids |
+//! | `list/{list-id}` | [`crate::records::ListRecord`] |
+//! | `rules/{list-id}/{revision}/{n}` | chunk `n` of the list's rules text |
+//! | `compile-lock/{list-id}` | [`crate::records::CompileLock`]: the compile dedupe lock |
+//! | `job/{job-id}` | [`crate::ledger::JobRecord`]: the compile job ledger |
+//! | `jobs-active/{h}` | JSON array of the ids of unfinished jobs whose id's first hex digit is `h` (the sweeper's index) |
+//! | `user-dead-jobs/{user-id}` | JSON array of the user's dead job ids (the dead-letter list) |
+//! | `sweep/last` | when a sweep last ran (ms, JSON), so that sweeps from the request path are rare |
+//! | `compiled/{list-id}` | [`crate::records::CompiledMeta`] of the current compiled artifact |
+//! | `compiled/{list-id}/{etag}/{n}` | chunk `n` of that artifact |
+//! | `subscription/{subscription-id}` | [`crate::records::SubscriptionRecord`] |
+//! | `sub-token/{sha256-hex}` | [`crate::records::SubscriptionToken`]: what a subscription token opens (only its hash is kept) |
+//! | `list-subscriptions/{list-id}` | JSON array of the list's subscription ids |
+//! | `rendition/{list-id}/{format}` | [`crate::records::RenditionMeta`]: the current artifact in one subscription format |
+//! | `rendition/{list-id}/{format}/{build}/{n}`, `…/{build}.gz/{n}` | chunk `n` of that rendition, as is and gzip-compressed |
+//!
+//! The node-local `cache` store holds `compiled/{list-id}` → [`crate::records::CacheEntry`],
+//! `sub-token/{sha256-hex}` → [`crate::records::SubscriptionToken`] and `rendition/{list-id}/{format}` → a
+//! rendition with its bodies when small (see the gateway's `subscriptions` module).
+//! The `default` store holds the rate limiter's counters (keys `rl/…`), and only counters.
+
+
+
+/// The durable store shared by every host: users, lists, jobs, artifacts, subscriptions.
+pub const STORE_LISTS: &str = "lists";
+/// The node-local store: what a node caches of the shared data.
+pub const STORE_CACHE: &str = "cache";
+
+/// Every user id starts with this.
+pub const USER_ID_PREFIX: &str = "u_";
+/// Every list id starts with this.
+pub const LIST_ID_PREFIX: &str = "l_";
+/// Every job id starts with this.
+pub const JOB_ID_PREFIX: &str = "j_";
+/// Random bytes in an id, as this many lowercase hex digits after the prefix.
+pub const ID_HEX_LEN: usize = 24;
+/// Every user token starts with this.
+pub const TOKEN_PREFIX: &str = "ble_";
+/// Every subscription id starts with this.
+pub const SUBSCRIPTION_ID_PREFIX: &str = "s_";
+/// Every subscription token starts with this (then 64 lowercase hex digits).
+pub const SUBSCRIPTION_TOKEN_PREFIX: &str = "bls_";
+/// Subscriptions one list may have.
+pub const MAX_SUBSCRIPTIONS_PER_LIST: usize = 100;
+
+/// Longest name (of a user, a list, a subscription), in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest list description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 2000;
+/// Compiled lists up to this size are kept in the node-local cache (Spin caps a value at 1 MB).
+pub const MAX_CACHE_BODY: usize = 900 * 1024;
+
+pub fn user_key(id: &str) -> String {
+    format!("user/{id}")
+}
+pub fn token_key(sha256_hex: &str) -> String {
+    format!("token/{sha256_hex}")
+}
+pub fn user_lists_key(user_id: &str) -> String {
+    format!("user-lists/{user_id}")
+}
+pub fn list_key(id: &str) -> String {
+    format!("list/{id}")
+}
+pub fn rules_prefix(id: &str, revision: u64) -> String {
+    format!("rules/{id}/{revision}")
+}
+pub fn compile_lock_key(id: &str) -> String {
+    format!("compile-lock/{id}")
+}
+pub fn job_key(id: &str) -> String {
+    format!("job/{id}")
+}
+pub fn active_jobs_key(shard: char) -> String {
+    format!("jobs-active/{shard}")
+}
+/// The `jobs-active/{h}` shard of a job id.
+pub fn active_jobs_shard(job_id: &str) -> char {
+    job_id.strip_prefix(JOB_ID_PREFIX).and_then(|h| h.chars().next()).unwrap_or('0')
+}
+/// Every `jobs-active/{h}` shard.
+pub const ACTIVE_JOBS_SHARDS: [char; 16] =
+    ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'];
+pub fn user_dead_jobs_key(user_id: &str) -> String {
+    format!("user-dead-jobs/{user_id}")
+}
+pub const SWEEP_KEY: &str = "sweep/last";
+pub fn compiled_key(id: &str) -> String {
+    format!("compiled/{id}")
+}
+pub fn compiled_prefix(id: &str, etag: &str) -> String {
+    format!("compiled/{id}/{etag}")
+}
+
+pub fn subscription_key(id: &str) -> String {
+    format!("subscription/{id}")
+}
+pub fn subscription_token_key(sha256_hex: &str) -> String {
+    format!("sub-token/{sha256_hex}")
+}
+pub fn list_subscriptions_key(list_id: &str) -> String {
+    format!("list-subscriptions/{list_id}")
+}
+/// The key of a list's current rendition in `format` (a [`list_formats::Format`] name).
+pub fn rendition_key(list_id: &str, format: &str) -> String {
+    format!("rendition/{list_id}/{format}")
+}
+/// The chunk prefix of a rendition's body (made by `build`, see [`RenditionMeta::build`]);
+/// `gzip` for its gzip-compressed copy.
+pub fn rendition_prefix(list_id: &str, format: &str, build: &str, gzip: bool) -> String {
+    format!("rendition/{list_id}/{format}/{build}{}", if gzip { ".gz" } else { "" })
+}
+
+/// Whether `raw` is an id of the given prefix.
+pub fn is_valid_id(raw: &str, prefix: &str) -> bool {
+    raw.strip_prefix(prefix)
+        .is_some_and(|hex| hex.len() == ID_HEX_LEN && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(is_valid_id("l_0123456789abcdef01234567", "l_"));
+        assert!(!is_valid_id("../x", "l_"));
+        assert!(!is_valid_id("l_0123456789ABCDEF01234567", "l_"));
+        assert!(!is_valid_id("u_0123456789abcdef01234567", "l_"));
+        assert!(!is_valid_id("l_0123456789abcdef0123456", "l_"));
+    }
+}

@@ -1,0 +1,17 @@
+//! The blocklist-edge data model, free of any WebAssembly bindings, shared by the components
+//! (through `edge-store`, which adds key-value access) and the host:
+//!
+//! - [`keys`]: the stores, the key layout, ids and limits;
+//! - [`records`]: the records kept in key-value;
+//! - [`ledger`]: the compile-job ledger's state machine (claim with a lease, retry with
+//!   backoff, dead-letter, replay, sweep);
+//! - [`time`]: timestamps as RFC 3339;
+//! - [`variables`]: the names of the configuration variables.
+
+#![forbid(unsafe_code)]
+
+pub mod keys;
+pub mod ledger;
+pub mod records;
+pub mod time;
+pub mod variables;
