@@ -1,3 +1,4 @@
+// Kept over prometheus-client: its histograms take a lock per observation and it writes OpenMetrics, not this format.
 //! The host's metrics, in Prometheus' text format at `GET /metrics` (admin token required):
 //! responses by status, request latency, per-request instantiation time (with p50/p99),
 //! instances alive, connections closed for not reading, requests refused for want of an

@@ -10,9 +10,8 @@ use crate::engine::{deadline_ticks, start_epoch_ticker};
 use crate::keyvalue::KvStores;
 use crate::state::HostState;
 use anyhow::{Context, Result};
-use bytes::Bytes;
 use edge_cache::EdgeCache;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::server::conn::http1;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Linker, Resource};
-use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -30,13 +29,13 @@ use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 
 mod budget;
 mod edge;
+mod failure;
 mod io;
+mod metrics_endpoint;
 
 use budget::{ExecutionMeter, IdleBody, Metered, execution_budget};
+use failure::{Failure, json_response};
 use io::{ProgressIo, WriteProgress};
-
-/// The `Retry-After` (seconds) of a 503 answered because every instance is taken.
-pub const RETRY_AFTER_SECS: u32 = 1;
 
 /// Limits applied to every request.
 #[derive(Clone, Debug)]
@@ -226,12 +225,6 @@ impl Server {
         store
     }
 
-    /// The requests alive and their limit.
-    fn instances_in_use(&self) -> crate::metrics::Instances {
-        let max = self.limits.max_instances;
-        crate::metrics::Instances { live: max.saturating_sub(self.instances.available_permits()), max }
-    }
-
     /// A place among the live instances, or the 503 that says there is none.
     fn instance_place(&self) -> Result<OwnedSemaphorePermit, Failure> {
         self.instances.clone().try_acquire_owned().map_err(|_| {
@@ -239,14 +232,13 @@ impl Server {
         })
     }
 
-    /// Handles one request in a fresh instance; host-side failures become JSON 5xx responses.
-    /// `GET /metrics` is answered by the host itself.
     /// The header that tells the guest the client's address (`ip:port`), as Spin names it.
     pub const CLIENT_ADDR_HEADER: &'static str = "spin-client-addr";
 
     /// Answers one request from the client at `client_addr` (the connection's peer, as the
     /// value of [`Self::CLIENT_ADDR_HEADER`]) and `client_ip`: from the edge cache when it can,
-    /// else in a fresh instance of the component.
+    /// else in a fresh instance of the component. Host-side failures become JSON 5xx responses;
+    /// `GET /metrics` is answered by the host itself.
     pub async fn handle(
         &self,
         mut req: hyper::Request<hyper::body::Incoming>,
@@ -298,49 +290,6 @@ impl Server {
             self.metrics.busy_refusals.fetch_add(1, Ordering::Relaxed);
         }
         failure.into_response()
-    }
-
-    async fn metrics_response(
-        &self,
-        req: &hyper::Request<hyper::body::Incoming>,
-    ) -> hyper::Response<HyperOutgoingBody> {
-        let token = req
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim);
-        let hash = token.map(|t| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes())));
-        let allowed = match (&self.metrics_token_sha256, &hash) {
-            (Some(want), Some(got)) => bool::from(subtle::ConstantTimeEq::ct_eq(want.as_bytes(), got.as_bytes())),
-            _ => false,
-        };
-        if !allowed {
-            return json_response(401, "unauthorized", "GET /metrics needs the admin token as a bearer token");
-        }
-        if req.method() != hyper::Method::GET {
-            return json_response(405, "method_not_allowed", "method not allowed here; allowed: GET");
-        }
-        let depth = match &self.queue {
-            Some(q) => {
-                let q = q.clone();
-                tokio::task::spawn_blocking(move || q.depth().ok()).await.ok().flatten()
-            }
-            None => None,
-        };
-        hyper::Response::builder()
-            .status(200)
-            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-            .body(
-                Full::new(Bytes::from(self.metrics.render(
-                    depth,
-                    self.instances_in_use(),
-                    self.cache.as_ref().map(|c| c.stats()),
-                )))
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-            )
-            .expect("static response parts are valid")
     }
 
     /// Runs the guest on `req` in a fresh instance and returns its response once the head is
@@ -411,109 +360,9 @@ impl Lease {
     }
 }
 
-/// Why the host answers instead of the component.
-#[derive(Debug)]
-enum Failure {
-    /// The guest ran past its CPU or wall-clock deadline.
-    Deadline,
-    /// The guest trapped (a bug, an exhausted memory cap).
-    Trap(String),
-    /// No instance to run the request in: every place, or the pool, is taken (503 with
-    /// `Retry-After`).
-    Busy(String),
-    Unavailable(String),
-    Internal(String),
-}
-
-impl Failure {
-    /// What a failed instantiation or call of the guest means for the client: the pool out of
-    /// slots is the server's capacity (503), an interrupt is the deadline (503), any other
-    /// trap is the component's failure (500).
-    fn from_guest_error(e: wasmtime::Error) -> Failure {
-        if let Some(limit) = e.downcast_ref::<PoolConcurrencyLimitError>() {
-            // The places (`--max-instances`) should run out first: a store took more of the
-            // pool than `per_request` allows for.
-            tracing::warn!(%limit, "the instance pool is exhausted");
-            return Failure::Busy("the server is at capacity; try again shortly".into());
-        }
-        match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => Failure::Deadline,
-            Some(t) => Failure::Trap(t.to_string()),
-            None => Failure::Trap(format!("{e:#}")),
-        }
-    }
-
-    fn into_response(self) -> hyper::Response<HyperOutgoingBody> {
-        let retry_after = matches!(self, Failure::Busy(_));
-        let (status, code, message) = match self {
-            Failure::Deadline => {
-                (503, "deadline_exceeded", "the request ran past its deadline and was stopped".to_string())
-            }
-            Failure::Trap(detail) => {
-                tracing::error!(%detail, "guest trapped");
-                (500, "guest_trap", "the request failed inside the component".to_string())
-            }
-            Failure::Busy(m) | Failure::Unavailable(m) => (503, "unavailable", m),
-            Failure::Internal(detail) => {
-                tracing::error!(%detail, "host error");
-                (500, "internal", "internal error".to_string())
-            }
-        };
-        let mut response = json_response(status, code, &message);
-        if retry_after {
-            response.headers_mut().insert(hyper::header::RETRY_AFTER, RETRY_AFTER_SECS.into());
-        }
-        response
-    }
-}
-
-/// A JSON error response answered by the host.
-fn json_response(status: u16, code: &str, message: &str) -> hyper::Response<HyperOutgoingBody> {
-    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
-    hyper::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("x-content-type-options", "nosniff")
-        .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync())
-        .expect("static response parts are valid")
-}
-
 /// Binds `addr`, returning the listener and the address actually bound (for port 0).
 pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
     Ok((listener, local))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
-
-    #[test]
-    fn an_exhausted_pool_is_busy_and_a_trap_is_not() {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(1);
-        let mut config = Config::new();
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config).unwrap();
-        // The empty component: magic, version 0x0d, layer 1.
-        let component = wasmtime::component::Component::new(&engine, b"\0asm\x0d\0\x01\0").unwrap();
-        let linker = Linker::<()>::new(&engine);
-        let mut first = Store::new(&engine, ());
-        linker.instantiate(&mut first, &component).unwrap();
-        let mut second = Store::new(&engine, ());
-        let e = linker.instantiate(&mut second, &component).map(|_| ()).unwrap_err();
-        let failure = Failure::from_guest_error(e);
-        assert!(matches!(failure, Failure::Busy(_)), "{failure:?}");
-        let response = failure.into_response();
-        assert_eq!(response.status(), 503);
-        assert_eq!(response.headers()[hyper::header::RETRY_AFTER], RETRY_AFTER_SECS.to_string().as_str());
-
-        assert!(matches!(Failure::from_guest_error(Trap::UnreachableCodeReached.into()), Failure::Trap(_)));
-        assert!(matches!(Failure::from_guest_error(Trap::Interrupt.into()), Failure::Deadline));
-        let trap = Failure::from_guest_error(Trap::UnreachableCodeReached.into()).into_response();
-        assert_eq!(trap.status(), 500);
-        assert!(!trap.headers().contains_key(hyper::header::RETRY_AFTER));
-    }
 }

@@ -2,11 +2,9 @@
 //! (the embedded SQLite queue, and Redis: a `redis-server` of the test's own).
 
 mod common;
-#[path = "common/http_server.rs"]
-mod http_server;
 
 use common::Host;
-use http_server::{Reply, Server};
+use common::http_server::{self, Reply, Server};
 use jobqueue::testing::RedisServer;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

@@ -3,42 +3,19 @@
 
 mod common;
 
+use common::http_server::{Reply, Server};
 use common::{Host, error_of};
 use serde_json::json;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-
-/// Serves `body` as text/plain to every request, on a free loopback port.
-fn serve_text(body: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut reader = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
-}
 
 #[test]
 fn preview_compiles_inline_and_allowed_url_sources() {
-    let port = serve_text("0.0.0.0 remote.example.org\n0.0.0.0 sub.remote.example.org\n");
-    let h = Host::start(&["--allowed-outbound-hosts", &format!("127.0.0.1:{port}")]);
+    let source = Server::start(|_| Reply::text(200, "0.0.0.0 remote.example.org\n0.0.0.0 sub.remote.example.org\n"));
+    let h = Host::start(&["--allowed-outbound-hosts", &source.addr]);
     let (_, t) = h.create_user("alice");
     let body = json!({
         "config": {
             "name": "Preview",
-            "sources": [{"source": "local.txt", "name": "inline"}, {"source": format!("http://127.0.0.1:{port}/hosts.txt")}],
+            "sources": [{"source": "local.txt", "name": "inline"}, {"source": source.url("/hosts.txt")}],
             "transformations": ["Compress", "Validate", "InsertFinalNewLine"]
         },
         "sources": {"local.txt": "||ads.example.org^\n||bad^\n"}
@@ -93,27 +70,12 @@ fn preview_refuses_what_it_cannot_do() {
     assert_eq!(h.get("/v1/lists", &t).send().unwrap().status(), 200);
 }
 
-/// A source server that accepts connections and reads the request, then never answers.
-fn serve_nothing() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming() {
-            let Ok(s) = stream else { continue };
-            held.push(s); // kept open, silent
-        }
-    });
-    port
-}
-
 #[test]
 fn a_source_that_never_answers_fails_the_preview_in_time() {
-    let port = serve_nothing();
-    let h = Host::start(&["--allowed-outbound-hosts", &format!("127.0.0.1:{port}")]);
+    let source = Server::silent();
+    let h = Host::start(&["--allowed-outbound-hosts", &source.addr]);
     let (_, t) = h.create_user("alice");
-    let body =
-        json!({"config": {"name": "x", "sources": [{"source": format!("http://127.0.0.1:{port}/stalled.txt")}]}});
+    let body = json!({"config": {"name": "x", "sources": [{"source": source.url("/stalled.txt")}]}});
     let started = std::time::Instant::now();
     let (status, code, message) = error_of(h.post("/v1/preview", &t).json(&body).send().unwrap());
     // The compiler's own fetch timeout (8 s to the first byte) ends it, inside the request's

@@ -37,9 +37,9 @@ fn spin_toml_and_the_host_use_the_same_names() {
         assert!(declared.contains(reference), "spin.toml refers to {{{{ {reference} }}}}, which it does not declare");
     }
 
-    let main = std::fs::read_to_string(root.join("src/main.rs")).unwrap();
+    let up = std::fs::read_to_string(root.join("src/up.rs")).unwrap();
     for name in blocklist_model::variables::ALL {
-        let constant = format!("blocklist_model::variables::{}", name.to_uppercase());
-        assert!(main.contains(&constant), "the host does not set {name} ({constant} is not in src/main.rs)");
+        let constant = format!("variables::{}", name.to_uppercase());
+        assert!(up.contains(&constant), "the host does not set {name} ({constant} is not in src/up.rs)");
     }
 }

@@ -1,10 +1,10 @@
-//! A small HTTP/1.1 server for tests: list sources and webhook receivers that the host reaches
-//! over loopback. Each connection is answered once and closed.
+//! The tests' HTTP/1.1 server: list sources and webhook receivers that the host reaches over
+//! loopback. Each connection is answered once and closed; or, [`Server::silent`], never.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::Arc;
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 
 /// A request as the handler sees it.
 #[derive(Clone, Debug)]
@@ -37,16 +37,28 @@ pub struct Server {
 impl Server {
     /// Serves `handler` on a free loopback port, one thread per connection.
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
+        Server::accept(move |stream| {
+            let _ = serve(stream, &handler);
+        })
+    }
+
+    /// A server that accepts connections and never answers: each is held open, silent.
+    pub fn silent() -> Server {
+        let held = Mutex::new(Vec::new());
+        Server::accept(move |stream| held.lock().unwrap().push(stream))
+    }
+
+    /// Listens on a free loopback port and hands each connection to `connection`, on a thread
+    /// of its own.
+    fn accept(connection: impl Fn(TcpStream) + Send + Sync + 'static) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let handler = Arc::new(handler);
+        let connection = Arc::new(connection);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let handler = handler.clone();
-                std::thread::spawn(move || {
-                    let _ = serve(stream, &*handler);
-                });
+                let connection = connection.clone();
+                std::thread::spawn(move || connection(stream));
             }
         });
         Server { addr }
@@ -58,7 +70,7 @@ impl Server {
     }
 }
 
-fn serve(stream: std::net::TcpStream, handler: &dyn Fn(&Request) -> Reply) -> std::io::Result<()> {
+fn serve(stream: TcpStream, handler: &dyn Fn(&Request) -> Reply) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 pub mod client;
 pub mod consumers;
+pub mod http_server;
 #[allow(unused_imports)] // not every test binary uses both
 pub use client::{Api, error_of, gunzip, sha256_hex};
 

@@ -1,3 +1,4 @@
+// Lua-scripted leases, not Streams consumer groups: Streams have no per-message retry delay (backoff), dead-letter set or one-message-per-job-id rule, which SqliteQueue's semantics need, atomically.
 //! The Redis/Valkey backend: [`RedisQueue`], a queue store on a Redis (or Valkey) server that any
 //! number of hosts share. Its semantics are exactly those of [`SqliteQueue`](crate::SqliteQueue).
 //!

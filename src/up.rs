@@ -1,0 +1,206 @@
+//! `blocklist-edge up`: builds the stores, the job queue, the engines, the HTTP server and the
+//! job trigger from the command line's arguments, once, and serves.
+
+use crate::cli::{RateLimitStore, UpArgs};
+use crate::engine;
+use crate::keyvalue;
+use crate::keyvalue::Backend;
+use crate::metrics;
+use crate::outbound;
+use crate::queue;
+use crate::server;
+use crate::state;
+use crate::trigger;
+use anyhow::{Context, Result, bail};
+use blocklist_model::variables;
+use keyvalue_memory::MemoryStore;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Memory for the rate limiter's counters when they are kept in memory: about 150 bytes per
+/// counter and two live counters per active user, so some 200,000 users at once; past that the
+/// least recently used counters (those of idle users) are evicted.
+const RATE_LIMIT_STORE_BYTES: usize = 64 * 1024 * 1024;
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BLOCKLIST_EDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    // Colours only for a terminal: a log file or collector gets plain `key=value` text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn admin_hash(args: &UpArgs) -> Result<Option<String>> {
+    if let Some(token) = &args.admin_token {
+        if token.len() < 16 {
+            bail!("the admin token must be at least 16 characters");
+        }
+        return Ok(Some(hex::encode(Sha256::digest(token.as_bytes()))));
+    }
+    if let Some(hash) = &args.admin_token_sha256 {
+        let hash = hash.trim().to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("--admin-token-sha256 must be 64 hex digits");
+        }
+        return Ok(Some(hash));
+    }
+    Ok(None)
+}
+
+/// Builds everything `up` serves with, once, and serves until SIGINT or SIGTERM.
+pub fn run(args: UpArgs) -> Result<()> {
+    init_logging(args.log_json);
+    let admin = admin_hash(&args)?;
+    if admin.is_none() {
+        tracing::warn!(
+            "no admin token configured (--admin-token or BLOCKLIST_EDGE_ADMIN_TOKEN): users cannot be created"
+        );
+    }
+    if args.rate_limit == 0 || args.rate_window_secs == 0 {
+        bail!("--rate-limit and --rate-window-secs must be at least 1");
+    }
+    let mut vars = BTreeMap::new();
+    let admin_sha256 = admin.clone();
+    vars.insert(variables::ADMIN_TOKEN_SHA256.to_owned(), admin.unwrap_or_default());
+    vars.insert(variables::RATE_LIMIT_REQUESTS.to_owned(), args.rate_limit.to_string());
+    vars.insert(variables::RATE_LIMIT_WINDOW_SECS.to_owned(), args.rate_window_secs.to_string());
+    vars.insert(variables::AUTH_FAILURE_LIMIT.to_owned(), args.auth_failure_limit.to_string());
+    vars.insert(variables::MAX_BODY_BYTES.to_owned(), args.max_body_bytes.to_string());
+    vars.insert(variables::MAX_LISTS_PER_USER.to_owned(), args.max_lists_per_user.to_string());
+    vars.insert(variables::COMPILE_DEDUPE_SECS.to_owned(), args.compile_dedupe_secs.to_string());
+    vars.insert(variables::CACHE_TTL_SECS.to_owned(), args.cache_ttl_secs.to_string());
+    vars.insert(variables::MAX_PREVIEW_BYTES.to_owned(), args.max_preview_bytes.to_string());
+    vars.insert(variables::SUBSCRIPTION_RATE_LIMIT.to_owned(), args.subscription_rate_limit.to_string());
+    vars.insert(variables::SUBSCRIPTION_ADDRESS_LIMIT.to_owned(), args.subscription_address_limit.to_string());
+    vars.insert(variables::SUBSCRIPTION_MAX_AGE_SECS.to_owned(), args.subscription_max_age_secs.to_string());
+    vars.insert(variables::SUBSCRIPTION_EXPIRES_HOURS.to_owned(), args.subscription_expires_hours.to_string());
+    vars.insert(variables::PUBLIC_BASE_URL.to_owned(), args.public_base_url.clone());
+
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let queue = Arc::new(match &args.redis_url {
+        Some(url) => queue::JobQueue::redis(url, &args.job_channel)?,
+        None => queue::JobQueue::embedded(&args.data_dir.join("queue.sqlite3"), &args.job_channel)?,
+    });
+    let job_deadline = Duration::from_millis(args.job_deadline_ms.max(1));
+    // A claim in the ledger outlives the attempt (deadline + the wall-clock backstop): a running
+    // attempt is never claimed twice. The queue's lease is short and renewed while a delivery
+    // runs (see trigger::TriggerConfig::lease).
+    let ledger_lease = job_deadline + Duration::from_secs(3);
+    let trigger_config = trigger::TriggerConfig {
+        workers: args.job_workers.max(1),
+        deadline: job_deadline,
+        memory_bytes: args.job_memory_mib.max(1) * 1024 * 1024,
+        policy: jobqueue::Policy {
+            max_attempts: args.job_max_attempts.max(1),
+            base_backoff_ms: args.job_backoff_ms,
+            max_backoff_ms: args.job_backoff_max_ms.max(args.job_backoff_ms),
+        },
+        lease: Duration::from_secs(10),
+        sweep_interval: Duration::from_millis(args.sweep_interval_ms.max(10)),
+    };
+    for (key, value) in [
+        (variables::JOB_QUEUE_ADDRESS, queue.address.clone()),
+        (variables::JOB_QUEUE_CHANNEL, queue.channel.clone()),
+        (variables::JOB_MAX_ATTEMPTS, trigger_config.policy.max_attempts.to_string()),
+        (variables::JOB_BACKOFF_MS, trigger_config.policy.base_backoff_ms.to_string()),
+        (variables::JOB_BACKOFF_MAX_MS, trigger_config.policy.max_backoff_ms.to_string()),
+        (variables::JOB_LEASE_MS, ledger_lease.as_millis().to_string()),
+        (variables::JOB_REQUEUE_AFTER_MS, args.job_requeue_after_ms.to_string()),
+        // This host sweeps from a timer; from the request path too only if asked.
+        (variables::REQUEST_SWEEP_SECS, args.request_sweep_secs.to_string()),
+    ] {
+        vars.insert(key.to_owned(), value);
+    }
+    let durable =
+        Arc::new(keyvalue_sqlite::Store::open(args.data_dir.join("data.sqlite3")).context("opening the data store")?);
+    let mut kv = keyvalue::KvStores::default();
+    // `default` holds only the rate limiter's window counters.
+    kv.insert(
+        "default",
+        match args.rate_limit_store {
+            RateLimitStore::Memory => Backend::Memory(Arc::new(MemoryStore::new(RATE_LIMIT_STORE_BYTES))),
+            RateLimitStore::Data => Backend::Sqlite(durable.clone()),
+        },
+    );
+    kv.insert("lists", Backend::Sqlite(durable));
+    kv.insert("cache", Backend::Memory(Arc::new(MemoryStore::new(args.cache_mib.max(1) * 1024 * 1024))));
+
+    let limits = server::Limits {
+        deadline: Duration::from_millis(args.deadline_ms.max(1)),
+        memory_bytes: args.memory_mib.max(1) * 1024 * 1024,
+        max_concurrency: args.max_concurrency.max(1),
+        max_instances: args.max_instances.max(1),
+        header_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
+        write_timeout: Duration::from_millis(args.write_timeout_ms.max(1)),
+    };
+    let engine = engine::serving_engine(limits.max_instances, limits.memory_bytes)?;
+    let component = args.components.composed()?;
+    let outbound = outbound::Outbound::new(&args.allowed_outbound_hosts);
+    let (kv, vars) = (Arc::new(kv), Arc::new(vars));
+    let metrics = Arc::new(metrics::Metrics::default());
+    let edge_cache =
+        (args.edge_cache_mib > 0).then(|| Arc::new(edge_cache::EdgeCache::new(args.edge_cache_mib * 1024 * 1024)));
+    let server = Arc::new(server::Server::new(
+        &engine,
+        &component,
+        server::ServerParts {
+            kv: kv.clone(),
+            vars: vars.clone(),
+            limits,
+            outbound: outbound.clone(),
+            queue: Some(queue.clone()),
+            metrics: metrics.clone(),
+            metrics_token_sha256: admin_sha256.clone(),
+            lazy_plugs: vec![args.components.compiler()?],
+            edge_cache: edge_cache.clone(),
+        },
+    )?);
+    let job_engine = engine::job_engine()?;
+    let trigger_queue = queue.clone();
+    let new_state = Box::new(move |memory_bytes| {
+        state::HostState::new(memory_bytes, kv.clone(), vars.clone(), outbound.clone())
+            .with_queue(Some(trigger_queue.clone()))
+            .with_edge_cache(edge_cache.clone())
+    });
+    let trigger = Arc::new(trigger::Trigger::new(
+        &job_engine,
+        &args.components.consumer()?,
+        queue.clone(),
+        trigger_config,
+        new_state,
+        metrics,
+    )?);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let (listener, local) = server::bind(args.listen).await?;
+        trigger.start();
+        println!("blocklist-edge listening on http://{local}");
+        tracing::info!(%local, data_dir = %args.data_dir.display(), queue = %queue.address, "serving");
+        server.serve(listener, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
