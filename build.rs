@@ -13,7 +13,7 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("gateway", "BLOCKLIST_EDGE_GATEWAY_WASM"),
     ("ratelimit", "BLOCKLIST_EDGE_RATELIMIT_WASM"),
     ("compiler", "BLOCKLIST_EDGE_COMPILER_WASM"),
-    ("compile", "BLOCKLIST_EDGE_COMPILE_WASM"),
+    ("compile-consumer", "BLOCKLIST_EDGE_COMPILE_CONSUMER_WASM"),
     ("edge-cache-none", "BLOCKLIST_EDGE_EDGE_CACHE_NONE_WASM"),
     ("busy-loop", "BLOCKLIST_EDGE_TEST_BUSY_LOOP_WASM"),
 ];

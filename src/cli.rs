@@ -46,13 +46,13 @@ pub struct ComponentArgs {
     /// The ratelimit component (.wasm) plugged into the gateway; default: the built-in one.
     #[arg(long, env = "BLOCKLIST_EDGE_RATELIMIT")]
     pub ratelimit: Option<PathBuf>,
-    /// The compiler component (.wasm) plugged into the gateway and the compile component;
+    /// The compiler component (.wasm) plugged into the gateway and the compile consumer;
     /// default: the built-in one.
     #[arg(long, env = "BLOCKLIST_EDGE_COMPILER")]
     pub compiler: Option<PathBuf>,
-    /// The compile component (.wasm): the job consumer; default: the built-in one.
-    #[arg(long, env = "BLOCKLIST_EDGE_COMPILE")]
-    pub compile: Option<PathBuf>,
+    /// The compile consumer component (.wasm): the job consumer; default: the built-in one.
+    #[arg(long, env = "BLOCKLIST_EDGE_COMPILE_CONSUMER")]
+    pub compile_consumer: Option<PathBuf>,
 }
 
 impl ComponentArgs {
@@ -77,9 +77,9 @@ impl ComponentArgs {
         Ok(Self::read(&self.compiler, crate::embedded::COMPILER)?.into_owned())
     }
 
-    /// The composed job consumer's bytes: compile + compiler.
+    /// The composed job consumer's bytes: compile-consumer + compiler.
     pub fn consumer(&self) -> Result<Vec<u8>> {
-        let compile = Self::read(&self.compile, crate::embedded::COMPILE)?;
+        let compile = Self::read(&self.compile_consumer, crate::embedded::COMPILE_CONSUMER)?;
         let compiler = Self::read(&self.compiler, crate::embedded::COMPILER)?;
         crate::compose::plug(&compile, &[("compiler", &compiler)])
     }
@@ -200,7 +200,7 @@ pub struct UpArgs {
     /// queue (`queue.sqlite3` in the data directory).
     #[arg(long, env = "BLOCKLIST_EDGE_REDIS_URL")]
     pub redis_url: Option<String>,
-    /// The job channel: the queue's name (Spin: the Redis channel the compile component
+    /// The job channel: the queue's name (Spin: the Redis channel the compile consumer
     /// subscribes to).
     #[arg(long, env = "BLOCKLIST_EDGE_JOB_CHANNEL", default_value = "blocklist-edge-jobs")]
     pub job_channel: String,

@@ -4,7 +4,7 @@
 //!   describes it (the artifact `blocklist-edge compose` writes; `wac compose` builds the same
 //!   from the same file);
 //! - [`plug`]: wac's `plug`, which `up` uses to satisfy a component's imports with other
-//!   components' exports (the gateway's ratelimit and compiler, the compile component's
+//!   components' exports (the gateway's ratelimit and compiler, the compile consumer's
 //!   compiler).
 
 use anyhow::{Context, Result, anyhow};

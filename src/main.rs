@@ -56,7 +56,7 @@ mod embedded {
     pub const GATEWAY: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_GATEWAY_WASM"));
     pub const RATELIMIT: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_RATELIMIT_WASM"));
     pub const COMPILER: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_COMPILER_WASM"));
-    pub const COMPILE: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_COMPILE_WASM"));
+    pub const COMPILE_CONSUMER: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_COMPILE_CONSUMER_WASM"));
 }
 
 fn main() -> Result<()> {

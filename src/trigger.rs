@@ -30,7 +30,7 @@ mod bindings {
     });
 }
 
-/// The message the sweeper hands the compile component.
+/// The message the sweeper hands the compile consumer.
 pub const SWEEP_MESSAGE: &[u8] = br#"{"type":"sweep"}"#;
 
 /// How the trigger runs jobs.
@@ -60,7 +60,7 @@ enum Settled {
     LeaseLost,
 }
 
-/// The trigger: workers delivering queue messages to the compile component, and the sweeper.
+/// The trigger: workers delivering queue messages to the compile consumer, and the sweeper.
 pub struct Trigger {
     pre: bindings::CompileTriggerPre<HostState>,
     queue: Arc<JobQueue>,
@@ -74,7 +74,7 @@ pub struct Trigger {
 const POLL: Duration = Duration::from_millis(200);
 
 impl Trigger {
-    /// Compiles the compile component for `engine` (its own engine: epoch interruption, no
+    /// Compiles the compile consumer for `engine` (its own engine: epoch interruption, no
     /// pooling, so that jobs may use more memory than requests) and links it.
     pub fn new(
         engine: &Engine,
@@ -84,16 +84,16 @@ impl Trigger {
         new_state: Box<dyn Fn(usize) -> HostState + Send + Sync>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Trigger> {
-        let component = crate::wasm_cache::component(engine, component).context("compiling the compile component")?;
+        let component = crate::wasm_cache::component(engine, component).context("compiling the compile consumer")?;
         let mut linker: Linker<HostState> = Linker::new(engine);
         crate::state::link_host(&mut linker)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
-            .context("linking the compile component to the host")?;
+            .context("linking the compile consumer to the host")?;
         let pre = bindings::CompileTriggerPre::new(pre)
             .map_err(anyhow::Error::from)
-            .context("the compile component does not export fermyon:spin/inbound-redis")?;
+            .context("the compile consumer does not export fermyon:spin/inbound-redis")?;
         Ok(Trigger { pre, queue, config, new_state, metrics })
     }
 
@@ -224,7 +224,7 @@ impl Trigger {
         }
     }
 
-    /// Delivers one message to a fresh instance of the compile component.
+    /// Delivers one message to a fresh instance of the compile consumer.
     async fn deliver(&self, worker: usize, payload: &[u8]) -> Result<(), DeliveryError> {
         let mut store = Store::new(self.pre.engine(), (self.new_state)(self.config.memory_bytes));
         store.limiter(|s| s.limits());

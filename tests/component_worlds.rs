@@ -64,10 +64,10 @@ fn gateway_imports_only_wasi_and_its_siblings() {
 }
 
 #[test]
-fn compile_imports_only_wasi_and_its_siblings() {
+fn compile_consumer_imports_only_wasi_and_its_siblings() {
     check(
-        "compile",
-        env!("BLOCKLIST_EDGE_COMPILE_WASM"),
+        "compile-consumer",
+        env!("BLOCKLIST_EDGE_COMPILE_CONSUMER_WASM"),
         &["blocklist:compiler/compiler", "blocklist:edge-cache/purge", "fermyon:spin/redis", "fermyon:spin/redis-types"],
         &["fermyon:spin/inbound-redis"],
     );

@@ -93,7 +93,7 @@ fn spin_up(spin: &Path, redis_url: &str, runtime_config: &str) -> SpinUp {
         ("gateway", env!("BLOCKLIST_EDGE_GATEWAY_WASM")),
         ("ratelimit", env!("BLOCKLIST_EDGE_RATELIMIT_WASM")),
         ("compiler", env!("BLOCKLIST_EDGE_COMPILER_WASM")),
-        ("compile", env!("BLOCKLIST_EDGE_COMPILE_WASM")),
+        ("compile_consumer", env!("BLOCKLIST_EDGE_COMPILE_CONSUMER_WASM")),
         ("edge_cache_none", env!("BLOCKLIST_EDGE_EDGE_CACHE_NONE_WASM")),
     ] {
         std::fs::copy(built, release.join(format!("{name}.wasm"))).unwrap();

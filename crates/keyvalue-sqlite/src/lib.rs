@@ -24,14 +24,12 @@ mod checkpoint;
 mod rows;
 #[cfg(test)]
 mod tests;
-mod version;
 
 use checkpoint::{checkpoint_until_dropped, wal_path};
 use rows::{SCHEMA, connect, counter, get_row, put_row};
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use version::VersionSource;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +71,6 @@ pub struct Store {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Mutex<Vec<Connection>>,
-    versions: VersionSource,
     /// Dropped with the store, which ends the checkpoint thread.
     _checkpoints: std::sync::mpsc::Sender<()>,
 }
@@ -98,7 +95,7 @@ impl Store {
             .name("kv-checkpoint".into())
             .spawn(move || checkpoint_until_dropped(checkpointer, &w, &wal, stopped))
             .map_err(Error::Thread)?;
-        Ok(Store { path, writer, readers: Mutex::new(Vec::new()), versions: VersionSource::new(), _checkpoints: stop })
+        Ok(Store { path, writer, readers: Mutex::new(Vec::new()), _checkpoints: stop })
     }
 
     /// The database file.
@@ -140,7 +137,7 @@ impl Store {
 
     /// Sets `key` to `value` (replacing a value or a counter).
     pub fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), Error> {
-        let version = self.versions.next();
+        let version = new_version();
         self.write(|tx| {
             put_row(tx, bucket, key, value, version)?;
             Ok(())
@@ -188,7 +185,7 @@ impl Store {
             // Reading a counter creates nothing: no write transaction needed.
             return self.read(|c| counter(c, bucket, key));
         }
-        let version = self.versions.next();
+        let version = new_version();
         self.write(|tx| {
             let current = counter(tx, bucket, key)?;
             let next = current.checked_add(delta).ok_or_else(|| Error::Overflow(key.to_owned()))?;
@@ -210,7 +207,7 @@ impl Store {
         expected: Option<i64>,
         value: &[u8],
     ) -> Result<bool, Error> {
-        let version = self.versions.next();
+        let version = new_version();
         self.write(|tx| {
             let changed = match expected {
                 Some(v) => tx
@@ -237,7 +234,7 @@ impl Store {
 
     /// Sets every pair, in one transaction.
     pub fn set_many(&self, bucket: &str, pairs: &[(String, Vec<u8>)]) -> Result<(), Error> {
-        let versions: Vec<i64> = pairs.iter().map(|_| self.versions.next()).collect();
+        let versions: Vec<i64> = pairs.iter().map(|_| new_version()).collect();
         self.write(|tx| {
             for ((k, v), version) in pairs.iter().zip(versions) {
                 put_row(tx, bucket, k, v, version)?;
@@ -256,4 +253,10 @@ impl Store {
             Ok(())
         })
     }
+}
+
+/// A fresh compare-and-swap version: 64 random bits (fastrand's per-thread generator), so that
+/// two processes sharing a file, or a key deleted and written again, practically never reuse one.
+fn new_version() -> i64 {
+    fastrand::i64(..)
 }

@@ -21,7 +21,7 @@
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 // The imports shared with the other components are bound once, in edge-store.
-edge_store::generate_component_bindings!("compile-component");
+edge_store::generate_component_bindings!("compile-consumer");
 
 mod consume;
 mod webhook;
