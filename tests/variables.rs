@@ -1,5 +1,5 @@
-//! The configuration variables have one list of names (`crates/variables`): spin.toml declares
-//! and hands the gateway exactly those, hands the compile component only those, and the host
+//! The configuration variables have one list of names (`blocklist_model::variables`): spin.toml declares
+//! and hands the gateway exactly those, hands the compile consumer only those, and the host
 //! sets every one from its flags.
 
 use std::collections::BTreeSet;
@@ -28,7 +28,7 @@ fn spin_toml_and_the_host_use_the_same_names() {
 
     let gateway = table_keys(&spin, "component.gateway.variables");
     assert_eq!(gateway, all, "the gateway's variables in spin.toml");
-    let compile = table_keys(&spin, "component.compile.variables");
+    let compile = table_keys(&spin, "component.compile-consumer.variables");
     assert!(!compile.is_empty() && compile.is_subset(&all), "unknown: {:?}", compile.difference(&all));
 
     // Every `{{ x }}` the file refers to is an application variable it declares.
