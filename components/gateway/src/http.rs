@@ -44,10 +44,7 @@ impl Response {
     pub fn json<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Response {
         let (status, body) = match serde_json::to_vec(value) {
             Ok(body) => (status, body),
-            Err(e) => {
-                let error = serde_json::json!({"error": {"code": "internal", "message": format!("encoding the response: {e}")}});
-                (500, error.to_string().into_bytes())
-            }
+            Err(e) => (500, internal_error(&format!("encoding the response: {e}"))),
         };
         Response { status, headers: vec![("content-type".into(), "application/json".into())], body, chunked: None }
     }
@@ -131,14 +128,13 @@ pub async fn read_body(request: IncomingRequest, req: &mut Request, max_body: us
 /// Writes `response` to `out`.
 pub async fn write(out: ResponseOutparam, response: Response) {
     let headers: Vec<(String, Vec<u8>)> = response.headers.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
-    let (status, fields, body) = match Fields::from_list(&headers) {
-        Ok(fields) => (response.status, fields, response.body),
+    let (status, fields, body, chunked) = match Fields::from_list(&headers) {
+        Ok(fields) => (response.status, fields, response.body, response.chunked),
         // Our own header values; one that wasi:http refuses is a bug, answered as one.
         Err(e) => {
-            let error = serde_json::json!({"error": {"code": "internal", "message": format!("bad response header: {e:?}")}});
             let fields = Fields::from_list(&[("content-type".into(), b"application/json".to_vec())])
                 .unwrap_or_else(|_| Fields::new());
-            (500, fields, error.to_string().into_bytes())
+            (500, fields, internal_error(&format!("bad response header: {e:?}")), None)
         }
     };
     let resp = OutgoingResponse::new(fields);
@@ -148,7 +144,7 @@ pub async fn write(out: ResponseOutparam, response: Response) {
     if !body.is_empty() && sink.send(body).await.is_err() {
         return;
     }
-    if let Some(c) = response.chunked.filter(|_| status != 500) {
+    if let Some(c) = chunked {
         for i in 0..c.count {
             match c.kv.get(&format!("{}/{i}", c.prefix)) {
                 Ok(Some(chunk)) => {
@@ -163,4 +159,11 @@ pub async fn write(out: ResponseOutparam, response: Response) {
         }
     }
     let _ = sink.close().await;
+}
+
+/// The body of a 500 for a bug of the gateway's own, in the API's error shape.
+fn internal_error(message: &str) -> Vec<u8> {
+    let body = crate::api::ErrorBody { error: crate::api::ErrorDetail { code: "internal", message } };
+    // Two strings always serialize.
+    serde_json::to_vec(&body).unwrap_or_else(|_| br#"{"error":{"code":"internal"}}"#.to_vec())
 }
