@@ -106,6 +106,10 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
     let job = match (written, skipped) {
         (Some(job), _) => job,
         (None, Some(Skip::Final(_))) => return Ok(()),
+        (None, Some(Skip::NotDue { at_ms })) => {
+            eprintln!("compile: job {job_id} is not due before {}; this delivery does nothing", rfc3339(at_ms));
+            return Ok(());
+        }
         (None, Some(Skip::Leased { until_ms })) => {
             eprintln!("compile: job {job_id} is being compiled elsewhere (lease until {})", rfc3339(until_ms));
             return Ok(());

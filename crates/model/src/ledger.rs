@@ -144,6 +144,10 @@ pub enum Skip {
     Final(JobStatus),
     /// Another consumer holds an unexpired lease.
     Leased { until_ms: u64 },
+    /// The last attempt failed and the next is not due yet: a duplicate delivery, or one from
+    /// a consumer that does not wait out the backoff (Spin's Redis trigger delivers every
+    /// message to every instance). The sweeper publishes the job again when it is due.
+    NotDue { at_ms: u64 },
 }
 
 /// The outcome of [`JobRecord::claim`].
@@ -221,7 +225,12 @@ impl JobRecord {
                 }
                 next.last_error = Some(error);
             }
-            JobStatus::Queued | JobStatus::Failed => {}
+            JobStatus::Failed => {
+                if let Some(at_ms) = self.next_attempt_at_ms.filter(|&at| at > now_ms) {
+                    return Claim::Skip(Skip::NotDue { at_ms });
+                }
+            }
+            JobStatus::Queued => {}
         }
         next.status = JobStatus::Running;
         next.attempts = self.attempts + 1;

@@ -65,6 +65,19 @@ fn failures_back_off_then_die_and_replay() {
 }
 
 #[test]
+fn a_failed_job_is_not_claimed_before_its_backoff() {
+    let j = claimed(job().claim(0, "t1", &P)).fail("t1", 5, "transient", &P).unwrap();
+    assert_eq!((j.status, j.next_attempt_at_ms), (JobStatus::Failed, Some(105)));
+    // Duplicate deliveries before the next attempt is due (every Spin instance gets every
+    // message) do nothing: the attempts are not burnt in a burst.
+    for now in [5, 50, 104] {
+        assert_eq!(j.claim(now, "t2", &P), Claim::Skip(Skip::NotDue { at_ms: 105 }), "at {now}");
+    }
+    let next = claimed(j.claim(105, "t2", &P));
+    assert_eq!((next.status, next.attempts, next.next_attempt_at_ms), (JobStatus::Running, 2, None));
+}
+
+#[test]
 fn an_expired_lease_is_reclaimed_and_the_old_holder_cannot_finish() {
     let first = claimed(job().claim(0, "t1", &P));
     assert!(first.sweep_due(1_000, 60_000), "a run-out lease is swept whatever requeue_after is");
