@@ -99,11 +99,11 @@ pub(crate) fn new_webhook_secret() -> String {
 /// Sources, exclusion sources or inclusion sources one configuration may name, in each list.
 pub(crate) const MAX_CONFIG_SOURCES: usize = 100;
 
-/// Checks a HostlistCompiler configuration as the compiler will (`hostlist-config`, the
-/// compiler's own checks, without the compiler): a property that is unknown, of the wrong type or missing is malformed input (400,
-/// as `openapi.yaml`'s `HostlistConfig` schema says); breaking a rule between properties (two
-/// validation transformations, validation at both levels) is well-formed input that cannot be
-/// processed (422).
+/// Checks a HostlistCompiler configuration as the compiler will (`hostlist-config`: the
+/// compiler's own checks, without the compiler): a property that is unknown, of the wrong type
+/// or missing is malformed input (400, as `openapi.yaml`'s `HostlistConfig` schema says);
+/// breaking a rule between properties (two validation transformations, validation at both
+/// levels) is well-formed input that cannot be processed (422).
 pub(crate) fn validate_config(config: &serde_json::Value) -> Result<()> {
     let parsed = hostlist_config::Configuration::parse(config)
         .map_err(|e| ApiError::new(400, "invalid_configuration", format!("`config`: {}", e.0)))?;
