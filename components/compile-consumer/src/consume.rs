@@ -28,6 +28,9 @@ pub enum AttemptError {
     /// The list's rules text is not where its record says.
     #[error("the rules of list {list_id} revision {revision} are missing")]
     RulesMissing { list_id: String, revision: u64 },
+    /// The list's rules text does not match its recorded SHA-256.
+    #[error("the rules of list {list_id} revision {revision} do not match their recorded SHA-256")]
+    RulesHashMismatch { list_id: String, revision: u64 },
     /// The list's rules text is not UTF-8.
     #[error("the rules of list {0} are not UTF-8")]
     RulesNotUtf8(String),
@@ -225,10 +228,15 @@ fn compile_list(lists: &Kv, list: &ListRecord) -> Result<compiler::Compiled, Att
     let (config, files) = match &list.source {
         ListSource::Config { config } => (config.to_string(), Vec::new()),
         ListSource::Rules => {
+            let missing = || AttemptError::RulesMissing { list_id: list.id.clone(), revision: list.revision };
+            let at = list.rules_chunks().ok_or_else(missing)?;
             let bytes = lists
-                .get_chunks(&rules_prefix(&list.id, list.revision), list.rules_chunks, list.rules_bytes as usize)
+                .get_chunks(&at.prefix, at.chunks, list.rules_bytes as usize)
                 .map_err(store(format!("reading the rules of list {}", list.id)))?
-                .ok_or_else(|| AttemptError::RulesMissing { list_id: list.id.clone(), revision: list.revision })?;
+                .ok_or_else(missing)?;
+            if list.rules_sha256.as_ref().is_some_and(|h| *h != hex::encode(Sha256::digest(&bytes))) {
+                return Err(AttemptError::RulesHashMismatch { list_id: list.id.clone(), revision: list.revision });
+            }
             let content = String::from_utf8(bytes).map_err(|_| AttemptError::RulesNotUtf8(list.id.clone()))?;
             let config = serde_json::json!({
                 "name": list.name,

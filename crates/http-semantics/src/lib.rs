@@ -11,6 +11,13 @@ pub fn if_none_match(header: &str, etags: &[&str]) -> bool {
     header.split(',').map(str::trim).any(|t| t == "*" || etags.contains(&t.trim_start_matches("W/")))
 }
 
+/// Whether an `If-Match` header value admits the current representation, whose entity tag is
+/// `etag` (quoted): `*`, or the tag among the listed ones by strong comparison (RFC 9110
+/// 13.1.1: a weak tag never matches).
+pub fn if_match(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|t| t == "*" || t == etag)
+}
+
 /// `ms` since the epoch as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP
 /// sends.
 pub fn http_date(ms: u64) -> String {
@@ -94,6 +101,15 @@ fn base64_decode(input: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn if_match_is_strong() {
+        assert!(if_match("\"r3\"", "\"r3\""));
+        assert!(if_match("\"r1\", \"r3\"", "\"r3\""));
+        assert!(if_match("*", "\"r3\""));
+        assert!(!if_match("W/\"r3\"", "\"r3\""), "a weak tag never matches");
+        assert!(!if_match("\"r2\"", "\"r3\""));
+    }
 
     #[test]
     fn http_dates_round_trip() {

@@ -8,7 +8,7 @@
 //! | `token/{sha256-hex}` | [`crate::records::TokenRecord`] (only the token's hash is kept) |
 //! | `user-lists/{user-id}` | JSON array of the user's list ids |
 //! | `list/{list-id}` | [`crate::records::ListRecord`] |
-//! | `rules/{list-id}/{revision}/{n}` | chunk `n` of the list's rules text |
+//! | `rules/{list-id}/n{nonce}/{n}` | chunk `n` of one write of the list's rules text (the record names the current and the previous; before nonces: `rules/{list-id}/{revision}/{n}`) |
 //! | `compile-lock/{list-id}` | [`crate::records::CompileLock`]: the compile dedupe lock |
 //! | `job/{job-id}` | [`crate::ledger::JobRecord`]: the compile job ledger |
 //! | `jobs-active/{h}` | JSON array of the ids of unfinished jobs whose id's first hex digit is `h` (the sweeper's index) |
@@ -70,8 +70,15 @@ pub fn user_lists_key(user_id: &str) -> String {
 pub fn list_key(id: &str) -> String {
     format!("list/{id}")
 }
+/// Where revision `revision` of a list's rules text was stored before rules were stored under a
+/// nonce (records without `rulesAt`).
 pub fn rules_prefix(id: &str, revision: u64) -> String {
     format!("rules/{id}/{revision}")
+}
+/// Where one write of a list's rules text is stored: a prefix no other write uses (`nonce`:
+/// random hex), so that concurrent writers never write over each other's chunks.
+pub fn rules_nonce_prefix(id: &str, nonce: &str) -> String {
+    format!("rules/{id}/n{nonce}")
 }
 pub fn compile_lock_key(id: &str) -> String {
     format!("compile-lock/{id}")

@@ -43,6 +43,14 @@ pub struct ListRecord {
     pub rules_bytes: u64,
     pub rules_chunks: u32,
     pub rules_sha256: Option<String>,
+    /// The chunk prefix of the current rules text ([`crate::keys::rules_nonce_prefix`]); absent
+    /// in records written before rules were stored under a nonce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_at: Option<String>,
+    /// The rules the last update replaced, kept until the next update so that a read that
+    /// began before it can finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_rules: Option<RulesChunks>,
     /// Where job events are POSTed, signed with the secret.
     #[serde(default)]
     pub webhook: Option<Webhook>,
@@ -50,7 +58,28 @@ pub struct ListRecord {
     pub updated_at: String,
 }
 
+/// Where a list's rules text is stored: its chunks `{prefix}/0` … `{prefix}/{chunks - 1}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RulesChunks {
+    pub prefix: String,
+    pub chunks: u32,
+}
+
 impl ListRecord {
+    /// Where the current rules text is, for a list of rules; `None` for a configuration list.
+    pub fn rules_chunks(&self) -> Option<RulesChunks> {
+        matches!(self.source, ListSource::Rules).then(|| RulesChunks {
+            prefix: self.rules_at.clone().unwrap_or_else(|| crate::keys::rules_prefix(&self.id, self.revision)),
+            chunks: self.rules_chunks,
+        })
+    }
+
+    /// The list's entity tag for `If-Match` (changes with every update).
+    pub fn etag(&self) -> String {
+        format!("\"r{}\"", self.revision)
+    }
+
     /// The list as `GET /v1/lists` shows it.
     pub fn summary(&self) -> serde_json::Value {
         let (kind, config) = match &self.source {

@@ -153,19 +153,32 @@ pub(crate) fn list_lists(user: &User, lists: &Kv) -> Result<Response> {
     Ok(Response::json(200, &ListsPage { lists: out }))
 }
 
-/// Stores a list's rules text under a fresh revision; returns the record fields describing it.
-pub(crate) fn store_rules(
-    lists: &Kv,
-    list_id: &str,
-    revision: u64,
-    rules: Option<&str>,
-) -> Result<(u64, u32, Option<String>)> {
-    match rules {
-        None => Ok((0, 0, None)),
-        Some(text) => {
-            let chunks = lists.put_chunks(&rules_prefix(list_id, revision), text.as_bytes())?;
-            Ok((text.len() as u64, chunks, Some(sha256_hex(text.as_bytes()))))
-        }
+/// A list's rules text as stored: where, how long, its hash.
+pub(crate) struct StoredRules {
+    at: RulesChunks,
+    bytes: u64,
+    sha256: String,
+}
+
+/// Stores a list's rules text in chunks under a fresh nonce prefix (no other write uses it, so
+/// concurrent updates never write over each other's chunks); `None` for a configuration list.
+pub(crate) fn store_rules(lists: &Kv, list_id: &str, rules: Option<&str>) -> Result<Option<StoredRules>> {
+    let Some(text) = rules else { return Ok(None) };
+    let nonce = hex::encode(edge_store::wasi::random::random::get_random_bytes(8));
+    let prefix = rules_nonce_prefix(list_id, &nonce);
+    let chunks = lists.put_chunks(&prefix, text.as_bytes())?;
+    Ok(Some(StoredRules {
+        at: RulesChunks { prefix, chunks },
+        bytes: text.len() as u64,
+        sha256: sha256_hex(text.as_bytes()),
+    }))
+}
+
+/// The record's rules fields for `stored`.
+fn rules_fields(stored: &Option<StoredRules>) -> (u64, u32, Option<String>, Option<String>) {
+    match stored {
+        Some(s) => (s.bytes, s.at.chunks, Some(s.sha256.clone()), Some(s.at.prefix.clone())),
+        None => (0, 0, None, None),
     }
 }
 
@@ -180,7 +193,8 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
         return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
     }
     let now = now_rfc3339();
-    let (rules_bytes, rules_chunks, rules_sha256) = store_rules(lists, &id, 1, content.rules.as_deref())?;
+    let stored = store_rules(lists, &id, content.rules.as_deref())?;
+    let (rules_bytes, rules_chunks, rules_sha256, rules_at) = rules_fields(&stored);
     let list = ListRecord {
         id: id.clone(),
         owner: user.id.clone(),
@@ -191,67 +205,151 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
         rules_bytes,
         rules_chunks,
         rules_sha256,
+        rules_at,
+        previous_rules: None,
         webhook: content.webhook_url.map(|url| Webhook { url, secret: new_webhook_secret() }),
         created_at: now.clone(),
         updated_at: now,
     };
     lists.put_json(&list_key(&id), &list)?;
-    Ok(Response::json(201, &list.view(content.rules.as_deref())).with_header("location", format!("/v1/lists/{id}")))
+    Ok(Response::json(201, &list.view(content.rules.as_deref()))
+        .with_header("location", format!("/v1/lists/{id}"))
+        .with_header("etag", list.etag()))
 }
 
-pub(crate) fn read_rules(lists: &Kv, list: &ListRecord) -> Result<Option<String>> {
-    if !matches!(list.source, ListSource::Rules) {
-        return Ok(None);
+/// Reads a list's rules text, checked against its recorded SHA-256, with the record it belongs
+/// to: if an update replaced the chunks while they were read, the list is read again (a few
+/// times), so a reader sees one whole revision or an error, never a mix.
+pub(crate) fn read_rules(lists: &Kv, list: ListRecord) -> Result<(ListRecord, Option<String>)> {
+    let mut list = list;
+    for _ in 0..4 {
+        let Some(at) = list.rules_chunks() else { return Ok((list, None)) };
+        if let Some(bytes) = lists.get_chunks(&at.prefix, at.chunks, list.rules_bytes as usize)? {
+            if let Some(expected) = &list.rules_sha256
+                && sha256_hex(&bytes) != *expected
+            {
+                return Err(ApiError::internal(format!(
+                    "the rules of list {} (revision {}) do not match their recorded SHA-256; not served",
+                    list.id, list.revision
+                )));
+            }
+            let text = String::from_utf8(bytes)
+                .map_err(|_| ApiError::internal(format!("the rules of list {} are not UTF-8", list.id)))?;
+            return Ok((list, Some(text)));
+        }
+        // Missing chunks: replaced (twice) while being read, or deleted. Read the list again.
+        match lists.get_json::<ListRecord>(&list_key(&list.id))? {
+            Some(now) if now.owner == list.owner && now.revision != list.revision => list = now,
+            Some(_) => return Err(ApiError::internal(format!("the rules of list {} are missing", list.id))),
+            None => return Err(ApiError::not_found(format!("list {} not found", list.id))),
+        }
     }
-    let bytes = lists
-        .get_chunks(&rules_prefix(&list.id, list.revision), list.rules_chunks, list.rules_bytes as usize)?
-        .ok_or_else(|| ApiError::internal(format!("rules of list {} are missing", list.id)))?;
-    String::from_utf8(bytes).map(Some).map_err(|_| ApiError::internal(format!("rules of list {} are corrupt", list.id)))
+    Err(ApiError::unavailable(format!("list {} is being updated too often to be read; try again", list.id)))
 }
 
 pub(crate) fn get_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
-    let list = owned_list(user, lists, id)?;
-    let rules = read_rules(lists, &list)?;
-    Ok(Response::json(200, &list.view(rules.as_deref())))
+    let (list, rules) = read_rules(lists, owned_list(user, lists, id)?)?;
+    Ok(Response::json(200, &list.view(rules.as_deref())).with_header("etag", list.etag()))
 }
 
+/// Why an update did not apply.
+enum Refused {
+    /// The list is gone (deleted meanwhile) or not the caller's.
+    Missing,
+    /// `If-Match` names another revision than the current one.
+    Stale(String),
+}
+
+/// `PUT /v1/lists/{id}`: the record is swapped by compare-and-swap, so concurrent updates each
+/// apply whole (the last one wins) and an update racing a delete cannot bring the list back;
+/// with `If-Match`, an update of a revision that is no longer current is refused (412).
 pub(crate) fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Response> {
-    let old = owned_list(user, lists, id)?;
+    owned_list(user, lists, id)?;
     let content = validate_list(json_body(req)?)?;
-    let revision = old.revision + 1;
-    // New rules go under the new revision; the record flips to them; the old chunks go last.
-    let (rules_bytes, rules_chunks, rules_sha256) = store_rules(lists, id, revision, content.rules.as_deref())?;
-    let list = ListRecord {
-        name: content.name,
-        description: content.description,
-        source: content.source,
-        revision,
-        rules_bytes,
-        rules_chunks,
-        rules_sha256,
-        // A list keeps its signing secret while it has a webhook.
-        webhook: content.webhook_url.map(|url| Webhook {
-            url,
-            secret: old.webhook.as_ref().map_or_else(new_webhook_secret, |w| w.secret.clone()),
-        }),
-        updated_at: now_rfc3339(),
-        ..old.clone()
+    let if_match = req.header("if-match").map(str::to_owned);
+    // The new rules go under their own nonce first; the record then flips to them.
+    let stored = store_rules(lists, id, content.rules.as_deref())?;
+    let (rules_bytes, rules_chunks, rules_sha256, rules_at) = rules_fields(&stored);
+    let now = now_rfc3339();
+    let mut replaced = None;
+    let outcome = lists.update_json(&list_key(id), |cur: Option<ListRecord>| {
+        let Some(cur) = cur.filter(|c| c.owner == user.id) else { return JsonUpdate::Keep(Err(Refused::Missing)) };
+        if let Some(h) = &if_match
+            && !conditional::if_match(h, &cur.etag())
+        {
+            return JsonUpdate::Keep(Err(Refused::Stale(cur.etag())));
+        }
+        let next = ListRecord {
+            name: content.name.clone(),
+            description: content.description.clone(),
+            source: content.source.clone(),
+            revision: cur.revision + 1,
+            rules_bytes,
+            rules_chunks,
+            rules_sha256: rules_sha256.clone(),
+            rules_at: rules_at.clone(),
+            previous_rules: cur.rules_chunks(),
+            // A list keeps its signing secret while it has a webhook.
+            webhook: content.webhook_url.clone().map(|url| Webhook {
+                url,
+                secret: cur.webhook.as_ref().map_or_else(new_webhook_secret, |w| w.secret.clone()),
+            }),
+            updated_at: now.clone(),
+            ..cur.clone()
+        };
+        replaced = Some(cur);
+        JsonUpdate::Write(next.clone(), Ok(next))
+    })?;
+    let list = match outcome {
+        Ok(list) => list,
+        Err(refused) => {
+            // Nobody else names this write's chunks.
+            if let Some(s) = &stored {
+                let _ = lists.delete_chunks(&s.at.prefix, s.at.chunks);
+            }
+            return Err(match refused {
+                Refused::Missing => ApiError::not_found(format!("list {id} not found")),
+                Refused::Stale(current) => {
+                    let mut e = ApiError::new(
+                        412,
+                        "precondition_failed",
+                        format!("list {id} was changed meanwhile (now {current}); read it again and retry"),
+                    );
+                    e.headers.push(("etag".into(), current));
+                    e
+                }
+            });
+        }
     };
-    lists.put_json(&list_key(id), &list)?;
     // Subscription files carry the list's name: this node's copies are remade on next fetch.
     edge_store::caches::forget_list(id);
-    if old.rules_chunks > 0 {
-        lists.delete_chunks(&rules_prefix(id, old.revision), old.rules_chunks)?;
+    // The rules before the ones just replaced go now (the replaced ones stay for readers that
+    // began before this update).
+    if let Some(old) = replaced.and_then(|r| r.previous_rules)
+        && Some(&old.prefix) != list.rules_at.as_ref()
+    {
+        lists.delete_chunks(&old.prefix, old.chunks)?;
     }
-    Ok(Response::json(200, &list.view(content.rules.as_deref())))
+    Ok(Response::json(200, &list.view(content.rules.as_deref())).with_header("etag", list.etag()))
 }
 
-pub(crate) fn delete_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
+pub(crate) fn delete_list(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Response> {
     let list = owned_list(user, lists, id)?;
+    if let Some(h) = req.header("if-match")
+        && !conditional::if_match(h, &list.etag())
+    {
+        let mut e = ApiError::new(
+            412,
+            "precondition_failed",
+            format!("list {id} was changed meanwhile (now {}); read it again and retry", list.etag()),
+        );
+        e.headers.push(("etag".into(), list.etag()));
+        return Err(e);
+    }
     lists.delete(&list_key(id))?;
     lists.remove_from_index(&user_lists_key(&user.id), id)?;
-    if list.rules_chunks > 0 {
-        lists.delete_chunks(&rules_prefix(id, list.revision), list.rules_chunks)?;
+    for rules in [list.rules_chunks(), list.previous_rules.clone()].into_iter().flatten() {
+        lists.delete_chunks(&rules.prefix, rules.chunks)?;
     }
     if let Some(meta) = lists.get_json::<CompiledMeta>(&compiled_key(id))? {
         lists.delete(&compiled_key(id))?;

@@ -8,7 +8,7 @@ use crate::http::{ChunkedBody, ReadError, Request, Response};
 use crate::{conditional, subscriptions};
 use edge_store::StoreError;
 use edge_store::job_ledger::{self, JobSettings};
-use edge_store::kv::{Kv, Update};
+use edge_store::kv::{JsonUpdate, Kv, Update};
 use edge_store::ledger::{JobRecord, JobStatus};
 use edge_store::model::*;
 use serde::Deserialize;
@@ -127,7 +127,7 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
         CreateList => create_list(req, caller.user()?, settings, lists),
         GetList { list } => get_list(caller.user()?, lists, &list),
         UpdateList { list } => update_list(req, caller.user()?, lists, &list),
-        DeleteList { list } => delete_list(caller.user()?, lists, &list),
+        DeleteList { list } => delete_list(req, caller.user()?, lists, &list),
         RequestCompile { list } => request_compile(caller.user()?, settings, lists, &list),
         GetCompiled { list } => get_compiled(req, caller.user()?, settings, lists, &list),
         ListSubscriptions { list } => subscriptions::list(caller.user()?, settings, lists, &list),
