@@ -127,3 +127,35 @@ fn if_match_refuses_a_stale_update_or_delete() {
     let r = h.delete(&path, &token).header("if-match", "*").send().unwrap();
     assert_eq!(r.status(), 204);
 }
+
+#[test]
+fn a_corrupt_index_is_an_error_and_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let (user_id, token) = {
+        let h = Host::start_in(dir.path(), &[]);
+        let (user_id, token) = h.create_user("owner");
+        h.create_list(&token, "one", "||a.example^\n");
+        h.create_list(&token, "two", "||b.example^\n");
+        h.kill();
+        (user_id, token)
+    };
+    // The owner's index of lists, damaged on disk while the host is down.
+    let index = format!("user-lists/{user_id}");
+    {
+        let store = keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap();
+        assert!(store.get("lists", &index).unwrap().is_some(), "the index is where the model says");
+        store.set("lists", &index, b"not json").unwrap();
+    }
+    let h = Host::start_in(dir.path(), &[]);
+    let (status, _, message) = error_of(h.get("/v1/lists", &token).send().unwrap());
+    assert_eq!(status, 500, "{message}");
+    assert!(message.contains("corrupt"), "the error says what is wrong: {message}");
+    // Creating a list must not reset the index to [] (which would hide the user's other lists).
+    let r = h.post("/v1/lists", &token).json(&json!({"name": "three", "rules": ""})).send().unwrap();
+    let (status, _, message) = error_of(r);
+    assert_eq!(status, 500, "{message}");
+    assert!(message.contains("corrupt"), "{message}");
+    h.kill();
+    let store = keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap();
+    assert_eq!(store.get("lists", &index).unwrap().as_deref(), Some(&b"not json"[..]), "the index was left as found");
+}
