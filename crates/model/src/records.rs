@@ -102,11 +102,16 @@ impl ListRecord {
         v
     }
 
-    /// The list as `GET /v1/lists/{id}` shows it, with its rules text.
-    pub fn view(&self, rules: Option<&str>) -> serde_json::Value {
+    /// The list as `GET /v1/lists/{id}` shows it, with its rules text; its webhook's signing
+    /// secret only with `show_secret` (the answer that made the secret, never a later read).
+    pub fn view(&self, rules: Option<&str>, show_secret: bool) -> serde_json::Value {
         let mut v = self.summary();
         if let Some(w) = &self.webhook {
-            v["webhook"] = serde_json::json!({"url": w.url, "secret": w.secret});
+            v["webhook"] = if show_secret {
+                serde_json::json!({"url": w.url, "secret": w.secret})
+            } else {
+                serde_json::json!({"url": w.url})
+            };
         }
         if let Some(r) = rules {
             v["rules"] = serde_json::Value::String(r.to_owned());

@@ -212,7 +212,8 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
         updated_at: now,
     };
     lists.put_json(&list_key(&id), &list)?;
-    Ok(Response::json(201, &list.view(content.rules.as_deref()))
+    // The secret is shown this once.
+    Ok(Response::json(201, &list.view(content.rules.as_deref(), true))
         .with_header("location", format!("/v1/lists/{id}"))
         .with_header("etag", list.etag()))
 }
@@ -249,7 +250,7 @@ pub(crate) fn read_rules(lists: &Kv, list: ListRecord) -> Result<(ListRecord, Op
 
 pub(crate) fn get_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     let (list, rules) = read_rules(lists, owned_list(user, lists, id)?)?;
-    Ok(Response::json(200, &list.view(rules.as_deref())).with_header("etag", list.etag()))
+    Ok(Response::json(200, &list.view(rules.as_deref(), false)).with_header("etag", list.etag()))
 }
 
 /// Why an update did not apply.
@@ -323,6 +324,7 @@ pub(crate) fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> R
     };
     // Subscription files carry the list's name: this node's copies are remade on next fetch.
     edge_store::caches::forget_list(id);
+    let had_webhook = replaced.as_ref().is_some_and(|r| r.webhook.is_some());
     // The rules before the ones just replaced go now (the replaced ones stay for readers that
     // began before this update).
     if let Some(old) = replaced.and_then(|r| r.previous_rules)
@@ -330,7 +332,9 @@ pub(crate) fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> R
     {
         lists.delete_chunks(&old.prefix, old.chunks)?;
     }
-    Ok(Response::json(200, &list.view(content.rules.as_deref())).with_header("etag", list.etag()))
+    // A secret made by this update (the list had no webhook) is shown this once.
+    let new_secret = list.webhook.is_some() && !had_webhook;
+    Ok(Response::json(200, &list.view(content.rules.as_deref(), new_secret)).with_header("etag", list.etag()))
 }
 
 pub(crate) fn delete_list(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Response> {
