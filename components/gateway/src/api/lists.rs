@@ -261,6 +261,18 @@ enum Refused {
     Stale(String),
 }
 
+/// The 412 for an `If-Match` that names another revision than `current` (the list's `ETag`,
+/// which the answer carries).
+fn precondition_failed(id: &str, current: String) -> ApiError {
+    let mut e = ApiError::new(
+        412,
+        "precondition_failed",
+        format!("list {id} was changed meanwhile (now {current}); read it again and retry"),
+    );
+    e.headers.push(("etag".into(), current));
+    e
+}
+
 /// `PUT /v1/lists/{id}`: the record is swapped by compare-and-swap, so concurrent updates each
 /// apply whole (the last one wins) and an update racing a delete cannot bring the list back;
 /// with `If-Match`, an update of a revision that is no longer current is refused (412).
@@ -310,15 +322,7 @@ pub(crate) fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> R
             }
             return Err(match refused {
                 Refused::Missing => ApiError::not_found(format!("list {id} not found")),
-                Refused::Stale(current) => {
-                    let mut e = ApiError::new(
-                        412,
-                        "precondition_failed",
-                        format!("list {id} was changed meanwhile (now {current}); read it again and retry"),
-                    );
-                    e.headers.push(("etag".into(), current));
-                    e
-                }
+                Refused::Stale(current) => precondition_failed(id, current),
             });
         }
     };
@@ -342,13 +346,7 @@ pub(crate) fn delete_list(req: &Request, user: &User, lists: &Kv, id: &str) -> R
     if let Some(h) = req.header("if-match")
         && !conditional::if_match(h, &list.etag())
     {
-        let mut e = ApiError::new(
-            412,
-            "precondition_failed",
-            format!("list {id} was changed meanwhile (now {}); read it again and retry", list.etag()),
-        );
-        e.headers.push(("etag".into(), list.etag()));
-        return Err(e);
+        return Err(precondition_failed(id, list.etag()));
     }
     lists.delete(&list_key(id))?;
     lists.remove_from_index(&user_lists_key(&user.id), id)?;
