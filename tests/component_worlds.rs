@@ -58,7 +58,12 @@ fn gateway_imports_only_wasi_and_its_siblings() {
     check(
         "gateway",
         env!("BLOCKLIST_EDGE_GATEWAY_WASM"),
-        &["blocklist:ratelimit/ratelimit", "blocklist:compiler/compiler", "blocklist:edge-cache/purge", "fermyon:spin/redis"],
+        &[
+            "blocklist:ratelimit/ratelimit",
+            "blocklist:compiler/compiler",
+            "blocklist:edge-cache/purge",
+            "fermyon:spin/redis",
+        ],
         &["wasi:http/incoming-handler"],
     );
 }
@@ -68,7 +73,12 @@ fn compile_consumer_imports_only_wasi_and_its_siblings() {
     check(
         "compile-consumer",
         env!("BLOCKLIST_EDGE_COMPILE_CONSUMER_WASM"),
-        &["blocklist:compiler/compiler", "blocklist:edge-cache/purge", "fermyon:spin/redis", "fermyon:spin/redis-types"],
+        &[
+            "blocklist:compiler/compiler",
+            "blocklist:edge-cache/purge",
+            "fermyon:spin/redis",
+            "fermyon:spin/redis-types",
+        ],
         &["fermyon:spin/inbound-redis"],
     );
 }

@@ -1,10 +1,10 @@
 //! One message: claim, compile, store, finish, notify.
 
 use crate::blocklist::compiler::compiler;
+use edge_store::StoreError;
 use edge_store::job_ledger::{self, JobSettings, Message};
 use edge_store::kv::{JsonUpdate, Kv};
 use edge_store::ledger::{Artifact, Claim, JobRecord, JobStatus, Skip};
-use edge_store::StoreError;
 use edge_store::model::*;
 use sha2::{Digest, Sha256};
 

@@ -38,7 +38,8 @@ impl JobSettings {
                 lease_ms: values.get(blocklist_model::variables::JOB_LEASE_MS, 300_000)?,
             },
             requeue_after_ms: values.get(blocklist_model::variables::JOB_REQUEUE_AFTER_MS, 30_000)?,
-            queue_address: values.get(blocklist_model::variables::JOB_QUEUE_ADDRESS, "redis://127.0.0.1:6379".to_owned())?,
+            queue_address: values
+                .get(blocklist_model::variables::JOB_QUEUE_ADDRESS, "redis://127.0.0.1:6379".to_owned())?,
             channel: values.get(blocklist_model::variables::JOB_QUEUE_CHANNEL, "blocklist-edge-jobs".to_owned())?,
         })
     }

@@ -41,4 +41,3 @@ async fn handle(request: spin_sdk::http::IncomingRequest, out: spin_sdk::http::R
     };
     http::write(out, response).await;
 }
-

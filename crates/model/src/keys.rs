@@ -27,8 +27,6 @@
 //! rendition with its bodies when small (see the gateway's `subscriptions` module).
 //! The `default` store holds the rate limiter's counters (keys `rl/…`), and only counters.
 
-
-
 /// The durable store shared by every host: users, lists, jobs, artifacts, subscriptions.
 pub const STORE_LISTS: &str = "lists";
 /// The node-local store: what a node caches of the shared data.
