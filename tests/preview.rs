@@ -21,9 +21,11 @@ fn preview_compiles_inline_and_allowed_url_sources() {
         "sources": {"local.txt": "||ads.example.org^\n||bad^\n"}
     });
     let r = h.post("/v1/preview", &t).json(&body).send().unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-rule-count"], "2");
+    let status = r.status();
+    let rules = r.headers().get("x-rule-count").cloned();
     let text = r.text().unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(rules.unwrap(), "2");
     assert!(text.starts_with("!\n! Title: Preview\n"), "{text}");
     assert!(text.contains("! Source name: inline\n! Source: local.txt\n!\n||ads.example.org^\n"), "{text}");
     assert!(text.contains("||remote.example.org^\n"), "{text}");

@@ -87,9 +87,15 @@ fn serve(stream: TcpStream, handler: &dyn Fn(&Request) -> Reply) -> std::io::Res
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
         }
     }
-    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
+    let chunked = headers.get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        read_chunked(&mut reader)?
+    } else {
+        let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        body
+    };
     let reply = handler(&Request { method, path, headers, body });
     let mut out = stream;
     write!(
@@ -100,5 +106,37 @@ fn serve(stream: TcpStream, handler: &dyn Fn(&Request) -> Reply) -> std::io::Res
         reply.body.len()
     )?;
     out.write_all(&reply.body)?;
-    out.flush()
+    out.flush()?;
+    // A lingering close, as real servers do: closing a socket with unread input resets the
+    // connection, and the client may then lose the answer it has not read yet.
+    out.shutdown(std::net::Shutdown::Write)?;
+    out.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+    let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    Ok(())
+}
+
+/// Reads a `Transfer-Encoding: chunked` body up to and including its last chunk and trailers.
+fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size)?;
+        let size = size.trim().split(';').next().unwrap_or("");
+        let size = usize::from_str_radix(size, 16)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("chunk size {size:?}: {e}")))?;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                    return Ok(body);
+                }
+            }
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        let mut crlf = [0; 2];
+        reader.read_exact(&mut crlf)?;
+    }
 }
