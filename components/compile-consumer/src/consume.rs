@@ -124,12 +124,12 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
     };
     if job.status == JobStatus::Dead {
         // Its last attempt's lease ran out: dead without another attempt.
-        let list = lists.get_json::<ListRecord>(&list_key(&job.list_id)).ok().flatten();
+        let list = live_list(lists, &job.list_id).ok().flatten();
         finish(lists, &job, list.as_ref().filter(|l| l.owner == job.user_id));
         return Ok(());
     }
 
-    let list = match lists.get_json::<ListRecord>(&list_key(&job.list_id)) {
+    let list = match live_list(lists, &job.list_id) {
         Ok(Some(list)) if list.owner == job.user_id => list,
         Ok(_) => {
             let why = format!("list {} was deleted", job.list_id);

@@ -20,3 +20,9 @@ pub fn now_ms() -> u64 {
 pub fn now_rfc3339() -> String {
     rfc3339(now_ms())
 }
+
+/// The list `id`, if it exists and no delete has begun on it (a list being deleted is gone for
+/// every reader and writer; see [`ListRecord::deleted_at`]).
+pub fn live_list(lists: &crate::kv::Kv, id: &str) -> Result<Option<ListRecord>, crate::StoreError> {
+    Ok(lists.get_json::<ListRecord>(&list_key(id))?.filter(|l| l.deleted_at.is_none()))
+}

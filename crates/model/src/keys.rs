@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `user/{user-id}` | [`crate::records::UserRecord`] |
 //! | `token/{sha256-hex}` | [`crate::records::TokenRecord`] (only the token's hash is kept) |
+//! | `user-tokens/{user-id}` | JSON array of the SHA-256 hashes of the user's tokens |
 //! | `user-lists/{user-id}` | JSON array of the user's list ids |
 //! | `list/{list-id}` | [`crate::records::ListRecord`] |
 //! | `rules/{list-id}/n{nonce}/{n}` | chunk `n` of one write of the list's rules text (the record names the current and the previous; before nonces: `rules/{list-id}/{revision}/{n}`) |
@@ -42,6 +43,10 @@ pub const JOB_ID_PREFIX: &str = "j_";
 pub const ID_HEX_LEN: usize = 24;
 /// Every user token starts with this.
 pub const TOKEN_PREFIX: &str = "ble_";
+/// The prefix of a token's public id (see [`token_id`]).
+pub const TOKEN_ID_PREFIX: &str = "t_";
+/// The most tokens a user may hold at once.
+pub const MAX_TOKENS_PER_USER: usize = 100;
 /// Every subscription id starts with this.
 pub const SUBSCRIPTION_ID_PREFIX: &str = "s_";
 /// Every subscription token starts with this (then 64 lowercase hex digits).
@@ -61,6 +66,14 @@ pub fn user_key(id: &str) -> String {
 }
 pub fn token_key(sha256_hex: &str) -> String {
     format!("token/{sha256_hex}")
+}
+/// A token's public id: `t_` and the first [`ID_HEX_LEN`] hex digits of its SHA-256 (the
+/// token itself is never stored, and its id does not reveal it).
+pub fn token_id(sha256_hex: &str) -> String {
+    format!("{TOKEN_ID_PREFIX}{}", &sha256_hex[..ID_HEX_LEN.min(sha256_hex.len())])
+}
+pub fn user_tokens_key(user_id: &str) -> String {
+    format!("user-tokens/{user_id}")
 }
 pub fn user_lists_key(user_id: &str) -> String {
     format!("user-lists/{user_id}")

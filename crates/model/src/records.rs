@@ -17,6 +17,17 @@ pub struct TokenRecord {
     pub user_id: String,
     pub sha256: String,
     pub created_at: String,
+    /// Whether the token is in its user's token index ([`crate::keys::user_tokens_key`]).
+    /// Tokens issued before the index existed are added to it when they are next used.
+    #[serde(default)]
+    pub indexed: bool,
+}
+
+impl TokenRecord {
+    /// The token's public id ([`crate::keys::token_id`]).
+    pub fn id(&self) -> String {
+        crate::keys::token_id(&self.sha256)
+    }
 }
 
 /// Where a list's rules come from.
@@ -56,6 +67,11 @@ pub struct ListRecord {
     pub webhook: Option<Webhook>,
     pub created_at: String,
     pub updated_at: String,
+    /// Set when a delete began: the list is gone for every reader and writer, and what is left
+    /// of it is removed by the delete (or, if that was interrupted, by the next listing of its
+    /// owner's lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
 }
 
 /// Where a list's rules text is stored: its chunks `{prefix}/0` … `{prefix}/{chunks - 1}`.

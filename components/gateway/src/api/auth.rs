@@ -2,9 +2,10 @@
 
 use super::*;
 
-/// A user, as authenticated by a token: its id.
+/// A user, as authenticated by a token: its id, and the hash of the token it sent.
 pub(crate) struct User {
     pub(crate) id: String,
+    pub(crate) token_sha256: String,
 }
 
 /// Who is calling.
@@ -69,9 +70,26 @@ pub(crate) fn authenticate(req: &Request, settings: &Settings, lists: &Kv) -> Re
     if !bool::from(record.sha256.as_bytes().ct_eq(hash.as_bytes())) {
         return Err(ApiError::unauthorized("invalid token"));
     }
+    if !record.indexed {
+        adopt_unindexed_token(lists, record.clone())?;
+    }
     // The user record itself is read only where it is shown (`/v1/me`): one read less per
-    // request. (Users are never deleted; deleting one must delete its tokens.)
-    Ok(Caller::User(User { id: record.user_id }))
+    // request. (Deleting a user deletes its tokens first.)
+    Ok(Caller::User(User { id: record.user_id, token_sha256: hash }))
+}
+
+/// A token issued before users' token indexes existed, used for the first time since: it joins
+/// its user's index (so that it can be listed and revoked), or, if its user was deleted
+/// meanwhile, it is deleted and refused.
+fn adopt_unindexed_token(lists: &Kv, mut record: TokenRecord) -> Result<()> {
+    if lists.get_json::<UserRecord>(&user_key(&record.user_id))?.is_none() {
+        lists.delete(&token_key(&record.sha256))?;
+        return Err(ApiError::unauthorized("invalid token"));
+    }
+    lists.add_to_index(&user_tokens_key(&record.user_id), &record.sha256, usize::MAX)?;
+    record.indexed = true;
+    lists.put_json(&token_key(&record.sha256), &record)?;
+    Ok(())
 }
 
 /// Rate-limit headers for a decision.

@@ -81,7 +81,7 @@ pub(crate) fn list_jobs(req: &Request, user: &User, lists: &Kv) -> Result<Respon
 /// `POST /v1/jobs/{id}/replay`: a dead job back to the queue with fresh attempts.
 pub(crate) fn replay_job(user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     let job = owned_job(user, lists, id)?;
-    if lists.get_json::<ListRecord>(&list_key(&job.list_id))?.is_none() {
+    if live_list(lists, &job.list_id)?.is_none() {
         return Err(ApiError::new(409, "list_deleted", format!("list {} of job {id} was deleted", job.list_id)));
     }
     let now = now_ms();

@@ -133,7 +133,7 @@ pub(crate) fn validate_config(config: &serde_json::Value) -> Result<()> {
 }
 
 pub(crate) fn owned_list(user: &User, lists: &Kv, id: &str) -> Result<ListRecord> {
-    match lists.get_json::<ListRecord>(&list_key(id))? {
+    match live_list(lists, id)? {
         Some(list) if list.owner == user.id => Ok(list),
         // Another user's list is indistinguishable from a missing one.
         _ => Err(ApiError::not_found(format!("list {id} not found"))),
@@ -141,16 +141,27 @@ pub(crate) fn owned_list(user: &User, lists: &Kv, id: &str) -> Result<ListRecord
 }
 
 pub(crate) fn list_lists(user: &User, lists: &Kv) -> Result<Response> {
-    let ids: Vec<String> = lists.get_json(&user_lists_key(&user.id))?.unwrap_or_default();
+    let out = repair_index(lists, &user.id)?.iter().map(ListRecord::summary).collect();
+    Ok(Response::json(200, &ListsPage { lists: out }))
+}
+
+/// The user's lists, read through their index, which is repaired on the way: a list whose
+/// delete was interrupted is removed now, and an id whose list record was never written (its
+/// create was interrupted after reserving the id) leaves the index. (A create in progress that
+/// loses its id here puts it back once its record is written; see [`create_list`].)
+pub(crate) fn repair_index(lists: &Kv, user_id: &str) -> Result<Vec<ListRecord>> {
+    let index_key = user_lists_key(user_id);
+    let ids: Vec<String> = lists.get_json(&index_key)?.unwrap_or_default();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(list) = lists.get_json::<ListRecord>(&list_key(&id))?
-            && list.owner == user.id
-        {
-            out.push(list.summary());
+        match lists.get_json::<ListRecord>(&list_key(&id))? {
+            Some(list) if list.owner != user_id => lists.remove_from_index(&index_key, &id)?,
+            Some(list) if list.deleted_at.is_some() => remove_deleted_list(lists, &list)?,
+            Some(list) => out.push(list),
+            None => lists.remove_from_index(&index_key, &id)?,
         }
     }
-    Ok(Response::json(200, &ListsPage { lists: out }))
+    Ok(out)
 }
 
 /// A list's rules text as stored: where, how long, its hash.
@@ -190,7 +201,11 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
     // record never exists that its owner cannot list.
     let max = settings.max_lists_per_user;
     if !lists.add_to_index(&index_key, &id, max)? {
-        return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
+        // Interrupted creates and deletes may hold places in the index: free them, and retry.
+        repair_index(lists, &user.id)?;
+        if !lists.add_to_index(&index_key, &id, max)? {
+            return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
+        }
     }
     let now = now_rfc3339();
     let stored = store_rules(lists, &id, content.rules.as_deref())?;
@@ -210,8 +225,12 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
         webhook: content.webhook_url.map(|url| Webhook { url, secret: new_webhook_secret() }),
         created_at: now.clone(),
         updated_at: now,
+        deleted_at: None,
     };
     lists.put_json(&list_key(&id), &list)?;
+    // A listing may have taken the reserved id out of the index while the record was not yet
+    // written: put it back (beyond the quota only in that race).
+    lists.add_to_index(&index_key, &id, usize::MAX)?;
     // The secret is shown this once.
     Ok(Response::json(201, &list.view(content.rules.as_deref(), true))
         .with_header("location", format!("/v1/lists/{id}"))
@@ -341,27 +360,54 @@ pub(crate) fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> R
     Ok(Response::json(200, &list.view(content.rules.as_deref(), new_secret)).with_header("etag", list.etag()))
 }
 
+/// `DELETE /v1/lists/{id}`: the record is first marked deleted by compare-and-swap (with
+/// `If-Match`, only if the revision named is still current), which makes the list gone for
+/// every reader and writer at once; then what belongs to it is removed ([`remove_deleted_list`]).
 pub(crate) fn delete_list(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Response> {
-    let list = owned_list(user, lists, id)?;
-    if let Some(h) = req.header("if-match")
-        && !conditional::if_match(h, &list.etag())
-    {
-        return Err(precondition_failed(id, list.etag()));
+    owned_list(user, lists, id)?;
+    let if_match = req.header("if-match");
+    let now = now_rfc3339();
+    let outcome = lists.update_json(&list_key(id), |cur: Option<ListRecord>| {
+        let Some(cur) = cur.filter(|c| c.owner == user.id && c.deleted_at.is_none()) else {
+            return JsonUpdate::Keep(Err(Refused::Missing));
+        };
+        if let Some(h) = if_match
+            && !conditional::if_match(h, &cur.etag())
+        {
+            return JsonUpdate::Keep(Err(Refused::Stale(cur.etag())));
+        }
+        let marked = ListRecord { deleted_at: Some(now.clone()), ..cur };
+        JsonUpdate::Write(marked.clone(), Ok(marked))
+    })?;
+    match outcome {
+        Ok(marked) => remove_deleted_list(lists, &marked)?,
+        Err(Refused::Missing) => return Err(ApiError::not_found(format!("list {id} not found"))),
+        Err(Refused::Stale(current)) => return Err(precondition_failed(id, current)),
     }
-    lists.delete(&list_key(id))?;
-    lists.remove_from_index(&user_lists_key(&user.id), id)?;
+    Ok(Response::empty(204))
+}
+
+/// Removes what is left of a list marked deleted: its rules, compiled artifact, renditions
+/// and subscriptions, then the record, then its place in its owner's index. In that order,
+/// an interrupted removal leaves the marked record naming what is left, and the next removal
+/// (the owner's next listing, [`repair_index`]) finishes it.
+pub(crate) fn remove_deleted_list(lists: &Kv, list: &ListRecord) -> Result<()> {
+    let id = &list.id;
     for rules in [list.rules_chunks(), list.previous_rules.clone()].into_iter().flatten() {
         lists.delete_chunks(&rules.prefix, rules.chunks)?;
     }
     if let Some(meta) = lists.get_json::<CompiledMeta>(&compiled_key(id))? {
-        lists.delete(&compiled_key(id))?;
         lists.delete_chunks(&compiled_prefix(id, &meta.etag), meta.chunks)?;
         if let Some(prev) = meta.previous.filter(|p| p.etag != meta.etag) {
             lists.delete_chunks(&compiled_prefix(id, &prev.etag), prev.chunks)?;
         }
+        lists.delete(&compiled_key(id))?;
     }
     subscriptions::delete_all_of_list(lists, id)?;
+    lists.delete(&compile_lock_key(id))?;
+    lists.delete(&list_key(id))?;
+    lists.remove_from_index(&user_lists_key(&list.owner), id)?;
     // This node's copies go too (other nodes' expire with their TTL).
     edge_store::caches::forget_list(id);
-    Ok(Response::empty(204))
+    Ok(())
 }

@@ -122,6 +122,9 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
     match Route::resolve(&req.method, &req.path)? {
         Me => me(caller, lists),
         CreateUser => create_user(req, caller, lists),
+        MyTokens => my_tokens(caller.user()?, lists),
+        RevokeToken { token } => revoke_user_token(caller.user()?, lists, &token),
+        DeleteUser { user } => delete_user(caller, lists, &user),
         IssueToken { user } => issue_token(caller, lists, &user),
         ListLists => list_lists(caller.user()?, lists),
         CreateList => create_list(req, caller.user()?, settings, lists),

@@ -9,8 +9,14 @@ use super::*;
 pub enum Route {
     /// `GET /v1/me`
     Me,
+    /// `GET /v1/me/tokens`
+    MyTokens,
+    /// `DELETE /v1/me/tokens/{token}`
+    RevokeToken { token: String },
     /// `POST /v1/users`
     CreateUser,
+    /// `DELETE /v1/users/{user}`
+    DeleteUser { user: String },
     /// `POST /v1/users/{user}/tokens`
     IssueToken { user: String },
     /// `GET /v1/lists`
@@ -59,8 +65,24 @@ impl Route {
         Ok(match (segments.as_slice(), method) {
             (["v1", "me"], "GET") => Me,
             (["v1", "me"], _) => return Err(method_not_allowed("GET")),
+            (["v1", "me", "tokens"], "GET") => MyTokens,
+            (["v1", "me", "tokens"], _) => return Err(method_not_allowed("GET")),
+            (["v1", "me", "tokens", id], m) => {
+                let token = parse_id(id, TOKEN_ID_PREFIX, "token")?;
+                match m {
+                    "DELETE" => RevokeToken { token },
+                    _ => return Err(method_not_allowed("DELETE")),
+                }
+            }
             (["v1", "users"], "POST") => CreateUser,
             (["v1", "users"], _) => return Err(method_not_allowed("POST")),
+            (["v1", "users", id], m) => {
+                let user = parse_id(id, USER_ID_PREFIX, "user")?;
+                match m {
+                    "DELETE" => DeleteUser { user },
+                    _ => return Err(method_not_allowed("DELETE")),
+                }
+            }
             (["v1", "users", id, "tokens"], m) => {
                 let user = parse_id(id, USER_ID_PREFIX, "user")?;
                 match m {
@@ -143,7 +165,8 @@ impl Route {
     pub fn ids(&self) -> Vec<(&str, &'static str)> {
         use Route::*;
         match self {
-            IssueToken { user } => vec![(user, USER_ID_PREFIX)],
+            IssueToken { user } | DeleteUser { user } => vec![(user, USER_ID_PREFIX)],
+            RevokeToken { token } => vec![(token, TOKEN_ID_PREFIX)],
             GetList { list }
             | UpdateList { list }
             | DeleteList { list }
@@ -157,7 +180,7 @@ impl Route {
                 vec![(list, LIST_ID_PREFIX), (subscription, SUBSCRIPTION_ID_PREFIX)]
             }
             GetJob { job } | ReplayJob { job } => vec![(job, JOB_ID_PREFIX)],
-            Me | CreateUser | ListLists | CreateList | Preview | ListJobs => Vec::new(),
+            Me | MyTokens | CreateUser | ListLists | CreateList | Preview | ListJobs => Vec::new(),
         }
     }
 }

@@ -32,19 +32,38 @@ pub(crate) struct Me {
     pub user: Option<UserRecord>,
 }
 
-/// `POST /v1/users`: the new user and its first token (shown once).
+/// `POST /v1/users`: the new user and its first token (shown once), with the token's id.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct CreatedUser {
     pub user: UserRecord,
     pub token: String,
+    pub token_id: String,
 }
 
-/// `POST /v1/users/{id}/tokens`: a new token (shown once).
+/// `POST /v1/users/{id}/tokens`: a new token (shown once), with its id.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct IssuedToken<'a> {
     pub user_id: &'a str,
     pub token: String,
+    pub id: String,
+}
+
+/// `GET /v1/me/tokens`.
+#[derive(Serialize)]
+pub(crate) struct TokensPage {
+    pub tokens: Vec<TokenView>,
+}
+
+/// A token as its user sees it: its id, when it was issued, and whether it is the one the
+/// request was made with.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TokenView {
+    pub id: String,
+    pub created_at: String,
+    pub current: bool,
 }
 
 /// `GET /v1/lists`.

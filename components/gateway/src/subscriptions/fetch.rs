@@ -196,7 +196,7 @@ fn rendition(
     let compiled: CompiledMeta = lists
         .get_json(&compiled_key(&sub.list_id))?
         .ok_or_else(|| ApiError::new(404, "not_compiled", "this list has not been compiled yet; try again later"))?;
-    let list = match lists.get_json::<ListRecord>(&list_key(&sub.list_id))? {
+    let list = match live_list(lists, &sub.list_id)? {
         Some(l) if l.owner == sub.owner => l,
         _ => return Err(not_found()),
     };
