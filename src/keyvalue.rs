@@ -8,6 +8,7 @@
 //! breaking the store.
 
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
+use crate::failpoints;
 use keyvalue_memory::MemoryStore;
 use keyvalue_sqlite::Store;
 use std::collections::HashMap;
@@ -107,10 +108,12 @@ impl From<wasmtime::component::ResourceTableError> for KvError {
 /// One operation per method, on whichever backend the bucket has.
 impl Bucket {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        Ok(match &self.backend {
+        let value = match &self.backend {
             Backend::Sqlite(db) => db.get(&self.name, key)?,
             Backend::Memory(m) => m.get(key),
-        })
+        };
+        failpoints::after_read(&self.name, [key]);
+        Ok(value)
     }
 
     fn get_versioned(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<i64>), KvError> {
@@ -131,6 +134,7 @@ impl Bucket {
             Backend::Sqlite(db) => db.set(&self.name, key, value)?,
             Backend::Memory(m) => m.set(key, value)?,
         }
+        failpoints::after_write(&self.name, [key]);
         Ok(())
     }
 
@@ -139,6 +143,7 @@ impl Bucket {
             Backend::Sqlite(db) => db.delete(&self.name, key)?,
             Backend::Memory(m) => m.delete(key),
         }
+        failpoints::after_write(&self.name, [key]);
         Ok(())
     }
 
@@ -171,17 +176,23 @@ impl Bucket {
     }
 
     fn compare_and_swap(&self, key: &str, expected: Option<i64>, value: &[u8]) -> Result<bool, KvError> {
-        Ok(match &self.backend {
+        let swapped = match &self.backend {
             Backend::Sqlite(db) => db.compare_and_swap(&self.name, key, expected, value)?,
             Backend::Memory(m) => m.compare_and_swap(key, expected, value)?,
-        })
+        };
+        if swapped {
+            failpoints::after_write(&self.name, [key]);
+        }
+        Ok(swapped)
     }
 
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
-        Ok(match &self.backend {
+        let values = match &self.backend {
             Backend::Sqlite(db) => db.get_many(&self.name, keys)?,
             Backend::Memory(m) => m.get_many(keys),
-        })
+        };
+        failpoints::after_read(&self.name, keys.iter().map(String::as_str));
+        Ok(values)
     }
 
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), KvError> {
@@ -189,6 +200,7 @@ impl Bucket {
             Backend::Sqlite(db) => db.set_many(&self.name, pairs)?,
             Backend::Memory(m) => m.set_many(pairs)?,
         }
+        failpoints::after_write(&self.name, pairs.iter().map(|(k, _)| k.as_str()));
         Ok(())
     }
 
@@ -197,6 +209,7 @@ impl Bucket {
             Backend::Sqlite(db) => db.delete_many(&self.name, keys)?,
             Backend::Memory(m) => m.delete_many(keys),
         }
+        failpoints::after_write(&self.name, keys.iter().map(String::as_str));
         Ok(())
     }
 }

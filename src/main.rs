@@ -13,6 +13,7 @@ mod compiler;
 mod compose;
 mod config;
 mod engine;
+mod failpoints;
 mod keyvalue;
 mod lazy_plug;
 mod metrics;

@@ -159,3 +159,41 @@ fn a_corrupt_index_is_an_error_and_is_not_overwritten() {
     let store = keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap();
     assert_eq!(store.get("lists", &index).unwrap().as_deref(), Some(&b"not json"[..]), "the index was left as found");
 }
+
+/// A read of the compiled list that began before a compile replaced it must not put the old
+/// artifact back into this node's cache (where it would be served until the entry expires). A
+/// fail point holds the read between reading the old artifact and filling the cache, while the
+/// list is updated and compiled again.
+#[test]
+fn a_cache_fill_racing_a_compile_does_not_outlive_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (token, id, old_etag) = {
+        let h = Host::start_in(dir.path(), &[]);
+        let (_, token) = h.create_user("owner");
+        let id = h.create_list(&token, "raced", "||old.example^\n");
+        let job = h.request_compile(&token, &id);
+        h.wait_job(&token, &job, "done");
+        let r = h.get(&format!("/v1/lists/{id}/compiled"), &token).send().unwrap();
+        let etag = r.headers()["etag"].to_str().unwrap().trim_matches('"').to_owned();
+        h.kill();
+        (token, id, etag)
+    };
+    let release = dir.path().join("release-the-read");
+    let failpoint = format!("pause-after-read=lists:compiled/{id}/{old_etag}/@{}", release.display());
+    let h = Arc::new(Host::start_in_with_env(dir.path(), &[], &[("BLOCKLIST_EDGE_FAILPOINTS", &failpoint)]));
+    // The node-local cache is empty after the restart: this read goes to the store, reads the
+    // old artifact, and is held there.
+    let held = {
+        let (h, token, id) = (h.clone(), token.clone(), id.clone());
+        std::thread::spawn(move || h.get(&format!("/v1/lists/{id}/compiled"), &token).send().unwrap().text().unwrap())
+    };
+    let update = json!({"name": "raced", "rules": "||new.example^\n"});
+    assert_eq!(h.put(&format!("/v1/lists/{id}"), &token).json(&update).send().unwrap().status(), 200);
+    let job = h.request_compile(&token, &id);
+    h.wait_job(&token, &job, "done");
+    std::fs::write(&release, b"").unwrap();
+    let old = held.join().unwrap();
+    assert!(old.contains("||old.example^"), "the held read answers what it read: {old}");
+    let now = h.get(&format!("/v1/lists/{id}/compiled"), &token).send().unwrap().text().unwrap();
+    assert!(now.contains("||new.example^"), "after the compile, the new list is served, not the old one: {now}");
+}

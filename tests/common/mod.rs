@@ -48,19 +48,25 @@ impl Host {
 
     /// Starts a host on an existing data directory (to test restarts).
     pub fn start_in(data_dir: &Path, args: &[&str]) -> Host {
-        Host::spawn(data_dir, args, false)
+        Host::spawn(data_dir, args, &[], false)
+    }
+
+    /// Starts a host on an existing data directory with extra environment variables (for
+    /// example `BLOCKLIST_EDGE_FAILPOINTS`).
+    pub fn start_in_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Host {
+        Host::spawn(data_dir, args, env, false)
     }
 
     /// Starts a host with a fresh data directory, logging at `info`, its log kept for
     /// [`Host::log_lines_with`].
     pub fn start_logging(args: &[&str]) -> Host {
         let tmp = tempfile::tempdir().unwrap();
-        let mut h = Host::spawn(tmp.path(), args, true);
+        let mut h = Host::spawn(tmp.path(), args, &[], true);
         h._tmp = Some(tmp);
         h
     }
 
-    fn spawn(data_dir: &Path, args: &[&str], keep_log: bool) -> Host {
+    fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)], keep_log: bool) -> Host {
         let level = match keep_log {
             true => "info".to_owned(),
             false => std::env::var("BLOCKLIST_EDGE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -73,6 +79,7 @@ impl Host {
             .args(args)
             // BLOCKLIST_EDGE_TEST_LOG=info (say) shows more of the hosts' logs when debugging.
             .env("BLOCKLIST_EDGE_LOG", level)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(if keep_log { Stdio::piped() } else { Stdio::inherit() })
             .spawn()
@@ -138,6 +145,21 @@ impl Host {
             None => Vec::new(),
         };
         (status, body)
+    }
+
+    /// Waits (at most `timeout`) for the host to exit by itself (a fail point aborted it, say);
+    /// its exit status, or `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Stops the host with SIGKILL (no clean shutdown).

@@ -7,7 +7,9 @@
 //! the edge cache are tagged with surrogate keys ([`list_tag`], [`subscription_tag`]).
 //!
 //! Forget *after* writing the change: a request that starts once the purge has returned reads
-//! the new data, and the host does not store answers that were being made while it ran.
+//! the new data, and the host does not store answers that were being made while it ran. A
+//! request that was already reading the old data fills the node-local cache through [`fill`],
+//! which takes its entry back out if the data changed meanwhile.
 
 use crate::blocklist::edge_cache::purge::purge_surrogate_key;
 use crate::kv::Kv;
@@ -28,6 +30,19 @@ pub fn subscription_tag(subscription_id: &str) -> String {
 fn purge(tag: &str) {
     if let Err(e) = purge_surrogate_key(tag) {
         eprintln!("purging the edge cache of {tag}: {e}");
+    }
+}
+
+/// Fills this node's cache: `value` at `key`, then `still_current` reads again the shared
+/// record the value was made from, and if that changed meanwhile (or cannot be read), the
+/// entry is removed. Writers change the shared record before they forget this node's entries
+/// ([`forget_list`], [`forget_subscription`]), so a fill that raced a change is removed either
+/// by the writer's forget (which came after the write) or by this check (which saw the
+/// change): it never outlives the change. Best effort, as every cache write: the cache is an
+/// optimisation.
+pub fn fill(cache: &Kv, key: &str, value: &[u8], still_current: impl FnOnce() -> bool) {
+    if cache.set(key, value).is_ok() && !still_current() {
+        let _ = cache.delete(key);
     }
 }
 

@@ -41,8 +41,15 @@ pub(crate) fn get_compiled(req: &Request, user: &User, settings: &Settings, list
                     etag: meta.etag,
                     body,
                 };
-                // The cache is an optimisation: failing to fill it must not fail the request.
-                let _ = cache.set(&compiled_key(id), &entry.encode());
+                // Kept only if no compile replaced the artifact (and no delete removed it) while
+                // it was read.
+                edge_store::caches::fill(&cache, &compiled_key(id), &entry.encode(), || {
+                    lists
+                        .get_json::<CompiledMeta>(&compiled_key(id))
+                        .ok()
+                        .flatten()
+                        .is_some_and(|m| m.etag == entry.etag)
+                });
                 (entry.etag, entry.last_modified_ms, entry.body, None)
             }
         }

@@ -30,11 +30,17 @@ fn cached<T: serde::de::DeserializeOwned>(cache: Option<&Kv>, key: &str, now: u6
     serde_json::from_slice(cache_decode(&bytes, now)?).ok()
 }
 
-/// Caches `value` at `key` on this node until `expires_at_ms` (best effort: the cache is an
-/// optimisation).
-fn cache_record<T: serde::Serialize>(cache: Option<&Kv>, key: &str, expires_at_ms: u64, value: &T) {
+/// Caches `value` at `key` on this node until `expires_at_ms`, unless `still_current` finds
+/// that what it was made from changed meanwhile ([`edge_store::caches::fill`]).
+fn cache_record<T: serde::Serialize>(
+    cache: Option<&Kv>,
+    key: &str,
+    expires_at_ms: u64,
+    value: &T,
+    still_current: impl FnOnce() -> bool,
+) {
     if let (Some(cache), Ok(bytes)) = (cache, serde_json::to_vec(value)) {
-        let _ = cache.set(key, &cache_encode(expires_at_ms, &bytes));
+        edge_store::caches::fill(cache, key, &cache_encode(expires_at_ms, &bytes), still_current);
     }
 }
 
@@ -119,7 +125,8 @@ fn lookup_token(lists: &Kv, node: Option<&Kv>, token: &str, now: u64) -> Result<
         return Ok(Some(hit));
     }
     let Some(sub) = lists.get_json::<SubscriptionToken>(&key)? else { return Ok(None) };
-    cache_record(node, &key, now + TOKEN_CACHE_SECS * 1000, &sub);
+    // Not kept if the subscription was revoked or rotated while it was read.
+    cache_record(node, &key, now + TOKEN_CACHE_SECS * 1000, &sub, || lists.get(&key).ok().flatten().is_some());
     Ok(Some(sub))
 }
 
@@ -201,7 +208,12 @@ fn rendition(
         _ => return Err(not_found()),
     };
     let meta = renditions::current(lists, &compiled, &wanted(&list, format, settings))?;
-    cache_record(node, &key, now + settings.cache_ttl_secs * 1000, &meta);
+    // Not kept if a compile replaced the artifact, or an update renamed the list, meanwhile.
+    cache_record(node, &key, now + settings.cache_ttl_secs * 1000, &meta, || {
+        let artifact = lists.get_json::<CompiledMeta>(&compiled_key(&sub.list_id)).ok().flatten();
+        let record = live_list(lists, &sub.list_id).ok().flatten();
+        artifact.is_some_and(|a| a.etag == compiled.etag) && record.is_some_and(|l| l.revision == list.revision)
+    });
     Ok(meta)
 }
 
