@@ -81,10 +81,22 @@ pub fn get(lists: &Kv, id: &str) -> Result<Option<JobRecord>, StoreError> {
     lists.get_json(&job_key(id))
 }
 
-/// Writes a new job and adds it to the sweeper's index.
+/// Writes a new job, in the sweeper's index first: a crash after any of these writes leaves
+/// either an index entry without a job (the sweeper drops it) or a job the sweeper will publish
+/// (never an unfinished job the sweeper does not know). The index entry is checked again after
+/// the record is written, since a sweep in between may have dropped it as a missing job.
 pub fn create(lists: &Kv, job: &JobRecord) -> Result<(), StoreError> {
+    let index = active_jobs_key(active_jobs_shard(&job.id));
+    index_add(lists, &index, &job.id, None)?;
     lists.put_json(&job_key(&job.id), job)?;
-    index_add(lists, &active_jobs_key(active_jobs_shard(&job.id)), &job.id, None)
+    index_add(lists, &index, &job.id, None)
+}
+
+/// Takes back a job that was created but lost the race for its list's dedupe lock (it was
+/// never published): its record, then its index entry.
+pub fn withdraw(lists: &Kv, job: &JobRecord) -> Result<(), StoreError> {
+    lists.delete(&job_key(&job.id))?;
+    lists.remove_from_index(&active_jobs_key(active_jobs_shard(&job.id)), &job.id)
 }
 
 /// Atomically replaces job `id` by what `step` makes of it (`None`: leave it). Returns the

@@ -2,31 +2,39 @@
 
 use super::*;
 
+/// `POST /v1/lists/{id}/compile`: one job per list revision and dedupe window. The job is
+/// written first, then the list's dedupe lock is taken for it by compare-and-swap (a request
+/// that loses that race withdraws its job and answers with the winner's), then the job is
+/// published. So a lock always names a job that exists, and a crash after any write leaves at
+/// most a job the sweeper publishes (or, after losing the race, one extra compile).
 pub(crate) fn request_compile(user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     let list = owned_list(user, lists, id)?;
     let now = now_ms();
+    let window_ms = settings.dedupe_secs.saturating_mul(1000);
+    let held_for_this = |bytes: Option<&[u8]>| {
+        let held = serde_json::from_slice::<CompileLock>(bytes?).ok()?;
+        let fresh = now.saturating_sub(held.at_ms) < window_ms && held.at_ms <= now.saturating_add(window_ms);
+        (fresh && held.revision == list.revision).then_some(held.job_id)
+    };
+    let already_queued =
+        |job_id: &str| Response::json(202, &CompileAccepted { status: "already_queued", job_id, list_id: id });
+    // Most duplicates are answered by reading the lock, without writing.
+    if let Some(queued) = held_for_this(lists.get(&compile_lock_key(id))?.as_deref()) {
+        return Ok(already_queued(&queued));
+    }
     let job_id = new_id(JOB_ID_PREFIX);
+    let job = JobRecord::new(&job_id, &list.id, &user.id, list.revision, now, &settings.jobs.policy);
+    job_ledger::create(lists, &job)?;
     let lock = CompileLock { job_id: job_id.clone(), at_ms: now, revision: list.revision };
     let lock_bytes = serde_json::to_vec(&lock).map_err(|e| ApiError::internal(e.to_string()))?;
-    let window_ms = settings.dedupe_secs.saturating_mul(1000);
     // Compare-and-swap on the list's lock: exactly one request per window and revision wins.
-    let existing = lists.update(&compile_lock_key(id), |cur| {
-        if let Some(held) = cur.and_then(|b| serde_json::from_slice::<CompileLock>(b).ok()) {
-            let fresh = now.saturating_sub(held.at_ms) < window_ms && held.at_ms <= now.saturating_add(window_ms);
-            if fresh && held.revision == list.revision {
-                return Update::Keep(Some(held.job_id));
-            }
-        }
-        Update::Write(lock_bytes.clone(), None)
+    let existing = lists.update(&compile_lock_key(id), |cur| match held_for_this(cur) {
+        Some(held) => Update::Keep(Some(held)),
+        None => Update::Write(lock_bytes.clone(), None),
     })?;
     if let Some(queued) = existing {
-        return Ok(Response::json(202, &CompileAccepted { status: "already_queued", job_id: &queued, list_id: id }));
-    }
-    let job = JobRecord::new(&job_id, &list.id, &user.id, list.revision, now, &settings.jobs.policy);
-    if let Err(e) = job_ledger::create(lists, &job) {
-        // Release the lock so that a retry is not answered `already_queued` for a lost job.
-        let _ = lists.delete(&compile_lock_key(id));
-        return Err(e.into());
+        job_ledger::withdraw(lists, &job)?;
+        return Ok(already_queued(&queued));
     }
     // The ledger holds the job now: if the message is lost, the sweeper publishes it again.
     if let Err(e) = job_ledger::publish(&settings.jobs, &job_ledger::Message::Compile { job_id: job_id.clone() }) {
