@@ -22,7 +22,19 @@ fn metrics_count_requests_instantiations_and_jobs() {
     assert_eq!(h.get("/v1/lists/l_0123456789abcdef01234567", &t).send().unwrap().status(), 404);
     let list = h.create_list(&t, "ads", "||ads.example^\n");
     let job = h.post(&format!("/v1/lists/{list}/compile"), &t).send().unwrap().json::<serde_json::Value>().unwrap();
-    h.wait_job(&t, job["jobId"].as_str().unwrap(), "done");
+    // Polled here (not with wait_job) to count the requests this test makes.
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        if h.job(&t, job["jobId"].as_str().unwrap())["status"] == "done" {
+            break;
+        }
+        assert!(polls < 2_000, "the job did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The requests that reached the gateway: 5 /healthz, the 404, the user, the list, the
+    // compile request, the polls. (`/metrics` is the host's own, not counted as one.)
+    let made = 5 + 1 + 1 + 1 + 1 + polls;
 
     let r = h.get("/metrics", ADMIN_TOKEN).send().unwrap();
     assert_eq!(r.status(), 200);
@@ -33,6 +45,7 @@ fn metrics_count_requests_instantiations_and_jobs() {
     assert_eq!(count("blocklist_edge_http_responses_total{status=\"404\"}"), 1.0);
     assert_eq!(count("blocklist_edge_http_responses_total{status=\"201\"}"), 2.0, "a user and a list");
     let requests = count("blocklist_edge_http_request_duration_seconds_count");
+    assert_eq!(requests, f64::from(made), "every request this test made is counted, once");
     assert_eq!(requests, count("blocklist_edge_http_request_duration_seconds_bucket{le=\"+Inf\"}"));
     assert_eq!(count("blocklist_edge_instantiation_seconds_count"), requests, "one instantiation per request");
     let p50 = count("blocklist_edge_instantiation_quantile_seconds{quantile=\"0.5\"}");
