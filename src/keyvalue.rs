@@ -214,6 +214,33 @@ impl Bucket {
     }
 }
 
+impl Bucket {
+    /// Replaces the JSON record at `key` by what `step` makes of it, by compare-and-swap
+    /// (read again and retried on a conflict): for host code that keeps a record up to date
+    /// beside the guests (the trigger renewing a job's claim). Whether it wrote; a missing or
+    /// undecodable record, or `step` answering `None`, leaves the key alone.
+    pub fn update_json<T: serde::de::DeserializeOwned + serde::Serialize>(
+        &self,
+        key: &str,
+        step: impl Fn(T) -> Option<T>,
+    ) -> Result<bool, String> {
+        let describe = |e: KvError| match e {
+            KvError::NoSuchStore => format!("no key-value store named {:?}", self.name),
+            KvError::Other(m) => m,
+        };
+        for _ in 0..16 {
+            let (value, version) = self.get_versioned(key).map_err(describe)?;
+            let Some(current) = value.and_then(|b| serde_json::from_slice::<T>(&b).ok()) else { return Ok(false) };
+            let Some(next) = step(current) else { return Ok(false) };
+            let bytes = serde_json::to_vec(&next).map_err(|e| e.to_string())?;
+            if self.compare_and_swap(key, version, &bytes).map_err(describe)? {
+                return Ok(true);
+            }
+        }
+        Err(format!("{key}: too many concurrent updates"))
+    }
+}
+
 /// What host functions see of a request's state.
 pub struct KvView<'a> {
     pub stores: &'a KvStores,

@@ -12,12 +12,21 @@
 //!   pending does nothing, and publishing one that is dead brings it back (a replay).
 //! - **Swept**: every `--sweep-interval-ms` the trigger hands the component a `{"type":"sweep"}`
 //!   message directly, so that jobs whose messages were lost are published again.
+//! - **Claims kept short**: while a compile job's delivery runs, the worker also renews the
+//!   job's claim in the ledger ([`Trigger::with_ledger`]), so that the claim can be short and
+//!   the job of a host that died is claimed again within seconds.
+//! - **Drained on shutdown** ([`Trigger::drain`]): no new claims; running deliveries get a grace
+//!   period, and those still running after it hand their message and claim back at once.
 
+use crate::keyvalue::Bucket;
 use crate::queue::{JobQueue, now_ms};
 use crate::state::HostState;
 use anyhow::{Context, Result};
+use blocklist_model::keys::job_key;
+use blocklist_model::ledger::{JobRecord, Message};
 use jobqueue::{Failed, Policy};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, Trap};
@@ -67,6 +76,12 @@ pub struct Trigger {
     config: TriggerConfig,
     new_state: Box<dyn Fn(usize) -> HostState + Send + Sync>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// The ledger's store and the claim length kept while a job runs.
+    ledger: Option<(Bucket, Duration)>,
+    /// Set once the trigger is draining: workers claim nothing more.
+    stop: tokio::sync::watch::Sender<bool>,
+    /// The message each busy worker is delivering.
+    running: Mutex<HashMap<usize, jobqueue::Message>>,
 }
 
 /// How long an idle worker waits before looking again (messages published by other hosts
@@ -94,7 +109,45 @@ impl Trigger {
         let pre = bindings::CompileTriggerPre::new(pre)
             .map_err(anyhow::Error::from)
             .context("the compile consumer does not export fermyon:spin/inbound-redis")?;
-        Ok(Trigger { pre, queue, config, new_state, metrics })
+        let stop = tokio::sync::watch::Sender::new(false);
+        Ok(Trigger { pre, queue, config, new_state, metrics, ledger: None, stop, running: Mutex::default() })
+    }
+
+    /// Renews, every third of `lease`, the ledger claim (in `ledger`, the `lists` store) of a
+    /// compile job while its delivery runs; the guest's claims are as long as `lease` (the
+    /// `job_lease_ms` it is configured with).
+    pub fn with_ledger(mut self, ledger: Bucket, lease: Duration) -> Trigger {
+        self.ledger = Some((ledger, lease));
+        self
+    }
+
+    /// Stops the trigger: workers claim no more messages and the sweeper stops; deliveries
+    /// still running get `grace` to finish, then each hands back its message (visible again at
+    /// once) and its job's ledger claim (claimable at once), so that another worker, or this
+    /// host restarted, takes the job without waiting for leases to run out.
+    pub async fn drain(&self, grace: Duration) {
+        self.stop.send_replace(true);
+        let deadline = Instant::now() + grace;
+        while !self.running.lock().unwrap().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let unfinished: Vec<jobqueue::Message> = self.running.lock().unwrap().values().cloned().collect();
+        for msg in unfinished {
+            let now = now_ms();
+            if let Err(e) = self.queue.backend.extend(&msg, now, 0) {
+                tracing::warn!(msg = %msg.job_id, error = %e, "could not hand back a message at shutdown");
+            }
+            if let (Some((ledger, _)), Some(job)) = (&self.ledger, compile_job_of(&msg.payload))
+                && let Err(e) = ledger.update_json(&job_key(&job), |j: JobRecord| j.released(now))
+            {
+                tracing::warn!(%job, error = %e, "could not release a job's claim at shutdown");
+            }
+            tracing::info!(msg = %msg.job_id, "delivery interrupted by the shutdown; handed back");
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
     }
 
     /// Starts the workers and the sweeper on the current runtime.
@@ -110,7 +163,11 @@ impl Trigger {
 
     async fn work(self: Arc<Self>, worker: usize) {
         let mut last_error_log: Option<Instant> = None;
+        let mut stop = self.stop.subscribe();
         loop {
+            if self.stopping() {
+                return;
+            }
             let wake = self.queue.published.notified();
             let t = self.clone();
             let claimed = tokio::task::spawn_blocking(move || {
@@ -120,7 +177,10 @@ impl Trigger {
             let msg = match claimed {
                 Ok(Ok(Some(m))) => m,
                 Ok(Ok(None)) => {
-                    let _ = tokio::time::timeout(POLL, wake).await;
+                    tokio::select! {
+                        _ = tokio::time::timeout(POLL, wake) => {}
+                        _ = stop.changed() => {}
+                    }
                     continue;
                 }
                 Ok(Err(e)) => {
@@ -138,7 +198,13 @@ impl Trigger {
                     continue;
                 }
             };
+            if self.stopping() {
+                // Claimed as the drain began: handed back at once.
+                let _ = self.queue.backend.extend(&msg, now_ms(), 0);
+                return;
+            }
             let started = Instant::now();
+            self.running.lock().unwrap().insert(worker, msg.clone());
             let renewal = tokio::spawn(self.clone().renew(worker, msg.clone()));
             let outcome = self.deliver(worker, &msg.payload).await;
             renewal.abort();
@@ -159,6 +225,7 @@ impl Trigger {
                 (msg, error, r)
             })
             .await;
+            self.running.lock().unwrap().remove(&worker);
             let (msg, error, r) = match settled {
                 Ok(x) => x,
                 Err(e) => {
@@ -194,8 +261,12 @@ impl Trigger {
         }
     }
 
-    /// Renews `msg`'s lease every third of the lease until aborted (or the lease is lost).
+    /// Renews `msg`'s lease every third of the lease until aborted (or the lease is lost),
+    /// and the ledger claim of its job (see [`Trigger::with_ledger`]).
     async fn renew(self: Arc<Self>, worker: usize, msg: jobqueue::Message) {
+        if let (Some((ledger, lease)), Some(job)) = (self.ledger.clone(), compile_job_of(&msg.payload)) {
+            tokio::spawn(renew_claim(ledger, lease, job));
+        }
         let lease_ms = self.config.lease.as_millis() as u64;
         loop {
             tokio::time::sleep(self.config.lease / 3).await;
@@ -218,6 +289,9 @@ impl Trigger {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if self.stopping() {
+                return;
+            }
             if let Err(e) = self.deliver(usize::MAX, SWEEP_MESSAGE).await {
                 tracing::warn!(error = %e, "sweep failed");
             }
@@ -250,6 +324,46 @@ impl Trigger {
                 tracing::debug!(worker, "delivery stopped at its wall-clock deadline");
                 Err(DeliveryError::Deadline(self.config.deadline))
             }
+        }
+    }
+}
+
+/// The job a queue message asks to compile, if it is a compile message.
+fn compile_job_of(payload: &[u8]) -> Option<String> {
+    match serde_json::from_slice(payload).ok()? {
+        Message::Compile { job_id } => Some(job_id),
+        Message::Sweep => None,
+    }
+}
+
+/// Keeps job `job`'s ledger claim `lease` ahead of now, renewing every third of it, until the
+/// job is no longer running (or the task is dropped with the runtime). The claim the guest
+/// takes is renewed from the first renewal on; a guest that finishes ends the claim, and the
+/// next renewal finds nothing to do and stops.
+async fn renew_claim(ledger: Bucket, lease: Duration, job: String) {
+    let key = job_key(&job);
+    let lease_ms = lease.as_millis() as u64;
+    let mut seen_running = false;
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let (l, k) = (ledger.clone(), key.clone());
+        let now = now_ms();
+        let renewed = tokio::task::spawn_blocking(move || {
+            let running = std::cell::Cell::new(false);
+            let wrote = l.update_json(&k, |j: JobRecord| {
+                running.set(j.status == blocklist_model::ledger::JobStatus::Running);
+                j.renewed(now, lease_ms)
+            });
+            wrote.map(|_| running.get())
+        })
+        .await;
+        match renewed {
+            Ok(Ok(true)) => seen_running = true,
+            // Not (or no longer) running: finished, or not yet claimed.
+            Ok(Ok(false)) if seen_running => return,
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::warn!(%job, error = %e, "could not renew a job's claim"),
+            Err(e) => tracing::warn!(%job, error = %e, "claim renewal task failed"),
         }
     }
 }

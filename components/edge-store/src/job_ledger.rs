@@ -13,7 +13,6 @@ use crate::fermyon::spin2_0_0::redis;
 use crate::kv::{JsonUpdate, Kv, Update};
 use crate::ledger::{JobRecord, Policy};
 use crate::model::*;
-use serde::{Deserialize, Serialize};
 
 /// How jobs are run, from configuration (Spin variables; the host's flags).
 #[derive(Clone, Debug)]
@@ -45,21 +44,11 @@ impl JobSettings {
     }
 }
 
-/// A message on the job channel (JSON): `{"type":"compile","jobId":…}` or `{"type":"sweep"}`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
-pub enum Message {
-    /// Attempt this job.
-    Compile { job_id: String },
-    /// Run the sweeper.
-    Sweep,
-}
+pub use crate::ledger::Message;
 
-impl Message {
-    /// The message as it travels (JSON).
-    pub fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
-        serde_json::to_vec(self).map_err(|e| StoreError::internal(format!("encoding a job message: {e}")))
-    }
+/// `message` as it travels (JSON).
+fn message_bytes(message: &Message) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(message).map_err(|e| StoreError::internal(format!("encoding a job message: {e}")))
 }
 
 /// Publishes `message` on the job channel.
@@ -72,7 +61,7 @@ pub fn publish(settings: &JobSettings, message: &Message) -> Result<(), StoreErr
     };
     let conn = redis::Connection::open(&settings.queue_address)
         .map_err(|e| StoreError::unavailable(format!("job queue: {}", describe(e))))?;
-    conn.publish(&settings.channel, &message.to_bytes()?)
+    conn.publish(&settings.channel, &message_bytes(message)?)
         .map_err(|e| StoreError::unavailable(format!("publishing to the job queue: {}", describe(e))))
 }
 
@@ -216,7 +205,7 @@ mod tests {
     #[test]
     fn message_format() {
         let m = Message::Compile { job_id: "j_1".into() };
-        assert_eq!(String::from_utf8(m.to_bytes().unwrap()).unwrap(), r#"{"type":"compile","jobId":"j_1"}"#);
+        assert_eq!(String::from_utf8(message_bytes(&m).unwrap()).unwrap(), r#"{"type":"compile","jobId":"j_1"}"#);
         assert_eq!(serde_json::from_slice::<Message>(br#"{"type":"sweep"}"#).unwrap(), Message::Sweep);
         assert!(serde_json::from_slice::<Message>(br#"{"type":"compile"}"#).is_err());
     }

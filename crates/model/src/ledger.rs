@@ -335,6 +335,40 @@ impl JobRecord {
     pub fn enqueued(&self, now_ms: u64) -> JobRecord {
         JobRecord { enqueued_at_ms: now_ms, ..self.clone() }
     }
+
+    /// The running attempt's lease, extended to `now + lease_ms` by the host that runs it (it
+    /// renews while the attempt runs, so a claim can be short and a crashed attempt retried
+    /// soon); `None` if the job is not running or its lease already reaches that far.
+    pub fn renewed(&self, now_ms: u64, lease_ms: u64) -> Option<JobRecord> {
+        let until = now_ms.saturating_add(lease_ms);
+        match self.lease_until_ms {
+            Some(current) if self.status == JobStatus::Running && current < until => {
+                Some(JobRecord { lease_until_ms: Some(until), updated_at_ms: now_ms, ..self.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    /// The running attempt's lease, ended now by the host that was running it and stopped (a
+    /// graceful shutdown): the job is claimable at once, and the next claim records the attempt
+    /// as interrupted. `None` if the job is not running.
+    pub fn released(&self, now_ms: u64) -> Option<JobRecord> {
+        (self.status == JobStatus::Running).then(|| JobRecord {
+            lease_until_ms: Some(now_ms.min(self.lease_until_ms.unwrap_or(now_ms))),
+            updated_at_ms: now_ms,
+            ..self.clone()
+        })
+    }
+}
+
+/// A message on the job channel (JSON): `{"type":"compile","jobId":…}` or `{"type":"sweep"}`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum Message {
+    /// Attempt this job.
+    Compile { job_id: String },
+    /// Run the sweeper.
+    Sweep,
 }
 
 #[cfg(test)]
