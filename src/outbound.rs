@@ -19,7 +19,7 @@ mod send;
 use addresses::restricted_range;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_rustls::rustls::pki_types::ServerName;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -65,7 +65,30 @@ impl Outbound {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<(http::Response<WasiBody>, send::ConnectionTask), Error> {
-        let uri = request.uri();
+        let timeouts = send::Timeouts::of(options);
+        let started = Instant::now();
+        match self.connect(request.uri(), timeouts.connect).await {
+            Ok((tcp, server_name)) => {
+                let connect_left = timeouts.connect.saturating_sub(started.elapsed());
+                send::send_over(tcp, server_name, request, timeouts, connect_left).await
+            }
+            Err(e) => {
+                // The guest writes the request's body while it waits for the answer: let it
+                // finish before answering, or it may see its body's stream closed ("connection
+                // reset") rather than why the request failed.
+                send::discard_body(request.into_body(), send::BODY_WAIT).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A connection to an address of `uri`'s host that the policy allows, and the name TLS
+    /// verifies for `https`.
+    async fn connect(
+        &self,
+        uri: &http::Uri,
+        timeout: Duration,
+    ) -> Result<(tokio::net::TcpStream, Option<ServerName<'static>>), Error> {
         let tls = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
         let host = uri.host().ok_or(Error::HttpRequestUriInvalid)?.to_ascii_lowercase();
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
@@ -73,20 +96,17 @@ impl Outbound {
             tracing::warn!(%host, port, "outbound request denied: the host is not in --allowed-outbound-hosts");
             return Err(Error::HttpRequestDenied);
         }
-        let timeouts = send::Timeouts::of(options);
-        let started = Instant::now();
         let connect = async {
             let addresses = resolve(&host, port).await?;
             let permitted = self.permitted(&host, port, &addresses)?;
             connect_to_first(&permitted).await
         };
-        let tcp = tokio::time::timeout(timeouts.connect, connect).await.map_err(|_| Error::ConnectionTimeout)??;
+        let tcp = tokio::time::timeout(timeout, connect).await.map_err(|_| Error::ConnectionTimeout)??;
         let server_name = match tls {
             true => Some(server_name(&host)?),
             false => None,
         };
-        let connect_left = timeouts.connect.saturating_sub(started.elapsed());
-        send::send_over(tcp, server_name, request, timeouts, connect_left).await
+        Ok((tcp, server_name))
     }
 
     /// The addresses of `host` this request may connect to: all of them if an entry names the
@@ -229,6 +249,56 @@ mod tests {
         assert_eq!(ip_literal("example.com"), None);
         assert!(matches!(server_name("[::1]").unwrap(), ServerName::IpAddress(_)));
         assert!(matches!(server_name("example.com").unwrap(), ServerName::DnsName(_)));
+    }
+
+    /// A request body the test writes into, as a guest writes into its outgoing body.
+    struct GuestBody(tokio::sync::mpsc::Receiver<bytes::Bytes>);
+
+    impl hyper::body::Body for GuestBody {
+        type Data = bytes::Bytes;
+        type Error = Error;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Error>>> {
+            self.0.poll_recv(cx).map(|chunk| chunk.map(|c| Ok(hyper::body::Frame::data(c))))
+        }
+    }
+
+    fn get_with_guest_body(url: &str) -> (http::Request<WasiBody>, tokio::sync::mpsc::Sender<bytes::Bytes>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        (http::Request::get(url).body(GuestBody(rx).boxed_unsync()).unwrap(), tx)
+    }
+
+    /// The guest may still be writing (and finishing) a GET's empty body when the answer is
+    /// known, refused or not: its body is not dropped under it (which it would see as
+    /// "connection reset", in place of the answer).
+    #[tokio::test]
+    async fn the_guest_can_finish_its_body_whatever_the_answer() {
+        let (request, body) = get_with_guest_body("http://localhost:9/x");
+        let mut refused = tokio::spawn(Outbound::new("*").send(request, None));
+        let early = tokio::time::timeout(std::time::Duration::from_millis(200), &mut refused).await;
+        assert!(early.is_err(), "the refusal waits for the body's end");
+        body.send(bytes::Bytes::new()).await.expect("the body is still read");
+        drop(body);
+        assert!(matches!(refused.await.unwrap(), Err(Error::DestinationIpProhibited)));
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0; 1024];
+            let _ = stream.read(&mut buf).await.unwrap();
+            stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await.unwrap();
+        });
+        let (request, body) = get_with_guest_body(&format!("http://localhost:{port}/x"));
+        let named = Outbound::new(&format!("localhost:{port}"));
+        let (response, task) = named.send(request, None).await.unwrap();
+        tokio::spawn(Box::into_pin(task));
+        assert_eq!(response.status(), 204);
+        server.await.unwrap();
+        body.send(bytes::Bytes::new()).await.expect("the body is still read after the answer");
     }
 
     fn get(url: &str) -> http::Request<WasiBody> {

@@ -9,6 +9,7 @@ use core::future::poll_fn;
 use core::pin::{Pin, pin};
 use core::task::{Context, Poll, ready};
 use http::{Request, Response};
+use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use std::sync::{Arc, OnceLock};
@@ -84,6 +85,17 @@ pub async fn send_over(
     let (mut sender, conn) =
         tokio::time::timeout(connect_left, handshakes).await.map_err(|_| Error::ConnectionTimeout)??;
 
+    // hyper sends no body with a GET, HEAD or CONNECT of unknown length, nor with a length of
+    // 0, and drops it at once: the guest, still writing it (even empty) and finishing it, would
+    // see its stream closed ("connection reset") and fail a request that succeeds. Such a body
+    // is read to its end apart, and the request goes with an empty one.
+    if sends_no_body(&request) {
+        let (parts, body) = request.into_parts();
+        tokio::spawn(discard_body(body, BODY_WAIT));
+        let empty = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        request = Request::from_parts(parts, empty);
+    }
+
     // The request line carries the path only: scheme and authority are for proxies.
     *request.uri_mut() = http::Uri::builder()
         .path_and_query(request.uri().path_and_query().map_or("/", |p| p.as_str()))
@@ -121,7 +133,31 @@ pub async fn send_over(
         let Some(conn) = conn else { return Ok(()) };
         conn.await.map_err(|e| if e.is_timeout() { Error::HttpResponseTimeout } else { Error::from(e) })
     };
-    Ok((response.map(http_body_util::BodyExt::boxed_unsync), Box::new(task)))
+    Ok((response.map(BodyExt::boxed_unsync), Box::new(task)))
+}
+
+/// Whether hyper will send `request` without its body (see `Client::set_length` in hyper's
+/// HTTP/1 role): no `Transfer-Encoding`, and a `Content-Length` of 0 or, for GET, HEAD and
+/// CONNECT, none.
+fn sends_no_body(request: &Request<WasiBody>) -> bool {
+    let headers = request.headers();
+    if headers.contains_key(http::header::TRANSFER_ENCODING) {
+        return false;
+    }
+    match headers.get(http::header::CONTENT_LENGTH) {
+        Some(length) => length.as_bytes() == b"0",
+        None => matches!(*request.method(), http::Method::GET | http::Method::HEAD | http::Method::CONNECT),
+    }
+}
+
+/// The longest a request's body that will not be sent is read, waiting for the guest to finish
+/// writing it.
+pub const BODY_WAIT: Duration = Duration::from_secs(10);
+
+/// Reads `body` to its end (or its first error), for at most `within`, and drops it: the
+/// request will not be sent, but its writer may finish.
+pub async fn discard_body(mut body: WasiBody, within: Duration) {
+    let _ = tokio::time::timeout(within, async { while let Some(Ok(_)) = body.frame().await {} }).await;
 }
 
 /// A response body that fails when no frame comes within the between-bytes timeout.
