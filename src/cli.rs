@@ -169,7 +169,8 @@ pub struct UpArgs {
     #[arg(long, env = "BLOCKLIST_EDGE_PUBLIC_BASE_URL", default_value = "")]
     pub public_base_url: String,
     /// Hosts components may reach over HTTP (comma-separated `host` or `host:port`; `*` for any).
-    /// None by default.
+    /// None by default. Addresses off the public internet (loopback, private, link-local, …)
+    /// are reached only through a host named here exactly, never through `*`.
     #[arg(long, env = "BLOCKLIST_EDGE_ALLOWED_OUTBOUND_HOSTS", default_value = "")]
     pub allowed_outbound_hosts: String,
     /// CPU deadline per request, in milliseconds: the guest's own execution, not time spent

@@ -58,9 +58,13 @@ impl Runner {
         wasi.inherit_stderr();
         wasi.preopened_dir(workdir, ".", FsPerms::ReadOnly).map_err(anyhow::Error::from)?;
         wasi.preopened_dir(outdir, "/out", FsPerms::ReadWrite).map_err(anyhow::Error::from)?;
-        let state =
-            State::new(self.memory_bytes, Default::default(), Default::default(), crate::outbound::Outbound::any())
-                .with_wasi(wasi.build());
+        let state = State::new(
+            self.memory_bytes,
+            Default::default(),
+            Default::default(),
+            crate::outbound::Outbound::unrestricted(),
+        )
+        .with_wasi(wasi.build());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s.limits());
         let instance = self.pre.instantiate_async(&mut store).await.map_err(anyhow::Error::from)?;

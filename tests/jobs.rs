@@ -321,21 +321,21 @@ fn webhooks_get_one_signed_event_per_finished_job(backend: Backend) {
         // The first delivery attempt of the receiver fails: that must not fail the compile.
         if c.fetch_add(1, Ordering::SeqCst) == 0 { Reply::text(503, "not now") } else { Reply::text(204, "") }
     });
-    let allowed = format!("{},{}", sources.server.addr, receiver.addr);
+    let allowed = format!("{},{}", sources.server.addr, receiver.named_addr());
     let h =
         backend.start(&["--allowed-outbound-hosts", &allowed, "--job-backoff-ms", "100", "--sweep-interval-ms", "250"]);
     let (_, t) = h.create_user("alice");
     let mut lists = Vec::new();
     for (name, path) in [("ok-1", "/ok/1"), ("ok-2", "/ok/2"), ("dead", "/broken")] {
         let mut body = sources.config(name, path);
-        body["webhookUrl"] = json!(receiver.url(&format!("/hook/{name}")));
+        body["webhookUrl"] = json!(receiver.named_url(&format!("/hook/{name}")));
         let (id, view) = create_config_list(&h, &t, body);
         let secret = view["webhook"]["secret"].as_str().expect("the secret is shown to the owner").to_owned();
         lists.push((name, id, secret));
     }
     // A receiver on a host the server does not allow: never reached, and the job is done.
     let mut body = sources.config("denied", "/ok/denied");
-    body["webhookUrl"] = json!("http://127.0.0.1:9/hook/denied");
+    body["webhookUrl"] = json!("http://localhost:9/hook/denied");
     let (denied_list, _) = create_config_list(&h, &t, body);
     let denied_job = h.request_compile(&t, &denied_list);
     let jobs: Vec<String> = lists.iter().map(|(_, id, _)| h.request_compile(&t, id)).collect();

@@ -51,7 +51,7 @@ const HEADER_VALUES: [&str; 12] = [
     "12",
 ];
 
-const WEBHOOKS: [&str; 8] = [
+const WEBHOOKS: [&str; 10] = [
     "https://example.org/hook",
     "http://user:pw@example.org/",
     "ftp://example.org/",
@@ -59,6 +59,8 @@ const WEBHOOKS: [&str; 8] = [
     "https://[::1]:8080/a?b#c",
     "http://EXAMPLE.org/%zz/../x",
     "http://xn--e1afmkfd.xn--p1ai/",
+    "http://2130706433/",
+    "http://0x7f.1:6379/",
     "not a url",
 ];
 

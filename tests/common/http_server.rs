@@ -68,6 +68,19 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// `localhost:{port}`: the server by name, as webhook URLs must name it (the API refuses
+    /// IP addresses), and as `--allowed-outbound-hosts` must name it to let the host reach it
+    /// (`localhost` resolves to loopback, which `*` does not open).
+    pub fn named_addr(&self) -> String {
+        let port = self.addr.rsplit_once(':').expect("addr is ip:port").1;
+        format!("localhost:{port}")
+    }
+
+    /// `http://localhost:{port}{path}`.
+    pub fn named_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.named_addr())
+    }
 }
 
 fn serve(stream: TcpStream, handler: &dyn Fn(&Request) -> Reply) -> std::io::Result<()> {

@@ -240,6 +240,7 @@ fn check_webhook_url(raw: &str) -> bool {
             let p = url::Url::parse(&u).expect("an accepted webhook URL parses");
             assert!(matches!(p.scheme(), "http" | "https"));
             assert!(p.host_str().is_some_and(|h| !h.is_empty()));
+            assert!(matches!(p.host(), Some(url::Host::Domain(_))), "webhook URL {raw:?}: an IP address as host");
             assert!(p.username().is_empty() && p.password().is_none());
             if u.len() <= 2048 {
                 let again = api::validate_webhook_url(&u).ok();

@@ -73,6 +73,10 @@ pub(crate) fn validate_list(input: ListInput) -> Result<ListContent> {
     Ok(ListContent { name, description, source, rules, webhook_url })
 }
 
+/// A webhook URL as `openapi.yaml`'s `ListInput.webhookUrl` says: http or https, no
+/// credentials, and a host name, never an IP address in any spelling (`127.0.0.1`,
+/// `2130706433`, `0x7f.1`, `[::1]`, `[::ffff:7f00:1]`: the URL parser reads them all as the
+/// address they mean, as browsers do). Answers the URL normalised.
 pub(crate) fn validate_webhook_url(raw: &str) -> Result<String> {
     let bad = |why: &str| ApiError::bad_request(format!("`webhookUrl` {why}"));
     if raw.len() > MAX_WEBHOOK_URL {
@@ -82,8 +86,15 @@ pub(crate) fn validate_webhook_url(raw: &str) -> Result<String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("must be an http or https URL"));
     }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("has no host"));
+    match url.host() {
+        Some(url::Host::Domain(name)) if !name.is_empty() => {}
+        Some(url::Host::Ipv4(ip)) => {
+            return Err(bad(&format!("must name its host, not an IP address ({ip}): IP addresses are refused")));
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            return Err(bad(&format!("must name its host, not an IP address ([{ip}]): IP addresses are refused")));
+        }
+        _ => return Err(bad("has no host")),
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not carry credentials"));
@@ -410,4 +421,100 @@ pub(crate) fn remove_deleted_list(lists: &Kv, list: &ListRecord) -> Result<()> {
     // This node's copies go too (other nodes' expire with their TTL).
     edge_store::caches::forget_list(id);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls_with_an_ip_address_as_host_are_refused_in_any_spelling() {
+        for raw in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://127.0.0.1:6379/",
+            "http://[::1]:6379/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://0x7f000001/",
+            "http://0177.0.0.1/",
+            "http://127.1/",
+            "https://10.0.0.1/hook",
+            "http://8.8.8.8/",
+            "http://%31%32%37.0.0.1/",
+            "http://１２７.０.０.１/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:7f00:1]/",
+            "http://[fe80::1]/",
+        ] {
+            let e = validate_webhook_url(raw).err().unwrap_or_else(|| panic!("{raw} was accepted"));
+            assert_eq!((e.status, e.code), (400, "bad_request"), "{raw}");
+            assert!(e.message.contains("IP address"), "{raw}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn webhook_urls_need_http_a_host_name_and_no_credentials() {
+        for (raw, why) in [
+            ("ftp://hooks.example/x", "http or https"),
+            ("file:///etc/passwd", "http or https"),
+            ("gopher://hooks.example/", "http or https"),
+            ("https://user:pw@hooks.example/x", "credentials"),
+            ("https://user@hooks.example/x", "credentials"),
+            // A host ending in a number is read as an IPv4 address, and this one is none.
+            ("http://example.0x7f/", "not a valid URL"),
+            ("http://localhost.127.0.0.1/", "not a valid URL"),
+            ("not a url", "not a valid URL"),
+        ] {
+            let e = validate_webhook_url(raw).err().unwrap_or_else(|| panic!("{raw} was accepted"));
+            assert_eq!(e.status, 400, "{raw}");
+            assert!(e.message.contains(why), "{raw}: {}", e.message);
+        }
+        for (raw, normalised) in [
+            ("https://hooks.example/x", "https://hooks.example/x"),
+            ("HTTP://Hooks.Example:8080/a?b#c", "http://hooks.example:8080/a?b#c"),
+            ("http://localhost:65535/hook", "http://localhost:65535/hook"),
+            ("http://1.2.3.example/", "http://1.2.3.example/"),
+        ] {
+            assert_eq!(validate_webhook_url(raw).ok().as_deref(), Some(normalised), "{raw}");
+        }
+    }
+
+    /// `openapi.yaml`'s `webhookUrl` pattern: what it accepts, the check accepts; what it refuses
+    /// for its host, scheme or credentials, the check refuses. (The check also takes spellings
+    /// the pattern leaves out and normalises them: `HTTP://`, `Hooks.Example`, a trailing dot.)
+    #[test]
+    fn openapi_pattern_and_the_check_agree() {
+        let spec = include_str!("../../../../openapi.yaml");
+        let at = spec.find("webhookUrl:\n").expect("openapi.yaml has webhookUrl");
+        let line = spec[at..].lines().find(|l| l.trim_start().starts_with("pattern:")).unwrap();
+        let pattern = line.trim_start().strip_prefix("pattern: \"").unwrap().strip_suffix('"').unwrap();
+        let pattern = regex::Regex::new(&pattern.replace("\\\\", "\\")).unwrap();
+        for raw in [
+            "https://hooks.example/x",
+            "http://localhost:65535/hook",
+            "http://localhost:8/",
+            "http://a-b.c-d.example:443/p?q=1#f",
+            "http://1.2.3.example/",
+            "http://x1/%zz",
+        ] {
+            assert!(pattern.is_match(raw), "the pattern refuses {raw}");
+            assert!(validate_webhook_url(raw).is_ok(), "the check refuses {raw}");
+        }
+        for raw in [
+            "http://127.0.0.1/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://0x7f000001/",
+            "http://[::1]:6379/",
+            "http://[::ffff:7f00:1]/",
+            "http://169.254.169.254/latest/meta-data/",
+            "https://user:pw@hooks.example/",
+            "ftp://hooks.example/",
+            "http://localhost:65536/",
+            "http://localhost:99999/",
+        ] {
+            assert!(!pattern.is_match(raw), "the pattern accepts {raw}");
+            assert!(validate_webhook_url(raw).is_err(), "the check accepts {raw}");
+        }
+    }
 }
