@@ -111,7 +111,19 @@ fn a_fresh_directory_is_initialised_and_recognised_at_the_next_start() {
     std::fs::remove_file(data.join("service.json")).unwrap();
     let h = Host::start_in(&data, &[]);
     serves(&h, &token, 0);
+    h.kill();
     assert_eq!(service_id(&data), id);
+    // A directory made before the record existed (no service.json, no record): adopted, its
+    // data served, a service id recorded.
+    std::fs::remove_file(data.join("service.json")).unwrap();
+    {
+        let store = keyvalue_sqlite::Store::open(data.join("data.sqlite3")).unwrap();
+        assert!(store.get("blocklist-edge:service", "service").unwrap().is_some(), "the record is where it is said");
+        store.delete("blocklist-edge:service", "service").unwrap();
+    }
+    let h = Host::start_in(&data, &[]);
+    serves(&h, &token, 0);
+    assert_ne!(service_id(&data), id, "recorded anew");
 }
 
 #[test]
