@@ -1,5 +1,5 @@
-//! The command line: `up` (serve), `compose` and `compile`, with their arguments and
-//! environment variables; and where each command gets the components' bytes.
+//! The command line: `up` (serve), `compose`, `compile`, `backup` and `restore`, with their
+//! arguments and environment variables; and where each command gets the components' bytes.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -13,6 +13,17 @@ pub enum RateLimitStore {
     Memory,
     /// In the data directory's database, shared by the processes that use it.
     Data,
+}
+
+/// When a write is on the disk (`--sync`): SQLite's `synchronous` setting of both databases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// Every commit is synced before it is answered: a 201 or 202 survives a crash of the
+    /// operating system or a power cut.
+    Full,
+    /// Synced at checkpoints only: a write survives a crash of the process, but the last commits
+    /// may be lost with the operating system or the power. Faster.
+    Normal,
 }
 
 #[derive(Parser)]
@@ -36,6 +47,35 @@ pub enum Command {
     Compose(ComposeArgs),
     /// Compile a blocklist, as AdGuard's hostlist-compiler does (same flags, same output).
     Compile(crate::compile_cmd::CompileArgs),
+    /// Write a consistent copy of a data directory to a new directory, also while a host serves
+    /// from it.
+    Backup(BackupArgs),
+    /// Put a backup in place in a data directory that no host is serving from.
+    Restore(RestoreArgs),
+}
+
+#[derive(clap::Args)]
+pub struct BackupArgs {
+    /// The data directory to back up.
+    #[arg(long, env = "BLOCKLIST_EDGE_DATA_DIR", default_value = ".blocklist-edge")]
+    pub data_dir: PathBuf,
+    /// The directory to write the backup to; it must not exist.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct RestoreArgs {
+    /// The backup (a directory written by `blocklist-edge backup`).
+    #[arg(short, long)]
+    pub input: PathBuf,
+    /// The data directory to restore into (created if missing). No host may be serving from it.
+    #[arg(long, env = "BLOCKLIST_EDGE_DATA_DIR", default_value = ".blocklist-edge")]
+    pub data_dir: PathBuf,
+    /// Restore even though the directory holds a service: its files are moved to
+    /// `set-aside-<time>/` in it first, not deleted.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(clap::Args)]
@@ -103,9 +143,28 @@ pub struct UpArgs {
     /// Address to listen on.
     #[arg(long, env = "BLOCKLIST_EDGE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
-    /// Directory of the embedded key-value databases (created if missing).
+    /// Directory of the embedded key-value databases (created and initialised if missing or
+    /// empty; checked at every start).
     #[arg(long, env = "BLOCKLIST_EDGE_DATA_DIR", default_value = ".blocklist-edge")]
     pub data_dir: PathBuf,
+    /// When a write is on the disk, for both databases of the data directory: `full` (an
+    /// answered write survives a crash of the operating system or a power cut) or `normal` (it
+    /// survives a crash of the process; the last writes may be lost with the machine; faster).
+    #[arg(long = "sync", env = "BLOCKLIST_EDGE_SYNC", value_enum, default_value_t = SyncMode::Full)]
+    pub sync: SyncMode,
+    /// Start a new, empty service when the data directory's is missing or damaged (or an empty
+    /// job queue when only `queue.sqlite3` is damaged); the files found are moved to
+    /// `set-aside-<time>/` in the directory, not deleted. Does nothing on a healthy directory.
+    #[arg(long)]
+    pub reinitialize: bool,
+    /// Serve what `data.sqlite3` holds though its write-ahead log was deleted after a process
+    /// stopped without closing it (the writes committed since its last checkpoint are lost).
+    #[arg(long)]
+    pub accept_data_loss: bool,
+    /// Longest the start-up integrity check (SQLite's `quick_check`) of each database may take,
+    /// in seconds; past it the host starts with a warning. 0: no check.
+    #[arg(long, env = "BLOCKLIST_EDGE_INTEGRITY_CHECK_SECS", default_value_t = 60)]
+    pub integrity_check_secs: u64,
     /// The admin token. Only its SHA-256 is kept and handed to the gateway.
     #[arg(long, env = "BLOCKLIST_EDGE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,

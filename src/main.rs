@@ -7,11 +7,13 @@
 // `cli`, the commands `up` and `compile_cmd`) → the HTTP server and the job trigger → the host
 // state → one module per host interface (`keyvalue`, `config`, `redis`, `outbound`, `purge`) →
 // the job queue.
+mod backup;
 mod cli;
 mod compile_cmd;
 mod compiler;
 mod compose;
 mod config;
+mod datadir;
 mod engine;
 mod failpoints;
 mod keyvalue;
@@ -65,6 +67,8 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Up(args) => up::run(*args),
         Command::Compile(args) => compile_cmd::run(args),
+        Command::Backup(args) => backup::backup(&args.data_dir, &args.output),
+        Command::Restore(args) => backup::restore(&args.input, &args.data_dir, args.force),
         Command::Compose(args) => {
             let gateway = ComponentArgs::read(&args.components.gateway, embedded::GATEWAY)?;
             let ratelimit = ComponentArgs::read(&args.components.ratelimit, embedded::RATELIMIT)?;

@@ -28,9 +28,10 @@ pub struct JobQueue {
 }
 
 impl JobQueue {
-    /// The embedded queue in the SQLite file `path`.
-    pub fn embedded(path: &std::path::Path, channel: &str) -> Result<JobQueue> {
-        let backend = jobqueue::SqliteQueue::open(path).with_context(|| format!("opening {}", path.display()))?;
+    /// The embedded queue in the SQLite file `path`, committing with `synchronous`.
+    pub fn embedded(path: &std::path::Path, channel: &str, synchronous: jobqueue::Synchronous) -> Result<JobQueue> {
+        let backend = jobqueue::SqliteQueue::open_with(path, synchronous)
+            .with_context(|| format!("opening {}", path.display()))?;
         Ok(JobQueue::new(Box::new(backend), "blocklist-edge:embedded".into(), channel))
     }
 

@@ -1,7 +1,8 @@
 //! `blocklist-edge up`: builds the stores, the job queue, the engines, the HTTP server and the
 //! job trigger from the command line's arguments, once, and serves.
 
-use crate::cli::{RateLimitStore, UpArgs};
+use crate::cli::{RateLimitStore, SyncMode, UpArgs};
+use crate::datadir;
 use crate::engine;
 use crate::keyvalue;
 use crate::keyvalue::Backend;
@@ -11,7 +12,7 @@ use crate::queue;
 use crate::server;
 use crate::state;
 use crate::trigger;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use blocklist_model::variables;
 use keyvalue_memory::MemoryStore;
 use sha2::{Digest, Sha256};
@@ -83,10 +84,25 @@ pub fn run(args: UpArgs) -> Result<()> {
     vars.insert(variables::SUBSCRIPTION_EXPIRES_HOURS.to_owned(), args.subscription_expires_hours.to_string());
     vars.insert(variables::PUBLIC_BASE_URL.to_owned(), args.public_base_url.clone());
 
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    // The data directory checked (a missing, empty or damaged store refuses the start) and its
+    // store opened; the lock it holds marks the directory in use until the process ends.
+    let (kv_sync, queue_sync) = match args.sync {
+        SyncMode::Full => (keyvalue_sqlite::Synchronous::Full, jobqueue::Synchronous::Full),
+        SyncMode::Normal => (keyvalue_sqlite::Synchronous::Normal, jobqueue::Synchronous::Normal),
+    };
+    let data_dir = datadir::open_for_up(
+        &args.data_dir,
+        &datadir::StartOptions {
+            synchronous: kv_sync,
+            reinitialize: args.reinitialize,
+            accept_data_loss: args.accept_data_loss,
+            embedded_queue: args.redis_url.is_none(),
+            check_within: Duration::from_secs(args.integrity_check_secs),
+        },
+    )?;
     let queue = Arc::new(match &args.redis_url {
         Some(url) => queue::JobQueue::redis(url, &args.job_channel)?,
-        None => queue::JobQueue::embedded(&args.data_dir.join("queue.sqlite3"), &args.job_channel)?,
+        None => queue::JobQueue::embedded(&args.data_dir.join(datadir::QUEUE), &args.job_channel, queue_sync)?,
     });
     let job_deadline = Duration::from_millis(args.job_deadline_ms.max(1));
     // A claim in the ledger outlives the attempt (deadline + the wall-clock backstop): a running
@@ -118,8 +134,7 @@ pub fn run(args: UpArgs) -> Result<()> {
     ] {
         vars.insert(key.to_owned(), value);
     }
-    let durable =
-        Arc::new(keyvalue_sqlite::Store::open(args.data_dir.join("data.sqlite3")).context("opening the data store")?);
+    let durable = data_dir.store.clone();
     let mut kv = keyvalue::KvStores::default();
     // `default` holds only the rate limiter's window counters.
     kv.insert(
@@ -183,7 +198,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         let (listener, local) = server::bind(args.listen).await?;
         trigger.start();
         println!("blocklist-edge listening on http://{local}");
-        tracing::info!(%local, data_dir = %args.data_dir.display(), queue = %queue.address, "serving");
+        tracing::info!(%local, data_dir = %args.data_dir.display(), service = %data_dir.service.id, sync = ?args.sync, queue = %queue.address, "serving");
         server.serve(listener, shutdown_signal()).await
     })
 }

@@ -175,3 +175,45 @@ impl Drop for Host {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `up` on `data_dir` with `args` expecting it not to start: waits up to 60 s for it to
+/// exit and returns its exit status and everything it printed. Panics if it starts serving.
+pub fn failed_start(data_dir: &Path, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blocklist-edge"))
+        .arg("up")
+        .args(["--listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("BLOCKLIST_EDGE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting blocklist-edge");
+    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("blocklist-edge up is still running after 60 s: it did not refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let printed = format!("{}{}", out.join().unwrap(), err.join().unwrap());
+    assert!(!printed.contains("listening on"), "it started serving: {printed}");
+    (status, printed)
+}

@@ -14,7 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod sqlite;
-pub use sqlite::SqliteQueue;
+pub use sqlite::{SqliteQueue, Synchronous};
 
 #[cfg(feature = "redis")]
 mod redis;

@@ -4,6 +4,29 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// When a commit of the embedded backend is on the disk: SQLite's `synchronous` setting (in WAL
+/// mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// `synchronous=FULL`: an enqueued message (and every state change) is on the disk when the
+    /// call returns; it survives a crash of the operating system or a power cut.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: it survives a crash of the process; the last changes before a
+    /// crash of the operating system or a power cut may be lost. Faster.
+    Normal,
+}
+
+impl Synchronous {
+    /// The value of SQLite's `synchronous` pragma.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
 /// The embedded backend: a SQLite database (any number of named queues). Every operation is one
 /// transaction; several processes may share the file.
 pub struct SqliteQueue {
@@ -28,12 +51,17 @@ CREATE INDEX IF NOT EXISTS messages_due ON messages (queue, dead, visible_at);
 ";
 
 impl SqliteQueue {
-    /// Opens (creating if needed) the queue database at `path`.
+    /// Opens (creating if needed) the queue database at `path`, with [`Synchronous::Full`].
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteQueue, Error> {
+        SqliteQueue::open_with(path, Synchronous::Full)
+    }
+
+    /// Opens (creating if needed) the queue database at `path`, committing with `synchronous`.
+    pub fn open_with(path: impl AsRef<Path>, synchronous: Synchronous) -> Result<SqliteQueue, Error> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", synchronous.pragma())?;
         conn.execute_batch(SCHEMA)?;
         // Lease tokens only need to differ between claims of one message: time-seeded is enough.
         let seed =
@@ -169,3 +197,26 @@ impl Queue for SqliteQueue {
 }
 
 // Its behaviour is tested, like every backend's, in tests/queue_conformance.rs.
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_commits_with_the_synchronous_setting_chosen() {
+        let dir = tempfile::tempdir().unwrap();
+        // `PRAGMA synchronous` answers 2 for FULL, 1 for NORMAL.
+        for (name, setting, pragma) in [("full", Synchronous::Full, 2), ("normal", Synchronous::Normal, 1)] {
+            let q = SqliteQueue::open_with(dir.path().join(format!("{name}.sqlite3")), setting).unwrap();
+            q.enqueue("q", "job", b"payload", 1).unwrap();
+            let conn = q.conn.lock().unwrap();
+            let got: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+            assert_eq!(got, pragma, "{setting:?}");
+            let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+            assert_eq!(journal, "wal");
+        }
+        let q = SqliteQueue::open(dir.path().join("default.sqlite3")).unwrap();
+        let got: i64 = q.conn.lock().unwrap().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(got, 2, "open is durable");
+    }
+}

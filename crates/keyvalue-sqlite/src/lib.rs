@@ -17,10 +17,19 @@
 //! time anyway, and an in-process mutex wakes waiters at once, unlike SQLite's busy back-off);
 //! reads use a small pool of connections and run in parallel (WAL mode). Checkpoints run on a
 //! thread of the store's own, so no write waits for the database file's fsync.
+//!
+//! **Durability** is chosen when the store is opened ([`Synchronous`]): with
+//! [`Synchronous::Full`] (what [`Store::open`] uses) a write that returned has reached the disk
+//! and survives a power cut; with [`Synchronous::Normal`] it survives a crash of the process but
+//! the last commits may be lost with the machine.
+//!
+//! [`file`] works on database files as files: an integrity check bounded in time, a consistent
+//! copy of a live database, a look at one key without opening a store.
 
 #![forbid(unsafe_code)]
 
 mod checkpoint;
+pub mod file;
 mod rows;
 #[cfg(test)]
 mod tests;
@@ -43,9 +52,41 @@ pub enum Error {
     /// SQLite failed (I/O, a locked database past the busy timeout, corruption).
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// The store's checkpoint thread could not be started.
-    #[error("starting the checkpoint thread: {0}")]
+    /// A thread of the store's (checkpoints, a check's timer) could not be started.
+    #[error("starting a thread: {0}")]
     Thread(std::io::Error),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+/// When a commit is on the disk: SQLite's `synchronous` setting of every connection of a store
+/// (in WAL mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// `synchronous=FULL`: each commit syncs the write-ahead log before it returns, so a write
+    /// that returned survives a crash of the operating system or a power cut.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: the log is synced only at checkpoints. A write that returned
+    /// survives a crash of the process; the last commits before a crash of the operating system
+    /// or a power cut may be lost (the database stays consistent). Faster.
+    Normal,
+}
+
+impl Synchronous {
+    /// The value of SQLite's `synchronous` pragma.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
 }
 
 /// A value and the version it was read at, for [`Store::compare_and_swap`].
@@ -69,33 +110,40 @@ pub struct KeyPage {
 /// An embedded key-value database file holding any number of buckets.
 pub struct Store {
     path: PathBuf,
+    synchronous: Synchronous,
     writer: Arc<Mutex<Connection>>,
     readers: Mutex<Vec<Connection>>,
-    /// Dropped with the store, which ends the checkpoint thread.
-    _checkpoints: std::sync::mpsc::Sender<()>,
+    /// Dropped with the store, which ends the checkpoint thread (joined by `drop`).
+    checkpoints: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
 
 /// Keys per page of [`Store::list_keys`].
 pub const LIST_PAGE: usize = 1000;
 
 impl Store {
-    /// Opens (creating if needed) the database file at `path`.
+    /// Opens (creating if needed) the database file at `path`, with [`Synchronous::Full`].
     pub fn open(path: impl AsRef<Path>) -> Result<Store, Error> {
+        Store::open_with(path, Synchronous::Full)
+    }
+
+    /// Opens (creating if needed) the database file at `path`; every connection of the store
+    /// commits with `synchronous`.
+    pub fn open_with(path: impl AsRef<Path>, synchronous: Synchronous) -> Result<Store, Error> {
         let path = path.as_ref().to_path_buf();
-        let writer = connect(&path)?;
+        let writer = connect(&path, synchronous)?;
         writer.execute_batch(SCHEMA)?;
         // Checkpoints (which fsync the database file) run on a thread of their own, never on a
         // write: a slow disk then delays the thread, not the requests waiting for the writer.
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpointer = connect(&path)?;
+        let checkpointer = connect(&path, synchronous)?;
         let writer = Arc::new(Mutex::new(writer));
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let (w, wal) = (writer.clone(), wal_path(&path));
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("kv-checkpoint".into())
             .spawn(move || checkpoint_until_dropped(checkpointer, &w, &wal, stopped))
             .map_err(Error::Thread)?;
-        Ok(Store { path, writer, readers: Mutex::new(Vec::new()), _checkpoints: stop })
+        Ok(Store { path, synchronous, writer, readers: Mutex::new(Vec::new()), checkpoints: Some((stop, thread)) })
     }
 
     /// The database file.
@@ -103,11 +151,16 @@ impl Store {
         &self.path
     }
 
+    /// The durability its connections commit with.
+    pub fn synchronous(&self) -> Synchronous {
+        self.synchronous
+    }
+
     fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, Error>) -> Result<R, Error> {
         let conn = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match conn {
             Some(c) => c,
-            None => connect(&self.path)?,
+            None => connect(&self.path, self.synchronous)?,
         };
         let result = f(&conn);
         let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
@@ -252,6 +305,18 @@ impl Store {
             }
             Ok(())
         })
+    }
+}
+
+/// A dropped store has closed its connections: the checkpoint thread has made its last
+/// checkpoint and ended. (When they were the last connections to the file, SQLite has moved the
+/// write-ahead log into the database and removed it.)
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.checkpoints.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
     }
 }
 

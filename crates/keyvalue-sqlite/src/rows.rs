@@ -1,7 +1,7 @@
 //! The table, the connections' settings, and reading and writing one row.
 
 use crate::checkpoint::WAL_RESTART_BYTES;
-use crate::{Error, Versioned};
+use crate::{Error, Synchronous, Versioned};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::time::Duration;
@@ -19,13 +19,13 @@ CREATE TABLE IF NOT EXISTS kv (
 ";
 
 /// A connection to the database at `path`, set up as every connection of the store is.
-pub(crate) fn connect(path: &Path) -> Result<Connection, Error> {
+pub(crate) fn connect(path: &Path, synchronous: Synchronous) -> Result<Connection, Error> {
     let c = Connection::open(path)?;
     c.busy_timeout(Duration::from_secs(10))?;
-    // WAL: readers never block the writer. synchronous=NORMAL: a committed write survives a
-    // crash of the process (not necessarily a power cut), at a fraction of FULL's cost.
+    // WAL: readers never block the writer. `synchronous`: when a commit reaches the disk (see
+    // [`Synchronous`]).
     c.pragma_update(None, "journal_mode", "WAL")?;
-    c.pragma_update(None, "synchronous", "NORMAL")?;
+    c.pragma_update(None, "synchronous", synchronous.pragma())?;
     // After a checkpoint resets the log, its file is truncated back to this size.
     c.pragma_update(None, "journal_size_limit", WAL_RESTART_BYTES as i64)?;
     c.set_prepared_statement_cache_capacity(32);

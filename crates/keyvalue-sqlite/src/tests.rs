@@ -145,3 +145,101 @@ fn data_survives_reopen() {
     assert_eq!(s.get("b", "k").unwrap().as_deref(), Some(&b"durable"[..]));
     assert_eq!(s.increment("b", "n", 0).unwrap(), 7);
 }
+
+/// `PRAGMA synchronous` as a connection reports it: 2 is FULL, 1 is NORMAL.
+fn synchronous_of(c: &Connection) -> i64 {
+    c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn every_connection_commits_with_the_synchronous_setting_chosen() {
+    for (setting, pragma) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_with(dir.path().join("kv.sqlite3"), setting).unwrap();
+        assert_eq!(s.synchronous(), setting);
+        s.set("b", "k", b"v").unwrap();
+        assert_eq!(synchronous_of(&s.writer.lock().unwrap()), pragma, "the writer, {setting:?}");
+        let journal: String = s.writer.lock().unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(journal, "wal");
+        // A reader from the pool (one was made and kept by `get`).
+        s.get("b", "k").unwrap();
+        assert_eq!(s.read(|c| Ok(synchronous_of(c))).unwrap(), pragma, "a reader, {setting:?}");
+    }
+    // `open` is the durable setting.
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path().join("kv.sqlite3")).unwrap();
+    assert_eq!(synchronous_of(&s.writer.lock().unwrap()), 2);
+}
+
+#[test]
+fn quick_check_finds_an_intact_file_and_a_damaged_one() {
+    use file::{Check, quick_check};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.sqlite3");
+    {
+        let s = Store::open(&path).unwrap();
+        // Enough rows for several pages of the table's b-tree.
+        let pairs: Vec<(String, Vec<u8>)> = (0..3000).map(|i| (format!("key-{i:05}"), vec![7; 100])).collect();
+        s.set_many("b", &pairs).unwrap();
+    }
+    let within = std::time::Duration::from_secs(30);
+    assert_eq!(quick_check(&path, within).unwrap(), Check::Intact);
+    // Damage pages in the middle of the file: garbage over the start of three pages.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let pages = bytes.len() / 4096;
+    assert!(pages > 10, "{pages} pages");
+    for page in pages / 2..pages / 2 + 3 {
+        bytes[page * 4096..page * 4096 + 64].fill(0xA5);
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    match quick_check(&path, within).unwrap() {
+        Check::Damaged(problems) => assert!(!problems.is_empty()),
+        other => panic!("a damaged file checked as {other:?}"),
+    }
+    // Not a database at all.
+    let junk = dir.path().join("junk.sqlite3");
+    std::fs::write(&junk, vec![b'x'; 8192]).unwrap();
+    assert!(matches!(quick_check(&junk, within).unwrap(), Check::Damaged(_)));
+    // Missing: an error, and nothing is created.
+    let missing = dir.path().join("missing.sqlite3");
+    assert!(quick_check(&missing, within).is_err());
+    assert!(!missing.exists());
+}
+
+#[test]
+fn a_snapshot_of_a_store_in_use_is_consistent_and_readable_without_opening_it() {
+    use file::{Lookup, read_value, snapshot};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.sqlite3");
+    let s = Arc::new(Store::open(&path).unwrap());
+    s.set("b", "before", b"1").unwrap();
+    s.increment("b", "n", 3).unwrap();
+    // A writer keeps committing pairs (a, b) with equal values while the snapshot is taken.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (s, stop) = (s.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let v = i.to_string().into_bytes();
+                s.set_many("b", &[("a".into(), v.clone()), ("b".into(), v)]).unwrap();
+            }
+        })
+    };
+    let out = dir.path().join("copy.sqlite3");
+    snapshot(&path, &out).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(read_value(&out, "b", "before").unwrap(), Lookup::Value(b"1".to_vec()));
+    assert_eq!(read_value(&out, "b", "n").unwrap(), Lookup::Value(3i64.to_le_bytes().to_vec()));
+    assert_eq!(read_value(&out, "b", "absent").unwrap(), Lookup::Absent);
+    let copy = Store::open(&out).unwrap();
+    assert_eq!(copy.get("b", "a").unwrap(), copy.get("b", "b").unwrap(), "one transaction's state, never half");
+    // A database without the store's table.
+    let other = dir.path().join("other.sqlite3");
+    Connection::open(&other).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+    assert_eq!(read_value(&other, "b", "k").unwrap(), Lookup::NotAStore);
+    // The copy is not overwritten.
+    assert!(snapshot(&path, &out).is_err());
+}
