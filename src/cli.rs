@@ -252,6 +252,11 @@ pub struct UpArgs {
     /// milliseconds; then it is closed (and its instance freed).
     #[arg(long, env = "BLOCKLIST_EDGE_WRITE_TIMEOUT_MS", default_value_t = 15_000)]
     pub write_timeout_ms: u64,
+    /// On SIGTERM or SIGINT: how long requests and job deliveries in flight may take to finish,
+    /// in milliseconds, while nothing new is accepted; deliveries still running then hand their
+    /// job back (another worker, or this host restarted, takes it at once).
+    #[arg(long, env = "BLOCKLIST_EDGE_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
     /// Time a client has to send a request's headers, in milliseconds; a slower one is
     /// disconnected (slowloris).
     #[arg(long, env = "BLOCKLIST_EDGE_HEADER_TIMEOUT_MS", default_value_t = 10_000)]

@@ -149,15 +149,20 @@ impl Server {
         })
     }
 
-    /// Serves HTTP/1.1 on `listener` until `shutdown` resolves.
+    /// Serves HTTP/1.1 on `listener` until `stop` turns true; then accepts no more connections,
+    /// lets requests in flight finish (each connection closes after its current response) for
+    /// up to `grace`, and cuts what is left.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
-        shutdown: impl std::future::Future<Output = ()>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+        grace: Duration,
     ) -> Result<()> {
         start_epoch_ticker(self.pre.engine().clone());
-        tokio::pin!(shutdown);
+        let mut connections = tokio::task::JoinSet::new();
         loop {
+            // Finished connections leave the set as they go.
+            while connections.try_join_next().is_some() {}
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
@@ -167,20 +172,38 @@ impl Server {
                         continue;
                     }
                 },
-                () = &mut shutdown => {
-                    tracing::info!("shutting down");
-                    return Ok(());
-                }
+                _ = stop.wait_for(|s| *s) => break,
             };
             let _ = stream.set_nodelay(true);
-            tokio::spawn(self.clone().connection(stream, peer));
+            connections.spawn(self.clone().connection(stream, peer, stop.clone()));
         }
+        drop(listener);
+        let open = connections.len();
+        let drained = tokio::time::timeout(grace, async { while connections.join_next().await.is_some() {} }).await;
+        match drained {
+            Ok(()) => tracing::info!(connections = open, "HTTP server stopped; requests in flight finished"),
+            Err(_) => {
+                tracing::warn!(
+                    cut = connections.len(),
+                    grace_ms = grace.as_millis() as u64,
+                    "HTTP server stopped; connections still busy after the grace period were cut"
+                );
+                connections.abort_all();
+            }
+        }
+        Ok(())
     }
 
     /// Serves one connection until it ends, or until its client has accepted no bytes for the
     /// write timeout while the server had some to write: then the connection is dropped, and
     /// with it any response body in flight (so its guest's writes fail and the guest ends).
-    async fn connection(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
+    /// Once `stop` turns true, the connection finishes the request in flight and closes.
+    async fn connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         let (header_timeout, write_timeout) = (self.limits.header_timeout, self.limits.write_timeout);
         let progress = Arc::new(WriteProgress::new());
         let io = hyper_util::rt::TokioIo::new(ProgressIo { io: stream, progress: progress.clone() });
@@ -202,13 +225,27 @@ impl Server {
             .max_header_size(64 * 1024)
             .max_buf_size(64 * 1024)
             .serve_connection(io, service);
-        tokio::select! {
-            ended = conn => if let Err(e) = ended {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            },
-            () = progress.stalled(write_timeout) => {
-                self.metrics.write_timeouts.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(%peer, timeout_ms = write_timeout.as_millis() as u64, "closed a connection whose client stopped reading");
+        let mut conn = std::pin::pin!(conn);
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                ended = conn.as_mut() => {
+                    if let Err(e) = ended {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                () = progress.stalled(write_timeout) => {
+                    self.metrics.write_timeouts.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%peer, timeout_ms = write_timeout.as_millis() as u64, "closed a connection whose client stopped reading");
+                    return;
+                }
+                _ = stop.wait_for(|s| *s), if !closing => {
+                    // Shutting down: the response in flight is finished, then the connection
+                    // closes (an idle one closes now).
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
             }
         }
     }

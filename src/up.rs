@@ -108,7 +108,7 @@ pub fn run(args: UpArgs) -> Result<()> {
     // A claim in the ledger outlives the attempt (deadline + the wall-clock backstop): a running
     // attempt is never claimed twice. The queue's lease is short and renewed while a delivery
     // runs (see trigger::TriggerConfig::lease).
-    let ledger_lease = job_deadline + Duration::from_secs(3);
+    let ledger_lease = LEDGER_CLAIM;
     let trigger_config = trigger::TriggerConfig {
         workers: args.job_workers.max(1),
         deadline: job_deadline,
@@ -158,6 +158,7 @@ pub fn run(args: UpArgs) -> Result<()> {
     let engine = engine::serving_engine(limits.max_instances, limits.memory_bytes)?;
     let component = args.components.composed()?;
     let outbound = outbound::Outbound::new(&args.allowed_outbound_hosts);
+    let ledger = kv.open("lists").ok_or_else(|| anyhow::anyhow!("no lists store"))?;
     let (kv, vars) = (Arc::new(kv), Arc::new(vars));
     let metrics = Arc::new(metrics::Metrics::default());
     let edge_cache =
@@ -184,14 +185,17 @@ pub fn run(args: UpArgs) -> Result<()> {
             .with_queue(Some(trigger_queue.clone()))
             .with_edge_cache(edge_cache.clone())
     });
-    let trigger = Arc::new(trigger::Trigger::new(
-        &job_engine,
-        &args.components.consumer()?,
-        queue.clone(),
-        trigger_config,
-        new_state,
-        metrics,
-    )?);
+    let trigger = Arc::new(
+        trigger::Trigger::new(
+            &job_engine,
+            &args.components.consumer()?,
+            queue.clone(),
+            trigger_config,
+            new_state,
+            metrics,
+        )?
+        .with_ledger(ledger, ledger_lease),
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -199,9 +203,23 @@ pub fn run(args: UpArgs) -> Result<()> {
         trigger.start();
         println!("blocklist-edge listening on http://{local}");
         tracing::info!(%local, data_dir = %args.data_dir.display(), service = %data_dir.service.id, sync = ?args.sync, queue = %queue.address, "serving");
-        server.serve(listener, shutdown_signal()).await
+        let grace = Duration::from_millis(args.shutdown_grace_ms);
+        let stopping = tokio::sync::watch::Sender::new(false);
+        let (serving, draining) = tokio::join!(server.serve(listener, stopping.subscribe(), grace), async {
+            shutdown_signal().await;
+            tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: finishing what is in flight");
+            stopping.send_replace(true);
+            trigger.drain(grace).await;
+        });
+        let () = draining;
+        serving
     })
 }
+
+/// How far ahead of now a running job's claim in the ledger is kept: the trigger renews it
+/// every third of this while the job's delivery runs, so a host that dies mid-job leaves a
+/// claim that runs out this soon (and the sweeper publishes the job again).
+const LEDGER_CLAIM: Duration = Duration::from_secs(10);
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

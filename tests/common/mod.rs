@@ -162,6 +162,12 @@ impl Host {
         }
     }
 
+    /// Sends the host SIGTERM (a graceful shutdown).
+    pub fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
     /// Stops the host with SIGKILL (no clean shutdown).
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -200,7 +200,7 @@ pub fn request_sweep(lists: &Kv, settings: &JobSettings, interval_ms: u64, now_m
 
 #[cfg(test)]
 mod tests {
-    use super::Message;
+    use super::{Message, message_bytes};
 
     #[test]
     fn message_format() {
