@@ -86,10 +86,11 @@ pub fn run(args: UpArgs) -> Result<()> {
 
     // The data directory checked (a missing, empty or damaged store refuses the start) and its
     // store opened; the lock it holds marks the directory in use until the process ends.
-    let (kv_sync, queue_sync) = match args.sync {
-        SyncMode::Full => (keyvalue_sqlite::Synchronous::Full, jobqueue::Synchronous::Full),
-        SyncMode::Normal => (keyvalue_sqlite::Synchronous::Normal, jobqueue::Synchronous::Normal),
+    let sync = match args.sync {
+        SyncMode::Full => keyvalue_sqlite::Synchronous::Full,
+        SyncMode::Normal => keyvalue_sqlite::Synchronous::Normal,
     };
+    let (kv_sync, queue_sync) = (sync, sync);
     let data_dir = datadir::open_for_up(
         &args.data_dir,
         &datadir::StartOptions {

@@ -71,12 +71,7 @@ impl Host {
             true => "info".to_owned(),
             false => std::env::var("BLOCKLIST_EDGE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_blocklist-edge"))
-            .arg("up")
-            .args(["--listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(args)
+        let mut child = up_command(data_dir, args)
             // BLOCKLIST_EDGE_TEST_LOG=info (say) shows more of the hosts' logs when debugging.
             .env("BLOCKLIST_EDGE_LOG", level)
             .envs(env.iter().copied())
@@ -182,15 +177,23 @@ impl Drop for Host {
     }
 }
 
-/// Runs `up` on `data_dir` with `args` expecting it not to start: waits up to 60 s for it to
-/// exit and returns its exit status and everything it printed. Panics if it starts serving.
-pub fn failed_start(data_dir: &Path, args: &[&str]) -> (std::process::ExitStatus, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_blocklist-edge"))
+/// `blocklist-edge up` on a free loopback port with the tests' admin token, on `data_dir`,
+/// with extra `args`.
+fn up_command(data_dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_blocklist-edge"));
+    command
         .arg("up")
         .args(["--listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN])
         .arg("--data-dir")
         .arg(data_dir)
-        .args(args)
+        .args(args);
+    command
+}
+
+/// Runs `up` on `data_dir` with `args` expecting it not to start: waits up to 60 s for it to
+/// exit and returns its exit status and everything it printed. Panics if it starts serving.
+pub fn failed_start(data_dir: &Path, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut child = up_command(data_dir, args)
         .env("BLOCKLIST_EDGE_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -4,28 +4,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// When a commit of the embedded backend is on the disk: SQLite's `synchronous` setting (in WAL
-/// mode).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Synchronous {
-    /// `synchronous=FULL`: an enqueued message (and every state change) is on the disk when the
-    /// call returns; it survives a crash of the operating system or a power cut.
-    #[default]
-    Full,
-    /// `synchronous=NORMAL`: it survives a crash of the process; the last changes before a
-    /// crash of the operating system or a power cut may be lost. Faster.
-    Normal,
-}
-
-impl Synchronous {
-    /// The value of SQLite's `synchronous` pragma.
-    pub fn pragma(self) -> &'static str {
-        match self {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
-        }
-    }
-}
+/// When a commit of the embedded backend is on the disk: the same setting as the key-value
+/// store's (both databases of a data directory follow one `--sync`).
+pub use keyvalue_sqlite::Synchronous;
 
 /// The embedded backend: a SQLite database (any number of named queues). Every operation is one
 /// transaction; several processes may share the file.
