@@ -137,12 +137,18 @@ impl Trigger {
             if let Err(e) = self.queue.backend.extend(&msg, now, 0) {
                 tracing::warn!(msg = %msg.job_id, error = %e, "could not hand back a message at shutdown");
             }
-            if let (Some((ledger, _)), Some(job)) = (&self.ledger, compile_job_of(&msg.payload))
-                && let Err(e) = ledger.update_json(&job_key(&job), |j: JobRecord| j.released(now))
-            {
-                tracing::warn!(%job, error = %e, "could not release a job's claim at shutdown");
-            }
+            self.release_claim(&msg);
             tracing::info!(msg = %msg.job_id, "delivery interrupted by the shutdown; handed back");
+        }
+    }
+
+    /// Ends the ledger claim of the job `msg` delivers, if it is still running (see
+    /// [`JobRecord::released`]).
+    fn release_claim(&self, msg: &jobqueue::Message) {
+        if let (Some((ledger, _)), Some(job)) = (&self.ledger, compile_job_of(&msg.payload))
+            && let Err(e) = ledger.update_json(&job_key(&job), |j: JobRecord| j.released(now_ms()))
+        {
+            tracing::warn!(%job, error = %e, "could not release a job's claim");
         }
     }
 
@@ -208,6 +214,13 @@ impl Trigger {
             let renewal = tokio::spawn(self.clone().renew(worker, msg.clone()));
             let outcome = self.deliver(worker, &msg.payload).await;
             renewal.abort();
+            if let Err(e) = &outcome
+                && !matches!(e, DeliveryError::HandlerError)
+            {
+                // The guest was stopped before it could settle its job (deadline, trap): its
+                // attempt is over, and its claim ends now rather than when it would run out.
+                self.release_claim(&msg);
+            }
             let micros = started.elapsed().as_micros() as u64;
             let t = self.clone();
             let error = outcome.err().map(|e| e.to_string());
@@ -264,14 +277,22 @@ impl Trigger {
     /// Renews `msg`'s lease every third of the lease until aborted (or the lease is lost),
     /// and the ledger claim of its job (see [`Trigger::with_ledger`]).
     async fn renew(self: Arc<Self>, worker: usize, msg: jobqueue::Message) {
-        if let (Some((ledger, lease)), Some(job)) = (self.ledger.clone(), compile_job_of(&msg.payload)) {
-            tokio::spawn(renew_claim(ledger, lease, job));
-        }
+        // Both renewals stop when this task is aborted (the delivery ended).
+        let claim = async {
+            if let (Some((ledger, lease)), Some(job)) = (self.ledger.clone(), compile_job_of(&msg.payload)) {
+                renew_claim(ledger, lease, job).await;
+            }
+        };
+        tokio::join!(claim, self.renew_message(worker, &msg));
+    }
+
+    /// Renews `msg`'s lease in the queue every third of the lease until the lease is lost.
+    async fn renew_message(&self, worker: usize, msg: &jobqueue::Message) {
         let lease_ms = self.config.lease.as_millis() as u64;
         loop {
             tokio::time::sleep(self.config.lease / 3).await;
-            let (t, m) = (self.clone(), msg.clone());
-            match tokio::task::spawn_blocking(move || t.queue.backend.extend(&m, now_ms(), lease_ms)).await {
+            let (queue, m) = (self.queue.clone(), msg.clone());
+            match tokio::task::spawn_blocking(move || queue.backend.extend(&m, now_ms(), lease_ms)).await {
                 Ok(Ok(true)) => {}
                 Ok(Ok(false)) => {
                     tracing::warn!(worker, msg = %msg.job_id, "lease lost while the message was being handled");

@@ -163,6 +163,12 @@ impl Host {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// Sends the host SIGKILL now, while other threads may still be using it.
+    pub fn kill_now(&self) {
+        let status = Command::new("kill").args(["-KILL", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -KILL failed");
+    }
+
     /// Stops the host with SIGKILL (no clean shutdown).
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -151,16 +151,17 @@ pub(crate) fn owned_list(user: &User, lists: &Kv, id: &str) -> Result<ListRecord
     }
 }
 
-pub(crate) fn list_lists(user: &User, lists: &Kv) -> Result<Response> {
-    let out = repair_index(lists, &user.id)?.iter().map(ListRecord::summary).collect();
+pub(crate) fn list_lists(user: &User, settings: &Settings, lists: &Kv) -> Result<Response> {
+    let out = repair_index(lists, &user.id, settings.max_lists_per_user)?.iter().map(ListRecord::summary).collect();
     Ok(Response::json(200, &ListsPage { lists: out }))
 }
 
 /// The user's lists, read through their index, which is repaired on the way: a list whose
 /// delete was interrupted is removed now, and an id whose list record was never written (its
 /// create was interrupted after reserving the id) leaves the index. (A create in progress that
-/// loses its id here puts it back once its record is written; see [`create_list`].)
-pub(crate) fn repair_index(lists: &Kv, user_id: &str) -> Result<Vec<ListRecord>> {
+/// loses its id here puts it back once its record is written, see [`create_list`]; and if
+/// the record was written just before the id was removed, this listing puts it back.)
+pub(crate) fn repair_index(lists: &Kv, user_id: &str, max_lists: usize) -> Result<Vec<ListRecord>> {
     let index_key = user_lists_key(user_id);
     let ids: Vec<String> = lists.get_json(&index_key)?.unwrap_or_default();
     let mut out = Vec::with_capacity(ids.len());
@@ -169,7 +170,18 @@ pub(crate) fn repair_index(lists: &Kv, user_id: &str) -> Result<Vec<ListRecord>>
             Some(list) if list.owner != user_id => lists.remove_from_index(&index_key, &id)?,
             Some(list) if list.deleted_at.is_some() => remove_deleted_list(lists, &list)?,
             Some(list) => out.push(list),
-            None => lists.remove_from_index(&index_key, &id)?,
+            None => {
+                lists.remove_from_index(&index_key, &id)?;
+                // A create that wrote its record meanwhile and found its id still in the index
+                // before this removal would be hidden: look once more, and put it back.
+                // (Within the quota: if the place was taken meanwhile, that create finds its
+                // id missing and the index full, and takes its list back.)
+                if let Some(list) = live_list(lists, &id)?.filter(|l| l.owner == user_id)
+                    && lists.add_to_index(&index_key, &id, max_lists)?
+                {
+                    out.push(list);
+                }
+            }
         }
     }
     Ok(out)
@@ -213,7 +225,7 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
     let max = settings.max_lists_per_user;
     if !lists.add_to_index(&index_key, &id, max)? {
         // Interrupted creates and deletes may hold places in the index: free them, and retry.
-        repair_index(lists, &user.id)?;
+        repair_index(lists, &user.id, max)?;
         if !lists.add_to_index(&index_key, &id, max)? {
             return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
         }
@@ -240,8 +252,14 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
     };
     lists.put_json(&list_key(&id), &list)?;
     // A listing may have taken the reserved id out of the index while the record was not yet
-    // written: put it back (beyond the quota only in that race).
-    lists.add_to_index(&index_key, &id, usize::MAX)?;
+    // written: put it back, within the quota; if another create took the place meanwhile,
+    // this one is taken back and refused.
+    if !lists.add_to_index(&index_key, &id, max)? {
+        let marked = ListRecord { deleted_at: Some(now_rfc3339()), ..list };
+        lists.put_json(&list_key(&id), &marked)?;
+        remove_deleted_list(lists, &marked)?;
+        return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
+    }
     // The secret is shown this once.
     Ok(Response::json(201, &list.view(content.rules.as_deref(), true))
         .with_header("location", format!("/v1/lists/{id}"))

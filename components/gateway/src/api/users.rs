@@ -104,7 +104,7 @@ pub(crate) fn delete_user(caller: &Caller, lists: &Kv, user_id: &str) -> Result<
         lists.delete(&token_key(&token.sha256))?;
     }
     lists.delete(&user_tokens_key(user_id))?;
-    for list in repair_index(lists, user_id)? {
+    for list in repair_index(lists, user_id, usize::MAX)? {
         let marked = lists.update_json(&list_key(&list.id), |cur: Option<ListRecord>| match cur {
             Some(cur) if cur.deleted_at.is_none() => {
                 let marked = ListRecord { deleted_at: Some(now_rfc3339()), ..cur };
