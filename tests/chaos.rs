@@ -14,19 +14,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Lists one user may own (the hosts' `--max-lists-per-user`).
 const QUOTA: usize = 40;
-const ARGS: [&str; 10] = [
-    "--rate-limit",
-    "1000000",
-    "--job-deadline-ms",
-    "2000",
-    "--job-requeue-after-ms",
-    "1000",
-    "--sweep-interval-ms",
-    "300",
-    "--max-lists-per-user",
-    "40",
-];
+
+fn args() -> [&'static str; 10] {
+    common::crash_test_flags("40")
+}
 
 /// xorshift64*: the test's only source of choices.
 struct Rng(u64);
@@ -164,7 +157,7 @@ fn mixed_load_survives_kill_9_at_random_moments() {
     let mut rng = Rng(seed | 1);
     let dir = tempfile::tempdir().unwrap();
     let token = {
-        let h = Host::start_in(dir.path(), &ARGS);
+        let h = Host::start_in(dir.path(), &args());
         let (_, token) = h.create_user("chaos");
         h.kill();
         token
@@ -174,7 +167,7 @@ fn mixed_load_survives_kill_9_at_random_moments() {
     let mut rounds = 0;
     while Instant::now() < until {
         rounds += 1;
-        let h = Arc::new(Host::start_in(dir.path(), &ARGS));
+        let h = Arc::new(Host::start_in(dir.path(), &args()));
         check(&h, &token, &known.lock().unwrap(), rounds);
         let clients: Vec<_> = (0..3)
             .map(|_| {
@@ -190,7 +183,7 @@ fn mixed_load_survives_kill_9_at_random_moments() {
         }
     }
     // The end: a host that is not killed; every job ends, the quota counts right.
-    let h = Host::start_in(dir.path(), &ARGS);
+    let h = Host::start_in(dir.path(), &args());
     let known = known.lock().unwrap();
     check(&h, &token, &known, rounds + 1);
     for job in &known.jobs {

@@ -14,20 +14,11 @@ use std::time::{Duration, Instant};
 
 const OLD_RULES: &str = "||old.example^\n";
 const NEW_RULES: &str = "||new.example^\n";
-/// Short job deadlines (so a claim left by a crash runs out in seconds), a busy sweeper, a
-/// small quota, and room for polling.
-const JOB_FLAGS: [&str; 10] = [
-    "--rate-limit",
-    "100000",
-    "--job-deadline-ms",
-    "2000",
-    "--job-requeue-after-ms",
-    "1000",
-    "--sweep-interval-ms",
-    "300",
-    "--max-lists-per-user",
-    "3",
-];
+
+/// Short job deadlines and a busy sweeper; a quota of 3 lists.
+fn job_flags() -> [&'static str; 10] {
+    common::crash_test_flags("3")
+}
 
 /// What is requested of the host that crashes.
 #[derive(Clone, Copy, Debug)]
@@ -72,7 +63,7 @@ fn crash_after(op: Op, prefix: &str, nth: u32) {
     let dir = tempfile::tempdir().unwrap();
     // Before: a user with one list.
     let (token, list) = {
-        let h = Host::start_in(dir.path(), &JOB_FLAGS);
+        let h = Host::start_in(dir.path(), &job_flags());
         let (_, token) = h.create_user("owner");
         let list = h.create_list(&token, "first", OLD_RULES);
         // Compiled already, but not for a compile case (its request would be a duplicate).
@@ -87,7 +78,7 @@ fn crash_after(op: Op, prefix: &str, nth: u32) {
 
     // The crash.
     let failpoint = format!("abort-after-write=lists:{prefix}#{nth}");
-    let mut h = Host::start_in_with_env(dir.path(), &JOB_FLAGS, &[("BLOCKLIST_EDGE_FAILPOINTS", &failpoint)]);
+    let mut h = Host::start_in_with_env(dir.path(), &job_flags(), &[("BLOCKLIST_EDGE_FAILPOINTS", &failpoint)]);
     let sent = match op {
         Op::Create => h.post("/v1/lists", &token).json(&json!({"name": "second", "rules": NEW_RULES})).send(),
         Op::Update => {
@@ -104,7 +95,7 @@ fn crash_after(op: Op, prefix: &str, nth: u32) {
 
     // After: a host on the same data, without fail points.
     let jobs = job_ids(dir.path());
-    let h = Host::start_in(dir.path(), &JOB_FLAGS);
+    let h = Host::start_in(dir.path(), &job_flags());
     let listed: Value = h.get("/v1/lists", &token).send().unwrap().json().unwrap();
     let ids: Vec<String> =
         listed["lists"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap().to_owned()).collect();

@@ -18,6 +18,24 @@ pub use client::{Api, error_of, gunzip, sha256_hex};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
+/// `up` flags for tests that crash or kill hosts mid-job, with `max_lists` lists per user: short
+/// job deadlines (so a claim left by a crash runs out in seconds), a busy sweeper, and a rate
+/// limit no test reaches.
+pub fn crash_test_flags(max_lists: &'static str) -> [&'static str; 10] {
+    [
+        "--rate-limit",
+        "1000000",
+        "--job-deadline-ms",
+        "2000",
+        "--job-requeue-after-ms",
+        "1000",
+        "--sweep-interval-ms",
+        "300",
+        "--max-lists-per-user",
+        max_lists,
+    ]
+}
+
 /// A running host; its HTTP API through [`Api`] (`Deref`).
 pub struct Host {
     child: Child,
