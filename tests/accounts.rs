@@ -10,17 +10,7 @@ use serde_json::{Value, json};
 
 /// Every key of the `lists` store of the data directory `dir` (the host stopped).
 fn all_keys(dir: &std::path::Path) -> Vec<String> {
-    let store = keyvalue_sqlite::Store::open(dir.join("data.sqlite3")).unwrap();
-    let mut keys = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.list_keys("lists", cursor.as_deref()).unwrap();
-        keys.extend(page.keys);
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return keys,
-        }
-    }
+    keyvalue_sqlite::Store::open(dir.join("data.sqlite3")).unwrap().all_keys("lists").unwrap()
 }
 
 #[test]

@@ -32,16 +32,7 @@ enum Op {
 /// The ids of every job in the store's ledger (the host stopped).
 fn job_ids(dir: &Path) -> Vec<String> {
     let store = keyvalue_sqlite::Store::open(dir.join("data.sqlite3")).unwrap();
-    let mut ids = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.list_keys("lists", cursor.as_deref()).unwrap();
-        ids.extend(page.keys.iter().filter_map(|k| k.strip_prefix("job/")).map(str::to_owned));
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return ids,
-        }
-    }
+    store.all_keys("lists").unwrap().iter().filter_map(|k| k.strip_prefix("job/")).map(str::to_owned).collect()
 }
 
 /// Polls job `id` until it is done or dead; returns it.

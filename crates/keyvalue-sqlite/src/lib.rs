@@ -212,6 +212,21 @@ impl Store {
         })
     }
 
+    /// Every key of `bucket`, in key order, read a page ([`Store::list_keys`]) at a time (for
+    /// tools and tests that look at a whole store).
+    pub fn all_keys(&self, bucket: &str) -> Result<Vec<String>, Error> {
+        let mut keys = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.list_keys(bucket, cursor.as_deref())?;
+            keys.extend(page.keys);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(keys),
+            }
+        }
+    }
+
     /// Up to [`LIST_PAGE`] keys after `cursor` (the previous page's cursor), in key order.
     pub fn list_keys(&self, bucket: &str, cursor: Option<&str>) -> Result<KeyPage, Error> {
         self.read(|c| {
