@@ -172,6 +172,7 @@ pub(crate) fn repair_index(lists: &Kv, user_id: &str, max_lists: usize) -> Resul
             Some(list) => out.push(list),
             None => {
                 lists.remove_from_index(&index_key, &id)?;
+                lists.delete(&compile_lock_key(&id))?;
                 // A create that wrote its record meanwhile and found its id still in the index
                 // before this removal would be hidden: look once more, and put it back.
                 // (Within the quota: if the place was taken meanwhile, that create finds its
@@ -216,6 +217,9 @@ fn rules_fields(stored: &Option<StoredRules>) -> (u64, u32, Option<String>, Opti
     }
 }
 
+/// A compile lock that holds nothing (see [`create_list`]).
+const NO_COMPILE_LOCK: &[u8] = b"{}";
+
 pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists: &Kv) -> Result<Response> {
     let content = validate_list(json_body(req)?)?;
     let id = new_id(LIST_ID_PREFIX);
@@ -231,6 +235,10 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
         }
     }
     let now = now_rfc3339();
+    // The list's compile lock exists from the start (holding no lock), so that taking it is
+    // always a compare-and-swap on a present key: Spin 4.0.2's SQLite store swaps an absent
+    // key unconditionally, and two first compile requests would both win.
+    lists.set(&compile_lock_key(&id), NO_COMPILE_LOCK)?;
     let stored = store_rules(lists, &id, content.rules.as_deref())?;
     let (rules_bytes, rules_chunks, rules_sha256, rules_at) = rules_fields(&stored);
     let list = ListRecord {

@@ -43,6 +43,10 @@ pub(crate) fn create_user(req: &Request, caller: &Caller, lists: &Kv) -> Result<
     let name = validate_name(&input.name)?;
     let user = UserRecord { id: new_id(USER_ID_PREFIX), name, created_at: now_rfc3339() };
     lists.put_json(&user_key(&user.id), &user)?;
+    // The user's list index exists from the start, so that adding to it is always a
+    // compare-and-swap on a present key (Spin 4.0.2's SQLite store swaps an absent key
+    // unconditionally: two first creates would both win, and one list would leave the index).
+    lists.put_json(&user_lists_key(&user.id), &Vec::<String>::new())?;
     let (token, token_id) = new_token(lists, &user.id)?;
     let location = format!("/v1/users/{}", user.id);
     Ok(Response::json(201, &CreatedUser { user, token, token_id }).with_header("location", location))
