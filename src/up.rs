@@ -90,11 +90,10 @@ pub fn run(args: UpArgs) -> Result<()> {
         SyncMode::Full => keyvalue_sqlite::Synchronous::Full,
         SyncMode::Normal => keyvalue_sqlite::Synchronous::Normal,
     };
-    let (kv_sync, queue_sync) = (sync, sync);
     let data_dir = datadir::open_for_up(
         &args.data_dir,
         &datadir::StartOptions {
-            synchronous: kv_sync,
+            synchronous: sync,
             reinitialize: args.reinitialize,
             accept_data_loss: args.accept_data_loss,
             embedded_queue: args.redis_url.is_none(),
@@ -103,7 +102,7 @@ pub fn run(args: UpArgs) -> Result<()> {
     )?;
     let queue = Arc::new(match &args.redis_url {
         Some(url) => queue::JobQueue::redis(url, &args.job_channel)?,
-        None => queue::JobQueue::embedded(&args.data_dir.join(datadir::QUEUE), &args.job_channel, queue_sync)?,
+        None => queue::JobQueue::embedded(&args.data_dir.join(datadir::QUEUE), &args.job_channel, sync)?,
     });
     let job_deadline = Duration::from_millis(args.job_deadline_ms.max(1));
     // A claim in the ledger outlives the attempt (deadline + the wall-clock backstop): a running

@@ -263,9 +263,7 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
     // written: put it back, within the quota; if another create took the place meanwhile,
     // this one is taken back and refused.
     if !lists.add_to_index(&index_key, &id, max)? {
-        let marked = ListRecord { deleted_at: Some(now_rfc3339()), ..list };
-        lists.put_json(&list_key(&id), &marked)?;
-        remove_deleted_list(lists, &marked)?;
+        let _ = delete_owned_list(lists, &user.id, &id, None)?;
         return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
     }
     // The secret is shown this once.
@@ -309,8 +307,8 @@ pub(crate) fn get_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     Ok(Response::json(200, &list.view(rules.as_deref(), false)).with_header("etag", list.etag()))
 }
 
-/// Why an update did not apply.
-enum Refused {
+/// Why an update or a delete did not apply.
+pub(crate) enum Refused {
     /// The list is gone (deleted meanwhile) or not the caller's.
     Missing,
     /// `If-Match` names another revision than the current one.
@@ -397,15 +395,28 @@ pub(crate) fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> R
     Ok(Response::json(200, &list.view(content.rules.as_deref(), new_secret)).with_header("etag", list.etag()))
 }
 
-/// `DELETE /v1/lists/{id}`: the record is first marked deleted by compare-and-swap (with
-/// `If-Match`, only if the revision named is still current), which makes the list gone for
-/// every reader and writer at once; then what belongs to it is removed ([`remove_deleted_list`]).
+/// `DELETE /v1/lists/{id}`, with `If-Match` honoured ([`delete_owned_list`]).
 pub(crate) fn delete_list(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Response> {
     owned_list(user, lists, id)?;
-    let if_match = req.header("if-match");
+    match delete_owned_list(lists, &user.id, id, req.header("if-match"))? {
+        Ok(()) => Ok(Response::empty(204)),
+        Err(Refused::Missing) => Err(ApiError::not_found(format!("list {id} not found"))),
+        Err(Refused::Stale(current)) => Err(precondition_failed(id, current)),
+    }
+}
+
+/// Deletes list `id` of `owner`: the record is first marked deleted by compare-and-swap (with
+/// `if_match`, only if the revision it names is still current), which makes the list gone for
+/// every reader and writer at once; then what belongs to it is removed ([`remove_deleted_list`]).
+pub(crate) fn delete_owned_list(
+    lists: &Kv,
+    owner: &str,
+    id: &str,
+    if_match: Option<&str>,
+) -> Result<std::result::Result<(), Refused>> {
     let now = now_rfc3339();
     let outcome = lists.update_json(&list_key(id), |cur: Option<ListRecord>| {
-        let Some(cur) = cur.filter(|c| c.owner == user.id && c.deleted_at.is_none()) else {
+        let Some(cur) = cur.filter(|c| c.owner == owner && c.deleted_at.is_none()) else {
             return JsonUpdate::Keep(Err(Refused::Missing));
         };
         if let Some(h) = if_match
@@ -417,11 +428,9 @@ pub(crate) fn delete_list(req: &Request, user: &User, lists: &Kv, id: &str) -> R
         JsonUpdate::Write(marked.clone(), Ok(marked))
     })?;
     match outcome {
-        Ok(marked) => remove_deleted_list(lists, &marked)?,
-        Err(Refused::Missing) => return Err(ApiError::not_found(format!("list {id} not found"))),
-        Err(Refused::Stale(current)) => return Err(precondition_failed(id, current)),
+        Ok(marked) => Ok(Ok(remove_deleted_list(lists, &marked)?)),
+        Err(refused) => Ok(Err(refused)),
     }
-    Ok(Response::empty(204))
 }
 
 /// Removes what is left of a list marked deleted: its rules, compiled artifact, renditions

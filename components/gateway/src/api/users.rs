@@ -108,17 +108,10 @@ pub(crate) fn delete_user(caller: &Caller, lists: &Kv, user_id: &str) -> Result<
         lists.delete(&token_key(&token.sha256))?;
     }
     lists.delete(&user_tokens_key(user_id))?;
+    // (Lists whose delete was interrupted are finished by the repair itself.)
     for list in repair_index(lists, user_id, usize::MAX)? {
-        let marked = lists.update_json(&list_key(&list.id), |cur: Option<ListRecord>| match cur {
-            Some(cur) if cur.deleted_at.is_none() => {
-                let marked = ListRecord { deleted_at: Some(now_rfc3339()), ..cur };
-                JsonUpdate::Write(marked.clone(), Some(marked))
-            }
-            other => JsonUpdate::Keep(other),
-        })?;
-        if let Some(marked) = marked {
-            remove_deleted_list(lists, &marked)?;
-        }
+        // `Missing`: deleted meanwhile, by its owner's last request.
+        let _ = delete_owned_list(lists, user_id, &list.id, None)?;
     }
     lists.delete(&user_lists_key(user_id))?;
     lists.delete(&user_dead_jobs_key(user_id))?;
