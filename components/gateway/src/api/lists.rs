@@ -151,17 +151,15 @@ pub(crate) fn owned_list(user: &User, lists: &Kv, id: &str) -> Result<ListRecord
     }
 }
 
-pub(crate) fn list_lists(user: &User, settings: &Settings, lists: &Kv) -> Result<Response> {
-    let out = repair_index(lists, &user.id, settings.max_lists_per_user)?.iter().map(ListRecord::summary).collect();
+pub(crate) fn list_lists(user: &User, lists: &Kv) -> Result<Response> {
+    let out = repair_index(lists, &user.id)?.iter().map(ListRecord::summary).collect();
     Ok(Response::json(200, &ListsPage { lists: out }))
 }
 
 /// The user's lists, read through their index, which is repaired on the way: a list whose
-/// delete was interrupted is removed now, and an id whose list record was never written (its
-/// create was interrupted after reserving the id) leaves the index. (A create in progress that
-/// loses its id here puts it back once its record is written, see [`create_list`]; and if
-/// the record was written just before the id was removed, this listing puts it back.)
-pub(crate) fn repair_index(lists: &Kv, user_id: &str, max_lists: usize) -> Result<Vec<ListRecord>> {
+/// delete was interrupted is removed now, and an id whose record is gone (a delete interrupted
+/// after removing it, or an index from before creates wrote the record first) leaves the index.
+pub(crate) fn repair_index(lists: &Kv, user_id: &str) -> Result<Vec<ListRecord>> {
     let index_key = user_lists_key(user_id);
     let ids: Vec<String> = lists.get_json(&index_key)?.unwrap_or_default();
     let mut out = Vec::with_capacity(ids.len());
@@ -170,19 +168,7 @@ pub(crate) fn repair_index(lists: &Kv, user_id: &str, max_lists: usize) -> Resul
             Some(list) if list.owner != user_id => lists.remove_from_index(&index_key, &id)?,
             Some(list) if list.deleted_at.is_some() => remove_deleted_list(lists, &list)?,
             Some(list) => out.push(list),
-            None => {
-                lists.remove_from_index(&index_key, &id)?;
-                lists.delete(&compile_lock_key(&id))?;
-                // A create that wrote its record meanwhile and found its id still in the index
-                // before this removal would be hidden: look once more, and put it back.
-                // (Within the quota: if the place was taken meanwhile, that create finds its
-                // id missing and the index full, and takes its list back.)
-                if let Some(list) = live_list(lists, &id)?.filter(|l| l.owner == user_id)
-                    && lists.add_to_index(&index_key, &id, max_lists)?
-                {
-                    out.push(list);
-                }
-            }
+            None => lists.remove_from_index(&index_key, &id)?,
         }
     }
     Ok(out)
@@ -224,16 +210,7 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
     let content = validate_list(json_body(req)?)?;
     let id = new_id(LIST_ID_PREFIX);
     let index_key = user_lists_key(&user.id);
-    // Reserve the id in the owner's index first (atomically, with the quota check), so a list
-    // record never exists that its owner cannot list.
     let max = settings.max_lists_per_user;
-    if !lists.add_to_index(&index_key, &id, max)? {
-        // Interrupted creates and deletes may hold places in the index: free them, and retry.
-        repair_index(lists, &user.id, max)?;
-        if !lists.add_to_index(&index_key, &id, max)? {
-            return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
-        }
-    }
     let now = now_rfc3339();
     // The list's compile lock exists from the start (holding no lock), so that taking it is
     // always a compare-and-swap on a present key: Spin 4.0.2's SQLite store swaps an absent
@@ -258,13 +235,18 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
         updated_at: now,
         deleted_at: None,
     };
+    // The record first, then its place in the owner's index (atomically, with the quota
+    // check): an index id always has a record unless a delete removed it, so a listing may drop
+    // ids without records without racing a create. (A crash in between leaves a record no
+    // index names: not listed, not counted, never answered 201.)
     lists.put_json(&list_key(&id), &list)?;
-    // A listing may have taken the reserved id out of the index while the record was not yet
-    // written: put it back, within the quota; if another create took the place meanwhile,
-    // this one is taken back and refused.
     if !lists.add_to_index(&index_key, &id, max)? {
-        let _ = delete_owned_list(lists, &user.id, &id, None)?;
-        return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
+        // Interrupted deletes may hold places in the index: free them, and retry.
+        repair_index(lists, &user.id)?;
+        if !lists.add_to_index(&index_key, &id, max)? {
+            let _ = delete_owned_list(lists, &user.id, &id, None)?;
+            return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
+        }
     }
     // The secret is shown this once.
     Ok(Response::json(201, &list.view(content.rules.as_deref(), true))

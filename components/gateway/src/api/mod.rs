@@ -126,7 +126,7 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
         RevokeToken { token } => revoke_user_token(caller.user()?, lists, &token),
         DeleteUser { user } => delete_user(caller, lists, &user),
         IssueToken { user } => issue_token(caller, lists, &user),
-        ListLists => list_lists(caller.user()?, settings, lists),
+        ListLists => list_lists(caller.user()?, lists),
         CreateList => create_list(req, caller.user()?, settings, lists),
         GetList { list } => get_list(caller.user()?, lists, &list),
         UpdateList { list } => update_list(req, caller.user()?, lists, &list),

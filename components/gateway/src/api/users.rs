@@ -109,7 +109,7 @@ pub(crate) fn delete_user(caller: &Caller, lists: &Kv, user_id: &str) -> Result<
     }
     lists.delete(&user_tokens_key(user_id))?;
     // (Lists whose delete was interrupted are finished by the repair itself.)
-    for list in repair_index(lists, user_id, usize::MAX)? {
+    for list in repair_index(lists, user_id)? {
         // `Missing`: deleted meanwhile, by its owner's last request.
         let _ = delete_owned_list(lists, user_id, &list.id, None)?;
     }
