@@ -297,6 +297,21 @@ pub struct UpArgs {
     /// seconds (0: never), as it does under Spin, which has no timer.
     #[arg(long, env = "BLOCKLIST_EDGE_REQUEST_SWEEP_SECS", default_value_t = 0)]
     pub request_sweep_secs: u64,
+    /// Finished jobs kept per list (the newest); older ones are deleted when a job finishes.
+    #[arg(long, env = "BLOCKLIST_EDGE_JOB_RETENTION_PER_LIST", default_value_t = 100)]
+    pub job_retention_per_list: usize,
+    /// Finished jobs are deleted this long after they finished, in seconds (default 30 days).
+    #[arg(long, env = "BLOCKLIST_EDGE_JOB_RETENTION_SECS", default_value_t = 30 * 86_400)]
+    pub job_retention_secs: u64,
+    /// Keys nothing refers to (left by a crash between two writes, or by a delete during a
+    /// compile) are deleted once found so for this long, in milliseconds: longer than any
+    /// request or compile attempt runs. The sweeper examines one page of keys per sweep.
+    #[arg(long, env = "BLOCKLIST_EDGE_RETENTION_GRACE_MS", default_value_t = 3_600_000)]
+    pub retention_grace_ms: u64,
+    /// Dead messages the job queue keeps (the newest); older ones are deleted by the sweeper.
+    /// The job ledger keeps its own record of dead jobs (`GET /v1/jobs?status=dead`).
+    #[arg(long, env = "BLOCKLIST_EDGE_QUEUE_DEAD_KEEP", default_value_t = 1_000)]
+    pub queue_dead_keep: usize,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "BLOCKLIST_EDGE_LOG_JSON")]
     pub log_json: bool,

@@ -47,6 +47,11 @@ impl JobQueue {
         self.backend.depth(&self.channel, now_ms())
     }
 
+    /// Deletes the oldest dead messages beyond the newest `keep`; returns how many. Blocking.
+    pub fn prune_dead(&self, keep: usize) -> Result<u64, jobqueue::Error> {
+        self.backend.prune_dead(&self.channel, keep)
+    }
+
     fn new(backend: Box<dyn Queue>, address: String, channel: &str) -> JobQueue {
         JobQueue { backend, address, channel: channel.to_owned(), published: Notify::new() }
     }

@@ -11,7 +11,9 @@
 //! - **Deduplicated**: a message is identified by its content; publishing one that is still
 //!   pending does nothing, and publishing one that is dead brings it back (a replay).
 //! - **Swept**: every `--sweep-interval-ms` the trigger hands the component a `{"type":"sweep"}`
-//!   message directly, so that jobs whose messages were lost are published again.
+//!   message directly, so that jobs whose messages were lost are published again and the
+//!   retention collector takes its next step; then the queue's oldest dead messages beyond
+//!   `--queue-dead-keep` are deleted.
 //! - **Claims kept short**: while a compile job's delivery runs, the worker also renews the
 //!   job's claim in the ledger ([`Trigger::with_ledger`]), so that the claim can be short and
 //!   the job of a host that died is claimed again within seconds.
@@ -59,6 +61,8 @@ pub struct TriggerConfig {
     pub lease: Duration,
     /// How often the sweeper runs.
     pub sweep_interval: Duration,
+    /// Dead messages the queue keeps; the sweeper deletes older ones.
+    pub dead_keep: usize,
 }
 
 /// What became of a delivered message.
@@ -315,6 +319,13 @@ impl Trigger {
             }
             if let Err(e) = self.deliver(usize::MAX, SWEEP_MESSAGE).await {
                 tracing::warn!(error = %e, "sweep failed");
+            }
+            let (queue, keep) = (self.queue.clone(), self.config.dead_keep);
+            match tokio::task::spawn_blocking(move || queue.prune_dead(keep)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(deleted = n, kept = keep, "deleted the oldest dead messages of the job queue"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not prune the job queue's dead messages"),
+                Err(e) => tracing::warn!(error = %e, "pruning the job queue's dead messages failed"),
             }
         }
     }

@@ -120,6 +120,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         },
         lease: Duration::from_secs(10),
         sweep_interval: Duration::from_millis(args.sweep_interval_ms.max(10)),
+        dead_keep: args.queue_dead_keep,
     };
     for (key, value) in [
         (variables::JOB_QUEUE_ADDRESS, queue.address.clone()),
@@ -131,6 +132,9 @@ pub fn run(args: UpArgs) -> Result<()> {
         (variables::JOB_REQUEUE_AFTER_MS, args.job_requeue_after_ms.to_string()),
         // This host sweeps from a timer; from the request path too only if asked.
         (variables::REQUEST_SWEEP_SECS, args.request_sweep_secs.to_string()),
+        (variables::JOB_RETENTION_PER_LIST, args.job_retention_per_list.max(1).to_string()),
+        (variables::JOB_RETENTION_MS, args.job_retention_secs.saturating_mul(1000).to_string()),
+        (variables::RETENTION_GRACE_MS, args.retention_grace_ms.to_string()),
     ] {
         vars.insert(key.to_owned(), value);
     }

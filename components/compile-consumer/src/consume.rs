@@ -88,6 +88,19 @@ pub fn handle(payload: &[u8]) -> Result<(), Error> {
             if r.requeued > 0 {
                 eprintln!("compile: sweep requeued {} of {} unfinished jobs", r.requeued, r.examined);
             }
+            let c = edge_store::retention::collect(&lists, &settings.retention, now_ms())
+                .map_err(platform("collecting unreferenced keys"))?;
+            if c.deleted > 0 {
+                eprintln!("compile: retention deleted {} of {} keys examined", c.deleted, c.examined);
+            }
+            // The rate limiter's store, where this component is given it.
+            if let Ok(counters) = Kv::open(STORE_RATE_LIMIT) {
+                let c = edge_store::retention::collect_counters(&lists, &counters, now_ms())
+                    .map_err(platform("collecting past rate-limit windows"))?;
+                if c.deleted > 0 {
+                    eprintln!("compile: retention deleted {} rate-limit counters of past windows", c.deleted);
+                }
+            }
             Ok(())
         }
         Message::Compile { job_id } => compile_job(&lists, &settings, expires_hours, &job_id),
@@ -125,7 +138,7 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
     if job.status == JobStatus::Dead {
         // Its last attempt's lease ran out: dead without another attempt.
         let list = live_list(lists, &job.list_id).ok().flatten();
-        finish(lists, &job, list.as_ref().filter(|l| l.owner == job.user_id));
+        finish(lists, settings, &job, list.as_ref().filter(|l| l.owner == job.user_id));
         return Ok(());
     }
 
@@ -134,7 +147,7 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
         Ok(_) => {
             let why = format!("list {} was deleted", job.list_id);
             if let Some(dead) = settle(lists, job_id, |j| j.abandon(&token, now_ms(), &why))? {
-                finish(lists, &dead, None);
+                finish(lists, settings, &dead, None);
             }
             return Ok(());
         }
@@ -155,7 +168,7 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
             edge_store::caches::forget_list(&list.id);
             prepare_subscriptions(lists, &list, &artifact, expires_hours);
             match settle(lists, job_id, |j| j.succeed(&token, now_ms(), artifact.clone()))? {
-                Some(done) => finish(lists, &done, Some(&list)),
+                Some(done) => finish(lists, settings, &done, Some(&list)),
                 None => eprintln!("compile: job {job_id} lost its lease while compiling; its artifact is stored"),
             }
             Ok(())
@@ -193,7 +206,7 @@ fn fail(
     if let Some(job) = settle(lists, job_id, |j| j.fail(token, now_ms(), &text, &settings.policy))?
         && job.status == JobStatus::Dead
     {
-        finish(lists, &job, list);
+        finish(lists, settings, &job, list);
     }
     Err(Error::Attempt { job_id: job_id.to_owned(), reason })
 }
@@ -208,8 +221,8 @@ fn settle(
 }
 
 /// Index upkeep and the webhook for a job that has just finished.
-fn finish(lists: &Kv, job: &JobRecord, list: Option<&ListRecord>) {
-    if let Err(e) = job_ledger::finished(lists, job) {
+fn finish(lists: &Kv, settings: &JobSettings, job: &JobRecord, list: Option<&ListRecord>) {
+    if let Err(e) = job_ledger::finished(lists, settings, job) {
         // The sweeper drops finished jobs from its index too.
         eprintln!("compile: indexing finished job {}: {e}", job.id);
     }

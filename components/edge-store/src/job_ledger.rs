@@ -24,6 +24,8 @@ pub struct JobSettings {
     pub queue_address: String,
     /// `job_queue_channel`: the channel the compile component is subscribed to.
     pub channel: String,
+    /// How long finished jobs are kept, and the collector's grace.
+    pub retention: crate::retention::Retention,
 }
 
 impl JobSettings {
@@ -40,6 +42,7 @@ impl JobSettings {
             queue_address: values
                 .get(blocklist_model::variables::JOB_QUEUE_ADDRESS, "redis://127.0.0.1:6379".to_owned())?,
             channel: values.get(blocklist_model::variables::JOB_QUEUE_CHANNEL, "blocklist-edge-jobs".to_owned())?,
+            retention: crate::retention::load(values)?,
         })
     }
 }
@@ -104,12 +107,14 @@ pub fn update(
     })
 }
 
-/// Updates the indexes after `job` finished (done or dead).
-pub fn finished(lists: &Kv, job: &JobRecord) -> Result<(), StoreError> {
+/// Updates the indexes after `job` finished (done or dead), and deletes the list's oldest
+/// finished jobs beyond what `settings.retention` keeps.
+pub fn finished(lists: &Kv, settings: &JobSettings, job: &JobRecord) -> Result<(), StoreError> {
     if job.status == crate::ledger::JobStatus::Dead {
         index_add(lists, &user_dead_jobs_key(&job.user_id), &job.id, Some(MAX_DEAD_LISTED))?;
     }
-    lists.remove_from_index(&active_jobs_key(active_jobs_shard(&job.id)), &job.id)
+    lists.remove_from_index(&active_jobs_key(active_jobs_shard(&job.id)), &job.id)?;
+    crate::retention::job_finished(lists, job, &settings.retention)
 }
 
 /// Updates the indexes after `job` was replayed.

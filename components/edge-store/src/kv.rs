@@ -178,6 +178,13 @@ impl Kv {
         Ok(Some(out))
     }
 
+    /// One page of the bucket's keys from `cursor` (`None`: the first page), and the cursor of
+    /// the next page (`None` after the last). Spin's backends answer every key in one page.
+    pub fn list_keys(&self, cursor: Option<&str>) -> Result<(Vec<String>, Option<String>), StoreError> {
+        let page = self.bucket.list_keys(cursor).map_err(|e| self.err(e))?;
+        Ok((page.keys, page.cursor))
+    }
+
     /// Deletes `count` chunks under `prefix`.
     pub fn delete_chunks(&self, prefix: &str, count: u32) -> Result<(), StoreError> {
         let keys: Vec<String> = (0..count).map(|i| format!("{prefix}/{i}")).collect();

@@ -11,6 +11,8 @@
 //!   queue, which implements the same interface);
 //! - [`renditions`]: a compiled list in a subscription format, made once per artifact and
 //!   format and stored as is and gzip-compressed;
+//! - [`retention`]: finished jobs kept per list, and the collector that deletes what nothing
+//!   refers to any more;
 //! - [`config`]: settings from `wasi:config/store` (Spin variables, the host's flags);
 //! - [`caches`]: what a node caches of the shared data (the node-local store, the host's edge
 //!   cache) and forgetting it when the data changes.
@@ -56,6 +58,7 @@ pub mod model;
 /// The compile-job ledger's state machine (crate `blocklist-model`).
 pub use blocklist_model::ledger;
 pub mod renditions;
+pub mod retention;
 
 /// A failure of the platform (key-value, configuration, the job channel), as components report
 /// it: the HTTP gateway answers it as a 500 or 503 JSON error.

@@ -7,7 +7,8 @@
 //!   consumer loses nothing).
 //! - **Retries with exponential backoff**: [`Queue::fail`] makes the message visible again after
 //!   `base · 2^(attempts-1)` (capped), until `max_attempts`, then it is **dead** (the DLQ):
-//!   listed by [`Queue::dead`], brought back by [`Queue::replay`].
+//!   listed by [`Queue::dead`], brought back by [`Queue::replay`], the oldest deleted by
+//!   [`Queue::prune_dead`].
 //! - **One message per job**: enqueueing a job id that is already queued (or leased, or dead)
 //!   does nothing, so duplicate requests and re-enqueues by a sweeper are harmless.
 
@@ -127,6 +128,11 @@ pub trait Queue: Send + Sync {
 
     /// The dead messages of `queue`, oldest first.
     fn dead(&self, queue: &str) -> Result<Vec<Dead>, Error>;
+
+    /// Deletes the oldest dead messages of `queue` beyond the newest `keep`; returns how many
+    /// it deleted. (The job ledger keeps its own record of dead jobs; a deleted dead message
+    /// published again is simply a new message.)
+    fn prune_dead(&self, queue: &str, keep: usize) -> Result<u64, Error>;
 
     /// Brings a dead job back with fresh attempts, deliverable at `now_ms`; false if it is not dead.
     fn replay(&self, queue: &str, job_id: &str, now_ms: u64) -> Result<bool, Error>;

@@ -161,6 +161,19 @@ end
 return out
 ";
 
+/// ARGV: how many to keep. Deletes the oldest dead messages beyond those; returns how many.
+const PRUNE_DEAD: &str = "
+local excess = redis.call('ZCARD', dead) - tonumber(ARGV[1])
+if excess <= 0 then return 0 end
+local members = redis.call('ZRANGE', dead, 0, excess - 1)
+for _, member in ipairs(members) do
+    local job = string.sub(member, 17)
+    redis.call('ZREM', dead, member)
+    for _, key in ipairs({ids, payloads, attempts, leases, errors}) do redis.call('HDEL', key, job) end
+end
+return #members
+";
+
 /// ARGV: job id, now. Returns 1 if replayed, 0 if the job was not dead.
 const REPLAY: &str = "
 local job = ARGV[1]
@@ -209,6 +222,7 @@ struct Scripts {
     ack: Script,
     fail: Script,
     dead: Script,
+    prune_dead: Script,
     replay: Script,
     depth: Script,
 }
@@ -238,6 +252,7 @@ impl RedisQueue {
                 ack: script(ACK),
                 fail: script(FAIL),
                 dead: script(DEAD),
+                prune_dead: script(PRUNE_DEAD),
                 replay: script(REPLAY),
                 depth: script(DEPTH),
             },
@@ -335,6 +350,12 @@ impl Queue for RedisQueue {
             .into_iter()
             .map(|(job_id, attempts, error)| Dead { job_id, attempts, last_error: error.into_iter().next() })
             .collect())
+    }
+
+    fn prune_dead(&self, queue: &str, keep: usize) -> Result<u64, Error> {
+        self.run(&self.scripts.prune_dead, queue, |i| {
+            i.arg(keep);
+        })
     }
 
     fn replay(&self, queue: &str, job_id: &str, now_ms: u64) -> Result<bool, Error> {

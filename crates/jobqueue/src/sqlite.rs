@@ -146,6 +146,17 @@ impl Queue for SqliteQueue {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn prune_dead(&self, queue: &str, keep: usize) -> Result<u64, Error> {
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        self.tx(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM messages WHERE queue = ?1 AND dead = 1 AND id NOT IN
+                     (SELECT id FROM messages WHERE queue = ?1 AND dead = 1 ORDER BY id DESC LIMIT ?2)",
+                params![queue, keep],
+            )? as u64)
+        })
+    }
+
     fn replay(&self, queue: &str, job_id: &str, now_ms: u64) -> Result<bool, Error> {
         self.tx(|tx| {
             Ok(tx.execute(

@@ -116,6 +116,17 @@ mod suite {
         }
         let dead: Vec<String> = q.dead("dead").unwrap().into_iter().map(|d| d.job_id).collect();
         assert_eq!(dead, ["d", "e", "f"]);
+
+        // Pruning keeps the newest dead messages; a pruned job may be enqueued afresh.
+        assert_eq!(q.prune_dead("dead", 5).unwrap(), 0);
+        assert_eq!(q.prune_dead("dead", 1).unwrap(), 2);
+        let dead: Vec<String> = q.dead("dead").unwrap().into_iter().map(|d| d.job_id).collect();
+        assert_eq!(dead, ["f"]);
+        assert_eq!(q.depth("dead", 200).unwrap(), Depth { dead: 1, ..Depth::default() });
+        assert!(q.enqueue("dead", "d", b"", 300).unwrap(), "a pruned job is a new message");
+        assert!(!q.enqueue("dead", "f", b"", 300).unwrap(), "a kept dead job is still there");
+        assert_eq!(q.prune_dead("dead", 0).unwrap(), 1);
+        assert_eq!(q.depth("dead", 300).unwrap(), Depth { ready: 1, ..Depth::default() });
     }
 
     pub fn concurrent_consumers_never_share_a_message(store: &impl Store) {

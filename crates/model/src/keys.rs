@@ -15,6 +15,8 @@
 //! | `jobs-active/{h}` | JSON array of the ids of unfinished jobs whose id's first hex digit is `h` (the sweeper's index) |
 //! | `user-dead-jobs/{user-id}` | JSON array of the user's dead job ids (the dead-letter list) |
 //! | `sweep/last` | when a sweep last ran (ms, JSON), so that sweeps from the request path are rare |
+//! | `list-jobs/{list-id}` | JSON array of the list's finished job ids, oldest first (retention keeps the newest) |
+//! | `retention/state`, `retention/counters-cursor` | where the retention collector's walks are, and the keys it found unreferenced |
 //! | `compiled/{list-id}` | [`crate::records::CompiledMeta`] of the current compiled artifact |
 //! | `compiled/{list-id}/{etag}/{n}` | chunk `n` of that artifact |
 //! | `subscription/{subscription-id}` | [`crate::records::SubscriptionRecord`] |
@@ -32,6 +34,8 @@
 pub const STORE_LISTS: &str = "lists";
 /// The node-local store: what a node caches of the shared data.
 pub const STORE_CACHE: &str = "cache";
+/// The rate limiter's counters (the `ratelimit` component's store).
+pub const STORE_RATE_LIMIT: &str = "default";
 
 /// Every user id starts with this.
 pub const USER_ID_PREFIX: &str = "u_";

@@ -5,6 +5,7 @@
 //! - [`records`]: the records kept in key-value;
 //! - [`ledger`]: the compile-job ledger's state machine (claim with a lease, retry with
 //!   backoff, dead-letter, replay, sweep);
+//! - [`retention`]: how long finished jobs are kept, and what the collector may delete;
 //! - [`time`]: timestamps as RFC 3339;
 //! - [`variables`]: the names of the configuration variables.
 
@@ -13,5 +14,6 @@
 pub mod keys;
 pub mod ledger;
 pub mod records;
+pub mod retention;
 pub mod time;
 pub mod variables;

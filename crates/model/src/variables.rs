@@ -47,6 +47,12 @@ pub const JOB_LEASE_MS: &str = "job_lease_ms";
 pub const JOB_REQUEUE_AFTER_MS: &str = "job_requeue_after_ms";
 /// Sweeps requested from the request path at most this often, in seconds (0: never).
 pub const REQUEST_SWEEP_SECS: &str = "request_sweep_secs";
+/// Finished jobs kept per list (the newest).
+pub const JOB_RETENTION_PER_LIST: &str = "job_retention_per_list";
+/// Finished jobs are deleted this long after they finished, in milliseconds.
+pub const JOB_RETENTION_MS: &str = "job_retention_ms";
+/// The collector deletes a key it found unreferenced this long, in milliseconds.
+pub const RETENTION_GRACE_MS: &str = "retention_grace_ms";
 
 /// Every variable, in the order above.
 pub const ALL: &[&str] = &[
@@ -72,4 +78,7 @@ pub const ALL: &[&str] = &[
     JOB_LEASE_MS,
     JOB_REQUEUE_AFTER_MS,
     REQUEST_SWEEP_SECS,
+    JOB_RETENTION_PER_LIST,
+    JOB_RETENTION_MS,
+    RETENTION_GRACE_MS,
 ];

@@ -163,6 +163,21 @@ pub trait Counters {
     fn delete(&mut self, key: &str);
 }
 
+/// Whether `key` is a counter ([`counter_key`]) of a window that no check reads any more at
+/// `now_ms` (older than the previous window): a key whose requests stopped leaves its last
+/// windows' counters behind, which a collector deletes with this test.
+pub fn is_retired_counter(key: &str, now_ms: u64) -> bool {
+    let mut parts = key.splitn(4, '/');
+    let (Some("rl"), Some(window_ms), Some(index), Some(_)) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    match (window_ms.parse::<u64>(), index.parse::<u64>()) {
+        (Ok(window_ms), Ok(index)) if window_ms > 0 => index.saturating_add(1) < now_ms / window_ms,
+        _ => false,
+    }
+}
+
 /// Counts one request against `key` under `policy` at `now_ms` and decides whether it is
 /// admitted: increment the current window's counter and decide on the value returned; read the
 /// previous window's with an increment of 0; a refused request takes its increment back. Only
@@ -324,6 +339,18 @@ mod tests {
             assert!(in_window <= 5, "{in_window} admitted in the window from {start}");
         }
         assert!(admitted_at.len() >= 5 * 15, "far too strict: {}", admitted_at.len());
+    }
+
+    #[test]
+    fn counters_older_than_the_previous_window_are_retired() {
+        let key = counter_key("u1", 1000, 7);
+        assert!(!is_retired_counter(&key, 7_500), "the current window");
+        assert!(!is_retired_counter(&key, 8_999), "the previous window is still read");
+        assert!(is_retired_counter(&key, 9_000));
+        assert!(is_retired_counter(&counter_key("a/b", 1000, 7), 100_000), "keys may hold slashes");
+        for other in ["rl/x/7/u1", "rl/0/7/u1", "rl/1000/7", "job/1/2/3", "rl/1000/x/u"] {
+            assert!(!is_retired_counter(other, u64::MAX), "{other}");
+        }
     }
 
     #[test]
