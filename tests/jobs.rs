@@ -267,6 +267,17 @@ fn kill_9_mid_run_loses_no_job(backend: Backend) {
     }
     std::thread::sleep(Duration::from_millis(150));
     h.kill();
+    // The kill landed mid-attempt: the ledger the dead host left has a job running.
+    let store = keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap();
+    let running = jobs
+        .iter()
+        .filter(|j| {
+            let record = store.get("lists", &format!("job/{j}")).unwrap().unwrap();
+            serde_json::from_slice::<Value>(&record).unwrap()["status"] == "running"
+        })
+        .count();
+    drop(store);
+    assert!(running > 0, "no job was running when the host was killed");
     let h = backend.start_in(dir.path(), &args);
     for (i, (list, job)) in lists.iter().zip(&jobs).enumerate() {
         let done = h.wait_job(&t, job, "done");
