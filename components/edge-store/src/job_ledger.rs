@@ -162,7 +162,12 @@ pub fn sweep(lists: &Kv, settings: &JobSettings, now_ms: u64) -> Result<SweepRep
     let mut report = SweepReport::default();
     for shard in ACTIVE_JOBS_SHARDS {
         let key = active_jobs_key(shard);
-        let ids: Vec<String> = lists.get_json(&key)?.unwrap_or_default();
+        let Some(ids) = lists.get_json::<Vec<String>>(&key)? else {
+            // Made once, so that adding to it is a compare-and-swap on a present key (see
+            // `NO_COMPILE_LOCK`).
+            crate::retention::ensure_exists(lists, &key, b"[]")?;
+            continue;
+        };
         for id in ids {
             let Some(job) = get(lists, &id)? else {
                 lists.remove_from_index(&key, &id)?;

@@ -9,7 +9,8 @@
 //! - after their grace, keys nothing refers to: chunks of rules, artifacts and renditions that
 //!   no record names, records and keys of lists that are deleted (a delete interrupted by a
 //!   crash) or that were never indexed (a create interrupted by a crash), subscriptions and
-//!   subscription tokens of such lists, and tokens of rotated subscriptions.
+//!   subscription tokens of such lists, tokens of rotated subscriptions, and indexes of deleted
+//!   users.
 //!
 //! A second walk ([`collect_counters`]) deletes the rate limiter's counters of past windows.
 
@@ -34,11 +35,6 @@ pub fn load(values: &crate::config::Values) -> Result<Retention, StoreError> {
         job_keep_ms: values.get(blocklist_model::variables::JOB_RETENTION_MS, d.job_keep_ms)?,
         grace_ms: values.get(blocklist_model::variables::RETENTION_GRACE_MS, d.grace_ms)?,
     })
-}
-
-/// The key of a list's index of finished jobs.
-pub fn list_jobs_key(list_id: &str) -> String {
-    format!("list-jobs/{list_id}")
 }
 
 /// Adds a finished job to its list's index, and deletes the oldest finished jobs beyond
@@ -179,6 +175,16 @@ impl Removal {
     }
 }
 
+/// Writes `value` at `key` unless the key exists. Keys that must exist for compare-and-swap to
+/// work under Spin (see [`NO_COMPILE_LOCK`]) are made by their creators; this makes them for
+/// records written before that.
+pub fn ensure_exists(lists: &Kv, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    lists.update(key, |cur| match cur {
+        Some(_) => crate::kv::Update::Keep(()),
+        None => crate::kv::Update::Write(value.to_vec(), ()),
+    })
+}
+
 /// Records read during one page, so that a list's hundred chunks cost one read of its record.
 #[derive(Default)]
 struct Records {
@@ -248,8 +254,15 @@ fn check(lists: &Kv, seen: &mut Records, key: &str, retention: &Retention, now_m
             if record.deleted_at.is_some() || !indexed {
                 Verdict::Unreferenced(Removal::ListRecord { owner: record.owner, list: list.to_owned() })
             } else {
+                // Lists created before their compile lock was made with them get it here.
+                ensure_exists(lists, &compile_lock_key(list), NO_COMPILE_LOCK)?;
                 Verdict::Keep
             }
+        }
+        KeyKind::User { user } => {
+            // Users created before their list index was made with them get it here.
+            ensure_exists(lists, &user_lists_key(user), b"[]")?;
+            Verdict::Keep
         }
         KeyKind::RulesChunk { list, prefix } => unreferenced(match seen.live_list(lists, list)? {
             None => true,
@@ -260,6 +273,7 @@ fn check(lists: &Kv, seen: &mut Records, key: &str, retention: &Retention, now_m
             }
         }),
         KeyKind::OfList { list } => unreferenced(seen.live_list(lists, list)?.is_none()),
+        KeyKind::OfUser { user } => unreferenced(lists.get(&user_key(user))?.is_none()),
         KeyKind::CompiledChunk { list, etag } => unreferenced(
             seen.live_list(lists, list)?.is_none()
                 || !seen.compiled(lists, list)?.is_some_and(|m| {

@@ -111,6 +111,10 @@ pub fn active_jobs_shard(job_id: &str) -> char {
 /// Every `jobs-active/{h}` shard.
 pub const ACTIVE_JOBS_SHARDS: [char; 16] =
     ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'];
+/// The index of a list's finished jobs (see [`crate::retention`]).
+pub fn list_jobs_key(list_id: &str) -> String {
+    format!("list-jobs/{list_id}")
+}
 pub fn user_dead_jobs_key(user_id: &str) -> String {
     format!("user-dead-jobs/{user_id}")
 }

@@ -156,6 +156,11 @@ pub struct CompileLock {
     pub revision: u64,
 }
 
+/// The value of a list's `compile-lock/{id}` while no compile holds it. The key exists from the
+/// list's creation so that taking the lock is always a compare-and-swap on a present key
+/// (Spin 4.0.2's SQLite store swaps an absent key unconditionally).
+pub const NO_COMPILE_LOCK: &[u8] = b"{}";
+
 /// The current compiled artifact of a list.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -53,6 +53,11 @@ pub enum KeyKind<'a> {
     SubscriptionToken { sha256: &'a str },
     /// `job/{id}`.
     Job,
+    /// `user/{user}`.
+    User { user: &'a str },
+    /// A key that exists only while its user does: `user-lists/{user}`, `user-tokens/{user}`,
+    /// `user-dead-jobs/{user}`.
+    OfUser { user: &'a str },
     /// Anything else (users, tokens, their indexes, the sweeper's and the collector's own
     /// state): kept.
     Kept,
@@ -76,6 +81,8 @@ pub fn classify(key: &str) -> KeyKind<'_> {
         ["subscription", _] => KeyKind::Subscription,
         ["sub-token", sha256] => KeyKind::SubscriptionToken { sha256 },
         ["job", _] => KeyKind::Job,
+        ["user", user] => KeyKind::User { user },
+        ["user-lists" | "user-tokens" | "user-dead-jobs", user] => KeyKind::OfUser { user },
         _ => KeyKind::Kept,
     }
 }
@@ -134,7 +141,10 @@ mod tests {
         assert_eq!(classify("subscription/s_1"), KeyKind::Subscription);
         assert_eq!(classify("sub-token/ff"), KeyKind::SubscriptionToken { sha256: "ff" });
         assert_eq!(classify("job/j_1"), KeyKind::Job);
-        for kept in ["user/u_1", "token/ab", "user-lists/u_1", "jobs-active/a", "sweep/last", "retention/cursor", "rules/l_1/x/y"] {
+        assert_eq!(classify("user/u_1"), KeyKind::User { user: "u_1" });
+        assert_eq!(classify("user-lists/u_1"), KeyKind::OfUser { user: "u_1" });
+        assert_eq!(classify("user-dead-jobs/u_1"), KeyKind::OfUser { user: "u_1" });
+        for kept in ["token/ab", "jobs-active/a", "sweep/last", "retention/cursor", "rules/l_1/x/y"] {
             assert_eq!(classify(kept), KeyKind::Kept, "{kept}");
         }
     }

@@ -203,9 +203,6 @@ fn rules_fields(stored: &Option<StoredRules>) -> (u64, u32, Option<String>, Opti
     }
 }
 
-/// A compile lock that holds nothing (see [`create_list`]).
-const NO_COMPILE_LOCK: &[u8] = b"{}";
-
 pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists: &Kv) -> Result<Response> {
     let content = validate_list(json_body(req)?)?;
     let id = new_id(LIST_ID_PREFIX);
@@ -433,6 +430,8 @@ pub(crate) fn remove_deleted_list(lists: &Kv, list: &ListRecord) -> Result<()> {
     }
     subscriptions::delete_all_of_list(lists, id)?;
     lists.delete(&compile_lock_key(id))?;
+    // Its finished jobs stay readable by id until the retention collector takes them.
+    lists.delete(&list_jobs_key(id))?;
     lists.delete(&list_key(id))?;
     lists.remove_from_index(&user_lists_key(&list.owner), id)?;
     // This node's copies go too (other nodes' expire with their TTL).
