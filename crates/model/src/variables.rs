@@ -47,6 +47,12 @@ pub const JOB_LEASE_MS: &str = "job_lease_ms";
 pub const JOB_REQUEUE_AFTER_MS: &str = "job_requeue_after_ms";
 /// Sweeps requested from the request path at most this often, in seconds (0: never).
 pub const REQUEST_SWEEP_SECS: &str = "request_sweep_secs";
+/// Attempts to deliver a webhook event before it is failed for good.
+pub const WEBHOOK_MAX_ATTEMPTS: &str = "webhook_max_attempts";
+/// Delay before the second attempt of a webhook delivery, in milliseconds (it doubles).
+pub const WEBHOOK_BACKOFF_MS: &str = "webhook_backoff_ms";
+/// Longest delay between attempts of a webhook delivery, in milliseconds.
+pub const WEBHOOK_BACKOFF_MAX_MS: &str = "webhook_backoff_max_ms";
 
 /// Every variable, in the order above.
 pub const ALL: &[&str] = &[
@@ -72,4 +78,7 @@ pub const ALL: &[&str] = &[
     JOB_LEASE_MS,
     JOB_REQUEUE_AFTER_MS,
     REQUEST_SWEEP_SECS,
+    WEBHOOK_MAX_ATTEMPTS,
+    WEBHOOK_BACKOFF_MS,
+    WEBHOOK_BACKOFF_MAX_MS,
 ];
