@@ -297,6 +297,16 @@ pub struct UpArgs {
     /// seconds (0: never), as it does under Spin, which has no timer.
     #[arg(long, env = "BLOCKLIST_EDGE_REQUEST_SWEEP_SECS", default_value_t = 0)]
     pub request_sweep_secs: u64,
+    /// Attempts to deliver a webhook event before it is failed for good.
+    #[arg(long, env = "BLOCKLIST_EDGE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 15)]
+    pub webhook_max_attempts: u32,
+    /// Delay before a webhook delivery's second attempt, in milliseconds; it doubles with each
+    /// attempt.
+    #[arg(long, env = "BLOCKLIST_EDGE_WEBHOOK_BACKOFF_MS", default_value_t = 1_000)]
+    pub webhook_backoff_ms: u64,
+    /// Longest delay between attempts of a webhook delivery, in milliseconds.
+    #[arg(long, env = "BLOCKLIST_EDGE_WEBHOOK_BACKOFF_MAX_MS", default_value_t = 3_600_000)]
+    pub webhook_backoff_max_ms: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "BLOCKLIST_EDGE_LOG_JSON")]
     pub log_json: bool,

@@ -131,6 +131,9 @@ pub fn run(args: UpArgs) -> Result<()> {
         (variables::JOB_REQUEUE_AFTER_MS, args.job_requeue_after_ms.to_string()),
         // This host sweeps from a timer; from the request path too only if asked.
         (variables::REQUEST_SWEEP_SECS, args.request_sweep_secs.to_string()),
+        (variables::WEBHOOK_MAX_ATTEMPTS, args.webhook_max_attempts.to_string()),
+        (variables::WEBHOOK_BACKOFF_MS, args.webhook_backoff_ms.to_string()),
+        (variables::WEBHOOK_BACKOFF_MAX_MS, args.webhook_backoff_max_ms.to_string()),
     ] {
         vars.insert(key.to_owned(), value);
     }
