@@ -312,6 +312,16 @@ pub struct UpArgs {
     /// The job ledger keeps its own record of dead jobs (`GET /v1/jobs?status=dead`).
     #[arg(long, env = "BLOCKLIST_EDGE_QUEUE_DEAD_KEEP", default_value_t = 1_000)]
     pub queue_dead_keep: usize,
+    /// Attempts to deliver a webhook event before it is failed for good.
+    #[arg(long, env = "BLOCKLIST_EDGE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 15)]
+    pub webhook_max_attempts: u32,
+    /// Delay before a webhook delivery's second attempt, in milliseconds; it doubles with each
+    /// attempt.
+    #[arg(long, env = "BLOCKLIST_EDGE_WEBHOOK_BACKOFF_MS", default_value_t = 1_000)]
+    pub webhook_backoff_ms: u64,
+    /// Longest delay between attempts of a webhook delivery, in milliseconds.
+    #[arg(long, env = "BLOCKLIST_EDGE_WEBHOOK_BACKOFF_MAX_MS", default_value_t = 3_600_000)]
+    pub webhook_backoff_max_ms: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "BLOCKLIST_EDGE_LOG_JSON")]
     pub log_json: bool,

@@ -364,7 +364,7 @@ impl Trigger {
 fn compile_job_of(payload: &[u8]) -> Option<String> {
     match serde_json::from_slice(payload).ok()? {
         Message::Compile { job_id } => Some(job_id),
-        Message::Sweep => None,
+        Message::Deliver { .. } | Message::Sweep => None,
     }
 }
 

@@ -28,12 +28,12 @@ fn preview(h: &Host, token: &str, source: &str) -> reqwest::blocking::Response {
     h.post("/v1/preview", token).json(&body).send().unwrap()
 }
 
-/// The job's `notification`, once the consumer has recorded it.
+/// The job's `notification`, once the consumer has recorded the outcome of an attempt.
 fn notification(h: &Host, token: &str, job: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let n = h.job(token, job)["notification"].clone();
-        if !n.is_null() {
+        if !n["status"].is_null() || !n["error"].is_null() {
             return n;
         }
         assert!(Instant::now() < deadline, "no notification recorded for job {job}");

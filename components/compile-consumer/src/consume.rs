@@ -85,8 +85,11 @@ pub fn handle(payload: &[u8]) -> Result<(), Error> {
     match message {
         Message::Sweep => {
             let r = job_ledger::sweep(&lists, &settings, now_ms()).map_err(platform("sweep"))?;
-            if r.requeued > 0 {
-                eprintln!("compile: sweep requeued {} of {} unfinished jobs", r.requeued, r.examined);
+            if r.requeued > 0 || r.deliveries > 0 {
+                eprintln!(
+                    "compile: sweep requeued {} jobs and {} webhook deliveries of {} jobs examined",
+                    r.requeued, r.deliveries, r.examined
+                );
             }
             let c = edge_store::retention::collect(&lists, &settings.retention, now_ms())
                 .map_err(platform("collecting unreferenced keys"))?;
@@ -104,6 +107,10 @@ pub fn handle(payload: &[u8]) -> Result<(), Error> {
             Ok(())
         }
         Message::Compile { job_id } => compile_job(&lists, &settings, expires_hours, &job_id),
+        // A failed attempt is retried by the ledger (the sweeper publishes it when due), not by
+        // failing the message.
+        Message::Deliver { job_id } => crate::webhook::deliver(&lists, &settings, &job_id)
+            .map_err(platform(format!("delivering the webhook event of job {job_id}"))),
     }
 }
 
@@ -111,8 +118,15 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
     let token = hex::encode(edge_store::wasi::random::random::get_random_bytes(16));
     let now = now_ms();
     let mut skipped = None;
+    // Read only if the claim finds the last attempt's lease run out (the job dies now, and its
+    // event is written with it).
+    let mut list_if_dead: Option<Option<ListRecord>> = None;
     let written = job_ledger::update(lists, job_id, |j| match j.claim(now, &token, &settings.policy) {
-        Claim::Claimed(next) | Claim::Expired(next) => Some(next),
+        Claim::Claimed(next) => Some(next),
+        Claim::Expired(next) => {
+            let list = list_if_dead.get_or_insert_with(|| live_list(lists, &j.list_id).ok().flatten());
+            Some(with_outbox(next, list.as_ref(), settings))
+        }
         Claim::Skip(why) => {
             skipped = Some(why);
             None
@@ -137,8 +151,7 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
     };
     if job.status == JobStatus::Dead {
         // Its last attempt's lease ran out: dead without another attempt.
-        let list = live_list(lists, &job.list_id).ok().flatten();
-        finish(lists, settings, &job, list.as_ref().filter(|l| l.owner == job.user_id));
+        finish(lists, settings, &job);
         return Ok(());
     }
 
@@ -146,8 +159,9 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
         Ok(Some(list)) if list.owner == job.user_id => list,
         Ok(_) => {
             let why = format!("list {} was deleted", job.list_id);
+            // A deleted list's webhook is not called: no event is written.
             if let Some(dead) = settle(lists, job_id, |j| j.abandon(&token, now_ms(), &why))? {
-                finish(lists, settings, &dead, None);
+                finish(lists, settings, &dead);
             }
             return Ok(());
         }
@@ -167,8 +181,11 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
             // expire with their TTL.
             edge_store::caches::forget_list(&list.id);
             prepare_subscriptions(lists, &list, &artifact, expires_hours);
-            match settle(lists, job_id, |j| j.succeed(&token, now_ms(), artifact.clone()))? {
-                Some(done) => finish(lists, settings, &done, Some(&list)),
+            let succeed = |j: &JobRecord| {
+                j.succeed(&token, now_ms(), artifact.clone()).map(|next| with_outbox(next, Some(&list), settings))
+            };
+            match settle(lists, job_id, succeed)? {
+                Some(done) => finish(lists, settings, &done),
                 None => eprintln!("compile: job {job_id} lost its lease while compiling; its artifact is stored"),
             }
             Ok(())
@@ -203,10 +220,12 @@ fn fail(
     reason: AttemptError,
 ) -> Result<(), Error> {
     let text = reason.to_string();
-    if let Some(job) = settle(lists, job_id, |j| j.fail(token, now_ms(), &text, &settings.policy))?
+    let failed =
+        |j: &JobRecord| j.fail(token, now_ms(), &text, &settings.policy).map(|next| with_outbox(next, list, settings));
+    if let Some(job) = settle(lists, job_id, failed)?
         && job.status == JobStatus::Dead
     {
-        finish(lists, settings, &job, list);
+        finish(lists, settings, &job);
     }
     Err(Error::Attempt { job_id: job_id.to_owned(), reason })
 }
@@ -220,20 +239,26 @@ fn settle(
     job_ledger::update(lists, job_id, step).map_err(platform(format!("updating job {job_id}")))
 }
 
-/// Index upkeep and the webhook for a job that has just finished.
-fn finish(lists: &Kv, settings: &JobSettings, job: &JobRecord, list: Option<&ListRecord>) {
+/// `next` with its webhook event pending delivery, if it is final and `list` (the job's) has a
+/// webhook: part of the same compare-and-swap as the final transition, so that a crash right
+/// after it cannot lose the event (the sweeper delivers it).
+fn with_outbox(next: JobRecord, list: Option<&ListRecord>, settings: &JobSettings) -> JobRecord {
+    let has_webhook = list.is_some_and(|l| l.owner == next.user_id && l.webhook.is_some());
+    if has_webhook && next.status.is_final() { next.with_delivery(now_ms(), &settings.delivery) } else { next }
+}
+
+/// Index upkeep and the first webhook delivery attempt for a job that has just finished.
+fn finish(lists: &Kv, settings: &JobSettings, job: &JobRecord) {
     if let Err(e) = job_ledger::finished(lists, settings, job) {
         // The sweeper drops finished jobs from its index too.
         eprintln!("compile: indexing finished job {}: {e}", job.id);
     }
-    let Some(webhook) = list.and_then(|l| l.webhook.as_ref()) else { return };
-    let event = if job.status == JobStatus::Done { "job.done" } else { "job.dead" };
-    let outcome = crate::webhook::notify(webhook, event, job, list.map(|l| l.name.as_str()).unwrap_or(""));
-    let _ = job_ledger::update(lists, &job.id, |j| {
-        let mut next = j.clone();
-        next.notification = Some(outcome.clone());
-        Some(next)
-    });
+    if job.delivery_pending()
+        && let Err(e) = crate::webhook::deliver(lists, settings, &job.id)
+    {
+        // Pending still: the sweeper publishes it again.
+        eprintln!("compile: webhook for job {}: {e}", job.id);
+    }
 }
 
 /// Compiles the list's current revision.

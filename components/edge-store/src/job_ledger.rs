@@ -6,18 +6,22 @@
 //! Redis trigger delivers to the compile component; on the blocklist-edge host it is the host's
 //! durable queue. A lost message loses no job: the ledger keeps it, and the sweeper publishes
 //! again every job that is due (queued too long, failed with its retry due, or running with its
-//! lease run out).
+//! lease run out). Likewise for webhook events (the outbox, `ledger::outbox`): a finished job
+//! stays in the sweeper's index while its event is pending, and the sweeper publishes a
+//! delivery that is due.
 
 use crate::StoreError;
 use crate::fermyon::spin2_0_0::redis;
 use crate::kv::{JsonUpdate, Kv, Update};
-use crate::ledger::{JobRecord, Policy};
+use crate::ledger::{DeliveryPolicy, JobRecord, Policy};
 use crate::model::*;
 
 /// How jobs are run, from configuration (Spin variables; the host's flags).
 #[derive(Clone, Debug)]
 pub struct JobSettings {
     pub policy: Policy,
+    /// Webhook deliveries: attempts and backoff (`webhook_*`).
+    pub delivery: DeliveryPolicy,
     /// A queued job not claimed this long after its message is published again (ms).
     pub requeue_after_ms: u64,
     /// `job_queue_address`: the Redis address Spin publishes to (the host accepts its own).
@@ -37,6 +41,18 @@ impl JobSettings {
                 base_backoff_ms: values.get(blocklist_model::variables::JOB_BACKOFF_MS, 1_000)?,
                 max_backoff_ms: values.get(blocklist_model::variables::JOB_BACKOFF_MAX_MS, 300_000)?,
                 lease_ms: values.get(blocklist_model::variables::JOB_LEASE_MS, 300_000)?,
+            },
+            delivery: {
+                let d = DeliveryPolicy::DEFAULT;
+                let base = values.get(blocklist_model::variables::WEBHOOK_BACKOFF_MS, d.base_backoff_ms)?;
+                DeliveryPolicy {
+                    max_attempts: values.get(blocklist_model::variables::WEBHOOK_MAX_ATTEMPTS, d.max_attempts)?.max(1),
+                    base_backoff_ms: base,
+                    max_backoff_ms: values
+                        .get(blocklist_model::variables::WEBHOOK_BACKOFF_MAX_MS, d.max_backoff_ms)?
+                        .max(base),
+                    lease_ms: d.lease_ms,
+                }
             },
             requeue_after_ms: values.get(blocklist_model::variables::JOB_REQUEUE_AFTER_MS, 30_000)?,
             queue_address: values
@@ -108,13 +124,26 @@ pub fn update(
 }
 
 /// Updates the indexes after `job` finished (done or dead), and deletes the list's oldest
-/// finished jobs beyond what `settings.retention` keeps.
+/// finished jobs beyond what `settings.retention` keeps. It leaves the sweeper's index unless
+/// its webhook event is still to be delivered: then it leaves once the delivery settles
+/// ([`delivery_settled`]), and the sweeper publishes its delivery while it is due.
 pub fn finished(lists: &Kv, settings: &JobSettings, job: &JobRecord) -> Result<(), StoreError> {
     if job.status == crate::ledger::JobStatus::Dead {
         index_add(lists, &user_dead_jobs_key(&job.user_id), &job.id, Some(MAX_DEAD_LISTED))?;
     }
-    lists.remove_from_index(&active_jobs_key(active_jobs_shard(&job.id)), &job.id)?;
+    if !job.delivery_pending() {
+        lists.remove_from_index(&active_jobs_key(active_jobs_shard(&job.id)), &job.id)?;
+    }
     crate::retention::job_finished(lists, job, &settings.retention)
+}
+
+/// Updates the sweeper's index after `job`'s webhook delivery settled (delivered or failed):
+/// a finished job leaves it.
+pub fn delivery_settled(lists: &Kv, job: &JobRecord) -> Result<(), StoreError> {
+    if !job.status.is_final() || job.delivery_pending() {
+        return Ok(());
+    }
+    lists.remove_from_index(&active_jobs_key(active_jobs_shard(&job.id)), &job.id)
 }
 
 /// Updates the indexes after `job` was replayed.
@@ -149,15 +178,19 @@ fn index_add(lists: &Kv, key: &str, id: &str, cap: Option<usize>) -> Result<(), 
 /// What a sweep did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
-    /// Unfinished jobs looked at.
+    /// Unfinished jobs, and finished jobs with a webhook delivery pending, looked at.
     pub examined: u32,
     /// Jobs published again.
     pub requeued: u32,
-    /// Index entries dropped (finished or missing jobs).
+    /// Webhook deliveries published (a retry due, or an attempt whose claim ran out).
+    pub deliveries: u32,
+    /// Index entries dropped (finished jobs with no delivery pending, or missing jobs).
     pub dropped: u32,
 }
 
-/// Publishes again every unfinished job that is due (see [`JobRecord::sweep_due`]).
+/// Publishes again every unfinished job that is due (see [`JobRecord::sweep_due`]), and a
+/// [`Message::Deliver`] for every pending webhook delivery that is due (see
+/// [`JobRecord::delivery_due`]).
 pub fn sweep(lists: &Kv, settings: &JobSettings, now_ms: u64) -> Result<SweepReport, StoreError> {
     let mut report = SweepReport::default();
     for shard in ACTIVE_JOBS_SHARDS {
@@ -174,17 +207,28 @@ pub fn sweep(lists: &Kv, settings: &JobSettings, now_ms: u64) -> Result<SweepRep
                 report.dropped += 1;
                 continue;
             };
-            if job.status.is_final() {
+            if job.status.is_final() && !job.delivery_pending() {
                 lists.remove_from_index(&key, &id)?;
                 report.dropped += 1;
                 continue;
             }
             report.examined += 1;
-            let marked =
-                update(lists, &id, |j| j.sweep_due(now_ms, settings.requeue_after_ms).then(|| j.enqueued(now_ms)))?;
-            if marked.is_some() {
-                publish(settings, &Message::Compile { job_id: id.clone() })?;
-                report.requeued += 1;
+            if !job.status.is_final() {
+                let marked =
+                    update(lists, &id, |j| j.sweep_due(now_ms, settings.requeue_after_ms).then(|| j.enqueued(now_ms)))?;
+                if marked.is_some() {
+                    publish(settings, &Message::Compile { job_id: id.clone() })?;
+                    report.requeued += 1;
+                }
+            }
+            if job.delivery_pending() {
+                let marked = update(lists, &id, |j| {
+                    j.delivery_due(now_ms, settings.requeue_after_ms).then(|| j.delivery_enqueued(now_ms))
+                })?;
+                if marked.is_some() {
+                    publish(settings, &Message::Deliver { job_id: id.clone() })?;
+                    report.deliveries += 1;
+                }
             }
         }
     }

@@ -38,8 +38,8 @@ pub fn load(values: &crate::config::Values) -> Result<Retention, StoreError> {
 }
 
 /// Adds a finished job to its list's index, and deletes the oldest finished jobs beyond
-/// `retention.jobs_per_list`. A job pushed out that is no longer finished (it was replayed) is
-/// left alone: it comes back to the index when it finishes again.
+/// `retention.jobs_per_list`. A job pushed out that is no longer finished (it was replayed) or
+/// whose webhook event is still to be delivered is left alone (the collector deletes it later).
 pub fn job_finished(lists: &Kv, job: &JobRecord, retention: &Retention) -> Result<(), StoreError> {
     let dropped = lists.update_json(&list_jobs_key(&job.list_id), |ids: Option<Vec<String>>| {
         let (kept, dropped) = keep_newest(ids.unwrap_or_default(), &job.id, retention.jobs_per_list);
@@ -48,6 +48,7 @@ pub fn job_finished(lists: &Kv, job: &JobRecord, retention: &Retention) -> Resul
     for id in dropped {
         if let Some(old) = crate::job_ledger::get(lists, &id)?
             && old.status.is_final()
+            && !old.delivery_pending()
         {
             delete_job(lists, &old)?;
         }
@@ -235,7 +236,7 @@ fn check(lists: &Kv, seen: &mut Records, key: &str, retention: &Retention, now_m
     Ok(match classify(key) {
         KeyKind::Kept => Verdict::Keep,
         KeyKind::Job => match lists.get_json::<JobRecord>(key)? {
-            Some(job) if job.status.is_final() => {
+            Some(job) if job.status.is_final() && !job.delivery_pending() => {
                 if now_ms.saturating_sub(job.updated_at_ms) >= retention.job_keep_ms {
                     Verdict::DeleteJob(job)
                 } else if seen.live_list(lists, &job.list_id)?.is_none() {

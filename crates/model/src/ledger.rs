@@ -15,8 +15,14 @@
 //! attempt; after the expiry (the consumer crashed or was cut off) the job may be claimed again,
 //! so a job is never lost to a crash and never compiled by two consumers at once while a lease
 //! runs. Every message, however often delivered, claims at most one attempt.
+//!
+//! A job whose list has a webhook keeps its final event on its record until the event is
+//! delivered: the outbox ([`outbox`]).
 
 use serde::{Deserialize, Serialize};
+
+pub mod outbox;
+pub use outbox::{DeliveryClaim, DeliveryOutcome, DeliveryPolicy, DeliveryState, Notification};
 
 /// A job's state.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -95,18 +101,6 @@ pub struct Artifact {
     pub rules: u32,
 }
 
-/// What became of the job's webhook notification.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Notification {
-    pub event: String,
-    pub at_ms: u64,
-    /// The receiver's HTTP status, if it answered.
-    pub status: Option<u16>,
-    /// Why it could not be delivered, if it could not.
-    pub error: Option<String>,
-}
-
 /// A compile job: `job/{id}` in the `lists` store.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -134,6 +128,7 @@ pub struct JobRecord {
     pub artifact: Option<Artifact>,
     /// Times the job came back from the dead-letter list.
     pub replays: u32,
+    /// The webhook event of the job's final state and its delivery (the outbox; see [`outbox`]).
     pub notification: Option<Notification>,
 }
 
@@ -361,12 +356,15 @@ impl JobRecord {
     }
 }
 
-/// A message on the job channel (JSON): `{"type":"compile","jobId":…}` or `{"type":"sweep"}`.
+/// A message on the job channel (JSON): `{"type":"compile","jobId":…}`,
+/// `{"type":"deliver","jobId":…}` or `{"type":"sweep"}`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum Message {
     /// Attempt this job.
     Compile { job_id: String },
+    /// Attempt this job's pending webhook delivery, if it is due.
+    Deliver { job_id: String },
     /// Run the sweeper.
     Sweep,
 }

@@ -53,6 +53,12 @@ pub const JOB_RETENTION_PER_LIST: &str = "job_retention_per_list";
 pub const JOB_RETENTION_MS: &str = "job_retention_ms";
 /// The collector deletes a key it found unreferenced this long, in milliseconds.
 pub const RETENTION_GRACE_MS: &str = "retention_grace_ms";
+/// Attempts to deliver a webhook event before it is failed for good.
+pub const WEBHOOK_MAX_ATTEMPTS: &str = "webhook_max_attempts";
+/// Delay before the second attempt of a webhook delivery, in milliseconds (it doubles).
+pub const WEBHOOK_BACKOFF_MS: &str = "webhook_backoff_ms";
+/// Longest delay between attempts of a webhook delivery, in milliseconds.
+pub const WEBHOOK_BACKOFF_MAX_MS: &str = "webhook_backoff_max_ms";
 
 /// Every variable, in the order above.
 pub const ALL: &[&str] = &[
@@ -81,4 +87,7 @@ pub const ALL: &[&str] = &[
     JOB_RETENTION_PER_LIST,
     JOB_RETENTION_MS,
     RETENTION_GRACE_MS,
+    WEBHOOK_MAX_ATTEMPTS,
+    WEBHOOK_BACKOFF_MS,
+    WEBHOOK_BACKOFF_MAX_MS,
 ];

@@ -115,13 +115,24 @@ pub(crate) struct AttemptView<'a> {
     pub error: Option<&'a str>,
 }
 
-/// The last webhook delivery of a job.
+/// A job's webhook event and where its delivery stands.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct NotificationView<'a> {
     pub event: &'a str,
+    /// The `X-Blocklist-Edge-Delivery` header of every attempt (absent from records written
+    /// before deliveries were retried).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub delivery_id: &'a str,
+    /// `pending`, `delivered` or `failed`.
+    pub state: edge_store::ledger::DeliveryState,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// When the last attempt ended (before the first: when the event was written).
     pub at: String,
     pub status: Option<u16>,
     pub error: Option<&'a str>,
+    pub next_attempt_at: Option<String>,
 }
 
 impl<'a> JobView<'a> {
@@ -155,9 +166,14 @@ impl<'a> JobView<'a> {
             replays: job.replays,
             notification: job.notification.as_ref().map(|n| NotificationView {
                 event: &n.event,
+                delivery_id: &n.delivery_id,
+                state: n.state,
+                attempts: n.attempts,
+                max_attempts: n.max_attempts,
                 at: rfc3339(n.at_ms),
                 status: n.status,
                 error: n.error.as_deref(),
+                next_attempt_at: time(n.next_attempt_at_ms),
             }),
         }
     }
