@@ -16,6 +16,20 @@ pub fn deadline_ticks(deadline: Duration) -> u64 {
     (deadline.as_millis() / EPOCH_TICK.as_millis()) as u64 + 1
 }
 
+/// How often a running guest yields to the async runtime, in epoch ticks: every tick (10 ms).
+/// A guest that runs longer than that hands its worker to the other tasks waiting (requests,
+/// the job trigger's work) between ticks, at the cost of one poll per tick; guests that finish
+/// within a tick (nearly every request) never yield.
+pub const YIELD_TICKS: u64 = 1;
+
+/// What an epoch-deadline callback answers while a guest has `left` ticks of its budget: yield
+/// to the tokio scheduler (to the back of its queue, `tokio::task::yield_now`, as wasmtime
+/// advises for tokio), then run until the next [`YIELD_TICKS`], or until the budget's end if
+/// sooner.
+pub fn yield_then_continue(left: u64) -> wasmtime::UpdateDeadline {
+    wasmtime::UpdateDeadline::YieldCustom(left.clamp(1, YIELD_TICKS), Box::pin(tokio::task::yield_now()))
+}
+
 /// Advances `engine`'s epoch every [`EPOCH_TICK`] on a thread that lives as long as the process.
 pub fn start_epoch_ticker(engine: Engine) {
     std::thread::spawn(move || {

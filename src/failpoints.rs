@@ -107,8 +107,9 @@ pub fn after_write<'a>(store: &str, keys: impl IntoIterator<Item = &'a str>) {
     }
 }
 
-/// Called after a read of `keys` in `store`, before its values are handed to the guest.
-pub fn after_read<'a>(store: &str, keys: impl IntoIterator<Item = &'a str>) {
+/// Called after a read of `keys` in `store`, before its values are handed to the guest (a
+/// pause waits on the async runtime's timer, holding no worker).
+pub async fn after_read<'a>(store: &str, keys: impl IntoIterator<Item = &'a str>) {
     let points = points();
     if points.is_empty() {
         return;
@@ -120,7 +121,7 @@ pub fn after_read<'a>(store: &str, keys: impl IntoIterator<Item = &'a str>) {
             {
                 let deadline = Instant::now() + Duration::from_secs(60);
                 while !until.exists() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(5));
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 return;
             }

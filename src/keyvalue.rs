@@ -105,15 +105,155 @@ impl From<wasmtime::component::ResourceTableError> for KvError {
     }
 }
 
-/// One operation per method, on whichever backend the bucket has.
+/// A SQLite read on tokio's blocking pool: SQLite waits on the disk (and, rarely, on a lock
+/// past a checkpoint), which must not hold one of the few async workers that run every request.
+async fn read<R: Send + 'static>(
+    db: &Arc<Store>,
+    f: impl FnOnce(&Store) -> Result<R, keyvalue_sqlite::Error> + Send + 'static,
+) -> Result<R, KvError> {
+    let db = db.clone();
+    match tokio::task::spawn_blocking(move || f(&db)).await {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(KvError::Other(format!("a key-value read failed: {e}"))),
+    }
+}
+
+/// The operations the guests call, one per method, on whichever backend the bucket has: async,
+/// so that no SQLite call runs on an async worker. Reads run on the blocking pool ([`read`]);
+/// writes are handed to the store's writer thread, which commits concurrent writes together,
+/// and are awaited until their commit has returned (`keyvalue_sqlite`'s group commit). The
+/// in-memory backend answers in place (no I/O, short locks).
 impl Bucket {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+    async fn get_async(&self, key: String) -> Result<Option<Vec<u8>>, KvError> {
         let value = match &self.backend {
-            Backend::Sqlite(db) => db.get(&self.name, key)?,
-            Backend::Memory(m) => m.get(key),
+            Backend::Sqlite(db) => {
+                let (name, k) = (self.name.clone(), key.clone());
+                read(db, move |db| db.get(&name, &k)).await?
+            }
+            Backend::Memory(m) => m.get(&key),
         };
-        failpoints::after_read(&self.name, [key]);
+        failpoints::after_read(&self.name, [key.as_str()]).await;
         Ok(value)
+    }
+
+    async fn get_versioned_async(&self, key: String) -> Result<(Option<Vec<u8>>, Option<i64>), KvError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(db) => {
+                let name = self.name.clone();
+                let r = read(db, move |db| db.get_versioned(&name, &key)).await?;
+                (r.value, r.version)
+            }
+            Backend::Memory(m) => {
+                let r = m.get_versioned(&key);
+                (r.value, r.version)
+            }
+        })
+    }
+
+    async fn set_async(&self, key: String, value: Vec<u8>) -> Result<(), KvError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.set_async(&self.name, &key, value).await?,
+            Backend::Memory(m) => m.set(&key, &value)?,
+        }
+        failpoints::after_write(&self.name, [key.as_str()]);
+        Ok(())
+    }
+
+    async fn delete_async(&self, key: String) -> Result<(), KvError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.delete_async(&self.name, &key).await?,
+            Backend::Memory(m) => m.delete(&key),
+        }
+        failpoints::after_write(&self.name, [key.as_str()]);
+        Ok(())
+    }
+
+    async fn exists_async(&self, key: String) -> Result<bool, KvError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(db) => {
+                let name = self.name.clone();
+                read(db, move |db| db.exists(&name, &key)).await?
+            }
+            Backend::Memory(m) => m.exists(&key),
+        })
+    }
+
+    async fn list_keys_async(&self, cursor: Option<String>) -> Result<store::KeyResponse, KvError> {
+        let (keys, cursor) = match &self.backend {
+            Backend::Sqlite(db) => {
+                let name = self.name.clone();
+                let p = read(db, move |db| db.list_keys(&name, cursor.as_deref())).await?;
+                (p.keys, p.cursor)
+            }
+            Backend::Memory(m) => {
+                let p = m.list_keys(cursor.as_deref());
+                (p.keys, p.cursor)
+            }
+        };
+        Ok(store::KeyResponse { keys, cursor })
+    }
+
+    async fn increment_async(&self, key: String, delta: i64) -> Result<i64, KvError> {
+        Ok(match &self.backend {
+            // Reading a counter (delta 0) writes nothing: a read.
+            Backend::Sqlite(db) if delta == 0 => {
+                let name = self.name.clone();
+                read(db, move |db| db.increment(&name, &key, 0)).await?
+            }
+            Backend::Sqlite(db) => db.increment_async(&self.name, &key, delta).await?,
+            Backend::Memory(m) => m.increment(&key, delta)?,
+        })
+    }
+
+    async fn compare_and_swap_async(&self, key: &str, expected: Option<i64>, value: Vec<u8>) -> Result<bool, KvError> {
+        let swapped = match &self.backend {
+            Backend::Sqlite(db) => db.compare_and_swap_async(&self.name, key, expected, value).await?,
+            Backend::Memory(m) => m.compare_and_swap(key, expected, &value)?,
+        };
+        if swapped {
+            failpoints::after_write(&self.name, [key]);
+        }
+        Ok(swapped)
+    }
+
+    async fn get_many_async(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        let values = match &self.backend {
+            Backend::Sqlite(db) => {
+                let (name, k) = (self.name.clone(), keys.to_vec());
+                read(db, move |db| db.get_many(&name, &k)).await?
+            }
+            Backend::Memory(m) => m.get_many(keys),
+        };
+        failpoints::after_read(&self.name, keys.iter().map(String::as_str)).await;
+        Ok(values)
+    }
+
+    async fn set_many_async(&self, pairs: Vec<(String, Vec<u8>)>) -> Result<(), KvError> {
+        let keys: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
+        match &self.backend {
+            Backend::Sqlite(db) => db.set_many_async(&self.name, pairs).await?,
+            Backend::Memory(m) => m.set_many(&pairs)?,
+        }
+        failpoints::after_write(&self.name, keys.iter().map(String::as_str));
+        Ok(())
+    }
+
+    async fn delete_many_async(&self, keys: Vec<String>) -> Result<(), KvError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.delete_many_async(&self.name, keys.clone()).await?,
+            Backend::Memory(m) => m.delete_many(&keys),
+        }
+        failpoints::after_write(&self.name, keys.iter().map(String::as_str));
+        Ok(())
+    }
+}
+
+/// The blocking forms host code uses (the trigger renewing a job's claim, from the blocking
+/// pool; the edge cache charging the limiter's counters).
+impl Bucket {
+    /// Whether the bucket is in this process's memory (its calls never wait on I/O).
+    pub fn is_memory(&self) -> bool {
+        matches!(self.backend, Backend::Memory(_))
     }
 
     fn get_versioned(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<i64>), KvError> {
@@ -129,15 +269,6 @@ impl Bucket {
         })
     }
 
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.set(&self.name, key, value)?,
-            Backend::Memory(m) => m.set(key, value)?,
-        }
-        failpoints::after_write(&self.name, [key]);
-        Ok(())
-    }
-
     fn delete(&self, key: &str) -> Result<(), KvError> {
         match &self.backend {
             Backend::Sqlite(db) => db.delete(&self.name, key)?,
@@ -145,27 +276,6 @@ impl Bucket {
         }
         failpoints::after_write(&self.name, [key]);
         Ok(())
-    }
-
-    fn exists(&self, key: &str) -> Result<bool, KvError> {
-        Ok(match &self.backend {
-            Backend::Sqlite(db) => db.exists(&self.name, key)?,
-            Backend::Memory(m) => m.exists(key),
-        })
-    }
-
-    fn list_keys(&self, cursor: Option<&str>) -> Result<store::KeyResponse, KvError> {
-        let (keys, cursor) = match &self.backend {
-            Backend::Sqlite(db) => {
-                let p = db.list_keys(&self.name, cursor)?;
-                (p.keys, p.cursor)
-            }
-            Backend::Memory(m) => {
-                let p = m.list_keys(cursor);
-                (p.keys, p.cursor)
-            }
-        };
-        Ok(store::KeyResponse { keys, cursor })
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
@@ -184,33 +294,6 @@ impl Bucket {
             failpoints::after_write(&self.name, [key]);
         }
         Ok(swapped)
-    }
-
-    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
-        let values = match &self.backend {
-            Backend::Sqlite(db) => db.get_many(&self.name, keys)?,
-            Backend::Memory(m) => m.get_many(keys),
-        };
-        failpoints::after_read(&self.name, keys.iter().map(String::as_str));
-        Ok(values)
-    }
-
-    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), KvError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.set_many(&self.name, pairs)?,
-            Backend::Memory(m) => m.set_many(pairs)?,
-        }
-        failpoints::after_write(&self.name, pairs.iter().map(|(k, _)| k.as_str()));
-        Ok(())
-    }
-
-    fn delete_many(&self, keys: &[String]) -> Result<(), KvError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.delete_many(&self.name, keys)?,
-            Backend::Memory(m) => m.delete_many(keys),
-        }
-        failpoints::after_write(&self.name, keys.iter().map(String::as_str));
-        Ok(())
     }
 }
 
@@ -254,7 +337,7 @@ impl KvView<'_> {
 }
 
 impl store::Host for KvView<'_> {
-    fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KvError> {
+    async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KvError> {
         let backend = self.stores.get(&identifier).ok_or(KvError::NoSuchStore)?.clone();
         Ok(self.table.push(Bucket { backend, name: identifier })?)
     }
@@ -267,46 +350,50 @@ impl store::Host for KvView<'_> {
     }
 }
 
+// Each call takes a copy of its bucket (an `Arc` and a name) out of the table, so that the
+// future holds no borrow of it while it waits.
 impl store::HostBucket for KvView<'_> {
-    fn get(&mut self, b: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, KvError> {
-        self.bucket(&b)?.get(&key)
+    async fn get(&mut self, b: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, KvError> {
+        self.bucket(&b)?.clone().get_async(key).await
     }
 
-    fn set(&mut self, b: Resource<Bucket>, key: String, value: Vec<u8>) -> Result<(), KvError> {
-        self.bucket(&b)?.set(&key, &value)
+    async fn set(&mut self, b: Resource<Bucket>, key: String, value: Vec<u8>) -> Result<(), KvError> {
+        self.bucket(&b)?.clone().set_async(key, value).await
     }
 
-    fn delete(&mut self, b: Resource<Bucket>, key: String) -> Result<(), KvError> {
-        self.bucket(&b)?.delete(&key)
+    async fn delete(&mut self, b: Resource<Bucket>, key: String) -> Result<(), KvError> {
+        self.bucket(&b)?.clone().delete_async(key).await
     }
 
-    fn exists(&mut self, b: Resource<Bucket>, key: String) -> Result<bool, KvError> {
-        self.bucket(&b)?.exists(&key)
+    async fn exists(&mut self, b: Resource<Bucket>, key: String) -> Result<bool, KvError> {
+        self.bucket(&b)?.clone().exists_async(key).await
     }
 
-    fn list_keys(&mut self, b: Resource<Bucket>, cursor: Option<String>) -> Result<store::KeyResponse, KvError> {
-        self.bucket(&b)?.list_keys(cursor.as_deref())
+    async fn list_keys(&mut self, b: Resource<Bucket>, cursor: Option<String>) -> Result<store::KeyResponse, KvError> {
+        self.bucket(&b)?.clone().list_keys_async(cursor).await
     }
 
-    fn drop(&mut self, b: Resource<Bucket>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, b: Resource<Bucket>) -> wasmtime::Result<()> {
         self.table.delete(b)?;
         Ok(())
     }
 }
 
 impl atomics::Host for KvView<'_> {
-    fn increment(&mut self, b: Resource<Bucket>, key: String, delta: i64) -> Result<i64, KvError> {
-        self.bucket(&b)?.increment(&key, delta)
+    async fn increment(&mut self, b: Resource<Bucket>, key: String, delta: i64) -> Result<i64, KvError> {
+        self.bucket(&b)?.clone().increment_async(key, delta).await
     }
 
-    fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> wasmtime::Result<Result<(), atomics::CasError>> {
+    async fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> wasmtime::Result<Result<(), atomics::CasError>> {
         let c = self.table.get(&cas)?;
-        let (bucket, key) = (c.bucket.clone(), c.key.clone());
-        let swapped = bucket.compare_and_swap(&key, c.version, &value).and_then(|swapped| {
+        let (bucket, key, version) = (c.bucket.clone(), c.key.clone(), c.version);
+        let swapped = match bucket.compare_and_swap_async(&key, version, value).await {
             // On a failed swap, hand the guest a fresh `cas` at the current version, as the
             // interface says: it can look at `current` and try again.
-            if swapped { Ok(None) } else { bucket.get_versioned(&key).map(Some) }
-        });
+            Ok(false) => bucket.get_versioned_async(key).await.map(Some),
+            Ok(true) => Ok(None),
+            Err(e) => Err(e),
+        };
         match swapped {
             Ok(None) => {
                 self.table.delete(cas)?;
@@ -331,34 +418,38 @@ impl atomics::Host for KvView<'_> {
 }
 
 impl atomics::HostCas for KvView<'_> {
-    fn new(&mut self, b: Resource<Bucket>, key: String) -> Result<Resource<Cas>, KvError> {
+    async fn new(&mut self, b: Resource<Bucket>, key: String) -> Result<Resource<Cas>, KvError> {
         let bucket = self.bucket(&b)?.clone();
-        let (value, version) = bucket.get_versioned(&key)?;
+        let (value, version) = bucket.get_versioned_async(key.clone()).await?;
         Ok(self.table.push(Cas { bucket, key, value, version })?)
     }
 
-    fn current(&mut self, cas: Resource<Cas>) -> Result<Option<Vec<u8>>, KvError> {
+    async fn current(&mut self, cas: Resource<Cas>) -> Result<Option<Vec<u8>>, KvError> {
         Ok(self.table.get(&cas)?.value.clone())
     }
 
-    fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
         self.table.delete(cas)?;
         Ok(())
     }
 }
 
 impl batch::Host for KvView<'_> {
-    fn get_many(&mut self, b: Resource<Bucket>, keys: Vec<String>) -> Result<Vec<(String, Option<Vec<u8>>)>, KvError> {
-        let values = self.bucket(&b)?.get_many(&keys)?;
+    async fn get_many(
+        &mut self,
+        b: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Result<Vec<(String, Option<Vec<u8>>)>, KvError> {
+        let values = self.bucket(&b)?.clone().get_many_async(&keys).await?;
         Ok(keys.into_iter().zip(values).collect())
     }
 
-    fn set_many(&mut self, b: Resource<Bucket>, key_values: Vec<(String, Vec<u8>)>) -> Result<(), KvError> {
-        self.bucket(&b)?.set_many(&key_values)
+    async fn set_many(&mut self, b: Resource<Bucket>, key_values: Vec<(String, Vec<u8>)>) -> Result<(), KvError> {
+        self.bucket(&b)?.clone().set_many_async(key_values).await
     }
 
-    fn delete_many(&mut self, b: Resource<Bucket>, keys: Vec<String>) -> Result<(), KvError> {
-        self.bucket(&b)?.delete_many(&keys)
+    async fn delete_many(&mut self, b: Resource<Bucket>, keys: Vec<String>) -> Result<(), KvError> {
+        self.bucket(&b)?.clone().delete_many_async(keys).await
     }
 }
 

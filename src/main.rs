@@ -34,7 +34,15 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "blocklist:edge/host",
-        imports: { default: trappable },
+        // Key-value and the job channel wait on SQLite, the disk or Redis: async, so that a
+        // guest waiting on them frees its async worker (see src/keyvalue.rs, src/redis.rs).
+        imports: {
+            "wasi:keyvalue/store": async | trappable,
+            "wasi:keyvalue/atomics": async | trappable,
+            "wasi:keyvalue/batch": async | trappable,
+            "fermyon:spin/redis": async | trappable,
+            default: trappable,
+        },
         with: {
             "wasi:keyvalue/store.bucket": crate::keyvalue::Bucket,
             "wasi:keyvalue/atomics.cas": crate::keyvalue::Cas,

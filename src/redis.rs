@@ -24,7 +24,7 @@ fn unsupported<T>() -> wasmtime::Result<Result<T, redis::Error>> {
 impl redis::Host for RedisView<'_> {}
 
 impl redis::HostConnection for RedisView<'_> {
-    fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<Connection>, redis::Error>> {
+    async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<Connection>, redis::Error>> {
         let Some(queue) = self.queue else {
             return Ok(Err(redis::Error::Other("this host runs no job queue".into())));
         };
@@ -37,33 +37,45 @@ impl redis::HostConnection for RedisView<'_> {
         Ok(Ok(self.table.push(Connection)?))
     }
 
-    fn publish(
+    async fn publish(
         &mut self,
         _conn: Resource<Connection>,
         channel: String,
         payload: Vec<u8>,
     ) -> wasmtime::Result<Result<(), redis::Error>> {
-        let Some(queue) = self.queue else {
+        let Some(queue) = self.queue.cloned() else {
             return Ok(Err(redis::Error::Other("this host runs no job queue".into())));
         };
-        // The backend may wait on disk or the network: keep the async workers free meanwhile.
-        let r = tokio::task::block_in_place(|| queue.publish(&channel, &payload));
-        Ok(r.map_err(|e| redis::Error::Other(e.to_string())))
+        // The backend waits on the disk or the network: on the blocking pool, so that the
+        // async workers go on with other requests meanwhile.
+        let r = tokio::task::spawn_blocking(move || queue.publish(&channel, &payload).map_err(|e| e.to_string()))
+            .await
+            .unwrap_or_else(|e| Err(format!("publishing failed: {e}")));
+        Ok(r.map_err(redis::Error::Other))
     }
 
-    fn get(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<Option<Vec<u8>>, redis::Error>> {
+    async fn get(
+        &mut self,
+        _: Resource<Connection>,
+        _: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, redis::Error>> {
         unsupported()
     }
-    fn set(&mut self, _: Resource<Connection>, _: String, _: Vec<u8>) -> wasmtime::Result<Result<(), redis::Error>> {
+    async fn set(
+        &mut self,
+        _: Resource<Connection>,
+        _: String,
+        _: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), redis::Error>> {
         unsupported()
     }
-    fn incr(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<i64, redis::Error>> {
+    async fn incr(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<i64, redis::Error>> {
         unsupported()
     }
-    fn del(&mut self, _: Resource<Connection>, _: Vec<String>) -> wasmtime::Result<Result<u32, redis::Error>> {
+    async fn del(&mut self, _: Resource<Connection>, _: Vec<String>) -> wasmtime::Result<Result<u32, redis::Error>> {
         unsupported()
     }
-    fn sadd(
+    async fn sadd(
         &mut self,
         _: Resource<Connection>,
         _: String,
@@ -71,10 +83,14 @@ impl redis::HostConnection for RedisView<'_> {
     ) -> wasmtime::Result<Result<u32, redis::Error>> {
         unsupported()
     }
-    fn smembers(&mut self, _: Resource<Connection>, _: String) -> wasmtime::Result<Result<Vec<String>, redis::Error>> {
+    async fn smembers(
+        &mut self,
+        _: Resource<Connection>,
+        _: String,
+    ) -> wasmtime::Result<Result<Vec<String>, redis::Error>> {
         unsupported()
     }
-    fn srem(
+    async fn srem(
         &mut self,
         _: Resource<Connection>,
         _: String,
@@ -82,7 +98,7 @@ impl redis::HostConnection for RedisView<'_> {
     ) -> wasmtime::Result<Result<u32, redis::Error>> {
         unsupported()
     }
-    fn execute(
+    async fn execute(
         &mut self,
         _: Resource<Connection>,
         _: String,
@@ -90,7 +106,7 @@ impl redis::HostConnection for RedisView<'_> {
     ) -> wasmtime::Result<Result<Vec<redis::RedisResult>, redis::Error>> {
         unsupported()
     }
-    fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
         self.table.delete(conn)?;
         Ok(())
     }

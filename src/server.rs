@@ -6,7 +6,7 @@
 //! component, the edge cache ([`edge`]) answers what it holds without an instance.
 
 use crate::config::Variables;
-use crate::engine::{deadline_ticks, start_epoch_ticker};
+use crate::engine::start_epoch_ticker;
 use crate::keyvalue::KvStores;
 use crate::state::HostState;
 use anyhow::{Context, Result};
@@ -257,7 +257,8 @@ impl Server {
             .with_edge_cache(self.cache.clone());
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limits());
-        store.set_epoch_deadline(deadline_ticks(self.limits.deadline));
+        // The first deadline is the first yield (see `execution_budget`).
+        store.set_epoch_deadline(crate::engine::YIELD_TICKS);
         store.epoch_deadline_callback(execution_budget(meter, self.limits.deadline));
         store
     }

@@ -141,18 +141,23 @@ impl Trigger {
             if let Err(e) = self.queue.backend.extend(&msg, now, 0) {
                 tracing::warn!(msg = %msg.job_id, error = %e, "could not hand back a message at shutdown");
             }
-            self.release_claim(&msg);
+            self.release_claim(&msg).await;
             tracing::info!(msg = %msg.job_id, "delivery interrupted by the shutdown; handed back");
         }
     }
 
     /// Ends the ledger claim of the job `msg` delivers, if it is still running (see
-    /// [`JobRecord::released`]).
-    fn release_claim(&self, msg: &jobqueue::Message) {
-        if let (Some((ledger, _)), Some(job)) = (&self.ledger, compile_job_of(&msg.payload))
-            && let Err(e) = ledger.update_json(&job_key(&job), |j: JobRecord| j.released(now_ms()))
-        {
-            tracing::warn!(%job, error = %e, "could not release a job's claim");
+    /// [`JobRecord::released`]); on the blocking pool (a compare-and-swap in SQLite).
+    async fn release_claim(&self, msg: &jobqueue::Message) {
+        if let (Some((ledger, _)), Some(job)) = (self.ledger.clone(), compile_job_of(&msg.payload)) {
+            let key = job_key(&job);
+            let released =
+                tokio::task::spawn_blocking(move || ledger.update_json(&key, |j: JobRecord| j.released(now_ms())))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+            if let Err(e) = released {
+                tracing::warn!(%job, error = %e, "could not release a job's claim");
+            }
         }
     }
 
@@ -223,7 +228,7 @@ impl Trigger {
             {
                 // The guest was stopped before it could settle its job (deadline, trap): its
                 // attempt is over, and its claim ends now rather than when it would run out.
-                self.release_claim(&msg);
+                self.release_claim(&msg).await;
             }
             let micros = started.elapsed().as_micros() as u64;
             let t = self.clone();
@@ -334,8 +339,19 @@ impl Trigger {
     async fn deliver(&self, worker: usize, payload: &[u8]) -> Result<(), DeliveryError> {
         let mut store = Store::new(self.pre.engine(), (self.new_state)(self.config.memory_bytes));
         store.limiter(|s| s.limits());
-        store.set_epoch_deadline(crate::engine::deadline_ticks(self.config.deadline));
-        store.epoch_deadline_trap();
+        // The deadline counts from here; until it, the guest yields at every epoch tick, so
+        // that a long compile shares the async workers with the requests (jobs run on the
+        // same runtime), and past it the guest is interrupted (`Trap::Interrupt`).
+        let (started, deadline) = (Instant::now(), self.config.deadline);
+        store.set_epoch_deadline(crate::engine::YIELD_TICKS);
+        store.epoch_deadline_callback(move |_| {
+            Ok(match deadline.checked_sub(started.elapsed()) {
+                Some(left) if !left.is_zero() => {
+                    crate::engine::yield_then_continue(crate::engine::deadline_ticks(left))
+                }
+                _ => wasmtime::UpdateDeadline::Interrupt,
+            })
+        });
         let pre = self.pre.clone();
         let payload = payload.to_vec();
         let call = async move {

@@ -2,7 +2,7 @@
 //! polls and checked at each epoch deadline, and the idle time of its response body.
 
 use super::io::AtomicMark;
-use crate::engine::deadline_ticks;
+use crate::engine::{deadline_ticks, yield_then_continue};
 use crate::state::HostState;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
@@ -71,16 +71,19 @@ impl<F: Future> Future for Metered<F> {
     }
 }
 
-/// The epoch-deadline callback of a request's store: when the epoch deadline comes, the guest
-/// goes on for the rest of `budget` if `meter` has counted less than that (it spent the time
-/// waiting, not running), and is interrupted (`Trap::Interrupt`) otherwise.
+/// The epoch-deadline callback of a request's store: at each epoch deadline (every
+/// [`YIELD_TICKS`] of running), the guest yields to the async runtime and then goes on if `meter`
+/// has counted less than `budget` (time spent waiting does not count), and is interrupted
+/// (`Trap::Interrupt`) otherwise. Yielding is what keeps a long guest (a preview compiling a
+/// big list) from holding one of the few async workers, and the requests queued behind it,
+/// until it ends.
 pub(super) fn execution_budget(
     meter: Arc<ExecutionMeter>,
     budget: Duration,
 ) -> impl FnMut(StoreContextMut<'_, HostState>) -> wasmtime::Result<UpdateDeadline> + Send + Sync + 'static {
     move |_| {
         Ok(match budget.checked_sub(meter.spent()) {
-            Some(left) if !left.is_zero() => UpdateDeadline::Continue(deadline_ticks(left)),
+            Some(left) if !left.is_zero() => yield_then_continue(deadline_ticks(left)),
             _ => UpdateDeadline::Interrupt,
         })
     }

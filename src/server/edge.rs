@@ -61,7 +61,16 @@ impl Server {
     ) -> (hyper::Response<HyperOutgoingBody>, Outcome) {
         let head = req.method() == http::Method::HEAD;
         if let Some(stored) = cache.lookup(&key, req.headers(), Instant::now()) {
-            if let Some(refusal) = self.charge(&stored, client_ip) {
+            // The limiter's counters are in memory by default; in SQLite
+            // (`--rate-limit-store data`) charging them waits on the writer: off the worker.
+            let in_place = self.limit_counters.as_ref().is_none_or(|c| c.is_memory())
+                || tokio::runtime::Handle::current().runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread;
+            let refusal = if in_place {
+                self.charge(&stored, client_ip)
+            } else {
+                tokio::task::block_in_place(|| self.charge(&stored, client_ip))
+            };
+            if let Some(refusal) = refusal {
                 return (refusal, Outcome::Refused);
             }
             return (full(stored.answer(req.headers(), head, Instant::now(), "HIT")), Outcome::Hit);

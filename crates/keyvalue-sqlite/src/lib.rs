@@ -13,10 +13,15 @@
 //!   on a key read as absent succeeds only if it is still absent.
 //! - **Increments and swaps are transactional**, also across processes sharing the file.
 //!
-//! Writes in one process go through one connection behind a mutex (SQLite allows one writer at a
-//! time anyway, and an in-process mutex wakes waiters at once, unlike SQLite's busy back-off);
-//! reads use a small pool of connections and run in parallel (WAL mode). Checkpoints run on a
-//! thread of the store's own, so no write waits for the database file's fsync.
+//! Writes in one process go to one writer thread ([`writer`]), which commits the writes waiting
+//! together (group commit): one transaction, each write in a savepoint of its own, one commit and
+//! one fsync for all of them, and each write answered only once that commit has returned. SQLite
+//! allows one writer at a time anyway; this way concurrent writers share its commits instead of
+//! queueing for one each. Every write method has a blocking form and an `_async` one (a future
+//! that waits without holding a thread, for async hosts). Reads use a small pool of connections
+//! and run in parallel (WAL mode); they block, so async callers run them on a blocking pool.
+//! Checkpoints run on a thread of the store's own, so no write waits for the database file's
+//! fsync.
 //!
 //! **Durability** is chosen when the store is opened ([`Synchronous`]): with
 //! [`Synchronous::Full`] (what [`Store::open`] uses) a write that returned has reached the disk
@@ -33,12 +38,16 @@ pub mod file;
 mod rows;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 use checkpoint::{checkpoint_until_dropped, wal_path};
-use rows::{SCHEMA, connect, counter, get_row, put_row};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rows::{SCHEMA, connect, counter, get_row};
+use rusqlite::{Connection, params};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use writer::{Counts, Done, Op, Reply, Request};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +61,13 @@ pub enum Error {
     /// SQLite failed (I/O, a locked database past the busy timeout, corruption).
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The transaction that held this write could not begin or commit (the error is that of
+    /// the batch's first write, [`Error::Sqlite`]); the write was not made.
+    #[error("sqlite: the commit of a batch of writes failed: {0}")]
+    Commit(String),
+    /// The store's writer thread has ended (it panicked, or the store is being dropped).
+    #[error("the store's writer thread has stopped")]
+    WriterGone,
     /// A thread of the store's (checkpoints, a check's timer) could not be started.
     #[error("starting a thread: {0}")]
     Thread(std::io::Error),
@@ -111,7 +127,14 @@ pub struct KeyPage {
 pub struct Store {
     path: PathBuf,
     synchronous: Synchronous,
+    /// The writing connection: the writer thread's, and the checkpoint thread's for the short
+    /// locked part of a log restart. (Kept here for tests, which hold it to make writes queue.)
+    #[cfg_attr(not(test), allow(dead_code))]
     writer: Arc<Mutex<Connection>>,
+    /// Where writes go: the writer thread (see [`writer`]). Dropped first, which ends it.
+    requests: Option<std::sync::mpsc::Sender<Request>>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+    counts: Arc<Counts>,
     readers: Mutex<Vec<Connection>>,
     /// Dropped with the store, which ends the checkpoint thread (joined by `drop`).
     checkpoints: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
@@ -143,7 +166,30 @@ impl Store {
             .name("kv-checkpoint".into())
             .spawn(move || checkpoint_until_dropped(checkpointer, &w, &wal, stopped))
             .map_err(Error::Thread)?;
-        Ok(Store { path, synchronous, writer, readers: Mutex::new(Vec::new()), checkpoints: Some((stop, thread)) })
+        let checkpoints = Some((stop, thread));
+        let (requests, received) = std::sync::mpsc::channel::<Request>();
+        let counts = Arc::new(Counts::default());
+        let (w, c) = (writer.clone(), counts.clone());
+        let writer_thread = std::thread::Builder::new()
+            .name("kv-writer".into())
+            .spawn(move || writer::write_until_closed(w, received, c))
+            .map_err(Error::Thread)?;
+        Ok(Store {
+            path,
+            synchronous,
+            writer,
+            requests: Some(requests),
+            writer_thread: Some(writer_thread),
+            counts,
+            readers: Mutex::new(Vec::new()),
+            checkpoints,
+        })
+    }
+
+    /// Commits made by the writer thread so far, and the writes they held: their ratio is how
+    /// many writes shared a commit, on average.
+    pub fn commits(&self) -> (u64, u64) {
+        (self.counts.commits.load(Ordering::Relaxed), self.counts.writes.load(Ordering::Relaxed))
     }
 
     /// The database file.
@@ -170,12 +216,29 @@ impl Store {
         result
     }
 
-    fn write<R>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, Error>) -> Result<R, Error> {
-        let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let r = f(&tx)?;
-        tx.commit()?;
-        Ok(r)
+    fn send(&self, request: Request) -> Result<(), Error> {
+        let requests = self.requests.as_ref().ok_or(Error::WriterGone)?;
+        requests.send(request).map_err(|_| Error::WriterGone)
+    }
+
+    /// Has the writer thread make `op`, and waits (blocking) until the commit holding it
+    /// returned.
+    fn write(&self, op: Op) -> Result<Done, Error> {
+        let (reply, outcome) = std::sync::mpsc::sync_channel(1);
+        self.send(Request { op, reply: Reply::Blocking(reply) })?;
+        outcome.recv().map_err(|_| Error::WriterGone)?
+    }
+
+    /// Has the writer thread make `op`; the future ends once the commit holding it returned. The
+    /// write is submitted at once, not when the future is first polled; dropping the future
+    /// does not take it back.
+    fn write_async(&self, op: Op) -> impl Future<Output = Result<Done, Error>> + Send + 'static {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let sent = self.send(Request { op, reply: Reply::Async(reply) });
+        async move {
+            sent?;
+            outcome.await.map_err(|_| Error::WriterGone)?
+        }
     }
 
     /// The value at `key`, or `None`.
@@ -190,19 +253,29 @@ impl Store {
 
     /// Sets `key` to `value` (replacing a value or a counter).
     pub fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), Error> {
-        let version = new_version();
-        self.write(|tx| {
-            put_row(tx, bucket, key, value, version)?;
-            Ok(())
-        })
+        self.write(set_op(bucket, key, value.to_vec())).map(drop)
+    }
+
+    /// [`Store::set`], as a future.
+    pub fn set_async(
+        &self,
+        bucket: &str,
+        key: &str,
+        value: Vec<u8>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let done = self.write_async(set_op(bucket, key, value));
+        async move { done.await.map(drop) }
     }
 
     /// Deletes `key`; deleting an absent key is not an error.
     pub fn delete(&self, bucket: &str, key: &str) -> Result<(), Error> {
-        self.write(|tx| {
-            tx.execute("DELETE FROM kv WHERE bucket = ?1 AND key = ?2", params![bucket, key])?;
-            Ok(())
-        })
+        self.write(delete_op(bucket, key)).map(drop)
+    }
+
+    /// [`Store::delete`], as a future.
+    pub fn delete_async(&self, bucket: &str, key: &str) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let done = self.write_async(delete_op(bucket, key));
+        async move { done.await.map(drop) }
     }
 
     /// Whether `key` exists.
@@ -253,17 +326,19 @@ impl Store {
             // Reading a counter creates nothing: no write transaction needed.
             return self.read(|c| counter(c, bucket, key));
         }
-        let version = new_version();
-        self.write(|tx| {
-            let current = counter(tx, bucket, key)?;
-            let next = current.checked_add(delta).ok_or_else(|| Error::Overflow(key.to_owned()))?;
-            tx.prepare_cached(
-                "INSERT INTO kv (bucket, key, value, counter, version) VALUES (?1, ?2, NULL, ?3, ?4)
-                 ON CONFLICT (bucket, key) DO UPDATE SET counter = ?3, version = ?4",
-            )?
-            .execute(params![bucket, key, next, version])?;
-            Ok(next)
-        })
+        counter_of(self.write(increment_op(bucket, key, delta)))
+    }
+
+    /// [`Store::increment`] with `delta` ≠ 0, as a future (a read, `delta = 0`, goes through
+    /// the writer too: call [`Store::increment`] on a blocking pool to read a counter).
+    pub fn increment_async(
+        &self,
+        bucket: &str,
+        key: &str,
+        delta: i64,
+    ) -> impl Future<Output = Result<i64, Error>> + Send + 'static {
+        let done = self.write_async(increment_op(bucket, key, delta));
+        async move { counter_of(done.await) }
     }
 
     /// Sets `key` to `value` if its version is still `expected` (`None`: if it is still
@@ -275,24 +350,19 @@ impl Store {
         expected: Option<i64>,
         value: &[u8],
     ) -> Result<bool, Error> {
-        let version = new_version();
-        self.write(|tx| {
-            let changed = match expected {
-                Some(v) => tx
-                    .prepare_cached(
-                        "UPDATE kv SET value = ?3, counter = NULL, version = ?4
-                         WHERE bucket = ?1 AND key = ?2 AND version = ?5",
-                    )?
-                    .execute(params![bucket, key, value, version, v])?,
-                None => tx
-                    .prepare_cached(
-                        "INSERT INTO kv (bucket, key, value, counter, version) VALUES (?1, ?2, ?3, NULL, ?4)
-                         ON CONFLICT (bucket, key) DO NOTHING",
-                    )?
-                    .execute(params![bucket, key, value, version])?,
-            };
-            Ok(changed == 1)
-        })
+        swapped_of(self.write(cas_op(bucket, key, expected, value.to_vec())))
+    }
+
+    /// [`Store::compare_and_swap`], as a future.
+    pub fn compare_and_swap_async(
+        &self,
+        bucket: &str,
+        key: &str,
+        expected: Option<i64>,
+        value: Vec<u8>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send + 'static {
+        let done = self.write_async(cas_op(bucket, key, expected, value));
+        async move { swapped_of(done.await) }
     }
 
     /// The values of `keys`, in order.
@@ -302,24 +372,67 @@ impl Store {
 
     /// Sets every pair, in one transaction.
     pub fn set_many(&self, bucket: &str, pairs: &[(String, Vec<u8>)]) -> Result<(), Error> {
-        let versions: Vec<i64> = pairs.iter().map(|_| new_version()).collect();
-        self.write(|tx| {
-            for ((k, v), version) in pairs.iter().zip(versions) {
-                put_row(tx, bucket, k, v, version)?;
-            }
-            Ok(())
-        })
+        self.write(set_many_op(bucket, pairs.to_vec())).map(drop)
+    }
+
+    /// [`Store::set_many`], as a future.
+    pub fn set_many_async(
+        &self,
+        bucket: &str,
+        pairs: Vec<(String, Vec<u8>)>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let done = self.write_async(set_many_op(bucket, pairs));
+        async move { done.await.map(drop) }
     }
 
     /// Deletes every key, in one transaction.
     pub fn delete_many(&self, bucket: &str, keys: &[String]) -> Result<(), Error> {
-        self.write(|tx| {
-            let mut stmt = tx.prepare_cached("DELETE FROM kv WHERE bucket = ?1 AND key = ?2")?;
-            for k in keys {
-                stmt.execute(params![bucket, k])?;
-            }
-            Ok(())
-        })
+        self.write(Op::DeleteMany { bucket: bucket.to_owned(), keys: keys.to_vec() }).map(drop)
+    }
+
+    /// [`Store::delete_many`], as a future.
+    pub fn delete_many_async(
+        &self,
+        bucket: &str,
+        keys: Vec<String>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let done = self.write_async(Op::DeleteMany { bucket: bucket.to_owned(), keys });
+        async move { done.await.map(drop) }
+    }
+}
+
+fn set_op(bucket: &str, key: &str, value: Vec<u8>) -> Op {
+    Op::Set { bucket: bucket.to_owned(), key: key.to_owned(), value, version: new_version() }
+}
+
+fn delete_op(bucket: &str, key: &str) -> Op {
+    Op::Delete { bucket: bucket.to_owned(), key: key.to_owned() }
+}
+
+fn increment_op(bucket: &str, key: &str, delta: i64) -> Op {
+    Op::Increment { bucket: bucket.to_owned(), key: key.to_owned(), delta, version: new_version() }
+}
+
+fn cas_op(bucket: &str, key: &str, expected: Option<i64>, value: Vec<u8>) -> Op {
+    Op::CompareAndSwap { bucket: bucket.to_owned(), key: key.to_owned(), expected, value, version: new_version() }
+}
+
+fn set_many_op(bucket: &str, pairs: Vec<(String, Vec<u8>)>) -> Op {
+    let versions = pairs.iter().map(|_| new_version()).collect();
+    Op::SetMany { bucket: bucket.to_owned(), pairs, versions }
+}
+
+fn counter_of(done: Result<Done, Error>) -> Result<i64, Error> {
+    match done? {
+        Done::Counter(n) => Ok(n),
+        other => unreachable!("an increment answered {other:?}"),
+    }
+}
+
+fn swapped_of(done: Result<Done, Error>) -> Result<bool, Error> {
+    match done? {
+        Done::Swapped(s) => Ok(s),
+        other => unreachable!("a compare-and-swap answered {other:?}"),
     }
 }
 
@@ -328,6 +441,11 @@ impl Store {
 /// write-ahead log into the database and removed it.)
 impl Drop for Store {
     fn drop(&mut self) {
+        // The writer first: it answers what it was sent, then ends.
+        drop(self.requests.take());
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
         if let Some((stop, thread)) = self.checkpoints.take() {
             drop(stop);
             let _ = thread.join();

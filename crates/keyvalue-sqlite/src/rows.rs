@@ -66,13 +66,7 @@ pub(crate) fn get_row(c: &Connection, bucket: &str, key: &str) -> Result<Version
 }
 
 /// Sets `key` to `value` (replacing a value or a counter) at `version`.
-pub(crate) fn put_row(
-    tx: &rusqlite::Transaction<'_>,
-    bucket: &str,
-    key: &str,
-    value: &[u8],
-    version: i64,
-) -> Result<(), Error> {
+pub(crate) fn put_row(tx: &Connection, bucket: &str, key: &str, value: &[u8], version: i64) -> Result<(), Error> {
     tx.prepare_cached(
         "INSERT INTO kv (bucket, key, value, counter, version) VALUES (?1, ?2, ?3, NULL, ?4)
          ON CONFLICT (bucket, key) DO UPDATE SET value = ?3, counter = NULL, version = ?4",

@@ -243,3 +243,164 @@ fn a_snapshot_of_a_store_in_use_is_consistent_and_readable_without_opening_it() 
     // The copy is not overwritten.
     assert!(snapshot(&path, &out).is_err());
 }
+
+/// Runs `future` to its end on this thread (the store's futures need no runtime).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn concurrent_compare_and_swaps_have_exactly_one_winner_per_round() {
+    let (_d, s) = store();
+    let s = Arc::new(s);
+    let threads = 16;
+    s.set("b", "k", b"start").unwrap();
+    let (commits_before, _) = s.commits();
+    for round in 0..20 {
+        let read = Arc::new(std::sync::Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (s, read) = (s.clone(), read.clone());
+                std::thread::spawn(move || {
+                    let seen = s.get_versioned("b", "k").unwrap();
+                    // Everyone has read the same version before anyone swaps.
+                    read.wait();
+                    let mine = format!("{round}:{t}");
+                    // Half of them through the future, half blocking: one writer thread for both.
+                    let swapped = if t % 2 == 0 {
+                        s.compare_and_swap("b", "k", seen.version, mine.as_bytes()).unwrap()
+                    } else {
+                        block_on(s.compare_and_swap_async("b", "k", seen.version, mine.clone().into_bytes())).unwrap()
+                    };
+                    swapped.then_some(mine)
+                })
+            })
+            .collect();
+        let winners: Vec<String> = handles.into_iter().filter_map(|h| h.join().unwrap()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        assert_eq!(s.get("b", "k").unwrap().unwrap(), winners[0].as_bytes(), "round {round}");
+    }
+    let (commits, writes) = s.commits();
+    eprintln!("{} swaps in {} commits", writes - 1, commits - commits_before);
+}
+
+#[test]
+fn a_write_that_fails_in_a_batch_leaves_the_others_committed() {
+    let (_d, s) = store();
+    let s = Arc::new(s);
+    s.set("b", "text", b"not a counter").unwrap();
+    s.increment("b", "big", i64::MAX).unwrap();
+    let cas_target = s.get_versioned("b", "text").unwrap().version;
+    let (commits_before, writes_before) = s.commits();
+    // Holding the writing connection keeps the writer thread from committing: every write sent
+    // meanwhile waits, and all of them go into one batch once it is let go.
+    let held = s.writer.lock().unwrap();
+    type Outcome = Result<String, Error>;
+    let jobs: Vec<Box<dyn FnOnce(&Store) -> Outcome + Send>> = vec![
+        Box::new(|s| s.set("b", "a", b"1").map(|()| "set a".into())),
+        Box::new(|s| s.increment("b", "text", 1).map(|n| n.to_string())),
+        Box::new(|s| {
+            s.set_many("b", &[("m1".into(), b"x".to_vec()), ("m2".into(), b"y".to_vec())]).map(|()| "m".into())
+        }),
+        Box::new(|s| s.increment("b", "big", 1).map(|n| n.to_string())),
+        Box::new(|s| s.increment("b", "n", 5).map(|n| n.to_string())),
+        Box::new(move |s| {
+            s.compare_and_swap("b", "text", Some(cas_target.unwrap() ^ 1), b"stale").map(|w| w.to_string())
+        }),
+        Box::new(|s| s.delete_many("b", &["gone".into()]).map(|()| "deleted".into())),
+    ];
+    let mut handles = Vec::new();
+    for job in jobs {
+        let s = s.clone();
+        handles.push(std::thread::spawn(move || job(&s)));
+        // In this order (each write is sent before the next thread starts; the delay is generous).
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    drop(held);
+    let outcomes: Vec<Outcome> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let (commits, writes) = s.commits();
+    assert_eq!((commits - commits_before, writes - writes_before), (1, 7), "one commit for the seven writes");
+    assert_eq!(outcomes[0].as_deref().unwrap(), "set a");
+    assert!(matches!(outcomes[1], Err(Error::NotACounter(_))), "{:?}", outcomes[1]);
+    assert_eq!(outcomes[2].as_deref().unwrap(), "m");
+    assert!(matches!(outcomes[3], Err(Error::Overflow(_))), "{:?}", outcomes[3]);
+    assert_eq!(outcomes[4].as_deref().unwrap(), "5");
+    assert_eq!(outcomes[5].as_deref().unwrap(), "false", "a stale version does not swap");
+    assert_eq!(outcomes[6].as_deref().unwrap(), "deleted");
+    // What succeeded is there, after a reopen too; what failed changed nothing.
+    drop(outcomes);
+    let path = s.path().to_owned();
+    drop(Arc::into_inner(s).unwrap());
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.get("b", "a").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(s.get_many("b", &["m1".into(), "m2".into()]).unwrap(), vec![Some(b"x".to_vec()), Some(b"y".to_vec())]);
+    assert_eq!(s.get("b", "text").unwrap().as_deref(), Some(&b"not a counter"[..]));
+    assert_eq!(s.increment("b", "big", 0).unwrap(), i64::MAX);
+    assert_eq!(s.increment("b", "n", 0).unwrap(), 5);
+}
+
+#[test]
+fn a_write_is_answered_only_once_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.sqlite3");
+    let s = Arc::new(Store::open(&path).unwrap());
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let (s, path) = (s.clone(), path.clone());
+            std::thread::spawn(move || {
+                // A connection of its own, outside the store: it sees only committed data.
+                let outside = Connection::open(&path).unwrap();
+                for i in 0..50 {
+                    let key = format!("t{t}-{i}");
+                    if i % 2 == 0 {
+                        s.set("b", &key, b"v").unwrap();
+                    } else {
+                        block_on(s.set_async("b", &key, b"v".to_vec())).unwrap();
+                    }
+                    let n: i64 = outside
+                        .query_row("SELECT count(*) FROM kv WHERE bucket = 'b' AND key = ?1", [&key], |r| r.get(0))
+                        .unwrap();
+                    assert_eq!(n, 1, "{key} was answered before its commit");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let (commits, writes) = s.commits();
+    assert_eq!(writes, 400);
+    eprintln!("400 writes from 8 threads in {commits} commits");
+}
+
+#[test]
+fn async_writes_keep_the_semantics() {
+    let (_d, s) = store();
+    block_on(async {
+        assert_eq!(s.increment_async("b", "n", 2).await.unwrap(), 2);
+        s.set_async("b", "v", b"x".to_vec()).await.unwrap();
+        assert!(matches!(s.increment_async("b", "v", 1).await, Err(Error::NotACounter(_))));
+        assert!(s.compare_and_swap_async("b", "new", None, b"1".to_vec()).await.unwrap());
+        assert!(!s.compare_and_swap_async("b", "new", None, b"2".to_vec()).await.unwrap());
+        s.set_many_async("b", vec![("p".into(), b"1".to_vec()), ("q".into(), b"2".to_vec())]).await.unwrap();
+        s.delete_many_async("b", vec!["p".into()]).await.unwrap();
+        s.delete_async("b", "q").await.unwrap();
+    });
+    assert_eq!(s.increment("b", "n", 0).unwrap(), 2);
+    assert_eq!(s.get("b", "new").unwrap().as_deref(), Some(&b"1"[..]));
+    assert!(!s.exists("b", "p").unwrap() && !s.exists("b", "q").unwrap());
+}
