@@ -168,6 +168,39 @@ fn a_looping_guest_is_cut_off_and_the_host_keeps_serving() {
 }
 
 #[test]
+fn looping_guests_on_every_worker_thread_do_not_stall_other_requests() {
+    // More looping guests than the host has worker threads (one per core): a guest that did
+    // not yield would hold its thread until its deadline, and nothing else would be served.
+    let loops = 2 * std::thread::available_parallelism().map_or(2, |n| n.get()) + 2;
+    let h = Host::start(&["--gateway", env!("BLOCKLIST_EDGE_TEST_BUSY_LOOP_WASM"), "--deadline-ms", "5000"]);
+    let url = h.url("/loop");
+    let looping: Vec<_> = (0..loops)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let r = reqwest::blocking::Client::new().get(url).timeout(Duration::from_secs(30)).send().unwrap();
+                (r.status().as_u16(), Instant::now())
+            })
+        })
+        .collect();
+    // Every loop is running (the host answers its own metrics meanwhile) ...
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while h.metric("blocklist_edge_instances{state=\"live\"}") < loops as f64 {
+        assert!(Instant::now() < deadline, "the looping requests were not all running within 4 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ... and a request to the same component is answered while they still run.
+    let r = h.client().get(h.url("/")).send().unwrap();
+    let served_at = Instant::now();
+    assert_eq!(r.text().unwrap(), "ok\n");
+    for l in looping {
+        let (status, ended_at) = l.join().unwrap();
+        assert_eq!(status, 503, "a loop is cut off at its deadline");
+        assert!(served_at < ended_at, "the other request waited for a loop to be cut off");
+    }
+}
+
+#[test]
 fn a_guest_over_its_memory_cap_traps_and_the_host_keeps_serving() {
     let h = Host::start(&["--gateway", env!("BLOCKLIST_EDGE_TEST_BUSY_LOOP_WASM"), "--memory-mib", "32"]);
     let (status, code, _) = error_of(h.client().get(h.url("/grow")).send().unwrap());
