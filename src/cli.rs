@@ -322,6 +322,9 @@ pub struct UpArgs {
     /// Longest delay between attempts of a webhook delivery, in milliseconds.
     #[arg(long, env = "BLOCKLIST_EDGE_WEBHOOK_BACKOFF_MAX_MS", default_value_t = 3_600_000)]
     pub webhook_backoff_max_ms: u64,
+    /// The shortest refresh interval (`refreshIntervalSecs`) a list may have, in seconds.
+    #[arg(long, env = "BLOCKLIST_EDGE_REFRESH_MIN_INTERVAL_SECS", default_value_t = 300)]
+    pub refresh_min_interval_secs: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "BLOCKLIST_EDGE_LOG_JSON")]
     pub log_json: bool,

@@ -135,6 +135,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         (variables::JOB_RETENTION_PER_LIST, args.job_retention_per_list.max(1).to_string()),
         (variables::JOB_RETENTION_MS, args.job_retention_secs.saturating_mul(1000).to_string()),
         (variables::RETENTION_GRACE_MS, args.retention_grace_ms.to_string()),
+        (variables::REFRESH_MIN_INTERVAL_SECS, args.refresh_min_interval_secs.max(1).to_string()),
         (variables::WEBHOOK_MAX_ATTEMPTS, args.webhook_max_attempts.to_string()),
         (variables::WEBHOOK_BACKOFF_MS, args.webhook_backoff_ms.to_string()),
         (variables::WEBHOOK_BACKOFF_MAX_MS, args.webhook_backoff_max_ms.to_string()),

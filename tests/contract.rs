@@ -76,5 +76,5 @@ fn every_response_matches_openapi_yaml() {
     let (_, user) = host.create_user("contract");
     // A user's token for the user's endpoints; the admin token for user management.
     run(&st, &host, &user, "^/(healthz|s/|v1/(me|lists|preview|jobs))");
-    run(&st, &host, ADMIN_TOKEN, "^/v1/users");
+    run(&st, &host, ADMIN_TOKEN, "^/v1/(users|admin)");
 }

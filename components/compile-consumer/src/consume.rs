@@ -91,6 +91,10 @@ pub fn handle(payload: &[u8]) -> Result<(), Error> {
                     r.requeued, r.deliveries, r.examined
                 );
             }
+            let due = edge_store::schedule::run_due(&lists, &settings, now_ms()).map_err(platform("scheduled refreshes"))?;
+            if !due.queued.is_empty() {
+                eprintln!("compile: {} scheduled refreshes queued", due.queued.len());
+            }
             let c = edge_store::retention::collect(&lists, &settings.retention, now_ms())
                 .map_err(platform("collecting unreferenced keys"))?;
             if c.deleted > 0 {
@@ -199,7 +203,7 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
 fn prepare_subscriptions(lists: &Kv, list: &ListRecord, artifact: &Artifact, expires_hours: u32) {
     let made = match lists.get_json::<CompiledMeta>(&compiled_key(&list.id)) {
         Ok(Some(compiled)) if compiled.etag == artifact.etag => {
-            edge_store::renditions::prepare_for_subscriptions(lists, list, &compiled, expires_hours)
+            edge_store::renditions::prepare_for_subscriptions(lists, list, &compiled, list.expires_hours(expires_hours))
         }
         // Replaced by a newer revision's meanwhile: that compile prepares its own.
         Ok(_) => Ok(0),

@@ -100,6 +100,72 @@ pub fn create(lists: &Kv, job: &JobRecord) -> Result<(), StoreError> {
     index_add(lists, &index, &job.id, None)
 }
 
+/// What a compile request became.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Requested {
+    /// A new job, published.
+    Queued(String),
+    /// A job already holds the list's lock for this request (its id).
+    AlreadyQueued(String),
+}
+
+/// Requests a compile of `list`'s current revision: one job per list revision and dedupe
+/// window (`window_ms`) for a request of its owner; for a scheduled refresh, one unfinished job
+/// per list. The job is written first, then the list's dedupe lock is taken for it by
+/// compare-and-swap (a request that loses that race withdraws its job and answers with the
+/// winner's), then the job is published. So a lock always names a job that exists, and a crash
+/// after any write leaves at most a job the sweeper publishes (or, after losing the race, one
+/// extra compile).
+pub fn request_compile(
+    lists: &Kv,
+    settings: &JobSettings,
+    list: &ListRecord,
+    cause: crate::ledger::JobCause,
+    window_ms: u64,
+    now_ms: u64,
+) -> Result<Requested, StoreError> {
+    let lock_key = compile_lock_key(&list.id);
+    let duplicate_of = |bytes: Option<&[u8]>| -> Option<String> {
+        let held = serde_json::from_slice::<CompileLock>(bytes?).ok()?;
+        match cause {
+            crate::ledger::JobCause::Manual => {
+                let fresh =
+                    now_ms.saturating_sub(held.at_ms) < window_ms && held.at_ms <= now_ms.saturating_add(window_ms);
+                (fresh && held.revision == list.revision).then_some(held.job_id)
+            }
+            // A refresh fetches its sources again: only a job still to run makes it a duplicate.
+            crate::ledger::JobCause::Schedule => {
+                let job = get(lists, &held.job_id).ok().flatten()?;
+                (!job.status.is_final()).then_some(held.job_id)
+            }
+        }
+    };
+    // Most duplicates are answered by reading the lock, without writing.
+    if let Some(queued) = duplicate_of(lists.get(&lock_key)?.as_deref()) {
+        return Ok(Requested::AlreadyQueued(queued));
+    }
+    let job_id = new_id(JOB_ID_PREFIX);
+    let mut job = JobRecord::new(&job_id, &list.id, &list.owner, list.revision, now_ms, &settings.policy);
+    job.cause = cause;
+    create(lists, &job)?;
+    let lock = CompileLock { job_id: job_id.clone(), at_ms: now_ms, revision: list.revision };
+    let lock_bytes = serde_json::to_vec(&lock).map_err(|e| StoreError::internal(e.to_string()))?;
+    // Compare-and-swap on the list's lock: exactly one request per window and revision wins.
+    let existing = lists.update(&lock_key, |cur| match duplicate_of(cur) {
+        Some(held) => Update::Keep(Some(held)),
+        None => Update::Write(lock_bytes.clone(), None),
+    })?;
+    if let Some(queued) = existing {
+        withdraw(lists, &job)?;
+        return Ok(Requested::AlreadyQueued(queued));
+    }
+    // The ledger holds the job now: if the message is lost, the sweeper publishes it again.
+    if let Err(e) = publish(settings, &Message::Compile { job_id: job_id.clone() }) {
+        eprintln!("job {job_id} is in the ledger but its message was not published ({e}); the sweeper will");
+    }
+    Ok(Requested::Queued(job_id))
+}
+
 /// Takes back a job that was created but lost the race for its list's dedupe lock (it was
 /// never published): its record, then its index entry.
 pub fn withdraw(lists: &Kv, job: &JobRecord) -> Result<(), StoreError> {

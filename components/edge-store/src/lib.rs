@@ -13,6 +13,8 @@
 //!   format and stored as is and gzip-compressed;
 //! - [`retention`]: finished jobs kept per list, and the collector that deletes what nothing
 //!   refers to any more;
+//! - [`schedule`]: scheduled refreshes of lists (the `refresh-schedule/{h}` shards, and
+//!   requesting the compiles that are due);
 //! - [`config`]: settings from `wasi:config/store` (Spin variables, the host's flags);
 //! - [`caches`]: what a node caches of the shared data (the node-local store, the host's edge
 //!   cache) and forgetting it when the data changes.
@@ -59,6 +61,7 @@ pub mod model;
 pub use blocklist_model::ledger;
 pub mod renditions;
 pub mod retention;
+pub mod schedule;
 
 /// A failure of the platform (key-value, configuration, the job channel), as components report
 /// it: the HTTP gateway answers it as a 500 or 503 JSON error.

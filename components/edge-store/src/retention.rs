@@ -257,6 +257,11 @@ fn check(lists: &Kv, seen: &mut Records, key: &str, retention: &Retention, now_m
             } else {
                 // Lists created before their compile lock was made with them get it here.
                 ensure_exists(lists, &compile_lock_key(list), NO_COMPILE_LOCK)?;
+                // A list whose create or update crashed before it was put on the refresh
+                // schedule is put on it here.
+                if record.refresh_interval_secs.is_some() && crate::schedule::next_due_of(lists, list)?.is_none() {
+                    crate::schedule::apply(lists, &record, None, now_ms)?;
+                }
                 Verdict::Keep
             }
         }

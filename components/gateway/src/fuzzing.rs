@@ -221,12 +221,14 @@ fn list(req: &Request) -> Result<()> {
     let description = field("description").and_then(Value::as_str);
     let webhook = field("webhookUrl").and_then(Value::as_str);
     let config = field("config");
-    let r = api::validate_list(input);
+    let refresh = field("refreshIntervalSecs").and_then(Value::as_u64).filter(|&s| s > 0);
+    let r = api::validate_list(input, 300);
     let expected = name(given_name).is_ok()
         && description.is_none_or(|d| d.chars().count() <= MAX_DESCRIPTION_CHARS)
         && field("rules").is_some() != config.is_some()
         && config.is_none_or(|c| check_config(c).is_ok())
-        && webhook.is_none_or(check_webhook_url);
+        && webhook.is_none_or(check_webhook_url)
+        && refresh.is_none_or(|s| config.is_some() && (300..=30 * 86_400).contains(&s));
     assert_eq!(r.is_ok(), expected, "validate_list on {v}");
     if let Err(e) = &r {
         assert!(e.status == 400 || e.status == 422, "status {}", e.status);

@@ -130,6 +130,30 @@ pub struct JobRecord {
     pub replays: u32,
     /// The webhook event of the job's final state and its delivery (the outbox; see [`outbox`]).
     pub notification: Option<Notification>,
+    /// Why the job was made: its owner asked, or the list's refresh schedule came due.
+    #[serde(default)]
+    pub cause: JobCause,
+}
+
+/// Why a job was made.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JobCause {
+    /// `POST /v1/lists/{id}/compile` (and every job made before causes were recorded).
+    #[default]
+    Manual,
+    /// The list's refresh schedule ([`crate::schedule`]).
+    Schedule,
+}
+
+impl JobCause {
+    /// The cause as the API and the ledger spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobCause::Manual => "manual",
+            JobCause::Schedule => "schedule",
+        }
+    }
 }
 
 /// Why a message did not claim the job.
@@ -181,6 +205,7 @@ impl JobRecord {
             artifact: None,
             replays: 0,
             notification: None,
+            cause: JobCause::Manual,
         }
     }
 

@@ -6,6 +6,7 @@
 //! - [`ledger`]: the compile-job ledger's state machine (claim with a lease, retry with
 //!   backoff, dead-letter, replay, sweep);
 //! - [`retention`]: how long finished jobs are kept, and what the collector may delete;
+//! - [`schedule`]: when lists with a refresh interval are compiled next;
 //! - [`time`]: timestamps as RFC 3339;
 //! - [`variables`]: the names of the configuration variables.
 
@@ -15,5 +16,6 @@ pub mod keys;
 pub mod ledger;
 pub mod records;
 pub mod retention;
+pub mod schedule;
 pub mod time;
 pub mod variables;

@@ -72,6 +72,10 @@ pub struct ListRecord {
     /// owner's lists).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    /// Compiled again every this many seconds (lists with a configuration, whose sources are
+    /// URLs), see [`crate::schedule`]; `None`: only when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval_secs: Option<u64>,
 }
 
 /// Where a list's rules text is stored: its chunks `{prefix}/0` … `{prefix}/{chunks - 1}`.
@@ -89,6 +93,12 @@ impl ListRecord {
             prefix: self.rules_at.clone().unwrap_or_else(|| crate::keys::rules_prefix(&self.id, self.revision)),
             chunks: self.rules_chunks,
         })
+    }
+
+    /// The `! Expires:` its subscription files announce, in hours: its refresh interval rounded
+    /// up, or `default_hours` without a schedule (uBlock Origin and AdGuard's apps re-fetch by it).
+    pub fn expires_hours(&self, default_hours: u32) -> u32 {
+        crate::schedule::expires_hours(self.refresh_interval_secs, default_hours)
     }
 
     /// The list's entity tag for `If-Match` (changes with every update).
@@ -109,6 +119,7 @@ impl ListRecord {
             "kind": kind,
             "revision": self.revision,
             "rulesBytes": self.rules_bytes,
+            "refreshIntervalSecs": self.refresh_interval_secs,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         });

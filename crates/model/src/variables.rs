@@ -59,6 +59,8 @@ pub const WEBHOOK_MAX_ATTEMPTS: &str = "webhook_max_attempts";
 pub const WEBHOOK_BACKOFF_MS: &str = "webhook_backoff_ms";
 /// Longest delay between attempts of a webhook delivery, in milliseconds.
 pub const WEBHOOK_BACKOFF_MAX_MS: &str = "webhook_backoff_max_ms";
+/// The shortest refresh interval a list may have, in seconds.
+pub const REFRESH_MIN_INTERVAL_SECS: &str = "refresh_min_interval_secs";
 
 /// Every variable, in the order above.
 pub const ALL: &[&str] = &[
@@ -90,4 +92,5 @@ pub const ALL: &[&str] = &[
     WEBHOOK_MAX_ATTEMPTS,
     WEBHOOK_BACKOFF_MS,
     WEBHOOK_BACKOFF_MAX_MS,
+    REFRESH_MIN_INTERVAL_SECS,
 ];

@@ -2,46 +2,22 @@
 
 use super::*;
 
-/// `POST /v1/lists/{id}/compile`: one job per list revision and dedupe window. The job is
-/// written first, then the list's dedupe lock is taken for it by compare-and-swap (a request
-/// that loses that race withdraws its job and answers with the winner's), then the job is
-/// published. So a lock always names a job that exists, and a crash after any write leaves at
-/// most a job the sweeper publishes (or, after losing the race, one extra compile).
+/// `POST /v1/lists/{id}/compile`: one job per list revision and dedupe window
+/// ([`job_ledger::request_compile`]).
 pub(crate) fn request_compile(user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     let list = owned_list(user, lists, id)?;
-    let now = now_ms();
     let window_ms = settings.dedupe_secs.saturating_mul(1000);
-    let held_for_this = |bytes: Option<&[u8]>| {
-        let held = serde_json::from_slice::<CompileLock>(bytes?).ok()?;
-        let fresh = now.saturating_sub(held.at_ms) < window_ms && held.at_ms <= now.saturating_add(window_ms);
-        (fresh && held.revision == list.revision).then_some(held.job_id)
-    };
-    let already_queued =
-        |job_id: &str| Response::json(202, &CompileAccepted { status: "already_queued", job_id, list_id: id });
-    // Most duplicates are answered by reading the lock, without writing.
-    if let Some(queued) = held_for_this(lists.get(&compile_lock_key(id))?.as_deref()) {
-        return Ok(already_queued(&queued));
-    }
-    let job_id = new_id(JOB_ID_PREFIX);
-    let job = JobRecord::new(&job_id, &list.id, &user.id, list.revision, now, &settings.jobs.policy);
-    job_ledger::create(lists, &job)?;
-    let lock = CompileLock { job_id: job_id.clone(), at_ms: now, revision: list.revision };
-    let lock_bytes = serde_json::to_vec(&lock).map_err(|e| ApiError::internal(e.to_string()))?;
-    // Compare-and-swap on the list's lock: exactly one request per window and revision wins.
-    let existing = lists.update(&compile_lock_key(id), |cur| match held_for_this(cur) {
-        Some(held) => Update::Keep(Some(held)),
-        None => Update::Write(lock_bytes.clone(), None),
-    })?;
-    if let Some(queued) = existing {
-        job_ledger::withdraw(lists, &job)?;
-        return Ok(already_queued(&queued));
-    }
-    // The ledger holds the job now: if the message is lost, the sweeper publishes it again.
-    if let Err(e) = job_ledger::publish(&settings.jobs, &job_ledger::Message::Compile { job_id: job_id.clone() }) {
-        eprintln!("job {job_id} is in the ledger but its message was not published ({e}); the sweeper will");
-    }
-    Ok(Response::json(202, &CompileAccepted { status: "queued", job_id: &job_id, list_id: id })
-        .with_header("location", format!("/v1/jobs/{job_id}")))
+    let requested =
+        job_ledger::request_compile(lists, &settings.jobs, &list, JobCause::Manual, window_ms, now_ms())?;
+    Ok(match requested {
+        job_ledger::Requested::AlreadyQueued(job_id) => {
+            Response::json(202, &CompileAccepted { status: "already_queued", job_id: &job_id, list_id: id })
+        }
+        job_ledger::Requested::Queued(job_id) => {
+            Response::json(202, &CompileAccepted { status: "queued", job_id: &job_id, list_id: id })
+                .with_header("location", format!("/v1/jobs/{job_id}"))
+        }
+    })
 }
 
 pub(crate) fn owned_job(user: &User, lists: &Kv, id: &str) -> Result<JobRecord> {
@@ -106,4 +82,20 @@ pub(crate) fn replay_job(user: &User, settings: &Settings, lists: &Kv, id: &str)
         eprintln!("replayed job {id} was not published ({e}); the sweeper will");
     }
     Ok(Response::json(202, &JobView::of(&replayed)).with_header("location", format!("/v1/jobs/{id}")))
+}
+
+/// `POST /v1/admin/refresh` (admin): requests the compiles of every list whose refresh is due
+/// now, as the sweeper does; for an external scheduler (a Kubernetes CronJob, a cron line with
+/// curl) where no sweeper runs on a timer (Spin).
+pub(crate) fn run_refreshes(caller: &Caller, settings: &Settings, lists: &Kv) -> Result<Response> {
+    caller.require_admin()?;
+    let report = edge_store::schedule::run_due(lists, &settings.jobs, now_ms())?;
+    Ok(Response::json(
+        200,
+        &serde_json::json!({
+            "scheduled": report.scheduled,
+            "queued": report.queued,
+            "alreadyQueued": report.already_queued,
+        }),
+    ))
 }

@@ -32,7 +32,14 @@ pub(crate) struct ListInput {
     /// Where finished compile jobs are POSTed (http or https).
     #[serde(default, rename = "webhookUrl")]
     webhook_url: Option<String>,
+    /// Compile again every this many seconds (a list with a configuration); 0 or absent: only
+    /// when asked.
+    #[serde(default, rename = "refreshIntervalSecs")]
+    refresh_interval_secs: Option<u64>,
 }
+
+/// The longest refresh interval, in seconds (30 days).
+pub(crate) const MAX_REFRESH_INTERVAL_SECS: u64 = 30 * 86_400;
 
 /// Longest webhook URL accepted.
 pub(crate) const MAX_WEBHOOK_URL: usize = 2048;
@@ -40,13 +47,15 @@ pub(crate) const MAX_WEBHOOK_URL: usize = 2048;
 /// A checked [`ListInput`].
 pub(crate) struct ListContent {
     webhook_url: Option<String>,
+    refresh_interval_secs: Option<u64>,
     name: String,
     description: Option<String>,
     source: ListSource,
     rules: Option<String>,
 }
 
-pub(crate) fn validate_list(input: ListInput) -> Result<ListContent> {
+/// Checks a list body; `min_refresh_secs` is the shortest refresh interval allowed.
+pub(crate) fn validate_list(input: ListInput, min_refresh_secs: u64) -> Result<ListContent> {
     let name = validate_name(&input.name)?;
     let description = match input.description {
         Some(d) if d.chars().count() > MAX_DESCRIPTION_CHARS => {
@@ -70,7 +79,22 @@ pub(crate) fn validate_list(input: ListInput) -> Result<ListContent> {
         }
     };
     let webhook_url = input.webhook_url.map(|u| validate_webhook_url(&u)).transpose()?;
-    Ok(ListContent { name, description, source, rules, webhook_url })
+    let refresh_interval_secs = match input.refresh_interval_secs.filter(|&s| s > 0) {
+        None => None,
+        Some(_) if matches!(source, ListSource::Rules) => {
+            return Err(ApiError::bad_request(
+                "`refreshIntervalSecs` needs a list with a `config` (its sources are fetched again); \
+                 a list of `rules` changes only when it is updated",
+            ));
+        }
+        Some(s) if s < min_refresh_secs || s > MAX_REFRESH_INTERVAL_SECS => {
+            return Err(ApiError::bad_request(format!(
+                "`refreshIntervalSecs` must be between {min_refresh_secs} and {MAX_REFRESH_INTERVAL_SECS} seconds (or 0: no schedule)"
+            )));
+        }
+        s => s,
+    };
+    Ok(ListContent { name, description, source, rules, webhook_url, refresh_interval_secs })
 }
 
 /// A webhook URL as `openapi.yaml`'s `ListInput.webhookUrl` says: http or https, no
@@ -204,7 +228,7 @@ fn rules_fields(stored: &Option<StoredRules>) -> (u64, u32, Option<String>, Opti
 }
 
 pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists: &Kv) -> Result<Response> {
-    let content = validate_list(json_body(req)?)?;
+    let content = validate_list(json_body(req)?, settings.refresh_min_interval_secs)?;
     let id = new_id(LIST_ID_PREFIX);
     let index_key = user_lists_key(&user.id);
     let max = settings.max_lists_per_user;
@@ -231,6 +255,7 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
         created_at: now.clone(),
         updated_at: now,
         deleted_at: None,
+        refresh_interval_secs: content.refresh_interval_secs,
     };
     // The record first, then its place in the owner's index (atomically, with the quota
     // check): an index id always has a record unless a delete removed it, so a listing may drop
@@ -245,8 +270,11 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
             return Err(ApiError::new(409, "quota_exceeded", format!("a user may own at most {max} lists")));
         }
     }
+    // On the schedule last: a crash before leaves a list without it, which the retention
+    // collector puts on it.
+    edge_store::schedule::apply(lists, &list, None, now_ms())?;
     // The secret is shown this once.
-    Ok(Response::json(201, &list.view(content.rules.as_deref(), true))
+    Ok(Response::json(201, &with_schedule(lists, list.view(content.rules.as_deref(), true), &list)?)
         .with_header("location", format!("/v1/lists/{id}"))
         .with_header("etag", list.etag()))
 }
@@ -283,7 +311,7 @@ pub(crate) fn read_rules(lists: &Kv, list: ListRecord) -> Result<(ListRecord, Op
 
 pub(crate) fn get_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     let (list, rules) = read_rules(lists, owned_list(user, lists, id)?)?;
-    Ok(Response::json(200, &list.view(rules.as_deref(), false)).with_header("etag", list.etag()))
+    Ok(Response::json(200, &with_schedule(lists, list.view(rules.as_deref(), false), &list)?).with_header("etag", list.etag()))
 }
 
 /// Why an update or a delete did not apply.
@@ -309,9 +337,9 @@ fn precondition_failed(id: &str, current: String) -> ApiError {
 /// `PUT /v1/lists/{id}`: the record is swapped by compare-and-swap, so concurrent updates each
 /// apply whole (the last one wins) and an update racing a delete cannot bring the list back;
 /// with `If-Match`, an update of a revision that is no longer current is refused (412).
-pub(crate) fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Response> {
+pub(crate) fn update_list(req: &Request, user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     owned_list(user, lists, id)?;
-    let content = validate_list(json_body(req)?)?;
+    let content = validate_list(json_body(req)?, settings.refresh_min_interval_secs)?;
     let if_match = req.header("if-match").map(str::to_owned);
     // The new rules go under their own nonce first; the record then flips to them.
     let stored = store_rules(lists, id, content.rules.as_deref())?;
@@ -340,6 +368,7 @@ pub(crate) fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> R
                 url,
                 secret: cur.webhook.as_ref().map_or_else(new_webhook_secret, |w| w.secret.clone()),
             }),
+            refresh_interval_secs: content.refresh_interval_secs,
             updated_at: now.clone(),
             ..cur.clone()
         };
@@ -362,6 +391,7 @@ pub(crate) fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> R
     // Subscription files carry the list's name: this node's copies are remade on next fetch.
     edge_store::caches::forget_list(id);
     let had_webhook = replaced.as_ref().is_some_and(|r| r.webhook.is_some());
+    let had_interval = replaced.as_ref().and_then(|r| r.refresh_interval_secs);
     // The rules before the ones just replaced go now (the replaced ones stay for readers that
     // began before this update).
     if let Some(old) = replaced.and_then(|r| r.previous_rules)
@@ -369,9 +399,21 @@ pub(crate) fn update_list(req: &Request, user: &User, lists: &Kv, id: &str) -> R
     {
         lists.delete_chunks(&old.prefix, old.chunks)?;
     }
+    edge_store::schedule::apply(lists, &list, had_interval, now_ms())?;
     // A secret made by this update (the list had no webhook) is shown this once.
     let new_secret = list.webhook.is_some() && !had_webhook;
-    Ok(Response::json(200, &list.view(content.rules.as_deref(), new_secret)).with_header("etag", list.etag()))
+    Ok(Response::json(200, &with_schedule(lists, list.view(content.rules.as_deref(), new_secret), &list)?)
+        .with_header("etag", list.etag()))
+}
+
+/// `view` of `list` with `nextRefreshAt`, when the list is on the refresh schedule.
+pub(crate) fn with_schedule(lists: &Kv, mut view: serde_json::Value, list: &ListRecord) -> Result<serde_json::Value> {
+    if list.refresh_interval_secs.is_some()
+        && let Some(due) = edge_store::schedule::next_due_of(lists, &list.id)?
+    {
+        view["nextRefreshAt"] = serde_json::Value::String(rfc3339(due));
+    }
+    Ok(view)
 }
 
 /// `DELETE /v1/lists/{id}`, with `If-Match` honoured ([`delete_owned_list`]).
@@ -432,6 +474,7 @@ pub(crate) fn remove_deleted_list(lists: &Kv, list: &ListRecord) -> Result<()> {
     lists.delete(&compile_lock_key(id))?;
     // Its finished jobs stay readable by id until the retention collector takes them.
     lists.delete(&list_jobs_key(id))?;
+    edge_store::schedule::remove(lists, id)?;
     lists.delete(&list_key(id))?;
     lists.remove_from_index(&user_lists_key(&list.owner), id)?;
     // This node's copies go too (other nodes' expire with their TTL).

@@ -8,8 +8,8 @@ use crate::http::{ChunkedBody, ReadError, Request, Response};
 use crate::{conditional, subscriptions};
 use edge_store::StoreError;
 use edge_store::job_ledger::{self, JobSettings};
-use edge_store::kv::{JsonUpdate, Kv, Update};
-use edge_store::ledger::{JobRecord, JobStatus};
+use edge_store::kv::{JsonUpdate, Kv};
+use edge_store::ledger::{JobCause, JobRecord, JobStatus};
 use edge_store::model::*;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -129,7 +129,7 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
         ListLists => list_lists(caller.user()?, lists),
         CreateList => create_list(req, caller.user()?, settings, lists),
         GetList { list } => get_list(caller.user()?, lists, &list),
-        UpdateList { list } => update_list(req, caller.user()?, lists, &list),
+        UpdateList { list } => update_list(req, caller.user()?, settings, lists, &list),
         DeleteList { list } => delete_list(req, caller.user()?, lists, &list),
         RequestCompile { list } => request_compile(caller.user()?, settings, lists, &list),
         GetCompiled { list } => get_compiled(req, caller.user()?, settings, lists, &list),
@@ -146,6 +146,7 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
         ListJobs => list_jobs(req, caller.user()?, lists),
         GetJob { job } => get_job(caller.user()?, lists, &job),
         ReplayJob { job } => replay_job(caller.user()?, settings, lists, &job),
+        RunRefreshes => run_refreshes(caller, settings, lists),
     }
 }
 

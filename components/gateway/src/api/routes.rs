@@ -51,6 +51,8 @@ pub enum Route {
     GetJob { job: String },
     /// `POST /v1/jobs/{job}/replay`
     ReplayJob { job: String },
+    /// `POST /v1/admin/refresh`
+    RunRefreshes,
 }
 
 impl Route {
@@ -141,6 +143,8 @@ impl Route {
             }
             (["v1", "preview"], "POST") => Preview,
             (["v1", "preview"], _) => return Err(method_not_allowed("POST")),
+            (["v1", "admin", "refresh"], "POST") => RunRefreshes,
+            (["v1", "admin", "refresh"], _) => return Err(method_not_allowed("POST")),
             (["v1", "jobs"], "GET") => ListJobs,
             (["v1", "jobs"], _) => return Err(method_not_allowed("GET")),
             (["v1", "jobs", id], m) => {
@@ -180,7 +184,7 @@ impl Route {
                 vec![(list, LIST_ID_PREFIX), (subscription, SUBSCRIPTION_ID_PREFIX)]
             }
             GetJob { job } | ReplayJob { job } => vec![(job, JOB_ID_PREFIX)],
-            Me | MyTokens | CreateUser | ListLists | CreateList | Preview | ListJobs => Vec::new(),
+            Me | MyTokens | CreateUser | ListLists | CreateList | Preview | ListJobs | RunRefreshes => Vec::new(),
         }
     }
 }

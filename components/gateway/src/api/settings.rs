@@ -18,6 +18,8 @@ pub struct Settings {
     /// Publish a sweep request from the request path at most this often (0: never; for hosts
     /// with no timer, such as Spin).
     pub request_sweep_secs: u64,
+    /// The shortest refresh interval a list may have, in seconds.
+    pub refresh_min_interval_secs: u64,
     /// Fetches one subscription may make per rate-limit window (0: no limit).
     pub subscription_rate_limit: u32,
     /// Subscription fetches one client address may make per rate-limit window (0: no limit).
@@ -56,6 +58,7 @@ impl Settings {
             subscription_max_age_secs: values.get(blocklist_model::variables::SUBSCRIPTION_MAX_AGE_SECS, 3600)?,
             subscription_expires_hours: edge_store::renditions::expires_hours(&values)?,
             public_base_url: values.get(blocklist_model::variables::PUBLIC_BASE_URL, String::new())?,
+            refresh_min_interval_secs: values.get(blocklist_model::variables::REFRESH_MIN_INTERVAL_SECS, 300)?,
         })
     }
 }

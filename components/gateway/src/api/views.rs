@@ -103,6 +103,8 @@ pub(crate) struct JobView<'a> {
     pub artifact: &'a Option<edge_store::ledger::Artifact>,
     pub replays: u32,
     pub notification: Option<NotificationView<'a>>,
+    /// `manual` or `schedule`.
+    pub cause: &'static str,
 }
 
 /// One attempt of a job.
@@ -164,6 +166,7 @@ impl<'a> JobView<'a> {
                 .collect(),
             artifact: &job.artifact,
             replays: job.replays,
+            cause: job.cause.name(),
             notification: job.notification.as_ref().map(|n| NotificationView {
                 event: &n.event,
                 delivery_id: &n.delivery_id,

@@ -235,7 +235,8 @@ fn view<'a>(
 }
 
 fn wanted<'a>(list: &'a ListRecord, format: Format, settings: &Settings) -> Wanted<'a> {
-    Wanted { list_id: &list.id, format, title: &list.name, expires_hours: settings.subscription_expires_hours }
+    let expires_hours = list.expires_hours(settings.subscription_expires_hours);
+    Wanted { list_id: &list.id, format, title: &list.name, expires_hours }
 }
 
 /// The caller's list and its current artifact, if compiled: what subscription views show.
