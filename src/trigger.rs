@@ -88,6 +88,9 @@ pub struct Trigger {
     running: Mutex<HashMap<usize, jobqueue::Message>>,
 }
 
+/// A sweep running longer than this is logged (and again each time this passes).
+const SLOW_SWEEP: Duration = Duration::from_secs(5);
+
 /// How long an idle worker waits before looking again (messages published by other hosts
 /// sharing a Redis queue, and retries coming due, are found by looking).
 const POLL: Duration = Duration::from_millis(200);
@@ -322,7 +325,21 @@ impl Trigger {
             if self.stopping() {
                 return;
             }
-            if let Err(e) = self.deliver(usize::MAX, SWEEP_MESSAGE).await {
+            // A sweep that takes long holds up the next ones (retries, webhook deliveries,
+            // scheduled refreshes): say so while it runs.
+            let sweep = self.deliver(usize::MAX, SWEEP_MESSAGE);
+            tokio::pin!(sweep);
+            let started = Instant::now();
+            let swept = loop {
+                match tokio::time::timeout(SLOW_SWEEP, &mut sweep).await {
+                    Ok(r) => break r,
+                    Err(_) => tracing::warn!(
+                        secs = started.elapsed().as_secs(),
+                        "a sweep is still running; the next sweeps wait for it"
+                    ),
+                }
+            };
+            if let Err(e) = swept {
                 tracing::warn!(error = %e, "sweep failed");
             }
             let (queue, keep) = (self.queue.clone(), self.config.dead_keep);

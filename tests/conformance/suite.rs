@@ -5,8 +5,10 @@
 //!
 //! The host under test must run with a rate limit of [`RATE_LIMIT`] requests per 60 s.
 
+use crate::common::http_server::{Reply, Server};
 use crate::common::{Api, error_of};
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The rate limit hosts under test are configured with (requests per user per 60 s).
@@ -17,6 +19,34 @@ pub struct Target {
     pub name: String,
     pub api: Api,
     pub admin: String,
+    /// An upstream list server the host may fetch from, with refresh intervals of 1 s allowed:
+    /// the scheduled-refresh scenario runs only with one (hosts this suite starts; a
+    /// deployment cannot reach it).
+    pub upstream: Option<Upstream>,
+}
+
+/// A local upstream list whose content a scenario sets.
+pub struct Upstream {
+    server: Server,
+    content: Arc<Mutex<String>>,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let content = Arc::new(Mutex::new(String::new()));
+        let c = content.clone();
+        let server = Server::start(move |_| Reply::text(200, c.lock().unwrap().clone()));
+        Upstream { server, content }
+    }
+
+    /// `host:port`, for the host's allowed outbound hosts.
+    pub fn addr(&self) -> &str {
+        &self.server.addr
+    }
+
+    fn set(&self, content: &str) {
+        *self.content.lock().unwrap() = content.to_owned();
+    }
 }
 
 impl Target {
@@ -69,6 +99,45 @@ pub fn run(target: &Target) {
         let started = Instant::now();
         scenario(target);
         eprintln!("[{}] conformance: {name}: passed in {:?}", target.name, started.elapsed());
+    }
+    if let Some(upstream) = &target.upstream {
+        let started = Instant::now();
+        scheduled_refresh(target, upstream);
+        eprintln!("[{}] conformance: scheduled refresh: passed in {:?}", target.name, started.elapsed());
+    }
+}
+
+/// A list on a 1 s schedule follows its upstream, driven by `POST /v1/admin/refresh` as an
+/// external scheduler would (under Spin, with no timer, that or request-path sweeps drive it).
+fn scheduled_refresh(t: &Target, upstream: &Upstream) {
+    let (_, token) = t.user("scheduled");
+    upstream.set("||first.example^\n");
+    let body = json!({
+        "name": "scheduled",
+        "config": {"name": "scheduled", "sources": [{"source": format!("http://{}/list.txt", upstream.addr())}]},
+        "refreshIntervalSecs": 1,
+    });
+    let r = t.api.post("/v1/lists", &token).json(&body).send().unwrap();
+    assert_eq!(r.status(), 201, "[{}] creating a scheduled list", t.name);
+    let created: Value = r.json().unwrap();
+    let list = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["refreshIntervalSecs"], 1, "[{}] {created}", t.name);
+    for rule in ["||first.example^", "||second.example^"] {
+        if rule.starts_with("||second") {
+            upstream.set("||second.example^\n");
+        }
+        // Slowly enough for the rate limit (60 requests per 60 s per user).
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let r = t.api.post("/v1/admin/refresh", &t.admin).send().unwrap();
+            assert_eq!(r.status(), 200, "[{}] POST /v1/admin/refresh", t.name);
+            let r = t.api.get(&format!("/v1/lists/{list}/compiled"), &token).send().unwrap();
+            if r.status() == 200 && r.text().unwrap().contains(rule) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "[{}] the schedule did not compile {rule} within 40 s", t.name);
+            std::thread::sleep(Duration::from_millis(700));
+        }
     }
 }
 
