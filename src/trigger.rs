@@ -345,7 +345,9 @@ impl Trigger {
             let (queue, keep) = (self.queue.clone(), self.config.dead_keep);
             match tokio::task::spawn_blocking(move || queue.prune_dead(keep)).await {
                 Ok(Ok(0)) => {}
-                Ok(Ok(n)) => tracing::info!(deleted = n, kept = keep, "deleted the oldest dead messages of the job queue"),
+                Ok(Ok(n)) => {
+                    tracing::info!(deleted = n, kept = keep, "deleted the oldest dead messages of the job queue")
+                }
                 Ok(Err(e)) => tracing::warn!(error = %e, "could not prune the job queue's dead messages"),
                 Err(e) => tracing::warn!(error = %e, "pruning the job queue's dead messages failed"),
             }

@@ -8,11 +8,6 @@ mod common;
 use common::{ADMIN_TOKEN, Host, error_of};
 use serde_json::{Value, json};
 
-/// Every key of the `lists` store of the data directory `dir` (the host stopped).
-fn all_keys(dir: &std::path::Path) -> Vec<String> {
-    keyvalue_sqlite::Store::open(dir.join("data.sqlite3")).unwrap().all_keys("lists").unwrap()
-}
-
 #[test]
 fn a_user_lists_and_revokes_its_tokens() {
     let h = Host::start(&[]);
@@ -71,7 +66,7 @@ fn a_token_issued_before_token_indexes_is_listed_once_used() {
     // As an earlier version stored it: a token record with no `indexed`, and no index.
     let hash = common::sha256_hex(token.as_bytes());
     {
-        let store = keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap();
+        let store = common::data_store(dir.path());
         let record = json!({"userId": user, "sha256": hash, "createdAt": "2026-11-01T00:00:00.000Z"});
         store.set("lists", &format!("token/{hash}"), record.to_string().as_bytes()).unwrap();
         store.delete("lists", &format!("user-tokens/{user}")).unwrap();
@@ -112,7 +107,7 @@ fn an_admin_deletes_a_user_with_everything_it_owns() {
 
     // Nothing of alice's is left in the store but her finished job's ledger record (whose
     // retention is the ledger's).
-    let keys = all_keys(dir.path());
+    let keys = common::stored_keys(dir.path(), "lists");
     let left: Vec<&String> = keys
         .iter()
         .filter(|k| [&alice, &compiled_list, &other_list].iter().any(|id| k.contains(id.as_str())))
@@ -136,7 +131,7 @@ fn interrupted_creates_and_deletes_are_finished_by_the_next_listing() {
     // that reserved an id in the index and stopped before writing the record.
     let ghost = "l_0123456789abcdef01234567";
     {
-        let store = keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap();
+        let store = common::data_store(dir.path());
         let key = format!("list/{deleting}");
         let mut record: Value = serde_json::from_slice(&store.get("lists", &key).unwrap().unwrap()).unwrap();
         record["deletedAt"] = json!("2026-12-01T00:00:00.000Z");
@@ -155,10 +150,10 @@ fn interrupted_creates_and_deletes_are_finished_by_the_next_listing() {
     let ids: Vec<&str> = listed["lists"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [kept.as_str(), created.as_str()]);
     h.kill();
-    let keys = all_keys(dir.path());
+    let keys = common::stored_keys(dir.path(), "lists");
     let left: Vec<&String> = keys.iter().filter(|k| k.contains(&deleting) || k.contains(ghost)).collect();
     assert!(left.is_empty(), "what the interrupted delete left was removed: {left:?}");
-    let store = keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap();
+    let store = common::data_store(dir.path());
     let index: Vec<String> =
         serde_json::from_slice(&store.get("lists", &format!("user-lists/{user}")).unwrap().unwrap()).unwrap();
     assert_eq!(index, [kept, created]);

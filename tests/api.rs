@@ -248,7 +248,7 @@ fn dedupe_window_expires() {
 /// components/gateway/src/model.rs): metadata at `compiled/{id}`, chunks under
 /// `compiled/{id}/{etag}/{n}`, in the `lists` store.
 fn seed_compiled(h: &Host, list_id: &str, body: &[u8]) -> String {
-    let db = keyvalue_sqlite::Store::open(h.data_dir.join("data.sqlite3")).unwrap();
+    let db = common::data_store(&h.data_dir);
     let etag = hex::encode(Sha256::digest(body));
     let chunks: Vec<&[u8]> = body.chunks(512 * 1024).collect();
     for (i, c) in chunks.iter().enumerate() {

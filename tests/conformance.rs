@@ -20,7 +20,7 @@ fn host_args(extra: &[&str]) -> Vec<String> {
 }
 
 fn run_against_host(name: &str, extra: &[&str]) {
-    let upstream = suite::Upstream::start();
+    let upstream = common::http_server::Upstream::start("");
     let mut args = host_args(extra);
     args.extend(["--refresh-min-interval-secs", "1", "--allowed-outbound-hosts", upstream.addr()].map(String::from));
     let h = Host::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -156,7 +156,7 @@ fn spin_up_spin_toml() {
     // One node with SQLite stores; then the shared configuration, its stores in Redis.
     for config in ["sqlite.toml", "redis.toml"] {
         let redis = jobqueue::testing::RedisServer::new();
-        let upstream = suite::Upstream::start();
+        let upstream = common::http_server::Upstream::start("");
         let up = spin_up(&spin, &redis.url(), config, upstream.addr());
         let name = format!("spin up, runtime-config/{config}");
         suite::run(&Target { name, api: Api::new(&up.base), admin: ADMIN_TOKEN.into(), upstream: Some(upstream) });

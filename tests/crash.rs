@@ -31,7 +31,7 @@ enum Op {
 
 /// The ids of every job in the store's ledger (the host stopped).
 fn job_ids(dir: &Path) -> Vec<String> {
-    let store = keyvalue_sqlite::Store::open(dir.join("data.sqlite3")).unwrap();
+    let store = common::data_store(dir);
     store.all_keys("lists").unwrap().iter().filter_map(|k| k.strip_prefix("job/")).map(str::to_owned).collect()
 }
 

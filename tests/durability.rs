@@ -65,7 +65,7 @@ fn stopped_service() -> (tempfile::TempDir, String) {
         h.kill();
         token
     };
-    drop(keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap());
+    drop(common::data_store(dir.path()));
     drop(jobqueue::SqliteQueue::open(dir.path().join("queue.sqlite3")).unwrap());
     for db in ["data.sqlite3", "queue.sqlite3"] {
         let wal = dir.path().join(format!("{db}-wal"));
@@ -117,7 +117,7 @@ fn a_fresh_directory_is_initialised_and_recognised_at_the_next_start() {
     // data served, a service id recorded.
     std::fs::remove_file(data.join("service.json")).unwrap();
     {
-        let store = keyvalue_sqlite::Store::open(data.join("data.sqlite3")).unwrap();
+        let store = common::data_store(&data);
         assert!(store.get("blocklist-edge:service", "service").unwrap().is_some(), "the record is where it is said");
         store.delete("blocklist-edge:service", "service").unwrap();
     }

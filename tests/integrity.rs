@@ -142,7 +142,7 @@ fn a_corrupt_index_is_an_error_and_is_not_overwritten() {
     // The owner's index of lists, damaged on disk while the host is down.
     let index = format!("user-lists/{user_id}");
     {
-        let store = keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap();
+        let store = common::data_store(dir.path());
         assert!(store.get("lists", &index).unwrap().is_some(), "the index is where the model says");
         store.set("lists", &index, b"not json").unwrap();
     }
@@ -156,7 +156,7 @@ fn a_corrupt_index_is_an_error_and_is_not_overwritten() {
     assert_eq!(status, 500, "{message}");
     assert!(message.contains("corrupt"), "{message}");
     h.kill();
-    let store = keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap();
+    let store = common::data_store(dir.path());
     assert_eq!(store.get("lists", &index).unwrap().as_deref(), Some(&b"not json"[..]), "the index was left as found");
 }
 

@@ -268,7 +268,7 @@ fn kill_9_mid_run_loses_no_job(backend: Backend) {
     std::thread::sleep(Duration::from_millis(150));
     h.kill();
     // The kill landed mid-attempt: the ledger the dead host left has a job running.
-    let store = keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap();
+    let store = common::data_store(dir.path());
     let running = jobs
         .iter()
         .filter(|j| {

@@ -12,17 +12,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Every key of `bucket` in the data directory `dir`.
-fn keys(dir: &Path, bucket: &str) -> Vec<String> {
-    keyvalue_sqlite::Store::open(dir.join("data.sqlite3")).unwrap().all_keys(bucket).unwrap()
-}
-
 /// Polls until `check` (given the `lists` store's keys) returns `None`; fails with its last
 /// complaint after `within`.
 fn eventually(dir: &Path, within: Duration, mut check: impl FnMut(&[String]) -> Option<String>) -> Vec<String> {
     let deadline = Instant::now() + within;
     loop {
-        let keys = keys(dir, "lists");
+        let keys = common::stored_keys(dir, "lists");
         match check(&keys) {
             None => return keys,
             Some(why) => assert!(Instant::now() < deadline, "{why}\nkeys ({}):\n{}", keys.len(), keys.join("\n")),
@@ -76,7 +71,11 @@ fn two_thousand_compiles_and_five_hundred_deleted_lists_leave_a_bounded_store() 
         }
         h.wait_job(&token, &last_job, "done");
         if burst % 10 == 9 {
-            eprintln!("{} compiles requested; {} keys in the store", (burst + 1) * 50, keys(&h.data_dir, "lists").len());
+            eprintln!(
+                "{} compiles requested; {} keys in the store",
+                (burst + 1) * 50,
+                common::stored_keys(&h.data_dir, "lists").len()
+            );
         }
     }
 
@@ -94,7 +93,7 @@ fn two_thousand_compiles_and_five_hundred_deleted_lists_leave_a_bounded_store() 
         assert_eq!(h.delete(&format!("/v1/lists/{id}"), &token).send().unwrap().status(), 204);
         deleted.insert(id);
     }
-    eprintln!("500 lists created and deleted; {} keys in the store", keys(&h.data_dir, "lists").len());
+    eprintln!("500 lists created and deleted; {} keys in the store", common::stored_keys(&h.data_dir, "lists").len());
 
     // Every job finishes, then the collector leaves: the kept list's newest five jobs, nothing
     // of any deleted list, and a store of a few dozen keys.
@@ -157,10 +156,12 @@ fn what_a_crash_between_two_writes_leaves_is_collected() {
         assert!(sent.is_err(), "the host died before answering ({failpoint})");
         assert!(h.wait_exit(Duration::from_secs(10)).is_some());
     }
-    let before = keys(dir.path(), "lists");
+    let before = common::stored_keys(dir.path(), "lists");
     let orphans = |keys: &[String]| -> Vec<String> {
         keys.iter()
-            .filter(|k| k.starts_with("list/") && !k.ends_with(list.as_str()) || k.starts_with("rules/") && !k.contains(&list))
+            .filter(|k| {
+                k.starts_with("list/") && !k.ends_with(list.as_str()) || k.starts_with("rules/") && !k.contains(&list)
+            })
             .cloned()
             .collect()
     };
@@ -193,7 +194,9 @@ fn counters_of_past_rate_limit_windows_are_deleted() {
         assert_eq!(h.get("/v1/me", &token).send().unwrap().status(), 200);
         assert_eq!(error_of(h.get("/v1/me", "wrong-token").send().unwrap()).0, 401);
     }
-    let counters = |dir: &Path| keys(dir, "default").into_iter().filter(|k| k.starts_with("rl/")).collect::<Vec<_>>();
+    let counters = |dir: &Path| {
+        common::stored_keys(dir, "default").into_iter().filter(|k| k.starts_with("rl/")).collect::<Vec<_>>()
+    };
     assert!(!counters(&h.data_dir).is_empty(), "the limiter counts in the data store");
     // The users stop. Their counters are never read again four windows later; the collector
     // must have deleted them by then (and keep doing so).
@@ -219,7 +222,14 @@ fn the_queue_keeps_only_the_newest_dead_messages() {
     let url = format!("http://localhost:{}/list.txt", closed.local_addr().unwrap().port());
     drop(closed);
     let mut flags = retention_flags();
-    flags.extend(["--job-max-attempts", "1", "--queue-dead-keep", "2", "--allowed-outbound-hosts", "http://localhost:*"]);
+    flags.extend([
+        "--job-max-attempts",
+        "1",
+        "--queue-dead-keep",
+        "2",
+        "--allowed-outbound-hosts",
+        "http://localhost:*",
+    ]);
     let h = Host::start(&flags);
     let (_, token) = h.create_user("owner");
     let config = json!({"name": "remote", "sources": [{"source": url}]});

@@ -6,37 +6,31 @@
 
 mod common;
 
-use common::http_server::{Reply, Server};
+use common::http_server::Upstream;
 use common::{ADMIN_TOKEN, Host, error_of};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// An upstream list whose content the test sets.
-struct Upstream {
-    server: Server,
-    content: Arc<Mutex<String>>,
+/// A list of `upstream`'s file with a refresh interval of `interval` (JSON, as sent).
+fn scheduled_list(upstream: &Upstream, name: &str, interval: Value) -> Value {
+    json!({
+        "name": name,
+        "config": {"name": name, "sources": [{"source": upstream.server.url("/list.txt")}]},
+        "refreshIntervalSecs": interval,
+    })
 }
 
-impl Upstream {
-    fn start(content: &str) -> Upstream {
-        let content = Arc::new(Mutex::new(content.to_owned()));
-        let c = content.clone();
-        let server = Server::start(move |_| Reply::text(200, c.lock().unwrap().clone()));
-        Upstream { server, content }
-    }
-
-    fn set(&self, content: &str) {
-        *self.content.lock().unwrap() = content.to_owned();
-    }
-
-    fn list(&self, name: &str, interval: Value) -> Value {
-        json!({
-            "name": name,
-            "config": {"name": name, "sources": [{"source": self.server.url("/list.txt")}]},
-            "refreshIntervalSecs": interval,
-        })
-    }
+/// A host that may fetch from `upstream`, with refresh intervals of 1 s allowed and a sweep
+/// every `sweep_ms`.
+fn host_with_schedules(upstream: &Upstream, sweep_ms: &str) -> Host {
+    Host::start(&[
+        "--refresh-min-interval-secs",
+        "1",
+        "--sweep-interval-ms",
+        sweep_ms,
+        "--allowed-outbound-hosts",
+        upstream.addr(),
+    ])
 }
 
 fn create(h: &Host, token: &str, body: &Value) -> Value {
@@ -63,7 +57,7 @@ fn wait_compiled_with(h: &Host, token: &str, list: &str, rule: &str) -> String {
 
 /// The causes of the jobs of `list` in the store.
 fn job_causes(h: &Host, list: &str) -> Vec<String> {
-    let store = keyvalue_sqlite::Store::open(h.data_dir.join("data.sqlite3")).unwrap();
+    let store = common::data_store(&h.data_dir);
     store
         .all_keys("lists")
         .unwrap()
@@ -78,16 +72,9 @@ fn job_causes(h: &Host, list: &str) -> Vec<String> {
 #[test]
 fn a_scheduled_list_follows_its_upstream_without_being_asked() {
     let upstream = Upstream::start("||one.example^\n");
-    let h = Host::start(&[
-        "--refresh-min-interval-secs",
-        "1",
-        "--sweep-interval-ms",
-        "100",
-        "--allowed-outbound-hosts",
-        &upstream.server.addr,
-    ]);
+    let h = host_with_schedules(&upstream, "100");
     let (_, token) = h.create_user("owner");
-    let created = create(&h, &token, &upstream.list("remote", json!(2)));
+    let created = create(&h, &token, &scheduled_list(&upstream, "remote", json!(2)));
     let list = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["refreshIntervalSecs"], 2, "{created}");
     assert!(created["nextRefreshAt"].is_string(), "{created}");
@@ -108,7 +95,7 @@ fn a_scheduled_list_follows_its_upstream_without_being_asked() {
     // Off the schedule: the sweeper and the admin endpoint find nothing to refresh.
     let r = h
         .put(&format!("/v1/lists/{list}"), &token)
-        .json(&upstream.list("remote", json!(0)))
+        .json(&scheduled_list(&upstream, "remote", json!(0)))
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -121,20 +108,21 @@ fn a_scheduled_list_follows_its_upstream_without_being_asked() {
 #[test]
 fn refresh_intervals_are_checked() {
     let upstream = Upstream::start("||one.example^\n");
-    let h = Host::start(&["--allowed-outbound-hosts", &upstream.server.addr]);
+    let h = Host::start(&["--allowed-outbound-hosts", upstream.addr()]);
     let (_, token) = h.create_user("owner");
     for (body, why) in [
         (json!({"name": "r", "rules": "||a.example^\n", "refreshIntervalSecs": 600}), "needs a list with a `config`"),
-        (upstream.list("short", json!(60)), "between 300 and 2592000"),
-        (upstream.list("long", json!(31 * 86_400)), "between 300 and 2592000"),
+        (scheduled_list(&upstream, "short", json!(60)), "between 300 and 2592000"),
+        (scheduled_list(&upstream, "long", json!(31 * 86_400)), "between 300 and 2592000"),
     ] {
         let (status, code, message) = error_of(h.post("/v1/lists", &token).json(&body).send().unwrap());
         assert_eq!((status, code.as_str()), (400, "bad_request"), "{body}");
         assert!(message.contains(why), "{message}");
     }
-    let (status, _, _) = error_of(h.post("/v1/lists", &token).json(&upstream.list("text", json!("daily"))).send().unwrap());
+    let (status, _, _) =
+        error_of(h.post("/v1/lists", &token).json(&scheduled_list(&upstream, "text", json!("daily"))).send().unwrap());
     assert_eq!(status, 400);
-    let none = create(&h, &token, &upstream.list("zero", json!(0)));
+    let none = create(&h, &token, &scheduled_list(&upstream, "zero", json!(0)));
     assert!(none["refreshIntervalSecs"].is_null(), "{none}");
     let rules = create(&h, &token, &json!({"name": "r", "rules": "||a.example^\n", "refreshIntervalSecs": 0}));
     assert!(rules["refreshIntervalSecs"].is_null(), "{rules}");
@@ -143,11 +131,16 @@ fn refresh_intervals_are_checked() {
 #[test]
 fn lists_with_the_same_interval_are_spread_over_it() {
     let upstream = Upstream::start("||one.example^\n");
-    let h = Host::start(&["--allowed-outbound-hosts", &upstream.server.addr, "--rate-limit", "1000000"]);
+    let h = Host::start(&["--allowed-outbound-hosts", upstream.addr(), "--rate-limit", "1000000"]);
     let (_, token) = h.create_user("owner");
     let before = std::time::SystemTime::now();
     let due: std::collections::BTreeSet<String> = (0..30)
-        .map(|i| create(&h, &token, &upstream.list(&format!("l{i}"), json!(600)))["nextRefreshAt"].as_str().unwrap().to_owned())
+        .map(|i| {
+            create(&h, &token, &scheduled_list(&upstream, &format!("l{i}"), json!(600)))["nextRefreshAt"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     // 30 lists made within a second or two, due at 30 different moments of the next 10 minutes.
     assert_eq!(due.len(), 30, "{due:?}");
@@ -166,16 +159,9 @@ fn lists_with_the_same_interval_are_spread_over_it() {
 fn an_external_scheduler_drives_refreshes_where_no_timer_runs() {
     let upstream = Upstream::start("||one.example^\n");
     // The sweeper's timer is as good as off (it ticks once at the start).
-    let h = Host::start(&[
-        "--refresh-min-interval-secs",
-        "1",
-        "--sweep-interval-ms",
-        "3600000",
-        "--allowed-outbound-hosts",
-        &upstream.server.addr,
-    ]);
+    let h = host_with_schedules(&upstream, "3600000");
     let (_, token) = h.create_user("owner");
-    let list = create(&h, &token, &upstream.list("remote", json!(1)))["id"].as_str().unwrap().to_owned();
+    let list = create(&h, &token, &scheduled_list(&upstream, "remote", json!(1)))["id"].as_str().unwrap().to_owned();
     assert_eq!(error_of(h.post("/v1/admin/refresh", &token).send().unwrap()).0, 403, "admins only");
     // Called as a cron line would, until the list is due (within its 1 s interval).
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -155,7 +155,7 @@ fn a_receiver_that_never_accepts_fails_the_delivery_after_the_last_attempt_and_t
 
     // Settled deliveries leave the sweeper's index with their finished jobs.
     h.kill();
-    let store = keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap();
+    let store = common::data_store(dir.path());
     for key in store.all_keys("lists").unwrap().iter().filter(|k| k.starts_with("jobs-active/")) {
         let ids: Vec<String> = serde_json::from_slice(&store.get("lists", key).unwrap().unwrap()).unwrap();
         assert!(!ids.contains(&refused_job) && !ids.contains(&gone_job), "{key}: {ids:?}");
@@ -186,7 +186,7 @@ fn a_crash_between_done_and_the_post_loses_no_event() {
     drop(h);
     assert_eq!(got.lock().unwrap().len(), 0, "the host died before any POST");
     let job = {
-        let store = keyvalue_sqlite::Store::open(dir.path().join("data.sqlite3")).unwrap();
+        let store = common::data_store(dir.path());
         let keys = store.all_keys("lists").unwrap();
         let jobs: Vec<&str> = keys.iter().filter_map(|k| k.strip_prefix("job/")).collect();
         assert_eq!(jobs.len(), 1, "{jobs:?}");

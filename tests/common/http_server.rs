@@ -83,6 +83,32 @@ impl Server {
     }
 }
 
+/// A list server whose content the test sets: every path answers it (`200`, `text/plain`).
+pub struct Upstream {
+    pub server: Server,
+    content: Arc<Mutex<String>>,
+}
+
+impl Upstream {
+    /// Serves `content` until [`Upstream::set`] changes it.
+    pub fn start(content: &str) -> Upstream {
+        let content = Arc::new(Mutex::new(content.to_owned()));
+        let c = content.clone();
+        let server = Server::start(move |_| Reply::text(200, c.lock().unwrap().clone()));
+        Upstream { server, content }
+    }
+
+    /// What every request gets from now on.
+    pub fn set(&self, content: &str) {
+        *self.content.lock().unwrap() = content.to_owned();
+    }
+
+    /// `ip:port`, for a host's `--allowed-outbound-hosts`.
+    pub fn addr(&self) -> &str {
+        &self.server.addr
+    }
+}
+
 fn serve(stream: TcpStream, handler: &dyn Fn(&Request) -> Reply) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();

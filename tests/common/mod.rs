@@ -18,6 +18,17 @@ pub use client::{Api, error_of, gunzip, sha256_hex};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
+/// The key-value store of data directory `dir` (`data.sqlite3`), opened beside any host
+/// running on it: what tests read to see what is stored.
+pub fn data_store(dir: &Path) -> keyvalue_sqlite::Store {
+    keyvalue_sqlite::Store::open(dir.join("data.sqlite3")).unwrap()
+}
+
+/// Every key of `bucket` in the data directory `dir`.
+pub fn stored_keys(dir: &Path, bucket: &str) -> Vec<String> {
+    data_store(dir).all_keys(bucket).unwrap()
+}
+
 /// `up` flags for tests that crash or kill hosts mid-job, with `max_lists` lists per user: short
 /// job deadlines (so a claim left by a crash runs out in seconds), a busy sweeper, and a rate
 /// limit no test reaches.

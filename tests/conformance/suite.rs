@@ -5,10 +5,9 @@
 //!
 //! The host under test must run with a rate limit of [`RATE_LIMIT`] requests per 60 s.
 
-use crate::common::http_server::{Reply, Server};
+use crate::common::http_server::Upstream;
 use crate::common::{Api, error_of};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The rate limit hosts under test are configured with (requests per user per 60 s).
@@ -23,30 +22,6 @@ pub struct Target {
     /// the scheduled-refresh scenario runs only with one (hosts this suite starts; a
     /// deployment cannot reach it).
     pub upstream: Option<Upstream>,
-}
-
-/// A local upstream list whose content a scenario sets.
-pub struct Upstream {
-    server: Server,
-    content: Arc<Mutex<String>>,
-}
-
-impl Upstream {
-    pub fn start() -> Upstream {
-        let content = Arc::new(Mutex::new(String::new()));
-        let c = content.clone();
-        let server = Server::start(move |_| Reply::text(200, c.lock().unwrap().clone()));
-        Upstream { server, content }
-    }
-
-    /// `host:port`, for the host's allowed outbound hosts.
-    pub fn addr(&self) -> &str {
-        &self.server.addr
-    }
-
-    fn set(&self, content: &str) {
-        *self.content.lock().unwrap() = content.to_owned();
-    }
 }
 
 impl Target {

@@ -91,7 +91,8 @@ pub fn handle(payload: &[u8]) -> Result<(), Error> {
                     r.requeued, r.deliveries, r.examined
                 );
             }
-            let due = edge_store::schedule::run_due(&lists, &settings, now_ms()).map_err(platform("scheduled refreshes"))?;
+            let due =
+                edge_store::schedule::run_due(&lists, &settings, now_ms()).map_err(platform("scheduled refreshes"))?;
             if !due.queued.is_empty() {
                 eprintln!("compile: {} scheduled refreshes queued", due.queued.len());
             }

@@ -228,16 +228,12 @@ pub const MAX_DEAD_LISTED: usize = 1_000;
 
 fn index_add(lists: &Kv, key: &str, id: &str, cap: Option<usize>) -> Result<(), StoreError> {
     lists.update_json(key, |ids: Option<Vec<String>>| {
-        let mut ids = ids.unwrap_or_default();
+        let ids = ids.unwrap_or_default();
         if ids.iter().any(|x| x == id) {
             return JsonUpdate::Keep(());
         }
-        ids.push(id.to_owned());
-        if let Some(cap) = cap {
-            let excess = ids.len().saturating_sub(cap);
-            ids.drain(..excess);
-        }
-        JsonUpdate::Write(ids, ())
+        let (kept, _dropped) = blocklist_model::retention::keep_newest(ids, id, cap.unwrap_or(usize::MAX));
+        JsonUpdate::Write(kept, ())
     })
 }
 

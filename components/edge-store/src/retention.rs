@@ -282,15 +282,15 @@ fn check(lists: &Kv, seen: &mut Records, key: &str, retention: &Retention, now_m
         KeyKind::OfUser { user } => unreferenced(lists.get(&user_key(user))?.is_none()),
         KeyKind::CompiledChunk { list, etag } => unreferenced(
             seen.live_list(lists, list)?.is_none()
-                || !seen.compiled(lists, list)?.is_some_and(|m| {
-                    m.etag == etag || m.previous.as_ref().is_some_and(|p| p.etag == etag)
-                }),
+                || !seen
+                    .compiled(lists, list)?
+                    .is_some_and(|m| m.etag == etag || m.previous.as_ref().is_some_and(|p| p.etag == etag)),
         ),
         KeyKind::RenditionChunk { list, format, build } => unreferenced(
             seen.live_list(lists, list)?.is_none()
-                || !seen.rendition(lists, list, format)?.is_some_and(|m| {
-                    m.build == build || m.previous.as_ref().is_some_and(|p| p.build == build)
-                }),
+                || !seen
+                    .rendition(lists, list, format)?
+                    .is_some_and(|m| m.build == build || m.previous.as_ref().is_some_and(|p| p.build == build)),
         ),
         KeyKind::Subscription => match lists.get_json::<SubscriptionRecord>(key)? {
             Some(s) => unreferenced(seen.live_list(lists, &s.list_id)?.is_none()),

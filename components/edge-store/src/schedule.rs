@@ -12,7 +12,12 @@ pub use blocklist_model::schedule::*;
 
 /// Puts `list` on the schedule, or takes it off if it has no refresh interval. A list already
 /// on it keeps its due time when its interval is unchanged (`previous_interval_secs`).
-pub fn apply(lists: &Kv, list: &ListRecord, previous_interval_secs: Option<u64>, now_ms: u64) -> Result<(), StoreError> {
+pub fn apply(
+    lists: &Kv,
+    list: &ListRecord,
+    previous_interval_secs: Option<u64>,
+    now_ms: u64,
+) -> Result<(), StoreError> {
     match list.refresh_interval_secs {
         None => remove(lists, &list.id),
         Some(secs) => {

@@ -137,7 +137,10 @@ mod tests {
             classify("rendition/l_1/hosts/b7.gz/2"),
             KeyKind::RenditionChunk { list: "l_1", format: "hosts", build: "b7" }
         );
-        assert_eq!(classify("rendition/l_1/hosts/b7/0"), KeyKind::RenditionChunk { list: "l_1", format: "hosts", build: "b7" });
+        assert_eq!(
+            classify("rendition/l_1/hosts/b7/0"),
+            KeyKind::RenditionChunk { list: "l_1", format: "hosts", build: "b7" }
+        );
         assert_eq!(classify("subscription/s_1"), KeyKind::Subscription);
         assert_eq!(classify("sub-token/ff"), KeyKind::SubscriptionToken { sha256: "ff" });
         assert_eq!(classify("job/j_1"), KeyKind::Job);

@@ -7,8 +7,7 @@ use super::*;
 pub(crate) fn request_compile(user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     let list = owned_list(user, lists, id)?;
     let window_ms = settings.dedupe_secs.saturating_mul(1000);
-    let requested =
-        job_ledger::request_compile(lists, &settings.jobs, &list, JobCause::Manual, window_ms, now_ms())?;
+    let requested = job_ledger::request_compile(lists, &settings.jobs, &list, JobCause::Manual, window_ms, now_ms())?;
     Ok(match requested {
         job_ledger::Requested::AlreadyQueued(job_id) => {
             Response::json(202, &CompileAccepted { status: "already_queued", job_id: &job_id, list_id: id })

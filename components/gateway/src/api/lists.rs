@@ -311,7 +311,8 @@ pub(crate) fn read_rules(lists: &Kv, list: ListRecord) -> Result<(ListRecord, Op
 
 pub(crate) fn get_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     let (list, rules) = read_rules(lists, owned_list(user, lists, id)?)?;
-    Ok(Response::json(200, &with_schedule(lists, list.view(rules.as_deref(), false), &list)?).with_header("etag", list.etag()))
+    Ok(Response::json(200, &with_schedule(lists, list.view(rules.as_deref(), false), &list)?)
+        .with_header("etag", list.etag()))
 }
 
 /// Why an update or a delete did not apply.
