@@ -325,6 +325,17 @@ pub struct UpArgs {
     /// The shortest refresh interval (`refreshIntervalSecs`) a list may have, in seconds.
     #[arg(long, env = "BLOCKLIST_EDGE_REFRESH_MIN_INTERVAL_SECS", default_value_t = 300)]
     pub refresh_min_interval_secs: u64,
+    /// Published versions kept per list (for diffs and rollback).
+    #[arg(long, env = "BLOCKLIST_EDGE_VERSIONS_KEPT", default_value_t = 5)]
+    pub versions_kept: u32,
+    /// The publish guard: a compile of an unchanged list (a scheduled refresh) whose result lost
+    /// more than this share of the published list's rules, in percent, is held, not published
+    /// (100: never); a list may set its own (`publishGuard`).
+    #[arg(long, env = "BLOCKLIST_EDGE_PUBLISH_GUARD_MAX_SHRINK_PERCENT", default_value_t = 50)]
+    pub publish_guard_max_shrink_percent: u32,
+    /// The publish guard: such a compile with fewer rules than this is held (0: never).
+    #[arg(long, env = "BLOCKLIST_EDGE_PUBLISH_GUARD_MIN_RULES", default_value_t = 0)]
+    pub publish_guard_min_rules: u32,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "BLOCKLIST_EDGE_LOG_JSON")]
     pub log_json: bool,

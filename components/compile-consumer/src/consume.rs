@@ -3,9 +3,11 @@
 use crate::blocklist::compiler::compiler;
 use edge_store::StoreError;
 use edge_store::job_ledger::{self, JobSettings, Message};
-use edge_store::kv::{JsonUpdate, Kv};
+use blocklist_model::publish::{HeldCandidate, HoldReason, StoredArtifact, VersionCause};
+use edge_store::kv::Kv;
 use edge_store::ledger::{Artifact, Claim, JobRecord, JobStatus, Skip};
 use edge_store::model::*;
+use edge_store::publish::{Candidate, Installed, PublishSettings};
 use sha2::{Digest, Sha256};
 
 /// Why a message failed, for the trigger to retry it (logged; the ledger has the job's side).
@@ -54,16 +56,10 @@ fn platform(context: impl Into<String>) -> impl FnOnce(StoreError) -> Error {
 }
 
 /// `AttemptError::Store` with its context.
-fn store(context: impl Into<String>) -> impl FnOnce(StoreError) -> AttemptError {
+pub(crate) fn store(context: impl Into<String>) -> impl FnOnce(StoreError) -> AttemptError {
     let context = context.into();
     move |source| AttemptError::Store { context, source }
 }
-
-/// Transformations applied to a list given as rules text (a configuration list names its own).
-pub const RULES_TRANSFORMATIONS: &[&str] = &["TrimLines", "RemoveEmptyLines", "Deduplicate", "InsertFinalNewLine"];
-
-/// The location a rules list's text is given to the compiler under.
-const RULES_LOCATION: &str = "rules.txt";
 
 /// Handles one message from the job channel.
 pub fn handle(payload: &[u8]) -> Result<(), Error> {
@@ -111,7 +107,10 @@ pub fn handle(payload: &[u8]) -> Result<(), Error> {
             }
             Ok(())
         }
-        Message::Compile { job_id } => compile_job(&lists, &settings, expires_hours, &job_id),
+        Message::Compile { job_id } => {
+            let publishing = PublishSettings::load(&values).map_err(platform("reading the publish settings"))?;
+            compile_job(&lists, &settings, &publishing, expires_hours, &job_id)
+        }
         // A failed attempt is retried by the ledger (the sweeper publishes it when due), not by
         // failing the message.
         Message::Deliver { job_id } => crate::webhook::deliver(&lists, &settings, &job_id)
@@ -119,7 +118,13 @@ pub fn handle(payload: &[u8]) -> Result<(), Error> {
     }
 }
 
-fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &str) -> Result<(), Error> {
+fn compile_job(
+    lists: &Kv,
+    settings: &JobSettings,
+    publishing: &PublishSettings,
+    expires_hours: u32,
+    job_id: &str,
+) -> Result<(), Error> {
     let token = hex::encode(edge_store::wasi::random::random::get_random_bytes(16));
     let now = now_ms();
     let mut skipped = None;
@@ -176,42 +181,169 @@ fn compile_job(lists: &Kv, settings: &JobSettings, expires_hours: u32, job_id: &
         }
     };
 
-    match compile_list(lists, &list) {
-        Ok(compiled) => {
-            let artifact = match store_artifact(lists, &list, job_id, compiled) {
-                Ok(a) => a,
-                Err(e) => return fail(lists, settings, job_id, &token, Some(&list), e),
-            };
+    let published = match lists.get_json::<CompiledMeta>(&compiled_key(&list.id)) {
+        Ok(p) => p,
+        Err(e) => return fail(lists, settings, job_id, &token, Some(&list), store("reading the published list")(e)),
+    };
+    // The guard applies when the list itself is as the published artifact was made from: what
+    // changed is upstream (a refresh), not its owner's edit.
+    let guarded = published.as_ref().filter(|m| m.list_revision >= list.revision);
+    let outcome = match produce(lists, &list, &job, guarded, publishing) {
+        Ok(o) => o,
+        Err(e) => return fail(lists, settings, job_id, &token, Some(&list), e),
+    };
+    let settled = match outcome {
+        Outcome::Published(meta) => {
             // This node's copies go now, the edge cache's answers with them; other nodes'
             // expire with their TTL.
             edge_store::caches::forget_list(&list.id);
-            prepare_subscriptions(lists, &list, &artifact, expires_hours);
-            let succeed = |j: &JobRecord| {
+            edge_store::renditions::prepare_current(lists, &list, &meta, expires_hours);
+            let artifact = artifact_of(&meta);
+            settle(lists, job_id, |j| {
                 j.succeed(&token, now_ms(), artifact.clone()).map(|next| with_outbox(next, Some(&list), settings))
-            };
-            match settle(lists, job_id, succeed)? {
-                Some(done) => finish(lists, settings, &done),
-                None => eprintln!("compile: job {job_id} lost its lease while compiling; its artifact is stored"),
-            }
-            Ok(())
+            })?
         }
-        Err(e) => fail(lists, settings, job_id, &token, Some(&list), e),
+        Outcome::Superseded(artifact) => settle(lists, job_id, |j| {
+            j.succeed(&token, now_ms(), artifact.clone()).map(|next| with_outbox(next, Some(&list), settings))
+        })?,
+        Outcome::Unchanged(meta) => {
+            let artifact = artifact_of(&meta);
+            settle(lists, job_id, |j| j.settle(&token, now_ms(), JobStatus::Unchanged, artifact.clone(), None))?
+        }
+        Outcome::Held { artifact, message } => settle(lists, job_id, |j| {
+            j.settle(&token, now_ms(), JobStatus::Held, artifact.clone(), Some(&message))
+                .map(|next| with_outbox(next, Some(&list), settings))
+        })?,
+    };
+    match settled {
+        Some(done) => finish(lists, settings, &done),
+        None => eprintln!("compile: job {job_id} lost its lease while compiling; its outcome is stored"),
     }
+    Ok(())
 }
 
-/// Makes the subscription files of the new artifact now, off the request path (a failure only
-/// leaves it to the first fetch).
-fn prepare_subscriptions(lists: &Kv, list: &ListRecord, artifact: &Artifact, expires_hours: u32) {
-    let made = match lists.get_json::<CompiledMeta>(&compiled_key(&list.id)) {
-        Ok(Some(compiled)) if compiled.etag == artifact.etag => {
-            edge_store::renditions::prepare_for_subscriptions(lists, list, &compiled, list.expires_hours(expires_hours))
-        }
-        // Replaced by a newer revision's meanwhile: that compile prepares its own.
-        Ok(_) => Ok(0),
-        Err(e) => Err(e),
+/// What an attempt did with the list.
+enum Outcome {
+    /// A new version is current.
+    Published(CompiledMeta),
+    /// The published list stays: nothing changed (`meta`: the current artifact).
+    Unchanged(CompiledMeta),
+    /// A newer revision's artifact was current already.
+    Superseded(Artifact),
+    /// The guard held the result back.
+    Held { artifact: Artifact, message: String },
+}
+
+fn artifact_of(meta: &CompiledMeta) -> Artifact {
+    Artifact { etag: meta.etag.clone(), length: meta.length, rules: meta.rules }
+}
+
+/// Gathers the inputs, compiles unless they are the published list's, stores the result and
+/// publishes it or (under the guard) holds it.
+fn produce(
+    lists: &Kv,
+    list: &ListRecord,
+    job: &JobRecord,
+    guarded: Option<&CompiledMeta>,
+    publishing: &PublishSettings,
+) -> Result<Outcome, AttemptError> {
+    let inputs = crate::inputs::gather(lists, list, guarded.is_some())?;
+    let same_inputs = guarded.is_some_and(|m| inputs.sha256.is_some() && m.inputs_sha256 == inputs.sha256);
+    let failed_sources = || {
+        inputs.failed.iter().map(|f| format!("{} ({})", f.url, f.error)).collect::<Vec<_>>().join("; ")
     };
-    if let Err(e) = made {
-        eprintln!("compile: preparing the subscription files of list {}: {e}", list.id);
+    if same_inputs && inputs.failed.is_empty() {
+        return Ok(Outcome::Unchanged(guarded.cloned().expect("guarded")));
+    }
+    let cause = VersionCause::of_job(job.cause);
+    let hold = |reason: HoldReason, message: String, artifact: Option<StoredArtifact>| -> Result<Outcome, AttemptError> {
+        let published = guarded.expect("only a guarded compile is held");
+        let held = HeldCandidate {
+            job_id: job.id.clone(),
+            reason,
+            message: message.clone(),
+            held_at_ms: now_ms(),
+            list_revision: list.revision,
+            cause,
+            artifact: artifact.clone(),
+            inputs_sha256: inputs.sha256.clone(),
+        };
+        if !edge_store::publish::hold(lists, &list.id, held).map_err(store("holding the compiled list"))? {
+            // The published list is gone (the list is being deleted): nothing to guard.
+            return Ok(Outcome::Superseded(artifact_of(published)));
+        }
+        let artifact = artifact.map_or_else(|| artifact_of(published), |a| Artifact { etag: a.etag, length: a.length, rules: a.rules });
+        Ok(Outcome::Held { artifact, message: format!("held ({}): {message}", reason_name(reason)) })
+    };
+    if same_inputs {
+        // Only stale copies of failing sources: the published list is what they would give.
+        return hold(HoldReason::SourceFailed, format!("a source failed: {}", failed_sources()), None);
+    }
+    let compiled = compiler::compile(&inputs.config, &inputs.files, &now_rfc3339()).map_err(AttemptError::Compile)?;
+    let body = compiled.text.into_bytes();
+    let artifact = StoredArtifact {
+        etag: hex::encode(Sha256::digest(&body)),
+        length: body.len() as u64,
+        chunks: 0,
+        rules: compiled.rules,
+        content_sha256: content_sha256(&body),
+    };
+    if let Some(published) = guarded {
+        let same_content = published.content_sha256.as_deref() == Some(artifact.content_sha256.as_str());
+        let verdict = if !inputs.failed.is_empty() {
+            Some((HoldReason::SourceFailed, format!("a source failed: {}", failed_sources())))
+        } else if same_content {
+            None
+        } else {
+            publishing.guard_of(list).check(published.rules, artifact.rules)
+        };
+        if let Some((reason, message)) = verdict {
+            let candidate = if same_content {
+                None
+            } else {
+                let chunks = lists
+                    .put_chunks(&compiled_prefix(&list.id, &artifact.etag), &body)
+                    .map_err(store("storing the held list"))?;
+                Some(StoredArtifact { chunks, ..artifact })
+            };
+            return hold(reason, message, candidate);
+        }
+    }
+    let stored = match guarded.filter(|m| m.content_sha256.as_deref() == Some(artifact.content_sha256.as_str())) {
+        // Same content as the published list: no chunks to write, it stays.
+        Some(m) => edge_store::publish::stored(m),
+        None => {
+            let chunks = lists
+                .put_chunks(&compiled_prefix(&list.id, &artifact.etag), &body)
+                .map_err(store("storing the artifact"))?;
+            StoredArtifact { chunks, ..artifact }
+        }
+    };
+    drop(body);
+    let candidate = Candidate {
+        artifact: stored.clone(),
+        cause,
+        job_id: Some(job.id.clone()),
+        list_revision: list.revision,
+        inputs_sha256: inputs.sha256.clone(),
+        restores: None,
+    };
+    Ok(match edge_store::publish::install(lists, &list.id, &candidate, publishing.versions_kept)
+        .map_err(store("installing the artifact"))?
+    {
+        Installed::Published(m) => Outcome::Published(m),
+        Installed::Unchanged(m) => Outcome::Unchanged(m),
+        Installed::Superseded => {
+            Outcome::Superseded(Artifact { etag: stored.etag, length: stored.length, rules: stored.rules })
+        }
+    })
+}
+
+fn reason_name(r: HoldReason) -> &'static str {
+    match r {
+        HoldReason::SourceFailed => "source-failed",
+        HoldReason::Shrank => "shrank",
+        HoldReason::TooFewRules => "too-few-rules",
     }
 }
 
@@ -264,107 +396,4 @@ fn finish(lists: &Kv, settings: &JobSettings, job: &JobRecord) {
         // Pending still: the sweeper publishes it again.
         eprintln!("compile: webhook for job {}: {e}", job.id);
     }
-}
-
-/// Compiles the list's current revision.
-fn compile_list(lists: &Kv, list: &ListRecord) -> Result<compiler::Compiled, AttemptError> {
-    let (config, files) = match &list.source {
-        ListSource::Config { config } => (config.to_string(), Vec::new()),
-        ListSource::Rules => {
-            let missing = || AttemptError::RulesMissing { list_id: list.id.clone(), revision: list.revision };
-            let at = list.rules_chunks().ok_or_else(missing)?;
-            let bytes = lists
-                .get_chunks(&at.prefix, at.chunks, list.rules_bytes as usize)
-                .map_err(store(format!("reading the rules of list {}", list.id)))?
-                .ok_or_else(missing)?;
-            if list.rules_sha256.as_ref().is_some_and(|h| *h != hex::encode(Sha256::digest(&bytes))) {
-                return Err(AttemptError::RulesHashMismatch { list_id: list.id.clone(), revision: list.revision });
-            }
-            let content = String::from_utf8(bytes).map_err(|_| AttemptError::RulesNotUtf8(list.id.clone()))?;
-            let config = serde_json::json!({
-                "name": list.name,
-                "sources": [{"name": list.name, "source": RULES_LOCATION, "type": "adblock"}],
-                "transformations": RULES_TRANSFORMATIONS,
-            });
-            (config.to_string(), vec![compiler::SourceFile { location: RULES_LOCATION.into(), content }])
-        }
-    };
-    compiler::compile(&config, &files, &now_rfc3339()).map_err(AttemptError::Compile)
-}
-
-/// Stores the artifact under its hash and points `compiled/{list}` at it, unless a newer
-/// revision's artifact is already there. The artifact two versions back is deleted.
-///
-/// A compile whose content equals the current artifact's (only the `! Last modified:` line
-/// differs) keeps the current artifact: the same bytes, entity tag, version and
-/// `Last-Modified`, so that subscribers re-download nothing.
-fn store_artifact(
-    lists: &Kv,
-    list: &ListRecord,
-    job_id: &str,
-    compiled: compiler::Compiled,
-) -> Result<Artifact, AttemptError> {
-    let body = compiled.text.into_bytes();
-    let etag = hex::encode(Sha256::digest(&body));
-    let content = content_sha256(&body);
-    let key = compiled_key(&list.id);
-    let current: Option<CompiledMeta> = lists.get_json(&key).map_err(store("reading the current artifact"))?;
-    if let Some(kept) = current.as_ref().filter(|m| m.etag == etag || m.content_sha256.as_ref() == Some(&content)) {
-        // Same content as the current artifact (a redelivery, or an unchanged list): it stays,
-        // marked as compiled from this revision.
-        let kept = Artifact { etag: kept.etag.clone(), length: kept.length, rules: kept.rules };
-        lists
-            .update_json(&key, |cur: Option<CompiledMeta>| {
-                let Some(mut meta) = cur else {
-                    return JsonUpdate::Keep(());
-                };
-                if meta.etag != kept.etag || meta.list_revision >= list.revision {
-                    return JsonUpdate::Keep(());
-                }
-                meta.list_revision = list.revision;
-                JsonUpdate::Write(meta, ())
-            })
-            .map_err(store("recording the unchanged artifact"))?;
-        return Ok(kept);
-    }
-    let artifact = Artifact { etag: etag.clone(), length: body.len() as u64, rules: compiled.rules };
-    let prefix = compiled_prefix(&list.id, &etag);
-    let chunks = lists.put_chunks(&prefix, &body).map_err(store("storing the artifact"))?;
-    drop(body);
-    let mut superseded = None;
-    let installed = lists
-        .update_json(&key, |cur: Option<CompiledMeta>| {
-            if let Some(c) = &cur {
-                if c.etag == etag {
-                    return JsonUpdate::Keep(true);
-                }
-                if c.list_revision > list.revision {
-                    return JsonUpdate::Keep(false);
-                }
-            }
-            superseded = cur.as_ref().and_then(|c| c.previous.clone());
-            let now = now_ms();
-            let meta = CompiledMeta {
-                etag: etag.clone(),
-                length: artifact.length,
-                chunks,
-                compiled_at: rfc3339(now),
-                rules: artifact.rules,
-                list_revision: list.revision,
-                job_id: Some(job_id.to_owned()),
-                content_sha256: Some(content.clone()),
-                modified_at_ms: now,
-                version: CompiledMeta::next_version(cur.as_ref(), now),
-                previous: cur.map(|c| ChunkedArtifact { etag: c.etag, chunks: c.chunks }),
-            };
-            JsonUpdate::Write(meta, true)
-        })
-        .map_err(store("installing the artifact"))?;
-    if !installed {
-        // A newer revision was compiled meanwhile: this artifact is not wanted.
-        let _ = lists.delete_chunks(&prefix, chunks);
-    } else if let Some(old) = superseded.filter(|o| o.etag != etag) {
-        let _ = lists.delete_chunks(&compiled_prefix(&list.id, &old.etag), old.chunks);
-    }
-    Ok(artifact)
 }

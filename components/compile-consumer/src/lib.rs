@@ -24,6 +24,7 @@
 edge_store::generate_component_bindings!("compile-consumer");
 
 mod consume;
+mod inputs;
 mod webhook;
 
 /// The component's entry point: `fermyon:spin/inbound-redis`, exported by spin-sdk

@@ -10,7 +10,9 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::blocklist::compiler::compiler::{CompileError, Compiled, Guest, SourceFile};
+use exports::blocklist::compiler::compiler::{
+    CompileError, Compiled, FetchError, FetchOutcome, FetchedSource, Guest, SourceFile, Validators,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -53,42 +55,76 @@ impl hostlist::Fetch for Sources {
 /// GET `url` through wasi:http (wstd's client), with the reference's checks (status 200, a
 /// text content type).
 fn fetch(url: &str) -> Result<String, String> {
-    let failed = |why: String| format!("Failed to request url '{url}': {why}");
+    match fetch_conditional(url, &Validators { etag: None, last_modified: None }) {
+        Ok(FetchOutcome::Modified(body)) => Ok(body.content),
+        Ok(FetchOutcome::NotModified) => Err(format!("Response status for url {url} is invalid: 304")),
+        Err(e) => Err(e.message),
+    }
+}
+
+/// GET `url`, with `If-None-Match` / `If-Modified-Since` from `validators`: `304` is
+/// [`FetchOutcome::NotModified`] when any was sent.
+fn fetch_conditional(url: &str, validators: &Validators) -> Result<FetchOutcome, FetchError> {
+    let failed = |why: String| FetchError { status: None, message: format!("Failed to request url '{url}': {why}") };
     let parsed = url::Url::parse(url).map_err(|e| failed(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(failed(format!("unsupported scheme {:?}", parsed.scheme())));
     }
-    let request = wstd::http::Request::get(parsed.as_str()).body(()).map_err(|e| failed(e.to_string()))?;
+    let mut request = wstd::http::Request::get(parsed.as_str());
+    let conditional = validators.etag.is_some() || validators.last_modified.is_some();
+    if let Some(etag) = &validators.etag {
+        request = request.header("if-none-match", etag.as_str());
+    }
+    if let Some(date) = &validators.last_modified {
+        request = request.header("if-modified-since", date.as_str());
+    }
+    let request = request.body(()).map_err(|e| failed(e.to_string()))?;
     let mut client = wstd::http::Client::new();
     client.set_connect_timeout(CONNECT_TIMEOUT);
     client.set_first_byte_timeout(STALL_TIMEOUT);
     client.set_between_bytes_timeout(STALL_TIMEOUT);
-    let bytes = wstd::runtime::block_on(async {
+    wstd::runtime::block_on(async {
         let response = client.send(request).await.map_err(|e| failed(format!("{e:#}")))?;
         let status = response.status().as_u16();
-        if status != 200 {
-            return Err(format!("Response status for url {url} is invalid: {status}"));
+        if status == 304 && conditional {
+            return Ok(FetchOutcome::NotModified);
         }
+        if status != 200 {
+            return Err(FetchError {
+                status: Some(status),
+                message: format!("Response status for url {url} is invalid: {status}"),
+            });
+        }
+        let header = |name: &str| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned).filter(|v| !v.is_empty())
+        };
+        let (etag, last_modified) = (header("etag"), header("last-modified"));
         let text_like = response.headers().get_all("content-type").iter().any(|v| {
             let v = String::from_utf8_lossy(v.as_bytes());
             ["text/plain", "text/html", "application/octet-stream"].iter().any(|t| v.contains(t))
         });
         if !text_like {
-            return Err(
-                "Response content type should be one of: \"text/plain, text/html, application/octet-stream\"".into()
-            );
+            return Err(FetchError {
+                status: Some(status),
+                message: "Response content type should be one of: \"text/plain, text/html, application/octet-stream\""
+                    .into(),
+            });
         }
         let body = http_body_util::Limited::new(response.into_body().into_boxed_body(), MAX_FETCH_BYTES);
-        match http_body_util::BodyExt::collect(body).await {
-            Ok(collected) => Ok(collected.to_bytes()),
+        let bytes = match http_body_util::BodyExt::collect(body).await {
+            Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                Err(failed(format!("the body is larger than {MAX_FETCH_BYTES} bytes")))
+                return Err(FetchError {
+                    status: Some(status),
+                    ..failed(format!("the body is larger than {MAX_FETCH_BYTES} bytes"))
+                });
             }
-            Err(e) => Err(failed(e.to_string())),
-        }
-    })?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    Ok(text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text))
+            Err(e) => return Err(FetchError { status: Some(status), ..failed(e.to_string()) }),
+        };
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let content = text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text);
+        Ok(FetchOutcome::Modified(FetchedSource { content, etag, last_modified }))
+    })
 }
 
 /// Sources read through wasi:filesystem (and wasi:http for URLs).
@@ -123,6 +159,10 @@ fn count_rules(lines: &[String]) -> u32 {
 }
 
 impl Guest for Component {
+    fn fetch_source(url: String, validators: Validators) -> Result<FetchOutcome, FetchError> {
+        fetch_conditional(&url, &validators)
+    }
+
     fn compile_files(configuration: String, output: String, last_modified: String) -> Result<u32, CompileError> {
         use std::io::Write;
         let lines = run(&configuration, &FileSources, last_modified)?;

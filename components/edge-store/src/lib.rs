@@ -9,6 +9,7 @@
 //! - [`job_ledger`]: the ledger in key-value, its indexes, and publishing job messages to the job
 //!   channel (`fermyon:spin/redis` `publish`: Spin's outbound Redis, or the blocklist-edge host's
 //!   queue, which implements the same interface);
+//! - [`publish`]: versions of a compiled list, the publish guard's held candidate, rollback;
 //! - [`renditions`]: a compiled list in a subscription format, made once per artifact and
 //!   format and stored as is and gzip-compressed;
 //! - [`retention`]: finished jobs kept per list, and the collector that deletes what nothing
@@ -59,6 +60,7 @@ pub mod kv;
 pub mod model;
 /// The compile-job ledger's state machine (crate `blocklist-model`).
 pub use blocklist_model::ledger;
+pub mod publish;
 pub mod renditions;
 pub mod retention;
 pub mod schedule;

@@ -73,6 +73,22 @@ pub fn expires_hours(values: &crate::config::Values) -> Result<u32, StoreError> 
     Ok(values.get(blocklist_model::variables::SUBSCRIPTION_EXPIRES_HOURS, 24u32)?.max(1))
 }
 
+/// After `published` became the current artifact of `list`: makes its subscription files now,
+/// off the request path, unless a newer artifact replaced it meanwhile (that one's publisher
+/// makes its own). A failure is logged: it only leaves the work to the first fetch.
+pub fn prepare_current(lists: &Kv, list: &ListRecord, published: &CompiledMeta, default_expires_hours: u32) {
+    let made = match lists.get_json::<CompiledMeta>(&compiled_key(&list.id)) {
+        Ok(Some(current)) if current.etag == published.etag && current.version == published.version => {
+            prepare_for_subscriptions(lists, list, &current, list.expires_hours(default_expires_hours))
+        }
+        Ok(_) => Ok(0),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = made {
+        eprintln!("preparing the subscription files of list {}: {e}", list.id);
+    }
+}
+
 /// Makes the renditions of `compiled` that the list's subscriptions fetch (one per format in
 /// use), so that the first fetch after a compile only reads; the number made or found.
 pub fn prepare_for_subscriptions(

@@ -191,6 +191,7 @@ pub fn ensure_exists(lists: &Kv, key: &str, value: &[u8]) -> Result<(), StoreErr
 struct Records {
     lists: HashMap<String, Option<ListRecord>>,
     compiled: HashMap<String, Option<CompiledMeta>>,
+    sources: HashMap<String, blocklist_model::sources::SourceStates>,
     renditions: HashMap<(String, String), Option<RenditionMeta>>,
     owner_lists: HashMap<String, Vec<String>>,
 }
@@ -211,6 +212,14 @@ impl Records {
             self.compiled.insert(id.to_owned(), meta);
         }
         Ok(self.compiled[id].as_ref())
+    }
+
+    fn sources(&mut self, lists: &Kv, id: &str) -> Result<&blocklist_model::sources::SourceStates, StoreError> {
+        if !self.sources.contains_key(id) {
+            let states = lists.get_json(&blocklist_model::sources::states_key(id))?.unwrap_or_default();
+            self.sources.insert(id.to_owned(), states);
+        }
+        Ok(&self.sources[id])
     }
 
     fn rendition(&mut self, lists: &Kv, id: &str, format: &str) -> Result<Option<&RenditionMeta>, StoreError> {
@@ -284,7 +293,10 @@ fn check(lists: &Kv, seen: &mut Records, key: &str, retention: &Retention, now_m
             seen.live_list(lists, list)?.is_none()
                 || !seen
                     .compiled(lists, list)?
-                    .is_some_and(|m| m.etag == etag || m.previous.as_ref().is_some_and(|p| p.etag == etag)),
+                    .is_some_and(|m| m.keeps(etag)),
+        ),
+        KeyKind::SourceChunk { list, sha256 } => unreferenced(
+            seen.live_list(lists, list)?.is_none() || !seen.sources(lists, list)?.keeps(sha256),
         ),
         KeyKind::RenditionChunk { list, format, build } => unreferenced(
             seen.live_list(lists, list)?.is_none()

@@ -141,6 +141,27 @@ const FILTER_KEYS: [&str; 5] =
     ["transformations", "exclusions", "exclusions_sources", "inclusions", "inclusions_sources"];
 
 impl Configuration {
+    /// Every `http(s)` location the configuration names (sources, and exclusion and inclusion
+    /// sources at the top level and per source), each once, in order of appearance; files they
+    /// `!#include` are not among them.
+    pub fn url_locations(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let filters = |f: &Filters| f.exclusions_sources.iter().chain(&f.inclusions_sources).cloned().collect::<Vec<_>>();
+        let mut all = Vec::new();
+        for s in &self.sources {
+            all.push(s.source.clone());
+            all.extend(filters(&s.filters));
+        }
+        all.extend(filters(&self.filters));
+        for l in all {
+            let lower = l.to_ascii_lowercase();
+            if (lower.starts_with("http://") || lower.starts_with("https://")) && !out.contains(&l) {
+                out.push(l);
+            }
+        }
+        out
+    }
+
     /// Parses and checks a configuration file's text.
     pub fn from_json(text: &str) -> Result<Configuration, ConfigError> {
         let value: Value = serde_json::from_str(text).map_err(|e| ConfigError(format!("not valid JSON: {e}")))?;
@@ -230,6 +251,22 @@ impl Configuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_locations_are_every_fetched_url_once() {
+        let c = Configuration::from_json(
+            r#"{"name":"n","sources":[
+                {"source":"https://a.example/x.txt","exclusions_sources":["local.txt","https://a.example/ex.txt"]},
+                {"source":"rules.txt","inclusions_sources":["HTTP://b.example/in.txt"]},
+                {"source":"https://a.example/x.txt"}],
+              "exclusions_sources":["https://a.example/ex.txt"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.url_locations(),
+            ["https://a.example/x.txt", "https://a.example/ex.txt", "HTTP://b.example/in.txt"]
+        );
+    }
 
     fn e(json: &str) -> String {
         Configuration::from_json(json).unwrap_err().0

@@ -9,6 +9,9 @@
 //!    │      │ claim ▲   │ fail at max attempts,
 //!    │      └───────┘   ▼ or lease expired on the last one
 //!    └──── replay ───── dead
+//!
+//!  running ──▶ unchanged   (the inputs are those of the published list: nothing compiled)
+//!  running ──▶ held ──▶ done (its owner published the candidate) | discarded
 //! ```
 //!
 //! A claim holds a *lease*: a token and an expiry. Only the holder of the token may finish the
@@ -38,6 +41,14 @@ pub enum JobStatus {
     Failed,
     /// Failed `max_attempts` times: in the dead-letter list until replayed.
     Dead,
+    /// Nothing to compile: the list and every source are as the published list was made from
+    /// (or the compile gave the published content again); the published list stays as it is.
+    Unchanged,
+    /// The publish guard kept the result back (see [`crate::publish`]): the published list
+    /// stays until the owner publishes the candidate (the job is then `done`) or discards it.
+    Held,
+    /// Held, then discarded by the list's owner.
+    Discarded,
 }
 
 impl JobStatus {
@@ -49,6 +60,9 @@ impl JobStatus {
             JobStatus::Done => "done",
             JobStatus::Failed => "failed",
             JobStatus::Dead => "dead",
+            JobStatus::Unchanged => "unchanged",
+            JobStatus::Held => "held",
+            JobStatus::Discarded => "discarded",
         }
     }
 }
@@ -56,7 +70,7 @@ impl JobStatus {
 impl JobStatus {
     /// Whether nothing more will happen to the job (unless a dead one is replayed).
     pub fn is_final(self) -> bool {
-        matches!(self, JobStatus::Done | JobStatus::Dead)
+        !matches!(self, JobStatus::Queued | JobStatus::Running | JobStatus::Failed)
     }
 }
 
@@ -231,7 +245,7 @@ impl JobRecord {
     pub fn claim(&self, now_ms: u64, token: &str, policy: &Policy) -> Claim {
         let mut next = self.clone();
         match self.status {
-            JobStatus::Done | JobStatus::Dead => return Claim::Skip(Skip::Final(self.status)),
+            s if s.is_final() => return Claim::Skip(Skip::Final(s)),
             JobStatus::Running => {
                 let until = self.lease_until_ms.unwrap_or(0);
                 if until > now_ms {
@@ -250,7 +264,7 @@ impl JobRecord {
                     return Claim::Skip(Skip::NotDue { at_ms });
                 }
             }
-            JobStatus::Queued => {}
+            _ => {}
         }
         next.status = JobStatus::Running;
         next.attempts = self.attempts + 1;
@@ -282,6 +296,31 @@ impl JobRecord {
         next.lease_token = None;
         next.lease_until_ms = None;
         next.artifact = Some(artifact);
+        next.updated_at_ms = now_ms;
+        Some(next)
+    }
+
+    /// Finishes the attempt holding `token` as `unchanged` (the published `artifact` stays) or
+    /// `held` (`reason`: why); `None` if it no longer holds the lease.
+    pub fn settle(&self, token: &str, now_ms: u64, status: JobStatus, artifact: Artifact, reason: Option<&str>) -> Option<JobRecord> {
+        if !self.holds(token) || !matches!(status, JobStatus::Unchanged | JobStatus::Held) {
+            return None;
+        }
+        let mut next = self.succeed(token, now_ms, artifact)?;
+        next.status = status;
+        next.last_error = reason.map(str::to_owned);
+        Some(next)
+    }
+
+    /// A held job after its owner decided: `done` with the published `artifact`, or
+    /// `discarded` (no artifact). `None` if the job is not held.
+    pub fn decided(&self, now_ms: u64, published: Option<Artifact>) -> Option<JobRecord> {
+        if self.status != JobStatus::Held {
+            return None;
+        }
+        let mut next = self.clone();
+        next.status = if published.is_some() { JobStatus::Done } else { JobStatus::Discarded };
+        next.artifact = published.or(next.artifact);
         next.updated_at_ms = now_ms;
         Some(next)
     }
@@ -345,7 +384,7 @@ impl JobRecord {
             JobStatus::Queued => self.enqueued_at_ms.saturating_add(requeue_after_ms),
             JobStatus::Failed => self.next_attempt_at_ms.unwrap_or(0),
             JobStatus::Running => self.lease_until_ms.unwrap_or(0),
-            JobStatus::Done | JobStatus::Dead => return false,
+            _ => return false,
         };
         now_ms >= ready_at
             && (self.enqueued_at_ms < ready_at || now_ms.saturating_sub(self.enqueued_at_ms) >= requeue_after_ms)

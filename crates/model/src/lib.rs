@@ -5,8 +5,10 @@
 //! - [`records`]: the records kept in key-value;
 //! - [`ledger`]: the compile-job ledger's state machine (claim with a lease, retry with
 //!   backoff, dead-letter, replay, sweep);
+//! - [`publish`]: versions, the publish guard, held candidates and diffs;
 //! - [`retention`]: how long finished jobs are kept, and what the collector may delete;
 //! - [`schedule`]: when lists with a refresh interval are compiled next;
+//! - [`sources`]: the URL sources of a list: last copies, validators and health;
 //! - [`time`]: timestamps as RFC 3339;
 //! - [`variables`]: the names of the configuration variables.
 
@@ -15,7 +17,9 @@
 pub mod keys;
 pub mod ledger;
 pub mod records;
+pub mod publish;
 pub mod retention;
 pub mod schedule;
+pub mod sources;
 pub mod time;
 pub mod variables;

@@ -76,6 +76,9 @@ pub struct ListRecord {
     /// URLs), see [`crate::schedule`]; `None`: only when asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_interval_secs: Option<u64>,
+    /// The list's own publish guard ([`crate::publish::Guard`]); `None`: the configured default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_guard: Option<crate::publish::Guard>,
 }
 
 /// Where a list's rules text is stored: its chunks `{prefix}/0` … `{prefix}/{chunks - 1}`.
@@ -120,6 +123,7 @@ impl ListRecord {
             "revision": self.revision,
             "rulesBytes": self.rules_bytes,
             "refreshIntervalSecs": self.refresh_interval_secs,
+            "publishGuard": self.publish_guard,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         });
@@ -207,9 +211,41 @@ pub struct CompiledMeta {
     /// Subscriptions show it as `Version`, and RPZ zones use it as their SOA serial.
     #[serde(default)]
     pub version: u64,
+    /// The published versions, newest first: the first is this artifact (empty for artifacts
+    /// published before versions were kept). See [`crate::publish`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<crate::publish::PublishedVersion>,
+    /// A compile the publish guard held back, until its owner publishes or discards it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<crate::publish::HeldCandidate>,
+    /// What this artifact was compiled from ([`crate::publish::inputs_sha256`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_sha256: Option<String>,
 }
 
 impl CompiledMeta {
+    /// Every artifact this record keeps chunks of: the current, the previous (for downloads
+    /// under way), the kept versions and the held candidate; each etag once.
+    pub fn artifact_chunks(&self) -> Vec<ChunkedArtifact> {
+        let mut all = vec![ChunkedArtifact { etag: self.etag.clone(), chunks: self.chunks }];
+        all.extend(self.previous.clone());
+        all.extend(
+            self.versions
+                .iter()
+                .map(|v| &v.artifact)
+                .chain(self.held.as_ref().and_then(|h| h.artifact.as_ref()))
+                .map(|a| ChunkedArtifact { etag: a.etag.clone(), chunks: a.chunks }),
+        );
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|a| seen.insert(a.etag.clone()));
+        all
+    }
+
+    /// Whether this record keeps chunks under `etag`.
+    pub fn keeps(&self, etag: &str) -> bool {
+        self.artifact_chunks().iter().any(|a| a.etag == etag)
+    }
+
     /// The version that follows `previous`'s, made at `now_ms`: seconds since the epoch, kept
     /// increasing (a clock that went back still gives a greater version) and within an RPZ
     /// serial's 32 bits until 2106.
@@ -417,6 +453,9 @@ mod tests {
             content_sha256: None,
             modified_at_ms: 0,
             version,
+            versions: Vec::new(),
+            held: None,
+            inputs_sha256: None,
         };
         assert_eq!(CompiledMeta::next_version(None, 1_700_000_000_123), 1_700_000_000);
         assert_eq!(CompiledMeta::next_version(Some(&at(5)), 1_700_000_000_123), 1_700_000_000);

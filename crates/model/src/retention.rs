@@ -41,10 +41,13 @@ pub enum KeyKind<'a> {
     /// without `/{n}`).
     RulesChunk { list: &'a str, prefix: &'a str },
     /// A key that exists only while its list does: `compile-lock/{list}`, `compiled/{list}`,
-    /// `list-subscriptions/{list}`, `list-jobs/{list}`, `rendition/{list}/{format}`.
+    /// `list-subscriptions/{list}`, `list-jobs/{list}`, `sources/{list}`,
+    /// `rendition/{list}/{format}`.
     OfList { list: &'a str },
     /// `compiled/{list}/{etag}/{n}`.
     CompiledChunk { list: &'a str, etag: &'a str },
+    /// `source/{list}/{sha256}/{n}`: a chunk of the last copy of a URL source.
+    SourceChunk { list: &'a str, sha256: &'a str },
     /// `rendition/{list}/{format}/{build}/{n}` or `…/{build}.gz/{n}`.
     RenditionChunk { list: &'a str, format: &'a str, build: &'a str },
     /// `subscription/{id}`.
@@ -72,9 +75,12 @@ pub fn classify(key: &str) -> KeyKind<'_> {
         ["rules", list, _, n] if is_chunk_number(n) => {
             KeyKind::RulesChunk { list, prefix: &key[..key.len() - n.len() - 1] }
         }
-        ["compile-lock" | "compiled" | "list-subscriptions" | "list-jobs", list] => KeyKind::OfList { list },
+        ["compile-lock" | "compiled" | "list-subscriptions" | "list-jobs" | "sources", list] => {
+            KeyKind::OfList { list }
+        }
         ["rendition", list, _format] => KeyKind::OfList { list },
         ["compiled", list, etag, n] if is_chunk_number(n) => KeyKind::CompiledChunk { list, etag },
+        ["source", list, sha256, n] if is_chunk_number(n) => KeyKind::SourceChunk { list, sha256 },
         ["rendition", list, format, build, n] if is_chunk_number(n) => {
             KeyKind::RenditionChunk { list, format, build: build.strip_suffix(".gz").unwrap_or(build) }
         }
@@ -133,6 +139,8 @@ mod tests {
         assert_eq!(classify("list-jobs/l_1"), KeyKind::OfList { list: "l_1" });
         assert_eq!(classify("rendition/l_1/hosts"), KeyKind::OfList { list: "l_1" });
         assert_eq!(classify("compiled/l_1/ab12/0"), KeyKind::CompiledChunk { list: "l_1", etag: "ab12" });
+        assert_eq!(classify("sources/l_1"), KeyKind::OfList { list: "l_1" });
+        assert_eq!(classify("source/l_1/cd34/2"), KeyKind::SourceChunk { list: "l_1", sha256: "cd34" });
         assert_eq!(
             classify("rendition/l_1/hosts/b7.gz/2"),
             KeyKind::RenditionChunk { list: "l_1", format: "hosts", build: "b7" }

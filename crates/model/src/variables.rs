@@ -61,6 +61,12 @@ pub const WEBHOOK_BACKOFF_MS: &str = "webhook_backoff_ms";
 pub const WEBHOOK_BACKOFF_MAX_MS: &str = "webhook_backoff_max_ms";
 /// The shortest refresh interval a list may have, in seconds.
 pub const REFRESH_MIN_INTERVAL_SECS: &str = "refresh_min_interval_secs";
+/// Published versions kept per list.
+pub const VERSIONS_KEPT: &str = "versions_kept";
+/// The publish guard holds a refresh that lost more than this share of the rules, in percent.
+pub const PUBLISH_GUARD_MAX_SHRINK_PERCENT: &str = "publish_guard_max_shrink_percent";
+/// The publish guard holds a refresh with fewer rules than this.
+pub const PUBLISH_GUARD_MIN_RULES: &str = "publish_guard_min_rules";
 
 /// Every variable, in the order above.
 pub const ALL: &[&str] = &[
@@ -93,4 +99,7 @@ pub const ALL: &[&str] = &[
     WEBHOOK_BACKOFF_MS,
     WEBHOOK_BACKOFF_MAX_MS,
     REFRESH_MIN_INTERVAL_SECS,
+    VERSIONS_KEPT,
+    PUBLISH_GUARD_MAX_SHRINK_PERCENT,
+    PUBLISH_GUARD_MIN_RULES,
 ];

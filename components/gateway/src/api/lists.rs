@@ -36,7 +36,21 @@ pub(crate) struct ListInput {
     /// when asked.
     #[serde(default, rename = "refreshIntervalSecs")]
     refresh_interval_secs: Option<u64>,
+    /// The list's own publish guard (absent: the service's default).
+    #[serde(default, rename = "publishGuard")]
+    publish_guard: Option<GuardInput>,
 }
+
+/// `publishGuard` of a list body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct GuardInput {
+    max_shrink_percent: Option<u32>,
+    min_rules: Option<u32>,
+}
+
+/// The most rules a publish guard may require.
+pub(crate) const MAX_GUARD_MIN_RULES: u32 = 100_000_000;
 
 /// The longest refresh interval, in seconds (30 days).
 pub(crate) const MAX_REFRESH_INTERVAL_SECS: u64 = 30 * 86_400;
@@ -47,6 +61,7 @@ pub(crate) const MAX_WEBHOOK_URL: usize = 2048;
 /// A checked [`ListInput`].
 pub(crate) struct ListContent {
     webhook_url: Option<String>,
+    publish_guard: Option<blocklist_model::publish::Guard>,
     refresh_interval_secs: Option<u64>,
     name: String,
     description: Option<String>,
@@ -94,7 +109,28 @@ pub(crate) fn validate_list(input: ListInput, min_refresh_secs: u64) -> Result<L
         }
         s => s,
     };
-    Ok(ListContent { name, description, source, rules, webhook_url, refresh_interval_secs })
+    let publish_guard = match input.publish_guard {
+        None => None,
+        Some(g) => {
+            let default = blocklist_model::publish::Guard::default();
+            let guard = blocklist_model::publish::Guard {
+                max_shrink_percent: g.max_shrink_percent.unwrap_or(default.max_shrink_percent),
+                min_rules: g.min_rules.unwrap_or(default.min_rules),
+            };
+            if guard.max_shrink_percent > 100 {
+                return Err(ApiError::bad_request(
+                    "`publishGuard.maxShrinkPercent` must be between 0 and 100 (100: never hold a list for shrinking)",
+                ));
+            }
+            if guard.min_rules > MAX_GUARD_MIN_RULES {
+                return Err(ApiError::bad_request(format!(
+                    "`publishGuard.minRules` must be at most {MAX_GUARD_MIN_RULES}"
+                )));
+            }
+            Some(guard)
+        }
+    };
+    Ok(ListContent { name, description, source, rules, webhook_url, refresh_interval_secs, publish_guard })
 }
 
 /// A webhook URL as `openapi.yaml`'s `ListInput.webhookUrl` says: http or https, no
@@ -256,6 +292,7 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
         updated_at: now,
         deleted_at: None,
         refresh_interval_secs: content.refresh_interval_secs,
+        publish_guard: content.publish_guard,
     };
     // The record first, then its place in the owner's index (atomically, with the quota
     // check): an index id always has a record unless a delete removed it, so a listing may drop
@@ -370,6 +407,7 @@ pub(crate) fn update_list(req: &Request, user: &User, settings: &Settings, lists
                 secret: cur.webhook.as_ref().map_or_else(new_webhook_secret, |w| w.secret.clone()),
             }),
             refresh_interval_secs: content.refresh_interval_secs,
+            publish_guard: content.publish_guard,
             updated_at: now.clone(),
             ..cur.clone()
         };
@@ -407,12 +445,25 @@ pub(crate) fn update_list(req: &Request, user: &User, settings: &Settings, lists
         .with_header("etag", list.etag()))
 }
 
-/// `view` of `list` with `nextRefreshAt`, when the list is on the refresh schedule.
+/// `view` of `list` with what its compiles left: `nextRefreshAt` (when the list is on the
+/// refresh schedule), the health of its URL `sources`, its current `version` and its `held`
+/// compile, if any.
 pub(crate) fn with_schedule(lists: &Kv, mut view: serde_json::Value, list: &ListRecord) -> Result<serde_json::Value> {
     if list.refresh_interval_secs.is_some()
         && let Some(due) = edge_store::schedule::next_due_of(lists, &list.id)?
     {
         view["nextRefreshAt"] = serde_json::Value::String(rfc3339(due));
+    }
+    if matches!(list.source, ListSource::Config { .. }) {
+        let states: blocklist_model::sources::SourceStates =
+            lists.get_json(&blocklist_model::sources::states_key(&list.id))?.unwrap_or_default();
+        view["sources"] = states.view();
+    }
+    if let Some(meta) = lists.get_json::<CompiledMeta>(&compiled_key(&list.id))? {
+        view["version"] = meta.version.into();
+        if let Some(held) = &meta.held {
+            view["held"] = held_view(held);
+        }
     }
     Ok(view)
 }
@@ -465,11 +516,17 @@ pub(crate) fn remove_deleted_list(lists: &Kv, list: &ListRecord) -> Result<()> {
         lists.delete_chunks(&rules.prefix, rules.chunks)?;
     }
     if let Some(meta) = lists.get_json::<CompiledMeta>(&compiled_key(id))? {
-        lists.delete_chunks(&compiled_prefix(id, &meta.etag), meta.chunks)?;
-        if let Some(prev) = meta.previous.filter(|p| p.etag != meta.etag) {
-            lists.delete_chunks(&compiled_prefix(id, &prev.etag), prev.chunks)?;
+        for artifact in meta.artifact_chunks() {
+            lists.delete_chunks(&compiled_prefix(id, &artifact.etag), artifact.chunks)?;
         }
         lists.delete(&compiled_key(id))?;
+    }
+    let sources_key = blocklist_model::sources::states_key(id);
+    if let Some(states) = lists.get_json::<blocklist_model::sources::SourceStates>(&sources_key)? {
+        for copy in states.sources.iter().filter_map(|s| s.copy.as_ref()) {
+            lists.delete_chunks(&blocklist_model::sources::copy_prefix(id, &copy.sha256), copy.chunks)?;
+        }
+        lists.delete(&sources_key)?;
     }
     subscriptions::delete_all_of_list(lists, id)?;
     lists.delete(&compile_lock_key(id))?;

@@ -24,6 +24,7 @@ mod preview;
 mod routes;
 mod settings;
 mod users;
+mod versions;
 mod views;
 
 pub(crate) use auth::*;
@@ -35,6 +36,7 @@ pub(crate) use preview::*;
 pub use routes::Route;
 pub(crate) use settings::*;
 pub(crate) use users::*;
+pub(crate) use versions::*;
 pub(crate) use views::*;
 
 /// What [`admit`] decided about a request, from its head alone.
@@ -147,6 +149,12 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
         GetJob { job } => get_job(caller.user()?, lists, &job),
         ReplayJob { job } => replay_job(caller.user()?, settings, lists, &job),
         RunRefreshes => run_refreshes(caller, settings, lists),
+        ListVersions { list } => list_versions(caller.user()?, lists, &list),
+        DiffVersions { list } => diff_versions(req, caller.user()?, lists, &list),
+        Rollback { list, version } => rollback(caller.user()?, settings, lists, &list, version),
+        GetHeld { list } => get_held(caller.user()?, lists, &list),
+        PublishHeld { list } => publish_held(caller.user()?, settings, lists, &list),
+        DiscardHeld { list } => discard_held(caller.user()?, lists, &list),
     }
 }
 

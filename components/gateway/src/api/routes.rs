@@ -53,6 +53,18 @@ pub enum Route {
     ReplayJob { job: String },
     /// `POST /v1/admin/refresh`
     RunRefreshes,
+    /// `GET /v1/lists/{list}/versions`
+    ListVersions { list: String },
+    /// `GET /v1/lists/{list}/diff`
+    DiffVersions { list: String },
+    /// `POST /v1/lists/{list}/versions/{version}/rollback`
+    Rollback { list: String, version: u64 },
+    /// `GET /v1/lists/{list}/held`
+    GetHeld { list: String },
+    /// `POST /v1/lists/{list}/held/publish`
+    PublishHeld { list: String },
+    /// `POST /v1/lists/{list}/held/discard`
+    DiscardHeld { list: String },
 }
 
 impl Route {
@@ -141,6 +153,45 @@ impl Route {
                     _ => return Err(method_not_allowed("POST")),
                 }
             }
+            (["v1", "lists", id, "versions"], m) => {
+                let list = list(id)?;
+                match m {
+                    "GET" => ListVersions { list },
+                    _ => return Err(method_not_allowed("GET")),
+                }
+            }
+            (["v1", "lists", id, "versions", v, "rollback"], m) => {
+                let list = list(id)?;
+                let version = v.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(format!("{v:?} is not a version number (see GET /v1/lists/{list}/versions)"))
+                })?;
+                match m {
+                    "POST" => Rollback { list, version },
+                    _ => return Err(method_not_allowed("POST")),
+                }
+            }
+            (["v1", "lists", id, "diff"], m) => {
+                let list = list(id)?;
+                match m {
+                    "GET" => DiffVersions { list },
+                    _ => return Err(method_not_allowed("GET")),
+                }
+            }
+            (["v1", "lists", id, "held"], m) => {
+                let list = list(id)?;
+                match m {
+                    "GET" => GetHeld { list },
+                    _ => return Err(method_not_allowed("GET")),
+                }
+            }
+            (["v1", "lists", id, "held", action @ ("publish" | "discard")], m) => {
+                let list = list(id)?;
+                match (m, *action) {
+                    ("POST", "publish") => PublishHeld { list },
+                    ("POST", _) => DiscardHeld { list },
+                    _ => return Err(method_not_allowed("POST")),
+                }
+            }
             (["v1", "preview"], "POST") => Preview,
             (["v1", "preview"], _) => return Err(method_not_allowed("POST")),
             (["v1", "admin", "refresh"], "POST") => RunRefreshes,
@@ -177,7 +228,13 @@ impl Route {
             | RequestCompile { list }
             | GetCompiled { list }
             | ListSubscriptions { list }
-            | CreateSubscription { list } => vec![(list, LIST_ID_PREFIX)],
+            | CreateSubscription { list }
+            | ListVersions { list }
+            | DiffVersions { list }
+            | Rollback { list, .. }
+            | GetHeld { list }
+            | PublishHeld { list }
+            | DiscardHeld { list } => vec![(list, LIST_ID_PREFIX)],
             GetSubscription { list, subscription }
             | DeleteSubscription { list, subscription }
             | RotateSubscription { list, subscription } => {

@@ -31,6 +31,8 @@ pub struct Settings {
     /// The service's public URL (`https://lists.example.com`), for the subscription URLs the
     /// API shows; empty: made from the request's `Host`.
     pub public_base_url: String,
+    /// Versions kept per list and the default publish guard.
+    pub publishing: edge_store::publish::PublishSettings,
 }
 
 impl Settings {
@@ -59,6 +61,7 @@ impl Settings {
             subscription_expires_hours: edge_store::renditions::expires_hours(&values)?,
             public_base_url: values.get(blocklist_model::variables::PUBLIC_BASE_URL, String::new())?,
             refresh_min_interval_secs: values.get(blocklist_model::variables::REFRESH_MIN_INTERVAL_SECS, 300)?,
+            publishing: edge_store::publish::PublishSettings::load(&values)?,
         })
     }
 }

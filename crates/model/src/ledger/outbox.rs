@@ -65,7 +65,7 @@ pub enum DeliveryState {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", from = "NotificationRecord")]
 pub struct Notification {
-    /// `job.done` or `job.dead`.
+    /// `job.done`, `job.dead` or `job.held`.
     pub event: String,
     /// The same for every attempt of this event: see [`delivery_id`].
     pub delivery_id: String,
@@ -140,6 +140,7 @@ pub fn event_of(status: JobStatus) -> Option<&'static str> {
     match status {
         JobStatus::Done => Some("job.done"),
         JobStatus::Dead => Some("job.dead"),
+        JobStatus::Held => Some("job.held"),
         _ => None,
     }
 }

@@ -1,0 +1,206 @@
+//! What a compile is made from: the list's rules, or its configuration and the sources it names.
+//!
+//! URL sources are fetched here, through the compiler's `fetch-source` (the same checks and
+//! limits as its own fetches), conditionally: each source's last copy is kept in the `lists`
+//! store with its `ETag` and `Last-Modified` ([`blocklist_model::sources`]), sent back as
+//! `If-None-Match` / `If-Modified-Since`, and reused on `304`. Their contents go to the compiler
+//! inline, so the compile itself fetches only what they `!#include`.
+
+use crate::blocklist::compiler::compiler;
+use crate::consume::{AttemptError, store};
+use blocklist_model::publish::inputs_sha256;
+use blocklist_model::sources::{Fetched, SourceCopy, SourceStates, copy_prefix, states_key};
+use edge_store::kv::{JsonUpdate, Kv};
+use edge_store::model::*;
+use sha2::{Digest, Sha256};
+
+/// Transformations applied to a list given as rules text (a configuration list names its own).
+pub const RULES_TRANSFORMATIONS: &[&str] = &["TrimLines", "RemoveEmptyLines", "Deduplicate", "InsertFinalNewLine"];
+
+/// The location a rules list's text is given to the compiler under.
+const RULES_LOCATION: &str = "rules.txt";
+
+/// A source that could not be fetched, compiled from its last copy.
+pub struct FailedSource {
+    pub url: String,
+    pub error: String,
+}
+
+/// A compile's inputs.
+pub struct Inputs {
+    /// The configuration (HostlistCompiler's JSON).
+    pub config: String,
+    /// Every source given inline.
+    pub files: Vec<compiler::SourceFile>,
+    /// What they are ([`inputs_sha256`]); `None` when it cannot be known before compiling (a
+    /// source `!#include`s another file, fetched by the compile).
+    pub sha256: Option<String>,
+    /// Sources that failed and were given from their last copy (only when `stale_if_error`).
+    pub failed: Vec<FailedSource>,
+}
+
+/// The inputs of the current revision of `list`. With `stale_if_error`, a URL source that fails
+/// but has a copy is given from the copy (and named in [`Inputs::failed`]); otherwise its failure
+/// fails the attempt.
+pub fn gather(lists: &Kv, list: &ListRecord, stale_if_error: bool) -> Result<Inputs, AttemptError> {
+    // The compiler's version is among the inputs: an upgrade compiles every list again.
+    let salt = ("blocklist-edge", env!("CARGO_PKG_VERSION"));
+    match &list.source {
+        ListSource::Rules => {
+            let content = read_rules(lists, list)?;
+            let sha = hex::encode(Sha256::digest(content.as_bytes()));
+            let config = serde_json::json!({
+                "name": list.name,
+                "sources": [{"name": list.name, "source": RULES_LOCATION, "type": "adblock"}],
+                "transformations": RULES_TRANSFORMATIONS,
+            });
+            Ok(Inputs {
+                config: config.to_string(),
+                sha256: Some(inputs_sha256(list.revision, [salt, (RULES_LOCATION, sha.as_str())])),
+                files: vec![compiler::SourceFile { location: RULES_LOCATION.into(), content }],
+                failed: Vec::new(),
+            })
+        }
+        ListSource::Config { config } => {
+            // The gateway checked it; a configuration it cannot read is the compiler's to report.
+            let urls = hostlist_config::Configuration::from_value(config)
+                .map(|c| c.url_locations())
+                .unwrap_or_default();
+            let fetched = fetch_sources(lists, &list.id, &urls, stale_if_error)?;
+            let has_includes = fetched.files.iter().any(|f| f.content.lines().any(|l| l.starts_with("!#include")));
+            let sha256 = (!has_includes).then(|| {
+                inputs_sha256(
+                    list.revision,
+                    std::iter::once(salt).chain(fetched.hashes.iter().map(|(u, h)| (u.as_str(), h.as_str()))),
+                )
+            });
+            Ok(Inputs { config: config.to_string(), files: fetched.files, sha256, failed: fetched.failed })
+        }
+    }
+}
+
+/// The list's rules text, checked against its recorded SHA-256.
+fn read_rules(lists: &Kv, list: &ListRecord) -> Result<String, AttemptError> {
+    let missing = || AttemptError::RulesMissing { list_id: list.id.clone(), revision: list.revision };
+    let at = list.rules_chunks().ok_or_else(missing)?;
+    let bytes = lists
+        .get_chunks(&at.prefix, at.chunks, list.rules_bytes as usize)
+        .map_err(store(format!("reading the rules of list {}", list.id)))?
+        .ok_or_else(missing)?;
+    if list.rules_sha256.as_ref().is_some_and(|h| *h != hex::encode(Sha256::digest(&bytes))) {
+        return Err(AttemptError::RulesHashMismatch { list_id: list.id.clone(), revision: list.revision });
+    }
+    String::from_utf8(bytes).map_err(|_| AttemptError::RulesNotUtf8(list.id.clone()))
+}
+
+struct FetchedSources {
+    files: Vec<compiler::SourceFile>,
+    /// (url, SHA-256 of the body given), in the order of `urls`.
+    hashes: Vec<(String, String)>,
+    failed: Vec<FailedSource>,
+}
+
+/// Fetches every URL of `urls` (conditionally where a copy is kept), records each outcome in
+/// `sources/{list}`, and returns the bodies to compile.
+fn fetch_sources(lists: &Kv, list_id: &str, urls: &[String], stale_if_error: bool) -> Result<FetchedSources, AttemptError> {
+    let key = states_key(list_id);
+    let states: SourceStates = lists.get_json(&key).map_err(store("reading the list's sources"))?.unwrap_or_default();
+    let mut outcomes: Vec<(String, Fetched)> = Vec::new();
+    let mut out = FetchedSources { files: Vec::new(), hashes: Vec::new(), failed: Vec::new() };
+    let mut failure = None;
+    for url in urls {
+        let state = states.get(url);
+        // A copy whose chunks are gone is no copy: fetch unconditionally.
+        let copy = match state.and_then(|s| s.copy.as_ref()) {
+            Some(c) => read_copy(lists, list_id, c)?.map(|text| (c.clone(), text)),
+            None => None,
+        };
+        let copy_ok = copy.is_some();
+        let validators = compiler::Validators {
+            etag: copy.as_ref().and_then(|_| state.and_then(|s| s.etag.clone())),
+            last_modified: copy.as_ref().and_then(|_| state.and_then(|s| s.last_modified.clone())),
+        };
+        let (content, sha) = match (compiler::fetch_source(url, &validators), copy) {
+            (Ok(compiler::FetchOutcome::Modified(body)), _) => {
+                let sha = hex::encode(Sha256::digest(body.content.as_bytes()));
+                let kept = state.and_then(|s| s.copy.as_ref()).filter(|c| c.sha256 == sha && copy_ok);
+                let chunks = match kept {
+                    // The same body again (a server without validators): its copy stands.
+                    Some(c) => c.chunks,
+                    None => lists
+                        .put_chunks(&copy_prefix(list_id, &sha), body.content.as_bytes())
+                        .map_err(store(format!("storing the copy of {url}")))?,
+                };
+                let rules = body.content.lines().filter(|l| blocklist_model::publish::is_rule(l.trim())).count() as u64;
+                let copy = SourceCopy { sha256: sha.clone(), bytes: body.content.len() as u64, chunks };
+                outcomes.push((
+                    url.clone(),
+                    Fetched::Body { copy, rules, etag: body.etag, last_modified: body.last_modified },
+                ));
+                (body.content, sha)
+            }
+            (Ok(compiler::FetchOutcome::NotModified), Some((copy, text))) => {
+                outcomes.push((url.clone(), Fetched::NotModified));
+                (text, copy.sha256)
+            }
+            (Ok(compiler::FetchOutcome::NotModified), None) => {
+                // A 304 to an unconditional request: nothing to compile from.
+                let error = format!("Response status for url {url} is invalid: 304 (no copy was asked about)");
+                outcomes.push((url.clone(), Fetched::Failed { status: Some(304), error: error.clone() }));
+                failure = Some(error);
+                break;
+            }
+            (Err(e), copy) => {
+                outcomes.push((url.clone(), Fetched::Failed { status: e.status, error: e.message.clone() }));
+                match copy.filter(|_| stale_if_error) {
+                    Some((copy, text)) => {
+                        out.failed.push(FailedSource { url: url.clone(), error: e.message });
+                        (text, copy.sha256)
+                    }
+                    None => {
+                        failure = Some(e.message);
+                        break;
+                    }
+                }
+            }
+        };
+        out.hashes.push((url.clone(), sha));
+        out.files.push(compiler::SourceFile { location: url.clone(), content });
+    }
+    record(lists, list_id, urls, outcomes)?;
+    match failure {
+        Some(message) => Err(AttemptError::Compile(compiler::CompileError::Source(message))),
+        None => Ok(out),
+    }
+}
+
+/// A kept copy's text; `None` if its chunks are gone.
+fn read_copy(lists: &Kv, list_id: &str, copy: &SourceCopy) -> Result<Option<String>, AttemptError> {
+    let bytes = lists
+        .get_chunks(&copy_prefix(list_id, &copy.sha256), copy.chunks, copy.bytes as usize)
+        .map_err(store("reading a source's copy"))?;
+    Ok(bytes.and_then(|b| String::from_utf8(b).ok()))
+}
+
+/// Writes the fetches' outcomes into `sources/{list}` (forgetting sources the configuration no
+/// longer names), then deletes the copies they replaced.
+fn record(lists: &Kv, list_id: &str, urls: &[String], outcomes: Vec<(String, Fetched)>) -> Result<(), AttemptError> {
+    let now = now_ms();
+    let mut dropped = Vec::new();
+    lists
+        .update_json(&states_key(list_id), |cur: Option<SourceStates>| {
+            let mut states = cur.unwrap_or_default();
+            dropped = states.retain(urls);
+            for (url, fetched) in &outcomes {
+                dropped.extend(states.record(url, now, fetched.clone()));
+            }
+            dropped.retain(|c| !states.keeps(&c.sha256));
+            JsonUpdate::Write(states, ())
+        })
+        .map_err(store("recording the list's sources"))?;
+    for copy in dropped {
+        // What is left is the retention collector's.
+        let _ = lists.delete_chunks(&copy_prefix(list_id, &copy.sha256), copy.chunks);
+    }
+    Ok(())
+}
