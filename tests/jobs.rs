@@ -517,7 +517,7 @@ fn serve_generated_list(lines: usize) -> (Server, usize) {
     let body: Arc<Vec<u8>> =
         Arc::new((0..lines).map(|i| format!("||host-{i:08}.example.org^\n")).collect::<String>().into_bytes());
     let bytes = body.len();
-    (Server::start(move |_| Reply { status: 200, content_type: "text/plain", body: body.to_vec() }), bytes)
+    (Server::start(move |_| Reply::text(200, body.to_vec())), bytes)
 }
 
 /// Creates the list "big", compiled from `source`'s `/big.txt`; returns its id.

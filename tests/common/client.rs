@@ -95,7 +95,7 @@ impl Api {
     }
 
     /// Polls job `job_id` until its status is `status`, and returns it. Fails if the job ends
-    /// (done or dead) in another status, or after 90 s.
+    /// (done, dead, unchanged, held or discarded) in another status, or after 90 s.
     pub fn wait_job(&self, token: &str, job_id: &str, status: &str) -> Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(90);
         loop {
@@ -104,7 +104,7 @@ impl Api {
             if now == status {
                 return job;
             }
-            let terminal = now == "done" || now == "dead";
+            let terminal = ["done", "dead", "unchanged", "held", "discarded"].contains(&now.as_str());
             assert!(!terminal, "job {job_id} ended {now}, not {status}: {job}");
             assert!(std::time::Instant::now() < deadline, "job {job_id} is still {now} after 90 s: {job}");
             std::thread::sleep(Duration::from_millis(50));

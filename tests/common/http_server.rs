@@ -16,16 +16,23 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
-/// A response: status, content type, body.
+/// A response: status, content type, more headers, body.
 pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Reply {
     pub fn text(status: u16, body: impl Into<Vec<u8>>) -> Reply {
-        Reply { status, content_type: "text/plain", body: body.into() }
+        Reply { status, content_type: "text/plain", headers: Vec::new(), body: body.into() }
+    }
+
+    /// The reply with header `name: value` added.
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
     }
 }
 
@@ -83,30 +90,112 @@ impl Server {
     }
 }
 
-/// A list server whose content the test sets: every path answers it (`200`, `text/plain`).
+/// What an [`Upstream`] answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpstreamMode {
+    /// `200` with the content, an `ETag` (its hash) and a `Last-Modified` (when it was set);
+    /// `304` to a request whose `If-None-Match` names the current `ETag`.
+    Serve,
+    /// This status, always.
+    Fail(u16),
+    /// Nothing for this long, then `Serve`'s answer (a stall past the fetch's timeout).
+    Stall(std::time::Duration),
+}
+
+/// One request an [`Upstream`] answered: its validators and the status it got.
+#[derive(Clone, Debug)]
+pub struct UpstreamHit {
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+    pub status: u16,
+}
+
+struct UpstreamState {
+    content: String,
+    modified: std::time::SystemTime,
+    mode: UpstreamMode,
+    hits: Vec<UpstreamHit>,
+}
+
+/// A list server whose content and behaviour the test sets: every path answers it
+/// (`text/plain`), with validators, conditionally (see [`UpstreamMode::Serve`]).
 pub struct Upstream {
     pub server: Server,
-    content: Arc<Mutex<String>>,
+    state: Arc<Mutex<UpstreamState>>,
+}
+
+/// The entity tag of `content`, as the upstream sends it.
+pub fn upstream_etag(content: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    content.hash(&mut h);
+    format!("\"{:016x}\"", h.finish())
 }
 
 impl Upstream {
     /// Serves `content` until [`Upstream::set`] changes it.
     pub fn start(content: &str) -> Upstream {
-        let content = Arc::new(Mutex::new(content.to_owned()));
-        let c = content.clone();
-        let server = Server::start(move |_| Reply::text(200, c.lock().unwrap().clone()));
-        Upstream { server, content }
+        let state = Arc::new(Mutex::new(UpstreamState {
+            content: content.to_owned(),
+            modified: std::time::SystemTime::now(),
+            mode: UpstreamMode::Serve,
+            hits: Vec::new(),
+        }));
+        let s = state.clone();
+        let server = Server::start(move |req| {
+            let stall = match &s.lock().unwrap().mode {
+                UpstreamMode::Stall(d) => Some(*d),
+                _ => None,
+            };
+            if let Some(d) = stall {
+                std::thread::sleep(d);
+            }
+            let mut st = s.lock().unwrap();
+            let etag = upstream_etag(&st.content);
+            let reply = match st.mode {
+                UpstreamMode::Fail(status) => Reply::text(status, "upstream failure"),
+                _ if req.headers.get("if-none-match") == Some(&etag) => Reply::text(304, ""),
+                _ => Reply::text(200, st.content.clone())
+                    .with_header("etag", &etag)
+                    .with_header("last-modified", &httpdate(st.modified)),
+            };
+            st.hits.push(UpstreamHit {
+                if_none_match: req.headers.get("if-none-match").cloned(),
+                if_modified_since: req.headers.get("if-modified-since").cloned(),
+                status: reply.status,
+            });
+            reply
+        });
+        Upstream { server, state }
     }
 
-    /// What every request gets from now on.
+    /// What every request gets from now on (and `Serve` again).
     pub fn set(&self, content: &str) {
-        *self.content.lock().unwrap() = content.to_owned();
+        let mut st = self.state.lock().unwrap();
+        st.content = content.to_owned();
+        st.modified = std::time::SystemTime::now();
+        st.mode = UpstreamMode::Serve;
+    }
+
+    /// How the next requests are answered.
+    pub fn mode(&self, mode: UpstreamMode) {
+        self.state.lock().unwrap().mode = mode;
+    }
+
+    /// Every request answered so far.
+    pub fn hits(&self) -> Vec<UpstreamHit> {
+        self.state.lock().unwrap().hits.clone()
     }
 
     /// `ip:port`, for a host's `--allowed-outbound-hosts`.
     pub fn addr(&self) -> &str {
         &self.server.addr
     }
+}
+
+/// `t` as an HTTP date (`Tue, 01 Dec 2026 10:00:00 GMT`).
+fn httpdate(t: std::time::SystemTime) -> String {
+    http_semantics::http_date(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64)
 }
 
 fn serve(stream: TcpStream, handler: &dyn Fn(&Request) -> Reply) -> std::io::Result<()> {
@@ -137,9 +226,10 @@ fn serve(stream: TcpStream, handler: &dyn Fn(&Request) -> Reply) -> std::io::Res
     };
     let reply = handler(&Request { method, path, headers, body });
     let mut out = stream;
+    let extra: String = reply.headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         out,
-        "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\n{extra}connection: close\r\n\r\n",
         reply.status,
         reply.content_type,
         reply.body.len()

@@ -194,6 +194,9 @@ fn compile_job(
     };
     let settled = match outcome {
         Outcome::Published(meta) => {
+            if let Some(outdated) = published.as_ref().and_then(|p| p.held.as_ref()).filter(|_| meta.held.is_none()) {
+                decide(lists, &outdated.job_id, "outdated by a newer version");
+            }
             // This node's copies go now, the edge cache's answers with them; other nodes'
             // expire with their TTL.
             edge_store::caches::forget_list(&list.id);
@@ -207,6 +210,11 @@ fn compile_job(
             j.succeed(&token, now_ms(), artifact.clone()).map(|next| with_outbox(next, Some(&list), settings))
         })?,
         Outcome::Unchanged(meta) => {
+            if meta.held.is_some() {
+                // Upstream is back to what the published list was made from: a held compile
+                // from before is outdated.
+                drop_outdated_hold(lists, &list.id);
+            }
             let artifact = artifact_of(&meta);
             settle(lists, job_id, |j| j.settle(&token, now_ms(), JobStatus::Unchanged, artifact.clone(), None))?
         }
@@ -214,12 +222,31 @@ fn compile_job(
             j.settle(&token, now_ms(), JobStatus::Held, artifact.clone(), Some(&message))
                 .map(|next| with_outbox(next, Some(&list), settings))
         })?,
+        Outcome::StillHeld { artifact, message } => {
+            settle(lists, job_id, |j| j.settle(&token, now_ms(), JobStatus::Held, artifact.clone(), Some(&message)))?
+        }
     };
     match settled {
         Some(done) => finish(lists, settings, &done),
         None => eprintln!("compile: job {job_id} lost its lease while compiling; its outcome is stored"),
     }
     Ok(())
+}
+
+/// Discards the held compile of `list_id` and records it on its job.
+fn drop_outdated_hold(lists: &Kv, list_id: &str) {
+    match edge_store::publish::discard_held(lists, list_id) {
+        Ok(Ok(held)) => decide(lists, &held.job_id, "outdated: the sources are back to the published list's"),
+        Ok(Err(_)) => {}
+        Err(e) => eprintln!("compile: discarding the outdated held compile of list {list_id}: {e}"),
+    }
+}
+
+/// Records on held job `job_id` that its candidate was dropped (`why`), not published.
+fn decide(lists: &Kv, job_id: &str, why: &str) {
+    if let Err(e) = job_ledger::update(lists, job_id, |j| j.decided(now_ms(), None)) {
+        eprintln!("compile: recording that held job {job_id} was {why}: {e}");
+    }
 }
 
 /// What an attempt did with the list.
@@ -232,6 +259,8 @@ enum Outcome {
     Superseded(Artifact),
     /// The guard held the result back.
     Held { artifact: Artifact, message: String },
+    /// The inputs are those of the compile held already.
+    StillHeld { artifact: Artifact, message: String },
 }
 
 fn artifact_of(meta: &CompiledMeta) -> Artifact {
@@ -255,6 +284,16 @@ fn produce(
     if same_inputs && inputs.failed.is_empty() {
         return Ok(Outcome::Unchanged(guarded.cloned().expect("guarded")));
     }
+    if let Some(held) = guarded.and_then(|m| m.held.as_ref()).filter(|h| h.inputs_sha256.is_some() && h.inputs_sha256 == inputs.sha256) {
+        // Made from the same inputs as the compile held already: held still, without compiling
+        // it again or announcing it again.
+        let artifact = held.artifact.as_ref().map_or_else(
+            || artifact_of(guarded.expect("guarded")),
+            |a| Artifact { etag: a.etag.clone(), length: a.length, rules: a.rules },
+        );
+        let message = format!("still held ({}) as job {}: {}", reason_name(held.reason), held.job_id, held.message);
+        return Ok(Outcome::StillHeld { artifact, message });
+    }
     let cause = VersionCause::of_job(job.cause);
     let hold = |reason: HoldReason, message: String, artifact: Option<StoredArtifact>| -> Result<Outcome, AttemptError> {
         let published = guarded.expect("only a guarded compile is held");
@@ -268,9 +307,11 @@ fn produce(
             artifact: artifact.clone(),
             inputs_sha256: inputs.sha256.clone(),
         };
-        if !edge_store::publish::hold(lists, &list.id, held).map_err(store("holding the compiled list"))? {
+        match edge_store::publish::hold(lists, &list.id, held).map_err(store("holding the compiled list"))? {
             // The published list is gone (the list is being deleted): nothing to guard.
-            return Ok(Outcome::Superseded(artifact_of(published)));
+            Err(()) => return Ok(Outcome::Superseded(artifact_of(published))),
+            Ok(Some(replaced)) => decide(lists, &replaced.job_id, "replaced by a newer held compile"),
+            Ok(None) => {}
         }
         let artifact = artifact.map_or_else(|| artifact_of(published), |a| Artifact { etag: a.etag, length: a.length, rules: a.rules });
         Ok(Outcome::Held { artifact, message: format!("held ({}): {message}", reason_name(reason)) })

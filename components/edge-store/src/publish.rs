@@ -196,23 +196,24 @@ pub fn install(lists: &Kv, list_id: &str, candidate: &Candidate, keep: u32) -> R
     Ok(outcome)
 }
 
-/// Keeps `held` as the list's held candidate (replacing an older one) while the current artifact
-/// stays. `false` if the list has no current artifact (nothing to guard; the caller publishes).
-pub fn hold(lists: &Kv, list_id: &str, held: HeldCandidate) -> Result<bool, StoreError> {
+/// Keeps `held` as the list's held candidate while the current artifact stays; `Err(())` if the
+/// list has no current artifact (nothing to guard: the caller publishes). `Ok` names the
+/// candidate it replaced, if any.
+pub fn hold(lists: &Kv, list_id: &str, held: HeldCandidate) -> Result<Result<Option<HeldCandidate>, ()>, StoreError> {
     let mut before = Vec::new();
     let mut after = None;
-    let written = lists.update_json(&compiled_key(list_id), |cur: Option<CompiledMeta>| {
-        let Some(mut m) = cur else { return JsonUpdate::Keep(false) };
+    let outcome = lists.update_json(&compiled_key(list_id), |cur: Option<CompiledMeta>| {
+        let Some(mut m) = cur else { return JsonUpdate::Keep(Err(())) };
         before = m.artifact_chunks();
-        m.held = Some(held.clone());
+        let replaced = m.held.replace(held.clone()).filter(|r| r.job_id != held.job_id);
         after = Some(m.clone());
-        JsonUpdate::Write(m, true)
+        JsonUpdate::Write(m, Ok(replaced))
     })?;
-    if let Some(a) = held.artifact.as_ref().filter(|_| !written) {
+    if let Some(a) = held.artifact.as_ref().filter(|_| outcome.is_err()) {
         before.push(ChunkedArtifact { etag: a.etag.clone(), chunks: a.chunks });
     }
     delete_dropped(lists, list_id, &before, after.as_ref());
-    Ok(written)
+    Ok(outcome)
 }
 
 /// Why a held candidate or a version cannot be published.

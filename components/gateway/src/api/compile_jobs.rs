@@ -61,6 +61,30 @@ pub(crate) fn list_jobs(req: &Request, user: &User, lists: &Kv) -> Result<Respon
     Ok(Response::json(200, &JobsPage { jobs: dead.iter().map(JobView::of).collect() }))
 }
 
+/// `GET /v1/lists/{id}/jobs`: the list's jobs, newest first: the one its compile lock holds
+/// (while it runs), then the finished ones retention keeps.
+pub(crate) fn list_jobs_of_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
+    owned_list(user, lists, id)?;
+    let mut ids: Vec<String> = lists.get_json::<Vec<String>>(&list_jobs_key(id))?.unwrap_or_default();
+    ids.reverse();
+    if let Ok(Some(lock)) = lists.get_json::<CompileLock>(&compile_lock_key(id))
+        && !lock.job_id.is_empty()
+        && !ids.contains(&lock.job_id)
+    {
+        ids.insert(0, lock.job_id);
+    }
+    let mut jobs = Vec::new();
+    for job_id in ids {
+        if let Some(job) = job_ledger::get(lists, &job_id)?
+            && job.user_id == user.id
+            && job.list_id == id
+        {
+            jobs.push(job);
+        }
+    }
+    Ok(Response::json(200, &JobsPage { jobs: jobs.iter().map(JobView::of).collect() }))
+}
+
 /// `POST /v1/jobs/{id}/replay`: a dead job back to the queue with fresh attempts.
 pub(crate) fn replay_job(user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     let job = owned_job(user, lists, id)?;

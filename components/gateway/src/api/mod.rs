@@ -149,6 +149,7 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
         GetJob { job } => get_job(caller.user()?, lists, &job),
         ReplayJob { job } => replay_job(caller.user()?, settings, lists, &job),
         RunRefreshes => run_refreshes(caller, settings, lists),
+        ListJobsOfList { list } => list_jobs_of_list(caller.user()?, lists, &list),
         ListVersions { list } => list_versions(caller.user()?, lists, &list),
         DiffVersions { list } => diff_versions(req, caller.user()?, lists, &list),
         Rollback { list, version } => rollback(caller.user()?, settings, lists, &list, version),

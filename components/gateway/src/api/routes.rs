@@ -53,6 +53,8 @@ pub enum Route {
     ReplayJob { job: String },
     /// `POST /v1/admin/refresh`
     RunRefreshes,
+    /// `GET /v1/lists/{list}/jobs`
+    ListJobsOfList { list: String },
     /// `GET /v1/lists/{list}/versions`
     ListVersions { list: String },
     /// `GET /v1/lists/{list}/diff`
@@ -153,6 +155,13 @@ impl Route {
                     _ => return Err(method_not_allowed("POST")),
                 }
             }
+            (["v1", "lists", id, "jobs"], m) => {
+                let list = list(id)?;
+                match m {
+                    "GET" => ListJobsOfList { list },
+                    _ => return Err(method_not_allowed("GET")),
+                }
+            }
             (["v1", "lists", id, "versions"], m) => {
                 let list = list(id)?;
                 match m {
@@ -229,6 +238,7 @@ impl Route {
             | GetCompiled { list }
             | ListSubscriptions { list }
             | CreateSubscription { list }
+            | ListJobsOfList { list }
             | ListVersions { list }
             | DiffVersions { list }
             | Rollback { list, .. }
