@@ -348,3 +348,43 @@ fn a_schedule_of_seconds_refreshes_conditionally_and_holds_a_truncated_upstream(
     let (_, _, body) = compiled(&h, &token, &list);
     assert!(body.contains("||r4.a.example^") && !body.contains("||r5.a.example^"), "{body}");
 }
+
+#[test]
+fn a_held_refresh_is_announced_to_the_list_webhook() {
+    use common::http_server::{Reply, Server};
+    use std::sync::{Arc, Mutex};
+    let upstream = Upstream::start(&rules("a", 20));
+    let events: Arc<Mutex<Vec<Value>>> = Default::default();
+    let got = events.clone();
+    let receiver = Server::start(move |req| {
+        got.lock().unwrap().push(serde_json::from_slice(&req.body).unwrap_or(Value::Null));
+        Reply::text(204, "")
+    });
+    let allowed = format!("{},{}", upstream.addr(), receiver.named_addr());
+    let h = Host::start(&["--allowed-outbound-hosts", &allowed, "--compile-dedupe-secs", "0", "--rate-limit", "100000"]);
+    let (_, token) = h.create_user("owner");
+    let list = remote_list(&h, &token, &upstream, json!({"webhookUrl": receiver.named_url("/hook")}));
+    assert_eq!(compile(&h, &token, &list)["status"], "done");
+    upstream.set(&rules("a", 2));
+    let held = compile(&h, &token, &list);
+    assert_eq!(held["status"], "held", "{held}");
+    // A held refresh announces `job.held`, once.
+    let again = compile(&h, &token, &list);
+    assert_eq!(again["status"], "held", "the same inputs stay held: {again}");
+    assert!(again["notification"].is_null(), "and are not announced again: {again}");
+    assert!(held["notification"].is_object(), "{held}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let events = loop {
+        let seen = events.lock().unwrap().clone();
+        if seen.len() >= 2 {
+            break seen;
+        }
+        assert!(Instant::now() < deadline, "events: {seen:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["job.done", "job.held"], "{events:?}");
+    assert_eq!(events[1]["job"]["id"], held["id"]);
+    assert_eq!(events[1]["job"]["status"], "held");
+    assert!(events[1]["job"]["lastError"].as_str().unwrap().contains("shrank"), "{}", events[1]);
+}

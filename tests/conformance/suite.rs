@@ -83,10 +83,13 @@ pub fn run(target: &Target) {
 }
 
 /// A list on a 1 s schedule follows its upstream, driven by `POST /v1/admin/refresh` as an
-/// external scheduler would (under Spin, with no timer, that or request-path sweeps drive it).
+/// external scheduler would (under Spin, with no timer, that or request-path sweeps drive it):
+/// its refreshes fetch conditionally and end `unchanged` while nothing changes, a truncated
+/// upstream is held by the publish guard, and the owner publishes it.
 fn scheduled_refresh(t: &Target, upstream: &Upstream) {
     let (_, token) = t.user("scheduled");
-    upstream.set("||first.example^\n");
+    let rules = |tag: &str, n: usize| (0..n).map(|i| format!("||{tag}{i}.example^\n")).collect::<String>();
+    upstream.set(&rules("first", 10));
     let body = json!({
         "name": "scheduled",
         "config": {"name": "scheduled", "sources": [{"source": format!("http://{}/list.txt", upstream.addr())}]},
@@ -97,23 +100,49 @@ fn scheduled_refresh(t: &Target, upstream: &Upstream) {
     let created: Value = r.json().unwrap();
     let list = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["refreshIntervalSecs"], 1, "[{}] {created}", t.name);
-    for rule in ["||first.example^", "||second.example^"] {
-        if rule.starts_with("||second") {
-            upstream.set("||second.example^\n");
-        }
-        // Slowly enough for the rate limit (60 requests per 60 s per user).
+    // Drives the schedule until `done(owner's view)` holds; slowly enough for the rate limit
+    // (60 requests per 60 s per user).
+    let until = |what: &str, done: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             let r = t.api.post("/v1/admin/refresh", &t.admin).send().unwrap();
             assert_eq!(r.status(), 200, "[{}] POST /v1/admin/refresh", t.name);
-            let r = t.api.get(&format!("/v1/lists/{list}/compiled"), &token).send().unwrap();
-            if r.status() == 200 && r.text().unwrap().contains(rule) {
+            if done() {
                 break;
             }
-            assert!(Instant::now() < deadline, "[{}] the schedule did not compile {rule} within 40 s", t.name);
+            assert!(Instant::now() < deadline, "[{}] the schedule did not {what} within 40 s", t.name);
             std::thread::sleep(Duration::from_millis(700));
         }
-    }
+    };
+    let compiled_with = |rule: &str| {
+        let r = t.api.get(&format!("/v1/lists/{list}/compiled"), &token).send().unwrap();
+        r.status() == 200 && r.text().unwrap().contains(rule)
+    };
+    until("compile ||first0.example^", &|| compiled_with("||first0.example^"));
+    upstream.set(&rules("second", 10));
+    until("compile ||second0.example^", &|| compiled_with("||second0.example^"));
+    // Unchanged upstream: conditional fetches answered 304, refreshes end `unchanged`.
+    until("end a refresh unchanged", &|| {
+        let jobs: Value = t.api.get(&format!("/v1/lists/{list}/jobs"), &token).send().unwrap().json().unwrap();
+        jobs["jobs"].as_array().is_some_and(|j| j.iter().any(|j| j["status"] == "unchanged"))
+    });
+    let view: Value = t.api.get(&format!("/v1/lists/{list}"), &token).send().unwrap().json().unwrap();
+    assert_eq!(view["sources"][0]["lastStatus"], 304, "[{}] {view}", t.name);
+    // Truncated to one rule: held, the published list stays until the owner publishes it.
+    upstream.set(&rules("second", 1));
+    until("hold the truncated list", &|| {
+        t.api.get(&format!("/v1/lists/{list}/held"), &token).send().unwrap().status() == 200
+    });
+    assert!(compiled_with("||second9.example^"), "[{}] the published list stays", t.name);
+    let r = t.api.post(&format!("/v1/lists/{list}/held/publish"), &token).send().unwrap();
+    assert_eq!(r.status(), 200, "[{}] publishing the held list", t.name);
+    let r = t.api.get(&format!("/v1/lists/{list}/compiled"), &token).send().unwrap();
+    let text = r.text().unwrap();
+    assert!(text.contains("||second0.example^") && !text.contains("||second1.example^"), "[{}] {text}", t.name);
+    let versions: Value = t.api.get(&format!("/v1/lists/{list}/versions"), &token).send().unwrap().json().unwrap();
+    let causes: Vec<&str> =
+        versions["versions"].as_array().unwrap().iter().map(|v| v["cause"].as_str().unwrap()).collect();
+    assert_eq!(causes, ["approval", "schedule", "schedule"], "[{}] {versions}", t.name);
 }
 
 fn health(t: &Target) {

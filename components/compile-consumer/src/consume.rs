@@ -209,6 +209,17 @@ fn compile_job(
         Outcome::Superseded(artifact) => settle(lists, job_id, |j| {
             j.succeed(&token, now_ms(), artifact.clone()).map(|next| with_outbox(next, Some(&list), settings))
         })?,
+        Outcome::Kept(meta) => {
+            if guarded.is_some() && meta.held.is_some() {
+                // The sources give the published list again: a held compile from before is
+                // outdated.
+                drop_outdated_hold(lists, &list.id);
+            }
+            let artifact = artifact_of(&meta);
+            settle(lists, job_id, |j| {
+                j.succeed(&token, now_ms(), artifact.clone()).map(|next| with_outbox(next, Some(&list), settings))
+            })?
+        }
         Outcome::Unchanged(meta) => {
             if meta.held.is_some() {
                 // Upstream is back to what the published list was made from: a held compile
@@ -253,8 +264,12 @@ fn decide(lists: &Kv, job_id: &str, why: &str) {
 enum Outcome {
     /// A new version is current.
     Published(CompiledMeta),
-    /// The published list stays: nothing changed (`meta`: the current artifact).
+    /// The published list stays: its inputs did not change, nothing was compiled (`meta`: the
+    /// current artifact).
     Unchanged(CompiledMeta),
+    /// Compiled, with the published content: the current artifact stays (same bytes, entity
+    /// tag and `Last-Modified`), and the job is `done`.
+    Kept(CompiledMeta),
     /// A newer revision's artifact was current already.
     Superseded(Artifact),
     /// The guard held the result back.
@@ -373,7 +388,7 @@ fn produce(
         .map_err(store("installing the artifact"))?
     {
         Installed::Published(m) => Outcome::Published(m),
-        Installed::Unchanged(m) => Outcome::Unchanged(m),
+        Installed::Unchanged(m) => Outcome::Kept(m),
         Installed::Superseded => {
             Outcome::Superseded(Artifact { etag: stored.etag, length: stored.length, rules: stored.rules })
         }

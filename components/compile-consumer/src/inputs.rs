@@ -32,8 +32,9 @@ pub struct Inputs {
     pub config: String,
     /// Every source given inline.
     pub files: Vec<compiler::SourceFile>,
-    /// What they are ([`inputs_sha256`]); `None` when it cannot be known before compiling (a
-    /// source `!#include`s another file, fetched by the compile).
+    /// What they are ([`inputs_sha256`]), for a configuration list; `None` for a list of rules
+    /// (always compiled), or when it cannot be known before compiling (a source `!#include`s
+    /// another file, fetched by the compile).
     pub sha256: Option<String>,
     /// Sources that failed and were given from their last copy (only when `stale_if_error`).
     pub failed: Vec<FailedSource>,
@@ -43,12 +44,9 @@ pub struct Inputs {
 /// but has a copy is given from the copy (and named in [`Inputs::failed`]); otherwise its failure
 /// fails the attempt.
 pub fn gather(lists: &Kv, list: &ListRecord, stale_if_error: bool) -> Result<Inputs, AttemptError> {
-    // The compiler's version is among the inputs: an upgrade compiles every list again.
-    let salt = ("blocklist-edge", env!("CARGO_PKG_VERSION"));
     match &list.source {
         ListSource::Rules => {
             let content = read_rules(lists, list)?;
-            let sha = hex::encode(Sha256::digest(content.as_bytes()));
             let config = serde_json::json!({
                 "name": list.name,
                 "sources": [{"name": list.name, "source": RULES_LOCATION, "type": "adblock"}],
@@ -56,7 +54,9 @@ pub fn gather(lists: &Kv, list: &ListRecord, stale_if_error: bool) -> Result<Inp
             });
             Ok(Inputs {
                 config: config.to_string(),
-                sha256: Some(inputs_sha256(list.revision, [salt, (RULES_LOCATION, sha.as_str())])),
+                // A list of rules is compiled whenever asked (it fetches nothing, and compiles
+                // fast); a compile that gives the published content keeps it.
+                sha256: None,
                 files: vec![compiler::SourceFile { location: RULES_LOCATION.into(), content }],
                 failed: Vec::new(),
             })
@@ -68,6 +68,8 @@ pub fn gather(lists: &Kv, list: &ListRecord, stale_if_error: bool) -> Result<Inp
                 .unwrap_or_default();
             let fetched = fetch_sources(lists, &list.id, &urls, stale_if_error)?;
             let has_includes = fetched.files.iter().any(|f| f.content.lines().any(|l| l.starts_with("!#include")));
+            // The compiler's version is among the inputs: an upgrade compiles every list again.
+            let salt = ("blocklist-edge", env!("CARGO_PKG_VERSION"));
             let sha256 = (!has_includes).then(|| {
                 inputs_sha256(
                     list.revision,

@@ -10,7 +10,7 @@
 //!    │      └───────┘   ▼ or lease expired on the last one
 //!    └──── replay ───── dead
 //!
-//!  running ──▶ unchanged   (the inputs are those of the published list: nothing compiled)
+//!  running ──▶ unchanged   (the inputs are the published list's: nothing compiled)
 //!  running ──▶ held ──▶ done (its owner published the candidate) | discarded
 //! ```
 //!
@@ -41,8 +41,8 @@ pub enum JobStatus {
     Failed,
     /// Failed `max_attempts` times: in the dead-letter list until replayed.
     Dead,
-    /// Nothing to compile: the list and every source are as the published list was made from
-    /// (or the compile gave the published content again); the published list stays as it is.
+    /// Nothing compiled: the list and every source it fetched are as the published list was
+    /// made from; the published list stays as it is.
     Unchanged,
     /// The publish guard kept the result back (see [`crate::publish`]): the published list
     /// stays until the owner publishes the candidate (the job is then `done`) or discards it.

@@ -311,7 +311,7 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
     // collector puts on it.
     edge_store::schedule::apply(lists, &list, None, now_ms())?;
     // The secret is shown this once.
-    Ok(Response::json(201, &with_schedule(lists, list.view(content.rules.as_deref(), true), &list)?)
+    Ok(Response::json(201, &with_compile_state(lists, list.view(content.rules.as_deref(), true), &list)?)
         .with_header("location", format!("/v1/lists/{id}"))
         .with_header("etag", list.etag()))
 }
@@ -348,7 +348,7 @@ pub(crate) fn read_rules(lists: &Kv, list: ListRecord) -> Result<(ListRecord, Op
 
 pub(crate) fn get_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     let (list, rules) = read_rules(lists, owned_list(user, lists, id)?)?;
-    Ok(Response::json(200, &with_schedule(lists, list.view(rules.as_deref(), false), &list)?)
+    Ok(Response::json(200, &with_compile_state(lists, list.view(rules.as_deref(), false), &list)?)
         .with_header("etag", list.etag()))
 }
 
@@ -441,14 +441,14 @@ pub(crate) fn update_list(req: &Request, user: &User, settings: &Settings, lists
     edge_store::schedule::apply(lists, &list, had_interval, now_ms())?;
     // A secret made by this update (the list had no webhook) is shown this once.
     let new_secret = list.webhook.is_some() && !had_webhook;
-    Ok(Response::json(200, &with_schedule(lists, list.view(content.rules.as_deref(), new_secret), &list)?)
+    Ok(Response::json(200, &with_compile_state(lists, list.view(content.rules.as_deref(), new_secret), &list)?)
         .with_header("etag", list.etag()))
 }
 
 /// `view` of `list` with what its compiles left: `nextRefreshAt` (when the list is on the
 /// refresh schedule), the health of its URL `sources`, its current `version` and its `held`
 /// compile, if any.
-pub(crate) fn with_schedule(lists: &Kv, mut view: serde_json::Value, list: &ListRecord) -> Result<serde_json::Value> {
+pub(crate) fn with_compile_state(lists: &Kv, mut view: serde_json::Value, list: &ListRecord) -> Result<serde_json::Value> {
     if list.refresh_interval_secs.is_some()
         && let Some(due) = edge_store::schedule::next_due_of(lists, &list.id)?
     {
