@@ -293,7 +293,9 @@ fn the_owners_edits_are_not_guarded_and_guards_are_checked() {
         (json!({"maxShrinkPercent": 101}), "between 0 and 100"),
         (json!({"minRules": 1_000_000_000u64}), "at most"),
         (json!({"maxShrink": 10}), "unknown field"),
-        (json!("strict"), "invalid type"),
+        (json!("strict"), "must be an object"),
+        (json!([null, null]), "must be an object"),
+        (json!({"minRules": -1}), "invalid value"),
     ] {
         let body = json!({"name": "g", "rules": "||a^\n", "publishGuard": guard});
         let (status, _, message) = error_of(h.post("/v1/lists", &token).json(&body).send().unwrap());

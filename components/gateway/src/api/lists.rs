@@ -38,7 +38,7 @@ pub(crate) struct ListInput {
     refresh_interval_secs: Option<u64>,
     /// The list's own publish guard (absent: the service's default).
     #[serde(default, rename = "publishGuard")]
-    publish_guard: Option<GuardInput>,
+    publish_guard: Option<serde_json::Value>,
 }
 
 /// `publishGuard` of a list body.
@@ -110,8 +110,15 @@ pub(crate) fn validate_list(input: ListInput, min_refresh_secs: u64) -> Result<L
         s => s,
     };
     let publish_guard = match input.publish_guard {
-        None => None,
+        None | Some(serde_json::Value::Null) => None,
         Some(g) => {
+            if !g.is_object() {
+                return Err(ApiError::bad_request(
+                    "`publishGuard` must be an object: {\"maxShrinkPercent\": 0-100, \"minRules\": n}",
+                ));
+            }
+            let g: GuardInput = serde_json::from_value(g)
+                .map_err(|e| ApiError::bad_request(format!("`publishGuard`: {e}")))?;
             let default = blocklist_model::publish::Guard::default();
             let guard = blocklist_model::publish::Guard {
                 max_shrink_percent: g.max_shrink_percent.unwrap_or(default.max_shrink_percent),
