@@ -292,14 +292,19 @@ fn produce(
     publishing: &PublishSettings,
 ) -> Result<Outcome, AttemptError> {
     let inputs = crate::inputs::gather(lists, list, guarded.is_some())?;
-    let same_inputs = guarded.is_some_and(|m| inputs.sha256.is_some() && m.inputs_sha256 == inputs.sha256);
-    let failed_sources = || {
-        inputs.failed.iter().map(|f| format!("{} ({})", f.url, f.error)).collect::<Vec<_>>().join("; ")
-    };
-    if same_inputs && inputs.failed.is_empty() {
+    let inputs_sha256 = inputs.sha256.clone();
+    let same_inputs = guarded.is_some_and(|m| inputs_sha256.is_some() && m.inputs_sha256 == inputs_sha256);
+    // The sources that failed, compiled from their last copies (only under the guard).
+    let failed = (!inputs.failed.is_empty()).then(|| {
+        let each: Vec<String> = inputs.failed.iter().map(|f| format!("{} ({})", f.url, f.error)).collect();
+        format!("a source failed: {}", each.join("; "))
+    });
+    if same_inputs && failed.is_none() {
         return Ok(Outcome::Unchanged(guarded.cloned().expect("guarded")));
     }
-    if let Some(held) = guarded.and_then(|m| m.held.as_ref()).filter(|h| h.inputs_sha256.is_some() && h.inputs_sha256 == inputs.sha256) {
+    if let Some(held) =
+        guarded.and_then(|m| m.held.as_ref()).filter(|h| h.inputs_sha256.is_some() && h.inputs_sha256 == inputs_sha256)
+    {
         // Made from the same inputs as the compile held already: held still, without compiling
         // it again or announcing it again.
         let artifact = held.artifact.as_ref().map_or_else(
@@ -320,7 +325,7 @@ fn produce(
             list_revision: list.revision,
             cause,
             artifact: artifact.clone(),
-            inputs_sha256: inputs.sha256.clone(),
+            inputs_sha256: inputs_sha256.clone(),
         };
         match edge_store::publish::hold(lists, &list.id, held).map_err(store("holding the compiled list"))? {
             // The published list is gone (the list is being deleted): nothing to guard.
@@ -328,14 +333,18 @@ fn produce(
             Ok(Some(replaced)) => decide(lists, &replaced.job_id, "replaced by a newer held compile"),
             Ok(None) => {}
         }
-        let artifact = artifact.map_or_else(|| artifact_of(published), |a| Artifact { etag: a.etag, length: a.length, rules: a.rules });
+        let artifact = artifact
+            .map_or_else(|| artifact_of(published), |a| Artifact { etag: a.etag, length: a.length, rules: a.rules });
         Ok(Outcome::Held { artifact, message: format!("held ({}): {message}", reason_name(reason)) })
     };
-    if same_inputs {
+    if let Some(message) = failed.clone().filter(|_| same_inputs) {
         // Only stale copies of failing sources: the published list is what they would give.
-        return hold(HoldReason::SourceFailed, format!("a source failed: {}", failed_sources()), None);
+        return hold(HoldReason::SourceFailed, message, None);
     }
-    let compiled = compiler::compile(&inputs.config, &inputs.files, &now_rfc3339()).map_err(AttemptError::Compile)?;
+    let config = inputs.config.clone();
+    let files = inputs.files(lists)?;
+    let compiled = compiler::compile(&config, &files, &now_rfc3339()).map_err(AttemptError::Compile)?;
+    drop(files);
     let body = compiled.text.into_bytes();
     let artifact = StoredArtifact {
         etag: hex::encode(Sha256::digest(&body)),
@@ -346,8 +355,8 @@ fn produce(
     };
     if let Some(published) = guarded {
         let same_content = published.content_sha256.as_deref() == Some(artifact.content_sha256.as_str());
-        let verdict = if !inputs.failed.is_empty() {
-            Some((HoldReason::SourceFailed, format!("a source failed: {}", failed_sources())))
+        let verdict = if let Some(message) = failed {
+            Some((HoldReason::SourceFailed, message))
         } else if same_content {
             None
         } else {
@@ -381,7 +390,7 @@ fn produce(
         cause,
         job_id: Some(job.id.clone()),
         list_revision: list.revision,
-        inputs_sha256: inputs.sha256.clone(),
+        inputs_sha256,
         restores: None,
     };
     Ok(match edge_store::publish::install(lists, &list.id, &candidate, publishing.versions_kept)

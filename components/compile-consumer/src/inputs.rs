@@ -26,18 +26,56 @@ pub struct FailedSource {
     pub error: String,
 }
 
+/// A source's content for the compiler: fetched now, or the kept copy (read only if the list is
+/// compiled).
+enum Body {
+    Text(String),
+    Copy(SourceCopy),
+}
+
 /// A compile's inputs.
 pub struct Inputs {
     /// The configuration (HostlistCompiler's JSON).
     pub config: String,
-    /// Every source given inline.
-    pub files: Vec<compiler::SourceFile>,
+    /// Every source given inline, by location.
+    sources: Vec<(String, Body)>,
     /// What they are ([`inputs_sha256`]), for a configuration list; `None` for a list of rules
     /// (always compiled), or when it cannot be known before compiling (a source `!#include`s
     /// another file, fetched by the compile).
     pub sha256: Option<String>,
     /// Sources that failed and were given from their last copy (only when `stale_if_error`).
     pub failed: Vec<FailedSource>,
+    list_id: String,
+}
+
+impl Inputs {
+    /// The sources as the compiler takes them, kept copies read. A copy whose chunks are gone
+    /// fails the attempt and is forgotten, so that the retry fetches its source unconditionally.
+    pub fn files(self, lists: &Kv) -> Result<Vec<compiler::SourceFile>, AttemptError> {
+        let mut files = Vec::with_capacity(self.sources.len());
+        for (location, body) in self.sources {
+            let content = match body {
+                Body::Text(text) => text,
+                Body::Copy(copy) => match read_copy(lists, &self.list_id, &copy)? {
+                    Some(text) => text,
+                    None => {
+                        forget_copy(lists, &self.list_id, &location)?;
+                        return Err(AttemptError::Store {
+                            context: format!("reading the kept copy of {location}"),
+                            source: edge_store::StoreError::unavailable("it is gone; the next attempt fetches it again"),
+                        });
+                    }
+                },
+            };
+            files.push(compiler::SourceFile { location, content });
+        }
+        Ok(files)
+    }
+}
+
+/// Whether a source's text `!#include`s another file.
+fn has_include(text: &str) -> bool {
+    text.lines().any(|l| l.starts_with("!#include"))
 }
 
 /// The inputs of the current revision of `list`. With `stale_if_error`, a URL source that fails
@@ -53,11 +91,12 @@ pub fn gather(lists: &Kv, list: &ListRecord, stale_if_error: bool) -> Result<Inp
                 "transformations": RULES_TRANSFORMATIONS,
             });
             Ok(Inputs {
+                list_id: list.id.clone(),
                 config: config.to_string(),
                 // A list of rules is compiled whenever asked (it fetches nothing, and compiles
                 // fast); a compile that gives the published content keeps it.
                 sha256: None,
-                files: vec![compiler::SourceFile { location: RULES_LOCATION.into(), content }],
+                sources: vec![(RULES_LOCATION.into(), Body::Text(content))],
                 failed: Vec::new(),
             })
         }
@@ -67,7 +106,10 @@ pub fn gather(lists: &Kv, list: &ListRecord, stale_if_error: bool) -> Result<Inp
                 .map(|c| c.url_locations())
                 .unwrap_or_default();
             let fetched = fetch_sources(lists, &list.id, &urls, stale_if_error)?;
-            let has_includes = fetched.files.iter().any(|f| f.content.lines().any(|l| l.starts_with("!#include")));
+            let has_includes = fetched.sources.iter().any(|(_, body)| match body {
+                Body::Text(text) => has_include(text),
+                Body::Copy(copy) => copy.includes,
+            });
             // The compiler's version is among the inputs: an upgrade compiles every list again.
             let salt = ("blocklist-edge", env!("CARGO_PKG_VERSION"));
             let sha256 = (!has_includes).then(|| {
@@ -76,7 +118,13 @@ pub fn gather(lists: &Kv, list: &ListRecord, stale_if_error: bool) -> Result<Inp
                     std::iter::once(salt).chain(fetched.hashes.iter().map(|(u, h)| (u.as_str(), h.as_str()))),
                 )
             });
-            Ok(Inputs { config: config.to_string(), files: fetched.files, sha256, failed: fetched.failed })
+            Ok(Inputs {
+                list_id: list.id.clone(),
+                config: config.to_string(),
+                sources: fetched.sources,
+                sha256,
+                failed: fetched.failed,
+            })
         }
     }
 }
@@ -96,7 +144,7 @@ fn read_rules(lists: &Kv, list: &ListRecord) -> Result<String, AttemptError> {
 }
 
 struct FetchedSources {
-    files: Vec<compiler::SourceFile>,
+    sources: Vec<(String, Body)>,
     /// (url, SHA-256 of the body given), in the order of `urls`.
     hashes: Vec<(String, String)>,
     failed: Vec<FailedSource>,
@@ -108,42 +156,43 @@ fn fetch_sources(lists: &Kv, list_id: &str, urls: &[String], stale_if_error: boo
     let key = states_key(list_id);
     let states: SourceStates = lists.get_json(&key).map_err(store("reading the list's sources"))?.unwrap_or_default();
     let mut outcomes: Vec<(String, Fetched)> = Vec::new();
-    let mut out = FetchedSources { files: Vec::new(), hashes: Vec::new(), failed: Vec::new() };
+    let mut out = FetchedSources { sources: Vec::new(), hashes: Vec::new(), failed: Vec::new() };
     let mut failure = None;
     for url in urls {
         let state = states.get(url);
-        // A copy whose chunks are gone is no copy: fetch unconditionally.
-        let copy = match state.and_then(|s| s.copy.as_ref()) {
-            Some(c) => read_copy(lists, list_id, c)?.map(|text| (c.clone(), text)),
-            None => None,
-        };
-        let copy_ok = copy.is_some();
+        let copy = state.and_then(|s| s.copy.clone());
         let validators = compiler::Validators {
             etag: copy.as_ref().and_then(|_| state.and_then(|s| s.etag.clone())),
             last_modified: copy.as_ref().and_then(|_| state.and_then(|s| s.last_modified.clone())),
         };
-        let (content, sha) = match (compiler::fetch_source(url, &validators), copy) {
-            (Ok(compiler::FetchOutcome::Modified(body)), _) => {
-                let sha = hex::encode(Sha256::digest(body.content.as_bytes()));
-                let kept = state.and_then(|s| s.copy.as_ref()).filter(|c| c.sha256 == sha && copy_ok);
-                let chunks = match kept {
+        let (body, sha) = match (compiler::fetch_source(url, &validators), copy) {
+            (Ok(compiler::FetchOutcome::Modified(fetched)), kept) => {
+                let sha = hex::encode(Sha256::digest(fetched.content.as_bytes()));
+                let chunks = match kept.filter(|c| c.sha256 == sha) {
                     // The same body again (a server without validators): its copy stands.
                     Some(c) => c.chunks,
                     None => lists
-                        .put_chunks(&copy_prefix(list_id, &sha), body.content.as_bytes())
+                        .put_chunks(&copy_prefix(list_id, &sha), fetched.content.as_bytes())
                         .map_err(store(format!("storing the copy of {url}")))?,
                 };
-                let rules = body.content.lines().filter(|l| blocklist_model::publish::is_rule(l.trim())).count() as u64;
-                let copy = SourceCopy { sha256: sha.clone(), bytes: body.content.len() as u64, chunks };
+                let rules =
+                    fetched.content.lines().filter(|l| blocklist_model::publish::is_rule(l.trim())).count() as u64;
+                let copy = SourceCopy {
+                    sha256: sha.clone(),
+                    bytes: fetched.content.len() as u64,
+                    chunks,
+                    includes: has_include(&fetched.content),
+                };
                 outcomes.push((
                     url.clone(),
-                    Fetched::Body { copy, rules, etag: body.etag, last_modified: body.last_modified },
+                    Fetched::Body { copy, rules, etag: fetched.etag, last_modified: fetched.last_modified },
                 ));
-                (body.content, sha)
+                (Body::Text(fetched.content), sha)
             }
-            (Ok(compiler::FetchOutcome::NotModified), Some((copy, text))) => {
+            (Ok(compiler::FetchOutcome::NotModified), Some(copy)) => {
                 outcomes.push((url.clone(), Fetched::NotModified));
-                (text, copy.sha256)
+                let sha = copy.sha256.clone();
+                (Body::Copy(copy), sha)
             }
             (Ok(compiler::FetchOutcome::NotModified), None) => {
                 // A 304 to an unconditional request: nothing to compile from.
@@ -155,9 +204,10 @@ fn fetch_sources(lists: &Kv, list_id: &str, urls: &[String], stale_if_error: boo
             (Err(e), copy) => {
                 outcomes.push((url.clone(), Fetched::Failed { status: e.status, error: e.message.clone() }));
                 match copy.filter(|_| stale_if_error) {
-                    Some((copy, text)) => {
+                    Some(copy) => {
                         out.failed.push(FailedSource { url: url.clone(), error: e.message });
-                        (text, copy.sha256)
+                        let sha = copy.sha256.clone();
+                        (Body::Copy(copy), sha)
                     }
                     None => {
                         failure = Some(e.message);
@@ -167,13 +217,24 @@ fn fetch_sources(lists: &Kv, list_id: &str, urls: &[String], stale_if_error: boo
             }
         };
         out.hashes.push((url.clone(), sha));
-        out.files.push(compiler::SourceFile { location: url.clone(), content });
+        out.sources.push((url.clone(), body));
     }
     record(lists, list_id, urls, outcomes)?;
     match failure {
         Some(message) => Err(AttemptError::Compile(compiler::CompileError::Source(message))),
         None => Ok(out),
     }
+}
+
+/// Forgets the kept copy of `url` (its chunks are gone): its next fetch is unconditional.
+fn forget_copy(lists: &Kv, list_id: &str, url: &str) -> Result<(), AttemptError> {
+    lists
+        .update_json(&states_key(list_id), |cur: Option<SourceStates>| {
+            let mut states = cur.unwrap_or_default();
+            states.forget_copy(url);
+            JsonUpdate::Write(states, ())
+        })
+        .map_err(store("recording the list's sources"))
 }
 
 /// A kept copy's text; `None` if its chunks are gone.

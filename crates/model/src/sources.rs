@@ -25,6 +25,10 @@ pub struct SourceCopy {
     pub sha256: String,
     pub bytes: u64,
     pub chunks: u32,
+    /// Whether it `!#include`s another file (fetched by the compile, so its content is only
+    /// known by compiling).
+    #[serde(default)]
+    pub includes: bool,
 }
 
 /// One URL source of a list.
@@ -124,6 +128,16 @@ impl SourceStates {
         }
     }
 
+    /// Forgets the copy of `url` and its validators (its chunks are gone): its next fetch is
+    /// unconditional.
+    pub fn forget_copy(&mut self, url: &str) {
+        if let Some(s) = self.sources.iter_mut().find(|s| s.url == url) {
+            s.copy = None;
+            s.etag = None;
+            s.last_modified = None;
+        }
+    }
+
     /// Forgets the sources not in `urls` (the configuration no longer names them); returns their
     /// copies.
     pub fn retain(&mut self, urls: &[String]) -> Vec<SourceCopy> {
@@ -167,7 +181,7 @@ mod tests {
     use super::*;
 
     fn copy(sha: &str) -> SourceCopy {
-        SourceCopy { sha256: sha.into(), bytes: 3, chunks: 1 }
+        SourceCopy { sha256: sha.into(), bytes: 3, chunks: 1, includes: false }
     }
 
     #[test]
@@ -190,5 +204,8 @@ mod tests {
         s.record("https://b/y", 7, body("h3"));
         assert_eq!(s.retain(&["https://b/y".to_owned()]), [copy("h2")]);
         assert_eq!(s.view()[0]["url"], "https://b/y");
+        s.forget_copy("https://b/y");
+        let st = s.get("https://b/y").unwrap();
+        assert_eq!((st.copy.as_ref(), st.etag.as_ref()), (None, None));
     }
 }
