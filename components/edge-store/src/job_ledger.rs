@@ -265,8 +265,15 @@ pub fn sweep(lists: &Kv, settings: &JobSettings, now_ms: u64) -> Result<SweepRep
         };
         for id in ids {
             let Some(job) = get(lists, &id)? else {
+                // A job being created is indexed before it is written (`create`): if it was
+                // written between the read above and this removal, it goes back, or it would
+                // never be swept (its retries, its webhook deliveries).
                 lists.remove_from_index(&key, &id)?;
-                report.dropped += 1;
+                if get(lists, &id)?.is_some() {
+                    index_add(lists, &key, &id, None)?;
+                } else {
+                    report.dropped += 1;
+                }
                 continue;
             };
             if job.status.is_final() && !job.delivery_pending() {
