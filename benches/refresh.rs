@@ -53,7 +53,10 @@ fn main() {
     let rules: usize = env_or("BENCH_REFRESH_RULES", 200_000);
     let rounds: usize = env_or("BENCH_ROUNDS", 5);
     let text = |round: usize| -> String {
-        (0..rules).map(|i| format!("||host-{i}.tracker-example.com^\n")).chain([format!("||round-{round}.example^\n")]).collect()
+        (0..rules)
+            .map(|i| format!("||host-{i}.tracker-example.com^\n"))
+            .chain([format!("||round-{round}.example^\n")])
+            .collect()
     };
     let upstream = Upstream::start(&text(0));
     let h = Host::start(&[
@@ -103,5 +106,9 @@ fn main() {
     let (ua, uw) = (median(unchanged.0), median(unchanged.1));
     println!("| changed: fetch + compile + publish | 200, {:.1} MB | {fa} | {fw} |", size as f64 / 1e6);
     println!("| unchanged: conditional fetch, no compile | 304, 0 B | {ua} | {uw} |");
-    println!("\nunchanged / changed: attempt {:.3}×, request to end {:.3}×", ua as f64 / fa.max(1) as f64, uw as f64 / fw.max(1) as f64);
+    println!(
+        "\nunchanged / changed: attempt {:.3}×, request to end {:.3}×",
+        ua as f64 / fa.max(1) as f64,
+        uw as f64 / fw.max(1) as f64
+    );
 }

@@ -130,7 +130,11 @@ fn refreshes_fetch_conditionally_and_the_guard_holds_failures_and_shrinks() {
     assert!(failed["lastError"].as_str().unwrap().contains("source-failed"), "{failed}");
     assert_eq!(compiled(&h, &token, &list).0, etag2);
     let view = get(&h, &token, &format!("/v1/lists/{list}"));
-    assert_eq!((view["sources"][0]["lastStatus"].as_u64(), view["sources"][0]["consecutiveFailures"].as_u64()), (Some(503), Some(1)), "{view}");
+    assert_eq!(
+        (view["sources"][0]["lastStatus"].as_u64(), view["sources"][0]["consecutiveFailures"].as_u64()),
+        (Some(503), Some(1)),
+        "{view}"
+    );
     assert_eq!(view["held"]["reason"], "source-failed", "{view}");
     assert!(view["held"]["candidate"].is_null(), "nothing new to publish: {view}");
     let (status, code, _) = error_of(h.post(&format!("/v1/lists/{list}/held/publish"), &token).send().unwrap());
@@ -215,8 +219,14 @@ fn versions_are_listed_compared_and_rolled_back_to() {
     }
     assert_eq!(lines.len(), 10);
     let default = get(&h, &token, &format!("/v1/lists/{list}/diff"));
-    assert_eq!((default["removed"].as_u64(), default["added"].as_u64()), (Some(5), Some(3)), "previous → current: {default}");
-    for (query, status) in [("from=1", 404), ("from=x", 400), ("limit=0", 400), ("cursor=-1", 400), ("what=1", 400), ("to=held", 404)] {
+    assert_eq!(
+        (default["removed"].as_u64(), default["added"].as_u64()),
+        (Some(5), Some(3)),
+        "previous → current: {default}"
+    );
+    for (query, status) in
+        [("from=1", 404), ("from=x", 400), ("limit=0", 400), ("cursor=-1", 400), ("what=1", 400), ("to=held", 404)]
+    {
         let r = h.get(&format!("/v1/lists/{list}/diff?{query}"), &token).send().unwrap();
         assert_eq!(error_of(r).0, status, "{query}");
     }
@@ -287,7 +297,10 @@ fn the_owners_edits_are_not_guarded_and_guards_are_checked() {
     assert_eq!(compile(&h, &token, &list)["status"], "done");
     let (_, _, body) = compiled(&h, &token, &list);
     assert!(body.contains("||r0.a.example^") && !body.contains("||r10.a.example^"), "{body}");
-    assert!(error_of(h.get(&format!("/v1/lists/{list}/held"), &token).send().unwrap()).0 == 404, "the hold is outdated");
+    assert!(
+        error_of(h.get(&format!("/v1/lists/{list}/held"), &token).send().unwrap()).0 == 404,
+        "the hold is outdated"
+    );
 
     for (guard, why) in [
         (json!({"maxShrinkPercent": 101}), "between 0 and 100"),
@@ -363,7 +376,8 @@ fn a_held_refresh_is_announced_to_the_list_webhook() {
         Reply::text(204, "")
     });
     let allowed = format!("{},{}", upstream.addr(), receiver.named_addr());
-    let h = Host::start(&["--allowed-outbound-hosts", &allowed, "--compile-dedupe-secs", "0", "--rate-limit", "100000"]);
+    let h =
+        Host::start(&["--allowed-outbound-hosts", &allowed, "--compile-dedupe-secs", "0", "--rate-limit", "100000"]);
     let (_, token) = h.create_user("owner");
     let list = remote_list(&h, &token, &upstream, json!({"webhookUrl": receiver.named_url("/hook")}));
     assert_eq!(compile(&h, &token, &list)["status"], "done");

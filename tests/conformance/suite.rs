@@ -128,7 +128,8 @@ fn scheduled_refresh(t: &Target, upstream: &Upstream) {
         view["sources"][0]["lastStatus"] == 304
     });
     let jobs: Value = t.api.get(&format!("/v1/lists/{list}/jobs"), &token).send().unwrap().json().unwrap();
-    let newest_ended = jobs["jobs"].as_array().unwrap().iter().find(|j| j["status"] != "queued" && j["status"] != "running");
+    let newest_ended =
+        jobs["jobs"].as_array().unwrap().iter().find(|j| j["status"] != "queued" && j["status"] != "running");
     assert_eq!(newest_ended.map(|j| &j["status"]), Some(&json!("unchanged")), "[{}] {jobs}", t.name);
     // Truncated to one rule: held, the published list stays until the owner publishes it.
     upstream.set(&rules("second", 1));

@@ -1,9 +1,9 @@
 //! One message: claim, compile, store, finish, notify.
 
 use crate::blocklist::compiler::compiler;
+use blocklist_model::publish::{HeldCandidate, HoldReason, StoredArtifact, VersionCause};
 use edge_store::StoreError;
 use edge_store::job_ledger::{self, JobSettings, Message};
-use blocklist_model::publish::{HeldCandidate, HoldReason, StoredArtifact, VersionCause};
 use edge_store::kv::Kv;
 use edge_store::ledger::{Artifact, Claim, JobRecord, JobStatus, Skip};
 use edge_store::model::*;
@@ -315,7 +315,10 @@ fn produce(
         return Ok(Outcome::StillHeld { artifact, message });
     }
     let cause = VersionCause::of_job(job.cause);
-    let hold = |reason: HoldReason, message: String, artifact: Option<StoredArtifact>| -> Result<Outcome, AttemptError> {
+    let hold = |reason: HoldReason,
+                message: String,
+                artifact: Option<StoredArtifact>|
+     -> Result<Outcome, AttemptError> {
         let published = guarded.expect("only a guarded compile is held");
         let held = HeldCandidate {
             job_id: job.id.clone(),
@@ -393,15 +396,17 @@ fn produce(
         inputs_sha256,
         restores: None,
     };
-    Ok(match edge_store::publish::install(lists, &list.id, &candidate, publishing.versions_kept)
-        .map_err(store("installing the artifact"))?
-    {
-        Installed::Published(m) => Outcome::Published(m),
-        Installed::Unchanged(m) => Outcome::Kept(m),
-        Installed::Superseded => {
-            Outcome::Superseded(Artifact { etag: stored.etag, length: stored.length, rules: stored.rules })
-        }
-    })
+    Ok(
+        match edge_store::publish::install(lists, &list.id, &candidate, publishing.versions_kept)
+            .map_err(store("installing the artifact"))?
+        {
+            Installed::Published(m) => Outcome::Published(m),
+            Installed::Unchanged(m) => Outcome::Kept(m),
+            Installed::Superseded => {
+                Outcome::Superseded(Artifact { etag: stored.etag, length: stored.length, rules: stored.rules })
+            }
+        },
+    )
 }
 
 fn reason_name(r: HoldReason) -> &'static str {

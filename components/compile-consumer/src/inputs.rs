@@ -62,7 +62,9 @@ impl Inputs {
                         forget_copy(lists, &self.list_id, &location)?;
                         return Err(AttemptError::Store {
                             context: format!("reading the kept copy of {location}"),
-                            source: edge_store::StoreError::unavailable("it is gone; the next attempt fetches it again"),
+                            source: edge_store::StoreError::unavailable(
+                                "it is gone; the next attempt fetches it again",
+                            ),
                         });
                     }
                 },
@@ -102,9 +104,8 @@ pub fn gather(lists: &Kv, list: &ListRecord, stale_if_error: bool) -> Result<Inp
         }
         ListSource::Config { config } => {
             // The gateway checked it; a configuration it cannot read is the compiler's to report.
-            let urls = hostlist_config::Configuration::from_value(config)
-                .map(|c| c.url_locations())
-                .unwrap_or_default();
+            let urls =
+                hostlist_config::Configuration::from_value(config).map(|c| c.url_locations()).unwrap_or_default();
             let fetched = fetch_sources(lists, &list.id, &urls, stale_if_error)?;
             let has_includes = fetched.sources.iter().any(|(_, body)| match body {
                 Body::Text(text) => has_include(text),
@@ -152,7 +153,12 @@ struct FetchedSources {
 
 /// Fetches every URL of `urls` (conditionally where a copy is kept), records each outcome in
 /// `sources/{list}`, and returns the bodies to compile.
-fn fetch_sources(lists: &Kv, list_id: &str, urls: &[String], stale_if_error: bool) -> Result<FetchedSources, AttemptError> {
+fn fetch_sources(
+    lists: &Kv,
+    list_id: &str,
+    urls: &[String],
+    stale_if_error: bool,
+) -> Result<FetchedSources, AttemptError> {
     let key = states_key(list_id);
     let states: SourceStates = lists.get_json(&key).map_err(store("reading the list's sources"))?.unwrap_or_default();
     let mut outcomes: Vec<(String, Fetched)> = Vec::new();

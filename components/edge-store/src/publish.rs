@@ -8,9 +8,7 @@
 use crate::StoreError;
 use crate::kv::{JsonUpdate, Kv};
 use crate::model::*;
-use blocklist_model::publish::{
-    Guard, HeldCandidate, PublishedVersion, StoredArtifact, VersionCause, push_version,
-};
+use blocklist_model::publish::{Guard, HeldCandidate, PublishedVersion, StoredArtifact, VersionCause, push_version};
 
 /// How versions are kept and guarded, from configuration.
 #[derive(Clone, Copy, Debug)]

@@ -148,7 +148,7 @@ pub fn collect_counters(lists: &Kv, counters: &Kv, now_ms: u64) -> Result<Collec
 enum Verdict {
     Keep,
     /// A finished job past its retention time.
-    DeleteJob(JobRecord),
+    DeleteJob(Box<JobRecord>),
     /// Nothing refers to the key: deleted once its grace is over, as this says.
     Unreferenced(Removal),
 }
@@ -160,7 +160,7 @@ enum Removal {
     /// A list record: out of its owner's index first.
     ListRecord { owner: String, list: String },
     /// A finished job, with its index entries.
-    Job(JobRecord),
+    Job(Box<JobRecord>),
 }
 
 impl Removal {
@@ -247,10 +247,10 @@ fn check(lists: &Kv, seen: &mut Records, key: &str, retention: &Retention, now_m
         KeyKind::Job => match lists.get_json::<JobRecord>(key)? {
             Some(job) if job.status.is_final() && !job.delivery_pending() => {
                 if now_ms.saturating_sub(job.updated_at_ms) >= retention.job_keep_ms {
-                    Verdict::DeleteJob(job)
+                    Verdict::DeleteJob(Box::new(job))
                 } else if seen.live_list(lists, &job.list_id)?.is_none() {
                     // Its list is deleted: nothing can replay it or ask for it by list.
-                    Verdict::Unreferenced(Removal::Job(job))
+                    Verdict::Unreferenced(Removal::Job(Box::new(job)))
                 } else {
                     Verdict::Keep
                 }
@@ -290,14 +290,11 @@ fn check(lists: &Kv, seen: &mut Records, key: &str, retention: &Retention, now_m
         KeyKind::OfList { list } => unreferenced(seen.live_list(lists, list)?.is_none()),
         KeyKind::OfUser { user } => unreferenced(lists.get(&user_key(user))?.is_none()),
         KeyKind::CompiledChunk { list, etag } => unreferenced(
-            seen.live_list(lists, list)?.is_none()
-                || !seen
-                    .compiled(lists, list)?
-                    .is_some_and(|m| m.keeps(etag)),
+            seen.live_list(lists, list)?.is_none() || !seen.compiled(lists, list)?.is_some_and(|m| m.keeps(etag)),
         ),
-        KeyKind::SourceChunk { list, sha256 } => unreferenced(
-            seen.live_list(lists, list)?.is_none() || !seen.sources(lists, list)?.keeps(sha256),
-        ),
+        KeyKind::SourceChunk { list, sha256 } => {
+            unreferenced(seen.live_list(lists, list)?.is_none() || !seen.sources(lists, list)?.keeps(sha256))
+        }
         KeyKind::RenditionChunk { list, format, build } => unreferenced(
             seen.live_list(lists, list)?.is_none()
                 || !seen

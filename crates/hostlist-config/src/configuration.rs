@@ -146,7 +146,8 @@ impl Configuration {
     /// `!#include` are not among them.
     pub fn url_locations(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        let filters = |f: &Filters| f.exclusions_sources.iter().chain(&f.inclusions_sources).cloned().collect::<Vec<_>>();
+        let filters =
+            |f: &Filters| f.exclusions_sources.iter().chain(&f.inclusions_sources).cloned().collect::<Vec<_>>();
         let mut all = Vec::new();
         for s in &self.sources {
             all.push(s.source.clone());

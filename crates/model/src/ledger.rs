@@ -302,7 +302,14 @@ impl JobRecord {
 
     /// Finishes the attempt holding `token` as `unchanged` (the published `artifact` stays) or
     /// `held` (`reason`: why); `None` if it no longer holds the lease.
-    pub fn settle(&self, token: &str, now_ms: u64, status: JobStatus, artifact: Artifact, reason: Option<&str>) -> Option<JobRecord> {
+    pub fn settle(
+        &self,
+        token: &str,
+        now_ms: u64,
+        status: JobStatus,
+        artifact: Artifact,
+        reason: Option<&str>,
+    ) -> Option<JobRecord> {
         if !self.holds(token) || !matches!(status, JobStatus::Unchanged | JobStatus::Held) {
             return None;
         }

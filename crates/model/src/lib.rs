@@ -16,8 +16,8 @@
 
 pub mod keys;
 pub mod ledger;
-pub mod records;
 pub mod publish;
+pub mod records;
 pub mod retention;
 pub mod schedule;
 pub mod sources;

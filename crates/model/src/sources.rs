@@ -141,7 +141,8 @@ impl SourceStates {
     /// Forgets the sources not in `urls` (the configuration no longer names them); returns their
     /// copies.
     pub fn retain(&mut self, urls: &[String]) -> Vec<SourceCopy> {
-        let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sources).into_iter().partition(|s| urls.contains(&s.url));
+        let (keep, gone): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.sources).into_iter().partition(|s| urls.contains(&s.url));
         self.sources = keep;
         gone.into_iter().filter_map(|s| s.copy).collect()
     }
@@ -187,7 +188,8 @@ mod tests {
     #[test]
     fn health_follows_fetches() {
         let mut s = SourceStates::default();
-        let body = |sha: &str| Fetched::Body { copy: copy(sha), rules: 2, etag: Some("\"e\"".into()), last_modified: None };
+        let body =
+            |sha: &str| Fetched::Body { copy: copy(sha), rules: 2, etag: Some("\"e\"".into()), last_modified: None };
         assert_eq!(s.record("https://a/x", 1, body("h1")), None);
         assert_eq!(s.record("https://a/x", 2, Fetched::NotModified), None);
         s.record("https://a/x", 3, Fetched::Failed { status: Some(503), error: "503".into() });

@@ -117,8 +117,8 @@ pub(crate) fn validate_list(input: ListInput, min_refresh_secs: u64) -> Result<L
                     "`publishGuard` must be an object: {\"maxShrinkPercent\": 0-100, \"minRules\": n}",
                 ));
             }
-            let g: GuardInput = serde_json::from_value(g)
-                .map_err(|e| ApiError::bad_request(format!("`publishGuard`: {e}")))?;
+            let g: GuardInput =
+                serde_json::from_value(g).map_err(|e| ApiError::bad_request(format!("`publishGuard`: {e}")))?;
             let default = blocklist_model::publish::Guard::default();
             let guard = blocklist_model::publish::Guard {
                 max_shrink_percent: g.max_shrink_percent.unwrap_or(default.max_shrink_percent),
@@ -455,7 +455,11 @@ pub(crate) fn update_list(req: &Request, user: &User, settings: &Settings, lists
 /// `view` of `list` with what its compiles left: `nextRefreshAt` (when the list is on the
 /// refresh schedule), the health of its URL `sources`, its current `version` and its `held`
 /// compile, if any.
-pub(crate) fn with_compile_state(lists: &Kv, mut view: serde_json::Value, list: &ListRecord) -> Result<serde_json::Value> {
+pub(crate) fn with_compile_state(
+    lists: &Kv,
+    mut view: serde_json::Value,
+    list: &ListRecord,
+) -> Result<serde_json::Value> {
     if list.refresh_interval_secs.is_some()
         && let Some(due) = edge_store::schedule::next_due_of(lists, &list.id)?
     {

@@ -43,7 +43,11 @@ pub(crate) fn held_view(h: &HeldCandidate) -> serde_json::Value {
 /// The list's compiled record, or the 404 that says it has none.
 fn compiled_meta(lists: &Kv, id: &str) -> Result<CompiledMeta> {
     lists.get_json(&compiled_key(id))?.ok_or_else(|| {
-        ApiError::new(404, "not_compiled", format!("list {id} has no compiled version yet: POST /v1/lists/{id}/compile"))
+        ApiError::new(
+            404,
+            "not_compiled",
+            format!("list {id} has no compiled version yet: POST /v1/lists/{id}/compile"),
+        )
     })
 }
 
@@ -51,8 +55,7 @@ fn compiled_meta(lists: &Kv, id: &str) -> Result<CompiledMeta> {
 pub(crate) fn list_versions(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     owned_list(user, lists, id)?;
     let meta = compiled_meta(lists, id)?;
-    let versions: Vec<_> =
-        edge_store::publish::versions(&meta).iter().map(|v| version_view(v, meta.version)).collect();
+    let versions: Vec<_> = edge_store::publish::versions(&meta).iter().map(|v| version_view(v, meta.version)).collect();
     Ok(Response::json(
         200,
         &serde_json::json!({
@@ -65,18 +68,27 @@ pub(crate) fn list_versions(user: &User, lists: &Kv, id: &str) -> Result<Respons
 }
 
 /// Which side of a diff: a kept version, the current one, or the held candidate.
-fn pick<'m>(meta: &'m CompiledMeta, kept: &'m [PublishedVersion], spec: &str) -> Result<(serde_json::Value, StoredArtifact)> {
+fn pick<'m>(
+    meta: &'m CompiledMeta,
+    kept: &'m [PublishedVersion],
+    spec: &str,
+) -> Result<(serde_json::Value, StoredArtifact)> {
     match spec {
         "current" => {
             let v = &kept[0];
             Ok((version_view(v, meta.version), v.artifact.clone()))
         }
         "held" => {
-            let held = meta.held.as_ref().ok_or_else(|| {
-                ApiError::new(404, "nothing_held", "no compile of this list is held".to_owned())
-            })?;
+            let held = meta
+                .held
+                .as_ref()
+                .ok_or_else(|| ApiError::new(404, "nothing_held", "no compile of this list is held".to_owned()))?;
             let artifact = held.artifact.clone().ok_or_else(|| {
-                ApiError::new(409, "no_candidate", format!("the held compile has no list to compare ({})", held.message))
+                ApiError::new(
+                    409,
+                    "no_candidate",
+                    format!("the held compile has no list to compare ({})", held.message),
+                )
             })?;
             Ok((serde_json::json!({"held": held_view(held)}), artifact))
         }
@@ -124,16 +136,20 @@ pub(crate) fn diff_versions(req: &Request, user: &User, lists: &Kv, id: &str) ->
     let from = match from {
         Some(f) => f,
         None => kept.get(1).map(|v| v.version.to_string()).ok_or_else(|| {
-            ApiError::bad_request("the list has one version: give `from` and `to` (version numbers, `current` or `held`)")
+            ApiError::bad_request(
+                "the list has one version: give `from` and `to` (version numbers, `current` or `held`)",
+            )
         })?,
     };
     let to = to.unwrap_or_else(|| "current".to_owned());
     let (from_view, from_artifact) = pick(&meta, &kept, &from)?;
     let (to_view, to_artifact) = pick(&meta, &kept, &to)?;
     let read = |a: &StoredArtifact| -> Result<String> {
-        let bytes = edge_store::publish::read(lists, id, a)?
-            .ok_or_else(|| ApiError::unavailable(format!("version {} of list {id} is being replaced; try again", a.etag)))?;
-        String::from_utf8(bytes).map_err(|_| ApiError::internal(format!("a compiled version of list {id} is not UTF-8")))
+        let bytes = edge_store::publish::read(lists, id, a)?.ok_or_else(|| {
+            ApiError::unavailable(format!("version {} of list {id} is being replaced; try again", a.etag))
+        })?;
+        String::from_utf8(bytes)
+            .map_err(|_| ApiError::internal(format!("a compiled version of list {id} is not UTF-8")))
     };
     let (old, new) = (read(&from_artifact)?, read(&to_artifact)?);
     let diff = diff_rules(&old, &new);
@@ -210,8 +226,8 @@ fn decide_job(lists: &Kv, job_id: &str, published: Option<edge_store::ledger::Ar
 /// `POST /v1/lists/{id}/held/publish`: publishes the held candidate (a new version).
 pub(crate) fn publish_held(user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     let list = owned_list(user, lists, id)?;
-    let (held, meta) = edge_store::publish::publish_held(lists, id, settings.publishing.versions_kept)?
-        .map_err(|r| refused(id, r))?;
+    let (held, meta) =
+        edge_store::publish::publish_held(lists, id, settings.publishing.versions_kept)?.map_err(|r| refused(id, r))?;
     published(settings, lists, &list, &meta);
     let artifact = edge_store::ledger::Artifact { etag: meta.etag.clone(), length: meta.length, rules: meta.rules };
     decide_job(lists, &held.job_id, Some(artifact));
