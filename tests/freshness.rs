@@ -404,3 +404,79 @@ fn a_held_refresh_is_announced_to_the_list_webhook() {
     assert_eq!(events[1]["job"]["status"], "held");
     assert!(events[1]["job"]["lastError"].as_str().unwrap().contains("shrank"), "{}", events[1]);
 }
+
+#[test]
+fn one_failing_source_of_two_is_compiled_from_its_last_copy_and_held() {
+    let (a, b) = (Upstream::start(&rules("a", 10)), Upstream::start(&rules("b", 10)));
+    let allowed = format!("{},{}", a.addr(), b.addr());
+    let h =
+        Host::start(&["--allowed-outbound-hosts", &allowed, "--compile-dedupe-secs", "0", "--rate-limit", "100000"]);
+    let (_, token) = h.create_user("owner");
+    let body = json!({
+        "name": "two",
+        "config": {"name": "two", "sources": [{"source": a.server.url("/a.txt")}, {"source": b.server.url("/b.txt")}]},
+    });
+    let r = h.post("/v1/lists", &token).json(&body).send().unwrap();
+    assert_eq!(r.status(), 201);
+    let list = r.json::<Value>().unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(compile(&h, &token, &list)["status"], "done");
+    // `a` grows while `b` is down: the candidate has `a`'s new rules and `b`'s last copy.
+    a.set(&rules("a", 15));
+    b.mode(UpstreamMode::Fail(502));
+    let held = compile(&h, &token, &list);
+    assert_eq!(held["status"], "held", "{held}");
+    assert!(held["lastError"].as_str().unwrap().contains(&b.server.url("/b.txt")), "names the failed source: {held}");
+    let view = get(&h, &token, &format!("/v1/lists/{list}"));
+    let statuses: Vec<Option<u64>> =
+        view["sources"].as_array().unwrap().iter().map(|s| s["lastStatus"].as_u64()).collect();
+    assert_eq!(statuses, [Some(200), Some(502)], "{view}");
+    assert_eq!(view["held"]["candidate"]["rules"], 25, "{view}");
+    post(&h, &token, &format!("/v1/lists/{list}/held/publish"));
+    let (_, _, text) = compiled(&h, &token, &list);
+    assert!(text.contains("||r14.a.example^") && text.contains("||r9.b.example^"), "{text}");
+}
+
+#[test]
+fn a_source_with_includes_is_compiled_each_time_and_its_list_kept_when_equal() {
+    use common::http_server::{Reply, Server};
+    let included = std::sync::Arc::new(std::sync::Mutex::new(rules("inc", 3)));
+    let inc = included.clone();
+    let server = Server::start(move |req| match req.path.as_str() {
+        "/main.txt" => Reply::text(200, "||main.example^\n!#include part.txt\n"),
+        "/part.txt" => Reply::text(200, inc.lock().unwrap().clone()),
+        _ => Reply::text(404, ""),
+    });
+    let h = Host::start(&[
+        "--allowed-outbound-hosts",
+        &server.addr,
+        "--compile-dedupe-secs",
+        "0",
+        "--rate-limit",
+        "100000",
+    ]);
+    let (_, token) = h.create_user("owner");
+    let body = json!({"name": "inc", "config": {"name": "inc", "sources": [{"source": server.url("/main.txt")}]}});
+    let r = h.post("/v1/lists", &token).json(&body).send().unwrap();
+    assert_eq!(r.status(), 201);
+    let list = r.json::<Value>().unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(compile(&h, &token, &list)["status"], "done");
+    let (etag, modified, _) = compiled(&h, &token, &list);
+    // The included file's content is only known by compiling: compiled again, same list kept.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(compile(&h, &token, &list)["status"], "done");
+    assert_eq!(compiled(&h, &token, &list).0, etag);
+    assert_eq!(compiled(&h, &token, &list).1, modified);
+    // The included file changes, the main one does not: the change is published.
+    *included.lock().unwrap() = rules("inc", 4);
+    assert_eq!(compile(&h, &token, &list)["status"], "done");
+    let (etag2, _, text) = compiled(&h, &token, &list);
+    assert!(etag2 != etag && text.contains("||r3.inc.example^"), "{text}");
+    // Deleting the list removes its sources' copies and health with it.
+    assert!(common::stored_keys(&h.data_dir, "lists").iter().any(|k| k.starts_with("source/")));
+    assert_eq!(h.delete(&format!("/v1/lists/{list}"), &token).send().unwrap().status(), 204);
+    let left: Vec<String> = common::stored_keys(&h.data_dir, "lists")
+        .into_iter()
+        .filter(|k| k.starts_with("source/") || k.starts_with("sources/"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
