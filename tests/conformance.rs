@@ -163,6 +163,24 @@ fn spin_up_spin_toml() {
     }
 }
 
+/// Two `spin up` instances of one service (issue 17, part 4): their stores in one Redis
+/// (`runtime-config/redis.toml`), both subscribed to the job channel, each request of the
+/// suite going to the other instance than the one before. Needs Spin as above.
+#[test]
+#[ignore = "needs a spin binary (Spin 4.0.2): run with --ignored and BLOCKLIST_EDGE_SPIN or spin on PATH"]
+fn spin_up_two_instances() {
+    let spin = spin_binary().expect("no `spin` on PATH and BLOCKLIST_EDGE_SPIN is not set");
+    let redis = jobqueue::testing::RedisServer::new();
+    let upstream = common::http_server::Upstream::start("");
+    let (a, b) = (
+        spin_up(&spin, &redis.url(), "redis.toml", upstream.addr()),
+        spin_up(&spin, &redis.url(), "redis.toml", upstream.addr()),
+    );
+    let name = "two spin up instances, runtime-config/redis.toml".to_owned();
+    let api = Api::alternating(&[&a.base, &b.base]);
+    suite::run(&Target { name, api, admin: ADMIN_TOKEN.into(), upstream: Some(upstream) });
+}
+
 /// Any running deployment: `BLOCKLIST_EDGE_CONFORMANCE_URL` (its base URL) and
 /// `BLOCKLIST_EDGE_CONFORMANCE_ADMIN_TOKEN`; it must run with a rate limit of 60 requests per
 /// 60 s. Run with `--ignored`; without the URL it fails. The scheduled-refresh scenario needs

@@ -7,20 +7,35 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// The API at `base`.
+/// The API at `base` (or, [`Api::alternating`], at several instances of one service).
 pub struct Api {
     pub base: String,
+    /// Every instance, when requests alternate between several.
+    instances: Vec<String>,
+    next: std::sync::atomic::AtomicUsize,
     client: Client,
 }
 
 impl Api {
     pub fn new(base: &str) -> Api {
+        Api::alternating(&[base])
+    }
+
+    /// The API of one service served by several instances: each request goes to the next one.
+    pub fn alternating(bases: &[&str]) -> Api {
         let client = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Api { base: base.trim_end_matches('/').to_owned(), client }
+        let instances: Vec<String> = bases.iter().map(|b| b.trim_end_matches('/').to_owned()).collect();
+        Api { base: instances[0].clone(), instances, next: Default::default(), client }
+    }
+
+    /// How many instances requests alternate between.
+    pub fn instances(&self) -> usize {
+        self.instances.len()
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}{}", self.instances[n % self.instances.len()], path)
     }
 
     pub fn get(&self, path: &str, token: &str) -> RequestBuilder {

@@ -25,6 +25,20 @@ pub struct Target {
 }
 
 impl Target {
+    /// Asserts `holds` after a change: at once on one instance; where requests alternate
+    /// between several instances, on every one (as many checks in a row) within 3 s (each
+    /// trusts what it cached for a second).
+    fn settled(&self, what: &str, holds: &dyn Fn() -> bool) {
+        let deadline = Instant::now() + if self.api.instances() > 1 { Duration::from_secs(3) } else { Duration::ZERO };
+        loop {
+            if (0..self.api.instances()).all(|_| holds()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "[{}] {what}: not so", self.name);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn user(&self, name: &str) -> (String, String) {
         let r = self.api.post("/v1/users", &self.admin).json(&json!({"name": name})).send().unwrap();
         assert_eq!(r.status(), 201, "[{}] creating user {name}", self.name);
@@ -382,6 +396,9 @@ fn subscriptions(t: &Target) {
     let r = t.api.post(&format!("/v1/lists/{id}/subscriptions/{sid}/rotate"), &token).send().unwrap();
     assert_eq!(r.status(), 200, "[{}]", t.name);
     let rotated = r.json::<Value>().unwrap()["path"].as_str().unwrap().to_owned();
+    t.settled("the old URL of a rotated subscription is a 404", &|| {
+        plain.get(t.api.url(&path)).send().unwrap().status() == 404
+    });
     assert_eq!(error_of(plain.get(t.api.url(&path)).send().unwrap()), (404, "not_found".into(), "not found".into()));
     assert_eq!(plain.get(t.api.url(&rotated)).send().unwrap().status(), 200);
     let all: Value = t.api.get(&format!("/v1/lists/{id}/subscriptions"), &token).send().unwrap().json().unwrap();
@@ -389,5 +406,6 @@ fn subscriptions(t: &Target) {
     assert!(all.to_string().find("bls_").is_none(), "[{}] the token is shown once only", t.name);
     let r = t.api.delete(&format!("/v1/lists/{id}/subscriptions/{sid}"), &token).send().unwrap();
     assert_eq!(r.status(), 204);
+    t.settled("a revoked subscription is a 404", &|| plain.get(t.api.url(&rotated)).send().unwrap().status() == 404);
     assert_eq!(error_of(plain.get(t.api.url(&rotated)).send().unwrap()).0, 404, "[{}] revoked", t.name);
 }

@@ -197,8 +197,8 @@ fn compile_job(
             if let Some(outdated) = published.as_ref().and_then(|p| p.held.as_ref()).filter(|_| meta.held.is_none()) {
                 decide(lists, &outdated.job_id, "outdated by a newer version");
             }
-            // This node's copies go now, the edge cache's answers with them; other nodes'
-            // expire with their TTL.
+            // This node's copies go now, the edge cache's answers with them; other nodes see
+            // the new version within `caches::REVALIDATE_MS`.
             edge_store::caches::forget_list(&list.id);
             edge_store::renditions::prepare_current(lists, &list, &meta, expires_hours);
             let artifact = artifact_of(&meta);

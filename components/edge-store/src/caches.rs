@@ -15,6 +15,13 @@ use crate::blocklist::edge_cache::purge::purge_surrogate_key;
 use crate::kv::Kv;
 use crate::model::{STORE_CACHE, compiled_key, subscription_token_key};
 
+/// How long a node trusts what it cached of the shared data before it reads the shared record
+/// again: the longest a change made on another node (a compile, a rotated or revoked
+/// subscription token) stays unseen on this one, where several nodes share one store (Spin
+/// instances on Redis). This node's own changes are forgotten at once ([`forget_list`],
+/// [`forget_subscription`]).
+pub const REVALIDATE_MS: u64 = 1_000;
+
 /// The surrogate key of every edge-cached answer made from list `list_id`.
 pub fn list_tag(list_id: &str) -> String {
     format!("list/{list_id}")
@@ -48,7 +55,7 @@ pub fn fill(cache: &Kv, key: &str, value: &[u8], still_current: impl FnOnce() ->
 
 /// This node forgets list `list_id`: its compiled list and renditions in the node-local cache,
 /// and every edge-cached answer made from it (its compiled list was replaced, its name changed,
-/// it was deleted). Other nodes' entries expire with their TTL.
+/// it was deleted). Other nodes see the change within [`REVALIDATE_MS`].
 pub fn forget_list(list_id: &str) {
     if let Ok(cache) = Kv::open(STORE_CACHE) {
         let _ = cache.delete(&compiled_key(list_id));

@@ -5,14 +5,22 @@ use super::*;
 pub(crate) fn get_compiled(req: &Request, user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     let cache = Kv::open(STORE_CACHE)?;
     let now = now_ms();
-    // A fresh entry of this user's serves without reading the list record; anything else goes
-    // through the ownership check below.
+    // A fresh entry of this user's serves without reading the list record (and, once older than
+    // a second, after one read of the compiled record); anything else goes through the
+    // ownership check below.
     let cached = cache
         .get(&compiled_key(id))
         .ok()
         .flatten()
         .and_then(|b| CacheEntry::decode(&b))
-        .filter(|e| e.expires_at_ms > now && e.owner == user.id);
+        .filter(|e| e.expires_at_ms > now && e.owner == user.id)
+        .filter(|e| {
+            // Older than a second: still the current artifact? (Another node may have compiled
+            // the list; this node's own compiles forget the entry at once.)
+            let cached_at = e.expires_at_ms.saturating_sub(settings.cache_ttl_secs * 1000);
+            now < cached_at + edge_store::caches::REVALIDATE_MS
+                || lists.get_json::<CompiledMeta>(&compiled_key(id)).ok().flatten().is_some_and(|m| m.etag == e.etag)
+        });
     let (etag, last_modified_ms, body, chunked) = match cached {
         Some(entry) => (entry.etag, entry.last_modified_ms, entry.body, None),
         None => {

@@ -6,7 +6,7 @@ use super::*;
 
 /// How long a node trusts its cached copy of a subscription token: the longest a revoked token
 /// keeps working on another node.
-pub const TOKEN_CACHE_SECS: u64 = 30;
+pub const TOKEN_CACHE_MS: u64 = edge_store::caches::REVALIDATE_MS;
 
 /// A value in the node-local cache with an expiry: a format byte (1), `expires_at_ms` (u64 LE),
 /// then the value.
@@ -126,7 +126,7 @@ fn lookup_token(lists: &Kv, node: Option<&Kv>, token: &str, now: u64) -> Result<
     }
     let Some(sub) = lists.get_json::<SubscriptionToken>(&key)? else { return Ok(None) };
     // Not kept if the subscription was revoked or rotated while it was read.
-    cache_record(node, &key, now + TOKEN_CACHE_SECS * 1000, &sub, || lists.get(&key).ok().flatten().is_some());
+    cache_record(node, &key, now + TOKEN_CACHE_MS, &sub, || lists.get(&key).ok().flatten().is_some());
     Ok(Some(sub))
 }
 
@@ -209,7 +209,9 @@ fn rendition(
     };
     let meta = renditions::current(lists, &compiled, &wanted(&list, format, settings))?;
     // Not kept if a compile replaced the artifact, or an update renamed the list, meanwhile.
-    cache_record(node, &key, now + settings.cache_ttl_secs * 1000, &meta, || {
+    // Trusted for a second at most: a compile on another node shows here within that.
+    let trusted_ms = (settings.cache_ttl_secs * 1000).min(edge_store::caches::REVALIDATE_MS);
+    cache_record(node, &key, now + trusted_ms, &meta, || {
         let artifact = lists.get_json::<CompiledMeta>(&compiled_key(&sub.list_id)).ok().flatten();
         let record = live_list(lists, &sub.list_id).ok().flatten();
         artifact.is_some_and(|a| a.etag == compiled.etag) && record.is_some_and(|l| l.revision == list.revision)

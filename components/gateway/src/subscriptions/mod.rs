@@ -314,7 +314,7 @@ pub(crate) fn delete_all_of_list(lists: &Kv, list_id: &str) -> Result<()> {
 
 /// The token of subscription `id` stops working: its record goes, then this node's cached copy
 /// and the answers the edge cache keeps for it (other nodes' copies expire within
-/// [`fetch::TOKEN_CACHE_SECS`]).
+/// [`fetch::TOKEN_CACHE_MS`]).
 fn revoke_token(lists: &Kv, id: &str, hash: &str) -> Result<()> {
     lists.delete(&subscription_token_key(hash))?;
     edge_store::caches::forget_subscription(id, hash);
