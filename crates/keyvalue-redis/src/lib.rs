@@ -21,7 +21,8 @@
 //!   each write is one Lua script (Redis runs a script to completion before any other command),
 //!   each read one command or one `MULTI` block. [`Store::set_many`] and
 //!   [`Store::delete_many`] are one script each, so a batch is seen whole or not at all, and
-//!   [`Store::get_many`] reads all its keys at one instant.
+//!   [`Store::get_many`] reads all its keys at one instant. (This is stricter than
+//!   `keyvalue-sqlite`, whose `get_many` reads key by key.)
 //! - **Keys are listed in ascending byte order** (the order of Rust's `str` and of SQLite's
 //!   `BINARY` collation), a page ([`LIST_PAGE`] keys) at a time, with a cursor that stays valid
 //!   while keys are added and removed.
@@ -74,6 +75,7 @@
 //! version is no longer the one read), so read again before swapping again.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use redis::{Client, Connection, ConnectionLike, RedisError, RedisResult, Script, Value};
 use std::sync::Mutex;
