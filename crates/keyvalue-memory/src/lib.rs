@@ -23,6 +23,7 @@ mod shard;
 #[cfg(test)]
 mod tests;
 
+pub use keyvalue_types::{KeyPage, LIST_PAGE, Versioned};
 use shard::{Shard, Value};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
@@ -48,27 +49,6 @@ pub enum Error {
         limit: usize,
     },
 }
-
-/// A value and the version it was read at, for [`MemoryStore::compare_and_swap`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Versioned {
-    /// The value (a counter reads as its 8-byte little-endian encoding); `None` if absent.
-    pub value: Option<Vec<u8>>,
-    /// The version of that value; `None` if absent.
-    pub version: Option<i64>,
-}
-
-/// One page of [`MemoryStore::list_keys`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyPage {
-    /// Keys in ascending order.
-    pub keys: Vec<String>,
-    /// Pass this back to get the next page; `None` on the last page.
-    pub cursor: Option<String>,
-}
-
-/// Keys per page of [`MemoryStore::list_keys`].
-pub const LIST_PAGE: usize = 1000;
 
 /// Bytes accounted per entry beyond its key and value: the map slots, the recency index and
 /// the entry's fields.

@@ -77,6 +77,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub use keyvalue_types::{KeyPage, LIST_PAGE, Versioned};
 use redis::{Client, Connection, ConnectionLike, RedisError, RedisResult, Script, Value};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -96,27 +97,6 @@ pub enum Error {
     #[error("redis: {0}")]
     Redis(String),
 }
-
-/// A value and the version it was read at, for [`Store::compare_and_swap`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Versioned {
-    /// The value (a counter reads as its 8-byte little-endian encoding); `None` if absent.
-    pub value: Option<Vec<u8>>,
-    /// The version of that value; `None` if absent.
-    pub version: Option<i64>,
-}
-
-/// One page of [`Store::list_keys`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyPage {
-    /// Keys in ascending order.
-    pub keys: Vec<String>,
-    /// Pass this back to get the next page; `None` on the last page.
-    pub cursor: Option<String>,
-}
-
-/// Keys per page of [`Store::list_keys`].
-pub const LIST_PAGE: usize = 1000;
 
 /// Idle connections a [`Store`] keeps at most (as many operations run at once as there are
 /// callers; connections beyond this are closed once used).

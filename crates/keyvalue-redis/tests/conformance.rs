@@ -498,6 +498,60 @@ macro_rules! conformance {
     };
 }
 
+/// [`KvUnderTest`] for a wrapper `$ty` (with a `store` field) of a store with buckets and
+/// keyvalue-sqlite's method names, in a module where `Error` is that store's error type (with
+/// `NotACounter` and `Overflow`).
+macro_rules! bucketed_store_under_test {
+    ($ty:ty) => {
+        fn failure(e: Error) -> Failure {
+            match e {
+                Error::NotACounter(_) => Failure::NotACounter,
+                Error::Overflow(_) => Failure::Overflow,
+                other => Failure::Other(other.to_string()),
+            }
+        }
+
+        impl KvUnderTest for $ty {
+            fn get(&self, bucket: &str, key: &str) -> R<Option<Vec<u8>>> {
+                self.store.get(bucket, key).map_err(failure)
+            }
+            fn get_versioned(&self, bucket: &str, key: &str) -> R<(Option<Vec<u8>>, Option<i64>)> {
+                self.store.get_versioned(bucket, key).map(|v| (v.value, v.version)).map_err(failure)
+            }
+            fn set(&self, bucket: &str, key: &str, value: &[u8]) -> R<()> {
+                self.store.set(bucket, key, value).map_err(failure)
+            }
+            fn delete(&self, bucket: &str, key: &str) -> R<()> {
+                self.store.delete(bucket, key).map_err(failure)
+            }
+            fn exists(&self, bucket: &str, key: &str) -> R<bool> {
+                self.store.exists(bucket, key).map_err(failure)
+            }
+            fn increment(&self, bucket: &str, key: &str, delta: i64) -> R<i64> {
+                self.store.increment(bucket, key, delta).map_err(failure)
+            }
+            fn compare_and_swap(&self, bucket: &str, key: &str, expected: Option<i64>, value: &[u8]) -> R<bool> {
+                self.store.compare_and_swap(bucket, key, expected, value).map_err(failure)
+            }
+            fn list_keys(&self, bucket: &str, cursor: Option<&str>) -> R<Page> {
+                self.store.list_keys(bucket, cursor).map(|p| Page { keys: p.keys, cursor: p.cursor }).map_err(failure)
+            }
+            fn all_keys(&self, bucket: &str) -> R<Vec<String>> {
+                self.store.all_keys(bucket).map_err(failure)
+            }
+            fn get_many(&self, bucket: &str, keys: &[String]) -> R<Vec<Option<Vec<u8>>>> {
+                self.store.get_many(bucket, keys).map_err(failure)
+            }
+            fn set_many(&self, bucket: &str, pairs: &[(String, Vec<u8>)]) -> R<()> {
+                self.store.set_many(bucket, pairs).map_err(failure)
+            }
+            fn delete_many(&self, bucket: &str, keys: &[String]) -> R<()> {
+                self.store.delete_many(bucket, keys).map_err(failure)
+            }
+        }
+    };
+}
+
 mod sqlite {
     use super::*;
     use keyvalue_sqlite::{Error, Store, Synchronous};
@@ -517,52 +571,7 @@ mod sqlite {
         }
     }
 
-    fn failure(e: Error) -> Failure {
-        match e {
-            Error::NotACounter(_) => Failure::NotACounter,
-            Error::Overflow(_) => Failure::Overflow,
-            other => Failure::Other(other.to_string()),
-        }
-    }
-
-    impl KvUnderTest for Sqlite {
-        fn get(&self, bucket: &str, key: &str) -> R<Option<Vec<u8>>> {
-            self.store.get(bucket, key).map_err(failure)
-        }
-        fn get_versioned(&self, bucket: &str, key: &str) -> R<(Option<Vec<u8>>, Option<i64>)> {
-            self.store.get_versioned(bucket, key).map(|v| (v.value, v.version)).map_err(failure)
-        }
-        fn set(&self, bucket: &str, key: &str, value: &[u8]) -> R<()> {
-            self.store.set(bucket, key, value).map_err(failure)
-        }
-        fn delete(&self, bucket: &str, key: &str) -> R<()> {
-            self.store.delete(bucket, key).map_err(failure)
-        }
-        fn exists(&self, bucket: &str, key: &str) -> R<bool> {
-            self.store.exists(bucket, key).map_err(failure)
-        }
-        fn increment(&self, bucket: &str, key: &str, delta: i64) -> R<i64> {
-            self.store.increment(bucket, key, delta).map_err(failure)
-        }
-        fn compare_and_swap(&self, bucket: &str, key: &str, expected: Option<i64>, value: &[u8]) -> R<bool> {
-            self.store.compare_and_swap(bucket, key, expected, value).map_err(failure)
-        }
-        fn list_keys(&self, bucket: &str, cursor: Option<&str>) -> R<Page> {
-            self.store.list_keys(bucket, cursor).map(|p| Page { keys: p.keys, cursor: p.cursor }).map_err(failure)
-        }
-        fn all_keys(&self, bucket: &str) -> R<Vec<String>> {
-            self.store.all_keys(bucket).map_err(failure)
-        }
-        fn get_many(&self, bucket: &str, keys: &[String]) -> R<Vec<Option<Vec<u8>>>> {
-            self.store.get_many(bucket, keys).map_err(failure)
-        }
-        fn set_many(&self, bucket: &str, pairs: &[(String, Vec<u8>)]) -> R<()> {
-            self.store.set_many(bucket, pairs).map_err(failure)
-        }
-        fn delete_many(&self, bucket: &str, keys: &[String]) -> R<()> {
-            self.store.delete_many(bucket, keys).map_err(failure)
-        }
-    }
+    bucketed_store_under_test!(Sqlite);
 
     conformance!(Sqlite::new());
 }
@@ -674,52 +683,7 @@ mod redis {
         }
     }
 
-    fn failure(e: Error) -> Failure {
-        match e {
-            Error::NotACounter(_) => Failure::NotACounter,
-            Error::Overflow(_) => Failure::Overflow,
-            other => Failure::Other(other.to_string()),
-        }
-    }
-
-    impl KvUnderTest for Redis {
-        fn get(&self, bucket: &str, key: &str) -> R<Option<Vec<u8>>> {
-            self.store.get(bucket, key).map_err(failure)
-        }
-        fn get_versioned(&self, bucket: &str, key: &str) -> R<(Option<Vec<u8>>, Option<i64>)> {
-            self.store.get_versioned(bucket, key).map(|v| (v.value, v.version)).map_err(failure)
-        }
-        fn set(&self, bucket: &str, key: &str, value: &[u8]) -> R<()> {
-            self.store.set(bucket, key, value).map_err(failure)
-        }
-        fn delete(&self, bucket: &str, key: &str) -> R<()> {
-            self.store.delete(bucket, key).map_err(failure)
-        }
-        fn exists(&self, bucket: &str, key: &str) -> R<bool> {
-            self.store.exists(bucket, key).map_err(failure)
-        }
-        fn increment(&self, bucket: &str, key: &str, delta: i64) -> R<i64> {
-            self.store.increment(bucket, key, delta).map_err(failure)
-        }
-        fn compare_and_swap(&self, bucket: &str, key: &str, expected: Option<i64>, value: &[u8]) -> R<bool> {
-            self.store.compare_and_swap(bucket, key, expected, value).map_err(failure)
-        }
-        fn list_keys(&self, bucket: &str, cursor: Option<&str>) -> R<Page> {
-            self.store.list_keys(bucket, cursor).map(|p| Page { keys: p.keys, cursor: p.cursor }).map_err(failure)
-        }
-        fn all_keys(&self, bucket: &str) -> R<Vec<String>> {
-            self.store.all_keys(bucket).map_err(failure)
-        }
-        fn get_many(&self, bucket: &str, keys: &[String]) -> R<Vec<Option<Vec<u8>>>> {
-            self.store.get_many(bucket, keys).map_err(failure)
-        }
-        fn set_many(&self, bucket: &str, pairs: &[(String, Vec<u8>)]) -> R<()> {
-            self.store.set_many(bucket, pairs).map_err(failure)
-        }
-        fn delete_many(&self, bucket: &str, keys: &[String]) -> R<()> {
-            self.store.delete_many(bucket, keys).map_err(failure)
-        }
-    }
+    bucketed_store_under_test!(Redis);
 
     conformance!(Redis::new());
 

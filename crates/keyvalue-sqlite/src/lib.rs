@@ -41,6 +41,7 @@ mod tests;
 mod writer;
 
 use checkpoint::{checkpoint_until_dropped, wal_path};
+pub use keyvalue_types::{KeyPage, LIST_PAGE, Versioned};
 use rows::{SCHEMA, connect, counter, get_row};
 use rusqlite::{Connection, params};
 use std::future::Future;
@@ -105,24 +106,6 @@ impl Synchronous {
     }
 }
 
-/// A value and the version it was read at, for [`Store::compare_and_swap`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Versioned {
-    /// The value (a counter reads as its 8-byte little-endian encoding); `None` if absent.
-    pub value: Option<Vec<u8>>,
-    /// The version of that value; `None` if absent.
-    pub version: Option<i64>,
-}
-
-/// One page of [`Store::list_keys`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyPage {
-    /// Keys in ascending order.
-    pub keys: Vec<String>,
-    /// Pass this back to get the next page; `None` on the last page.
-    pub cursor: Option<String>,
-}
-
 /// An embedded key-value database file holding any number of buckets.
 pub struct Store {
     path: PathBuf,
@@ -139,9 +122,6 @@ pub struct Store {
     /// Dropped with the store, which ends the checkpoint thread (joined by `drop`).
     checkpoints: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
-
-/// Keys per page of [`Store::list_keys`].
-pub const LIST_PAGE: usize = 1000;
 
 impl Store {
     /// Opens (creating if needed) the database file at `path`, with [`Synchronous::Full`].
