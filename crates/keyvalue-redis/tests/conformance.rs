@@ -633,16 +633,8 @@ mod memory {
             Ok(Page { keys: p.keys, cursor: p.cursor })
         }
         fn all_keys(&self, bucket: &str) -> R<Vec<String>> {
-            let mut keys = Vec::new();
-            let mut cursor = None;
-            loop {
-                let page = self.list_keys(bucket, cursor.as_deref())?;
-                keys.extend(page.keys);
-                match page.cursor {
-                    Some(c) => cursor = Some(c),
-                    None => return Ok(keys),
-                }
-            }
+            Ok(keyvalue_types::all_keys(|cursor| Ok::<_, ()>(self.bucket(bucket).list_keys(cursor)))
+                .expect("infallible"))
         }
         fn get_many(&self, bucket: &str, keys: &[String]) -> R<Vec<Option<Vec<u8>>>> {
             Ok(self.bucket(bucket).get_many(keys))

@@ -268,16 +268,7 @@ impl Store {
     /// Every key of `bucket`, in key order, read a page ([`Store::list_keys`]) at a time (for
     /// tools and tests that look at a whole store).
     pub fn all_keys(&self, bucket: &str) -> Result<Vec<String>, Error> {
-        let mut keys = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self.list_keys(bucket, cursor.as_deref())?;
-            keys.extend(page.keys);
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(keys),
-            }
-        }
+        keyvalue_types::all_keys(|cursor| self.list_keys(bucket, cursor))
     }
 
     /// Up to [`LIST_PAGE`] keys after `cursor` (the previous page's cursor), in key order.

@@ -25,3 +25,36 @@ pub struct KeyPage {
 
 /// Keys per page of a store's `list_keys`.
 pub const LIST_PAGE: usize = 1000;
+
+/// Every key, read a page at a time through `page` (a store's `list_keys`: the previous page's
+/// cursor in, the next page out), in key order.
+pub fn all_keys<E>(mut page: impl FnMut(Option<&str>) -> Result<KeyPage, E>) -> Result<Vec<String>, E> {
+    let mut keys = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let next = page(cursor.as_deref())?;
+        keys.extend(next.keys);
+        match next.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(keys),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_keys_follows_the_cursor_to_the_last_page() {
+        let pages = |cursor: Option<&str>| -> Result<KeyPage, ()> {
+            Ok(match cursor {
+                None => KeyPage { keys: vec!["a".into(), "b".into()], cursor: Some("b".into()) },
+                Some("b") => KeyPage { keys: vec!["c".into()], cursor: None },
+                Some(_) => return Err(()),
+            })
+        };
+        assert_eq!(all_keys(pages), Ok(vec!["a".to_owned(), "b".into(), "c".into()]));
+        assert_eq!(all_keys(|_| Err::<KeyPage, _>("down")), Err("down"));
+    }
+}
