@@ -192,6 +192,12 @@ fn compile_job(
         Ok(o) => o,
         Err(e) => return fail(lists, settings, job_id, &token, Some(&list), e),
     };
+    // A job that ends `done` (its webhook event written in the same swap).
+    let succeed = |artifact: Artifact| {
+        settle(lists, job_id, |j| {
+            j.succeed(&token, now_ms(), artifact.clone()).map(|next| with_outbox(next, Some(&list), settings))
+        })
+    };
     let settled = match outcome {
         Outcome::Published(meta) => {
             if let Some(outdated) = published.as_ref().and_then(|p| p.held.as_ref()).filter(|_| meta.held.is_none()) {
@@ -201,31 +207,15 @@ fn compile_job(
             // the new version within `caches::REVALIDATE_MS`.
             edge_store::caches::forget_list(&list.id);
             edge_store::renditions::prepare_current(lists, &list, &meta, expires_hours);
-            let artifact = artifact_of(&meta);
-            settle(lists, job_id, |j| {
-                j.succeed(&token, now_ms(), artifact.clone()).map(|next| with_outbox(next, Some(&list), settings))
-            })?
+            succeed(artifact_of(&meta))?
         }
-        Outcome::Superseded(artifact) => settle(lists, job_id, |j| {
-            j.succeed(&token, now_ms(), artifact.clone()).map(|next| with_outbox(next, Some(&list), settings))
-        })?,
+        Outcome::Superseded(artifact) => succeed(artifact)?,
         Outcome::Kept(meta) => {
-            if guarded.is_some() && meta.held.is_some() {
-                // The sources give the published list again: a held compile from before is
-                // outdated.
-                drop_outdated_hold(lists, &list.id);
-            }
-            let artifact = artifact_of(&meta);
-            settle(lists, job_id, |j| {
-                j.succeed(&token, now_ms(), artifact.clone()).map(|next| with_outbox(next, Some(&list), settings))
-            })?
+            drop_outdated_hold(lists, &list.id, guarded.and(meta.held.as_ref()));
+            succeed(artifact_of(&meta))?
         }
         Outcome::Unchanged(meta) => {
-            if meta.held.is_some() {
-                // Upstream is back to what the published list was made from: a held compile
-                // from before is outdated.
-                drop_outdated_hold(lists, &list.id);
-            }
+            drop_outdated_hold(lists, &list.id, meta.held.as_ref());
             let artifact = artifact_of(&meta);
             settle(lists, job_id, |j| j.settle(&token, now_ms(), JobStatus::Unchanged, artifact.clone(), None))?
         }
@@ -244,8 +234,12 @@ fn compile_job(
     Ok(())
 }
 
-/// Discards the held compile of `list_id` and records it on its job.
-fn drop_outdated_hold(lists: &Kv, list_id: &str) {
+/// Discards the held compile of `list_id`, if there is one (`held`), and records it on its job:
+/// the list's sources give the published list again, so the hold is outdated.
+fn drop_outdated_hold(lists: &Kv, list_id: &str, held: Option<&HeldCandidate>) {
+    if held.is_none() {
+        return;
+    }
     match edge_store::publish::discard_held(lists, list_id) {
         Ok(Ok(held)) => decide(lists, &held.job_id, "outdated: the sources are back to the published list's"),
         Ok(Err(_)) => {}
