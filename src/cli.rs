@@ -202,9 +202,19 @@ pub struct UpArgs {
     /// purge it; one answer may take an eighth of it, larger ones are not kept.
     #[arg(long, env = "BLOCKLIST_EDGE_EDGE_CACHE_MIB", default_value_t = 64)]
     pub edge_cache_mib: usize,
+    /// A Redis/Valkey server for the durable `lists` store instead of the data directory's
+    /// database (`redis://host:port/db`): several hosts on one server share users, lists, jobs
+    /// and artifacts. With `--rate-limit-store data`, the limiter's counters go there too (one
+    /// exact limit for every host).
+    #[arg(long, env = "BLOCKLIST_EDGE_KV_URL")]
+    pub kv_url: Option<String>,
+    /// The prefix of every key this service writes to `--kv-url` (several services may share
+    /// one server).
+    #[arg(long, env = "BLOCKLIST_EDGE_KV_PREFIX", default_value = "blocklist-edge")]
+    pub kv_prefix: String,
     /// Where the rate limiter keeps its counters: `memory` (this process; exact for one host
-    /// process, restarted windows on a restart) or `data` (the data directory's database, for
-    /// several processes sharing one data directory).
+    /// process, restarted windows on a restart) or `data` (the durable store: the data
+    /// directory's database, or `--kv-url`, for several processes sharing it).
     #[arg(long, env = "BLOCKLIST_EDGE_RATE_LIMIT_STORE", value_enum, default_value_t = RateLimitStore::Memory)]
     pub rate_limit_store: RateLimitStore,
     /// Largest list `POST /v1/preview` answers, in bytes.

@@ -23,6 +23,9 @@ pub enum Backend {
     Sqlite(Arc<Store>),
     /// This process's memory, bounded, least recently used keys evicted first.
     Memory(Arc<MemoryStore>),
+    /// A bucket (named after the store) on a Redis/Valkey server: durable as the server is, and
+    /// shared by every host that uses it (`--kv-url`).
+    Redis(Arc<keyvalue_redis::Store>),
 }
 
 /// The key-value stores a component may open, by name.
@@ -93,6 +96,12 @@ impl From<keyvalue_sqlite::Error> for KvError {
     }
 }
 
+impl From<keyvalue_redis::Error> for KvError {
+    fn from(e: keyvalue_redis::Error) -> Self {
+        KvError::Other(e.to_string())
+    }
+}
+
 impl From<keyvalue_memory::Error> for KvError {
     fn from(e: keyvalue_memory::Error) -> Self {
         KvError::Other(e.to_string())
@@ -118,6 +127,18 @@ async fn read<R: Send + 'static>(
     }
 }
 
+/// A call to the Redis store on tokio's blocking pool (the store's calls wait on the network).
+async fn remote<R: Send + 'static>(
+    db: &Arc<keyvalue_redis::Store>,
+    f: impl FnOnce(&keyvalue_redis::Store) -> Result<R, keyvalue_redis::Error> + Send + 'static,
+) -> Result<R, KvError> {
+    let db = db.clone();
+    match tokio::task::spawn_blocking(move || f(&db)).await {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(KvError::Other(format!("a key-value call failed: {e}"))),
+    }
+}
+
 /// The operations the guests call, one per method, on whichever backend the bucket has: async,
 /// so that no SQLite call runs on an async worker. Reads run on the blocking pool ([`read`]);
 /// writes are handed to the store's writer thread, which commits concurrent writes together,
@@ -131,6 +152,10 @@ impl Bucket {
                 read(db, move |db| db.get(&name, &k)).await?
             }
             Backend::Memory(m) => m.get(&key),
+            Backend::Redis(db) => {
+                let (name, k) = (self.name.clone(), key.clone());
+                remote(db, move |db| db.get(&name, &k)).await?
+            }
         };
         failpoints::after_read(&self.name, [key.as_str()]).await;
         Ok(value)
@@ -147,6 +172,11 @@ impl Bucket {
                 let r = m.get_versioned(&key);
                 (r.value, r.version)
             }
+            Backend::Redis(db) => {
+                let name = self.name.clone();
+                let r = remote(db, move |db| db.get_versioned(&name, &key)).await?;
+                (r.value, r.version)
+            }
         })
     }
 
@@ -154,6 +184,10 @@ impl Bucket {
         match &self.backend {
             Backend::Sqlite(db) => db.set_async(&self.name, &key, value).await?,
             Backend::Memory(m) => m.set(&key, &value)?,
+            Backend::Redis(db) => {
+                let (name, k) = (self.name.clone(), key.clone());
+                remote(db, move |db| db.set(&name, &k, &value)).await?
+            }
         }
         failpoints::after_write(&self.name, [key.as_str()]);
         Ok(())
@@ -163,6 +197,10 @@ impl Bucket {
         match &self.backend {
             Backend::Sqlite(db) => db.delete_async(&self.name, &key).await?,
             Backend::Memory(m) => m.delete(&key),
+            Backend::Redis(db) => {
+                let (name, k) = (self.name.clone(), key.clone());
+                remote(db, move |db| db.delete(&name, &k)).await?
+            }
         }
         failpoints::after_write(&self.name, [key.as_str()]);
         Ok(())
@@ -175,6 +213,10 @@ impl Bucket {
                 read(db, move |db| db.exists(&name, &key)).await?
             }
             Backend::Memory(m) => m.exists(&key),
+            Backend::Redis(db) => {
+                let name = self.name.clone();
+                remote(db, move |db| db.exists(&name, &key)).await?
+            }
         })
     }
 
@@ -187,6 +229,11 @@ impl Bucket {
             }
             Backend::Memory(m) => {
                 let p = m.list_keys(cursor.as_deref());
+                (p.keys, p.cursor)
+            }
+            Backend::Redis(db) => {
+                let name = self.name.clone();
+                let p = remote(db, move |db| db.list_keys(&name, cursor.as_deref())).await?;
                 (p.keys, p.cursor)
             }
         };
@@ -202,6 +249,10 @@ impl Bucket {
             }
             Backend::Sqlite(db) => db.increment_async(&self.name, &key, delta).await?,
             Backend::Memory(m) => m.increment(&key, delta)?,
+            Backend::Redis(db) => {
+                let name = self.name.clone();
+                remote(db, move |db| db.increment(&name, &key, delta)).await?
+            }
         })
     }
 
@@ -209,6 +260,10 @@ impl Bucket {
         let swapped = match &self.backend {
             Backend::Sqlite(db) => db.compare_and_swap_async(&self.name, key, expected, value).await?,
             Backend::Memory(m) => m.compare_and_swap(key, expected, &value)?,
+            Backend::Redis(db) => {
+                let (name, k) = (self.name.clone(), key.to_owned());
+                remote(db, move |db| db.compare_and_swap(&name, &k, expected, &value)).await?
+            }
         };
         if swapped {
             failpoints::after_write(&self.name, [key]);
@@ -223,6 +278,10 @@ impl Bucket {
                 read(db, move |db| db.get_many(&name, &k)).await?
             }
             Backend::Memory(m) => m.get_many(keys),
+            Backend::Redis(db) => {
+                let (name, k) = (self.name.clone(), keys.to_vec());
+                remote(db, move |db| db.get_many(&name, &k)).await?
+            }
         };
         failpoints::after_read(&self.name, keys.iter().map(String::as_str)).await;
         Ok(values)
@@ -233,6 +292,10 @@ impl Bucket {
         match &self.backend {
             Backend::Sqlite(db) => db.set_many_async(&self.name, pairs).await?,
             Backend::Memory(m) => m.set_many(&pairs)?,
+            Backend::Redis(db) => {
+                let name = self.name.clone();
+                remote(db, move |db| db.set_many(&name, &pairs)).await?
+            }
         }
         failpoints::after_write(&self.name, keys.iter().map(String::as_str));
         Ok(())
@@ -242,6 +305,10 @@ impl Bucket {
         match &self.backend {
             Backend::Sqlite(db) => db.delete_many_async(&self.name, keys.clone()).await?,
             Backend::Memory(m) => m.delete_many(&keys),
+            Backend::Redis(db) => {
+                let (name, k) = (self.name.clone(), keys.clone());
+                remote(db, move |db| db.delete_many(&name, &k)).await?
+            }
         }
         failpoints::after_write(&self.name, keys.iter().map(String::as_str));
         Ok(())
@@ -266,6 +333,10 @@ impl Bucket {
                 let r = m.get_versioned(key);
                 (r.value, r.version)
             }
+            Backend::Redis(db) => {
+                let r = db.get_versioned(&self.name, key)?;
+                (r.value, r.version)
+            }
         })
     }
 
@@ -273,6 +344,7 @@ impl Bucket {
         match &self.backend {
             Backend::Sqlite(db) => db.delete(&self.name, key)?,
             Backend::Memory(m) => m.delete(key),
+            Backend::Redis(db) => db.delete(&self.name, key)?,
         }
         failpoints::after_write(&self.name, [key]);
         Ok(())
@@ -282,6 +354,7 @@ impl Bucket {
         Ok(match &self.backend {
             Backend::Sqlite(db) => db.increment(&self.name, key, delta)?,
             Backend::Memory(m) => m.increment(key, delta)?,
+            Backend::Redis(db) => db.increment(&self.name, key, delta)?,
         })
     }
 
@@ -289,6 +362,7 @@ impl Bucket {
         let swapped = match &self.backend {
             Backend::Sqlite(db) => db.compare_and_swap(&self.name, key, expected, value)?,
             Backend::Memory(m) => m.compare_and_swap(key, expected, value)?,
+            Backend::Redis(db) => db.compare_and_swap(&self.name, key, expected, value)?,
         };
         if swapped {
             failpoints::after_write(&self.name, [key]);

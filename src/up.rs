@@ -12,7 +12,7 @@ use crate::queue;
 use crate::server;
 use crate::state;
 use crate::trigger;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use blocklist_model::variables;
 use keyvalue_memory::MemoryStore;
 use sha2::{Digest, Sha256};
@@ -145,17 +145,26 @@ pub fn run(args: UpArgs) -> Result<()> {
     ] {
         vars.insert(key.to_owned(), value);
     }
-    let durable = data_dir.store.clone();
+    // The durable store: the data directory's database, or a Redis/Valkey server.
+    let durable = match &args.kv_url {
+        None => Backend::Sqlite(data_dir.store.clone()),
+        Some(url) => {
+            let store =
+                keyvalue_redis::Store::open(url, &args.kv_prefix).with_context(|| format!("--kv-url {url:?}"))?;
+            store.ping().with_context(|| format!("the key-value server at --kv-url {url:?} does not answer"))?;
+            Backend::Redis(Arc::new(store))
+        }
+    };
     let mut kv = keyvalue::KvStores::default();
     // `default` holds only the rate limiter's window counters.
     kv.insert(
         "default",
         match args.rate_limit_store {
             RateLimitStore::Memory => Backend::Memory(Arc::new(MemoryStore::new(RATE_LIMIT_STORE_BYTES))),
-            RateLimitStore::Data => Backend::Sqlite(durable.clone()),
+            RateLimitStore::Data => durable.clone(),
         },
     );
-    kv.insert("lists", Backend::Sqlite(durable));
+    kv.insert("lists", durable);
     kv.insert("cache", Backend::Memory(Arc::new(MemoryStore::new(args.cache_mib.max(1) * 1024 * 1024))));
 
     let limits = server::Limits {

@@ -33,6 +33,20 @@ fn blocklist_edge_host() {
     run_against_host("blocklist-edge host", &[]);
 }
 
+/// The host with its durable store and the limiter's counters on a Redis server (`--kv-url`,
+/// issue 17 part 1): the same scenarios pass (needs Debian's `redis-server`).
+#[test]
+fn blocklist_edge_host_on_redis_kv() {
+    let redis = jobqueue::testing::RedisServer::new();
+    let url = redis.url();
+    run_against_host("blocklist-edge host, key-value on Redis", &["--kv-url", &url, "--rate-limit-store", "data"]);
+    // What the suite wrote is in Redis, under the service's default prefix.
+    let store = keyvalue_redis::Store::open(&url, "blocklist-edge").unwrap();
+    let keys = store.all_keys("lists").unwrap();
+    assert!(keys.iter().any(|k| k.starts_with("user/")) && keys.iter().any(|k| k.starts_with("job/")), "{keys:?}");
+    assert!(!store.all_keys("default").unwrap().is_empty(), "the limiter's counters are there too");
+}
+
 /// The names a component imports.
 fn imports(component: &[u8]) -> Vec<String> {
     let mut types = wac_graph::types::Types::default();
@@ -192,4 +206,16 @@ fn deployment_at_conformance_url() {
     let admin = std::env::var("BLOCKLIST_EDGE_CONFORMANCE_ADMIN_TOKEN")
         .expect("BLOCKLIST_EDGE_CONFORMANCE_ADMIN_TOKEN must name the deployment's admin token");
     suite::run(&Target { name: base.clone(), api: Api::new(&base), admin, upstream: None });
+}
+
+/// A `--kv-url` that does not answer (or is no Redis URL) stops the host at start, saying why.
+#[test]
+fn a_host_whose_kv_url_does_not_answer_does_not_start() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    for (url, why) in [(format!("redis://127.0.0.1:{port}"), "does not answer"), ("http://x".to_owned(), "--kv-url")] {
+        let dir = tempfile::tempdir().unwrap();
+        let (status, output) = common::failed_start(dir.path(), &["--kv-url", &url]);
+        assert!(!status.success(), "{output}");
+        assert!(output.contains(why), "{url}: {output}");
+    }
 }
