@@ -37,11 +37,13 @@ pub(crate) struct State {
     bytes: usize,
     /// Surrogate key → the URLs (resource keys) with an answer tagged with it.
     pub(crate) by_surrogate_key: HashMap<String, HashSet<String>>,
+    /// While set, the cache neither answers nor keeps anything ([`EdgeCache::suspend`]).
+    suspended: bool,
 }
 
 impl Default for State {
     fn default() -> Self {
-        State { resources: LruCache::new_unbounded(), bytes: 0, by_surrogate_key: HashMap::new() }
+        State { resources: LruCache::new_unbounded(), bytes: 0, by_surrogate_key: HashMap::new(), suspended: false }
     }
 }
 
@@ -52,6 +54,15 @@ impl State {
         self.untag(key, &resource);
         self.bytes -= resource.cost;
         resource.variants.len()
+    }
+
+    /// Removes every resource; returns their variants' count.
+    fn clear(&mut self) -> usize {
+        let count = self.resources.iter().map(|(_, r)| r.variants.len()).sum();
+        self.resources.clear();
+        self.by_surrogate_key.clear();
+        self.bytes = 0;
+        count
     }
 
     fn untag(&mut self, key: &str, resource: &Resource) {
@@ -93,6 +104,8 @@ pub struct Stats {
     pub bytes: u64,
     /// The bound on it.
     pub max_bytes: u64,
+    /// Whether the cache is suspended ([`EdgeCache::suspend`]).
+    pub suspended: bool,
 }
 
 /// The cache: bounded, shared by every request of the host.
@@ -149,6 +162,9 @@ impl EdgeCache {
     pub fn lookup(&self, key: &str, request: &HeaderMap, now: Instant) -> Option<Arc<Stored>> {
         let found = {
             let mut state = self.state();
+            if state.suspended {
+                return None;
+            }
             let found = state
                 .resources
                 .get(key)
@@ -190,7 +206,7 @@ impl EdgeCache {
             return false;
         }
         let mut state = self.state();
-        if self.generation.load(Relaxed) != generation {
+        if self.generation.load(Relaxed) != generation || state.suspended {
             self.discarded.fetch_add(1, Relaxed);
             return false;
         }
@@ -238,11 +254,47 @@ impl EdgeCache {
         removed
     }
 
+    /// Removes every answer, as if every surrogate key were purged; answers being made
+    /// meanwhile are not stored. Returns how many were removed.
+    pub fn purge_all(&self) -> usize {
+        let mut state = self.state();
+        self.generation.fetch_add(1, Relaxed);
+        let removed = state.clear();
+        drop(state);
+        self.purges.fetch_add(1, Relaxed);
+        self.purged.fetch_add(removed as u64, Relaxed);
+        removed
+    }
+
+    /// Empties the cache and stops it answering or keeping anything until
+    /// [`EdgeCache::resume`]: for a host that may be missing purges (it lost its connection to
+    /// the other hosts' purges), and so cannot tell whether a copy is still exact.
+    pub fn suspend(&self) {
+        let mut state = self.state();
+        self.generation.fetch_add(1, Relaxed);
+        state.clear();
+        state.suspended = true;
+    }
+
+    /// Starts answering and keeping again after [`EdgeCache::suspend`], empty: whatever was
+    /// being made while suspended is not stored. Call it once purges reach the cache again.
+    pub fn resume(&self) {
+        let mut state = self.state();
+        self.generation.fetch_add(1, Relaxed);
+        state.clear();
+        state.suspended = false;
+    }
+
+    /// Whether the cache is suspended ([`EdgeCache::suspend`]).
+    pub fn is_suspended(&self) -> bool {
+        self.state().suspended
+    }
+
     /// Counts and size.
     pub fn stats(&self) -> Stats {
-        let (entries, bytes) = {
+        let (entries, bytes, suspended) = {
             let state = self.state();
-            (state.resources.iter().map(|(_, r)| r.variants.len() as u64).sum(), state.bytes as u64)
+            (state.resources.iter().map(|(_, r)| r.variants.len() as u64).sum(), state.bytes as u64, state.suspended)
         };
         Stats {
             hits: self.hits.load(Relaxed),
@@ -256,6 +308,7 @@ impl EdgeCache {
             entries,
             bytes,
             max_bytes: self.max_bytes as u64,
+            suspended,
         }
     }
 }

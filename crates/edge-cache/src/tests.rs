@@ -157,6 +157,34 @@ fn purges_remove_tagged_answers_and_keep_out_answers_made_meanwhile() {
 }
 
 #[test]
+fn a_suspended_cache_neither_answers_nor_keeps_and_resumes_empty() {
+    let cache = EdgeCache::new(1 << 20);
+    let now = Instant::now();
+    let req = HeaderMap::new();
+    assert!(store(&cache, "a", &req, "\"1\"", "x", now));
+    // An answer being made when the cache is suspended, one made while it is, one after.
+    let before = cache.generation();
+    cache.suspend();
+    assert!(cache.is_suspended());
+    assert!(cache.lookup("a", &req, now).is_none(), "emptied");
+    assert!(!store(&cache, "b", &req, "\"1\"", "x", now), "nothing kept while suspended");
+    let during = cache.generation();
+    cache.resume();
+    assert!(!cache.is_suspended());
+    let (h, b) = answer("\"old\"", "stale", false);
+    let stale = Arc::new(Stored::new(admit(StatusCode::OK, &h).unwrap(), h, b, &req, now));
+    assert!(!cache.insert("a", before, stale.clone()), "made before the suspension");
+    assert!(!cache.insert("a", during, stale), "made while suspended");
+    assert!(cache.lookup("a", &req, now).is_none() && cache.stats().entries == 0);
+    assert!(store(&cache, "a", &req, "\"2\"", "new", now));
+    assert_eq!(cache.lookup("a", &req, now).unwrap().body().as_ref(), b"new");
+    assert!(store(&cache, "b", &req, "\"2\"", "new", now));
+    assert_eq!(cache.purge_all(), 2);
+    assert_eq!(cache.stats().entries, 0);
+    assert!(cache.stats().bytes == 0 && cache.lookup("a", &req, now).is_none());
+}
+
+#[test]
 fn memory_stays_bounded_over_ten_thousand_urls() {
     let max = 256 * 1024;
     let cache = EdgeCache::new(max);

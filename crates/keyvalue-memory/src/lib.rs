@@ -127,6 +127,16 @@ impl MemoryStore {
         self.shard(key).remove(key);
     }
 
+    /// Deletes every key (shard by shard: a write made meanwhile may stay). For a cache whose
+    /// owner learns that any of its entries may be out of date.
+    pub fn clear(&self) {
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.entries.clear();
+            shard.bytes = 0;
+        }
+    }
+
     /// Whether `key` exists.
     pub fn exists(&self, key: &str) -> bool {
         self.shard(key).entries.contains_key(key)

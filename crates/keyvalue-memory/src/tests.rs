@@ -102,3 +102,17 @@ fn list_keys_pages_in_order() {
     let expected: Vec<String> = (0..2500).map(|i| format!("k{i:05}")).collect();
     assert_eq!(seen, expected);
 }
+
+#[test]
+fn clear_deletes_every_key_and_frees_the_budget() {
+    let s = MemoryStore::new(1 << 20);
+    for i in 0..100 {
+        s.set(&format!("k{i}"), &[0; 100]).unwrap();
+    }
+    assert!(s.usage().entries == 100 && s.usage().bytes > 10_000);
+    s.clear();
+    assert_eq!((s.usage().entries, s.usage().bytes), (0, 0));
+    assert!(s.get("k1").is_none() && s.list_keys(None).keys.is_empty());
+    s.set("after", b"x").unwrap();
+    assert_eq!(s.get("after"), Some(b"x".to_vec()));
+}
