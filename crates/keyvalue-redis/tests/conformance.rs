@@ -801,6 +801,71 @@ mod redis {
         assert_eq!(r.store.get("b", "k").unwrap().as_deref(), Some(&b"after"[..]));
     }
 
+    /// Messages reach every listener of their name under the same prefix, in order, and no
+    /// other; a listener learns that its connection was lost (the server restarted), and
+    /// messages published meanwhile are missed, which is why `listen` returns.
+    #[test]
+    fn messages_reach_every_listener_and_a_lost_connection_ends_the_listen() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::mpsc;
+        let mut r = Redis::new();
+        let store = Arc::new(Store::open(&r.server.url(), PREFIX).unwrap());
+        let other_prefix = Store::open(&r.server.url(), "another-app").unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel::<Result<String, String>>();
+        let mut listeners = Vec::new();
+        for n in 0..2 {
+            let (store, stop, tx) = (store.clone(), stop.clone(), tx.clone());
+            listeners.push(std::thread::spawn(move || {
+                let tx2 = tx.clone();
+                let ended = store.listen(
+                    "purge",
+                    &|| !stop.load(Ordering::Relaxed),
+                    &mut || tx.send(Ok(format!("{n} subscribed"))).unwrap(),
+                    &mut |m| tx2.send(Ok(format!("{n} {}", String::from_utf8_lossy(m)))).unwrap(),
+                );
+                tx2.send(Err(format!("{n} ended: {ended:?}"))).unwrap();
+            }));
+        }
+        let mut got: Vec<String> = (0..2).map(|_| rx.recv().unwrap().unwrap()).collect();
+        got.sort();
+        assert_eq!(got, ["0 subscribed", "1 subscribed"]);
+        assert_eq!(other_prefix.publish("purge", b"not ours").unwrap(), 0);
+        assert_eq!(r.store.publish("other-name", b"not ours").unwrap(), 0);
+        for m in ["a", "b", "c"] {
+            assert_eq!(store.publish("purge", m.as_bytes()).unwrap(), 2, "both listeners receive it");
+        }
+        let mut got: Vec<String> = (0..6).map(|_| rx.recv().unwrap().unwrap()).collect();
+        let per_listener = |n: &str| got.iter().filter(|m| m.starts_with(n)).cloned().collect::<Vec<_>>();
+        assert_eq!(per_listener("0 "), ["0 a", "0 b", "0 c"], "in order");
+        assert_eq!(per_listener("1 "), ["1 a", "1 b", "1 c"]);
+        got.clear();
+
+        r.server.restart();
+        let mut ended: Vec<String> =
+            (0..2).map(|_| rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap().unwrap_err()).collect();
+        ended.sort();
+        assert!(
+            ended[0].starts_with("0 ended: Err(Redis(") && ended[1].starts_with("1 ended: Err(Redis("),
+            "{ended:?}"
+        );
+        for l in listeners {
+            l.join().unwrap();
+        }
+
+        // Told to stop, a listener ends with Ok within about a second. (The store's first
+        // operation after the restart finds its idle connection dead, an error: the next one connects.)
+        let (store2, stop2) = (store.clone(), stop.clone());
+        let listener = std::thread::spawn(move || {
+            store2.listen("purge", &|| !stop2.load(Ordering::Relaxed), &mut || {}, &mut |_| {})
+        });
+        while store.publish("purge", b"x").unwrap_or(0) == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert!(listener.join().unwrap().is_ok());
+    }
+
     /// A durable server (every write synced to its append-only file) crashes and comes back:
     /// values, counters, versions and the index are all there, and the store reconnects.
     #[test]
