@@ -261,6 +261,8 @@ fn render_cache(out: &mut String, c: &edge_cache::Stats, refusals: u64) {
         "# HELP blocklist_edge_cache_entries Answers in the edge cache.\n# TYPE blocklist_edge_cache_entries gauge\n",
     );
     let _ = writeln!(out, "blocklist_edge_cache_entries {}", c.entries);
+    out.push_str("# HELP blocklist_edge_cache_suspended 1 while the edge cache is suspended: the other hosts' purges may not be arriving (their store's server is not reachable), so it neither answers nor keeps anything.\n# TYPE blocklist_edge_cache_suspended gauge\n");
+    let _ = writeln!(out, "blocklist_edge_cache_suspended {}", u8::from(c.suspended));
     out.push_str("# HELP blocklist_edge_cache_bytes Memory of the edge cache's answers, and its bound.\n");
     out.push_str("# TYPE blocklist_edge_cache_bytes gauge\n");
     let _ = writeln!(out, "blocklist_edge_cache_bytes{{state=\"used\"}} {}", c.bytes);

@@ -88,6 +88,7 @@ pub struct Server {
     metrics_token_sha256: Option<String>,
     /// The response cache in front of the component ([`edge`]), if it has one.
     cache: Option<Arc<EdgeCache>>,
+    purges: Arc<crate::purge::Purges>,
     /// The rate limiter's counters (store `default`), which answers from the cache are charged
     /// to.
     limit_counters: Option<crate::keyvalue::Bucket>,
@@ -107,6 +108,8 @@ pub struct ServerParts {
     pub lazy_plugs: Vec<Vec<u8>>,
     /// The response cache in front of the component; none: every request runs it.
     pub edge_cache: Option<Arc<EdgeCache>>,
+    /// Where the component's purges go (that cache, and the other hosts' when shared).
+    pub purges: Arc<crate::purge::Purges>,
 }
 
 impl Server {
@@ -128,8 +131,18 @@ impl Server {
         let pre = ProxyPre::new(pre)
             .map_err(anyhow::Error::from)
             .context("the component does not export wasi:http/incoming-handler")?;
-        let ServerParts { kv, vars, limits, outbound, queue, metrics, metrics_token_sha256, lazy_plugs: _, edge_cache } =
-            parts;
+        let ServerParts {
+            kv,
+            vars,
+            limits,
+            outbound,
+            queue,
+            metrics,
+            metrics_token_sha256,
+            lazy_plugs: _,
+            edge_cache,
+            purges,
+        } = parts;
         let slots = Semaphore::new(limits.max_concurrency);
         let instances = Arc::new(Semaphore::new(limits.max_instances));
         let limit_counters = kv.open("default");
@@ -145,6 +158,7 @@ impl Server {
             metrics,
             metrics_token_sha256,
             cache: edge_cache,
+            purges,
             limit_counters,
         })
     }
@@ -254,7 +268,7 @@ impl Server {
     fn new_store(&self, meter: Arc<ExecutionMeter>) -> Store<HostState> {
         let state = HostState::new(self.limits.memory_bytes, self.kv.clone(), self.vars.clone(), self.outbound.clone())
             .with_queue(self.queue.clone())
-            .with_edge_cache(self.cache.clone());
+            .with_purges(self.purges.clone());
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| s.limits());
         // The first deadline is the first yield (see `execution_budget`).

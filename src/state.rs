@@ -4,8 +4,8 @@
 
 use crate::config::{ConfigView, Variables};
 use crate::keyvalue::{KvStores, KvView};
+use crate::purge::Purges;
 use anyhow::Result;
-use edge_cache::EdgeCache;
 use std::sync::Arc;
 use wasmtime::StoreLimits;
 use wasmtime::StoreLimitsBuilder;
@@ -25,8 +25,8 @@ pub struct HostState {
     queue: Option<Arc<crate::queue::JobQueue>>,
     /// Instances of lazily plugged components, by slot (see [`crate::lazy_plug`]).
     lazy: Vec<Option<wasmtime::component::Instance>>,
-    /// The edge cache that `blocklist:edge-cache/purge` purges, if the host has one.
-    edge_cache: Option<Arc<EdgeCache>>,
+    /// Where `blocklist:edge-cache/purge` purges go (nowhere without it).
+    purges: Option<Arc<Purges>>,
 }
 
 impl HostState {
@@ -51,13 +51,14 @@ impl HostState {
             outbound,
             queue: None,
             lazy: Vec::new(),
-            edge_cache: None,
+            purges: None,
         }
     }
 
-    /// Gives the store the edge cache its components purge.
-    pub fn with_edge_cache(mut self, cache: Option<Arc<EdgeCache>>) -> HostState {
-        self.edge_cache = cache;
+    /// Gives the store where its components' purges go (the host's edge cache, and the other
+    /// hosts').
+    pub fn with_purges(mut self, purges: Arc<Purges>) -> HostState {
+        self.purges = Some(purges);
         self
     }
 
@@ -115,6 +116,8 @@ pub fn link_host(linker: &mut Linker<HostState>) -> Result<()> {
         queue: s.queue.as_ref(),
         table: &mut s.table,
     })?;
-    crate::purge::add_to_linker(linker, |s: &mut HostState| crate::purge::PurgeView(s.edge_cache.as_deref()))?;
+    crate::purge::add_to_linker(linker, |s: &mut HostState| {
+        crate::purge::PurgeView(s.purges.as_deref().unwrap_or(&crate::purge::NO_PURGES))
+    })?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use crate::keyvalue;
 use crate::keyvalue::Backend;
 use crate::metrics;
 use crate::outbound;
+use crate::purge;
 use crate::queue;
 use crate::server;
 use crate::state;
@@ -146,14 +147,18 @@ pub fn run(args: UpArgs) -> Result<()> {
         vars.insert(key.to_owned(), value);
     }
     // The durable store: the data directory's database, or a Redis/Valkey server.
-    let durable = match &args.kv_url {
-        None => Backend::Sqlite(data_dir.store.clone()),
+    let shared_store = match &args.kv_url {
+        None => None,
         Some(url) => {
             let store =
                 keyvalue_redis::Store::open(url, &args.kv_prefix).with_context(|| format!("--kv-url {url:?}"))?;
             store.ping().with_context(|| format!("the key-value server at --kv-url {url:?} does not answer"))?;
-            Backend::Redis(Arc::new(store))
+            Some(Arc::new(store))
         }
+    };
+    let durable = match &shared_store {
+        None => Backend::Sqlite(data_dir.store.clone()),
+        Some(store) => Backend::Redis(store.clone()),
     };
     let mut kv = keyvalue::KvStores::default();
     // `default` holds only the rate limiter's window counters.
@@ -165,7 +170,8 @@ pub fn run(args: UpArgs) -> Result<()> {
         },
     );
     kv.insert("lists", durable);
-    kv.insert("cache", Backend::Memory(Arc::new(MemoryStore::new(args.cache_mib.max(1) * 1024 * 1024))));
+    let node_cache = Arc::new(MemoryStore::new(args.cache_mib.max(1) * 1024 * 1024));
+    kv.insert("cache", Backend::Memory(node_cache.clone()));
 
     let limits = server::Limits {
         deadline: Duration::from_millis(args.deadline_ms.max(1)),
@@ -183,6 +189,13 @@ pub fn run(args: UpArgs) -> Result<()> {
     let metrics = Arc::new(metrics::Metrics::default());
     let edge_cache =
         (args.edge_cache_mib > 0).then(|| Arc::new(edge_cache::EdgeCache::new(args.edge_cache_mib * 1024 * 1024)));
+    // Hosts sharing their store share their edge caches' purges.
+    let purges = Arc::new(match shared_store {
+        None => purge::Purges::local(edge_cache.clone()),
+        Some(store) => {
+            purge::Purges::shared(edge_cache.clone(), node_cache, store).context("starting the purge threads")?
+        }
+    });
     let server = Arc::new(server::Server::new(
         &engine,
         &component,
@@ -195,7 +208,8 @@ pub fn run(args: UpArgs) -> Result<()> {
             metrics: metrics.clone(),
             metrics_token_sha256: admin_sha256.clone(),
             lazy_plugs: vec![args.components.compiler()?],
-            edge_cache: edge_cache.clone(),
+            edge_cache,
+            purges: purges.clone(),
         },
     )?);
     let job_engine = engine::job_engine()?;
@@ -203,7 +217,7 @@ pub fn run(args: UpArgs) -> Result<()> {
     let new_state = Box::new(move |memory_bytes| {
         state::HostState::new(memory_bytes, kv.clone(), vars.clone(), outbound.clone())
             .with_queue(Some(trigger_queue.clone()))
-            .with_edge_cache(edge_cache.clone())
+            .with_purges(purges.clone())
     });
     let trigger = Arc::new(
         trigger::Trigger::new(

@@ -13,6 +13,7 @@ use std::time::Duration;
 pub mod client;
 pub mod consumers;
 pub mod http_server;
+pub mod proxy;
 #[allow(unused_imports)] // not every test binary uses both
 pub use client::{Api, error_of, gunzip, sha256_hex};
 

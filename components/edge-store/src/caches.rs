@@ -20,7 +20,7 @@ use crate::model::{STORE_CACHE, compiled_key, subscription_token_key};
 /// subscription token) stays unseen on this one, where several nodes share one store (Spin
 /// instances on Redis). This node's own changes are forgotten at once ([`forget_list`],
 /// [`forget_subscription`]).
-pub const REVALIDATE_MS: u64 = 1_000;
+pub const REVALIDATE_MS: u64 = blocklist_model::keys::NODE_CACHE_REVALIDATE_MS;
 
 /// The surrogate key of every edge-cached answer made from list `list_id`.
 pub fn list_tag(list_id: &str) -> String {

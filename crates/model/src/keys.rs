@@ -34,6 +34,10 @@
 pub const STORE_LISTS: &str = "lists";
 /// The node-local store: what a node caches of the shared data.
 pub const STORE_CACHE: &str = "cache";
+/// How long a node trusts what it cached of the shared data (in [`STORE_CACHE`]) before it
+/// reads the shared record again: the longest a change made on another node stays unseen on
+/// this one, where several nodes share one store.
+pub const NODE_CACHE_REVALIDATE_MS: u64 = 1_000;
 /// The rate limiter's counters (the `ratelimit` component's store).
 pub const STORE_RATE_LIMIT: &str = "default";
 
