@@ -51,10 +51,15 @@ pub(crate) fn parse_bytes(s: &str) -> f64 {
 }
 
 /// Runs wrk against `url` with extra request `headers` (`Name: value`) and `script` (a Lua
-/// file) if given, for `secs` seconds.
+/// file) if given, for `secs` seconds, on 2 threads and 16 connections.
 pub(crate) fn wrk(url: &str, headers: &[String], script: Option<&Path>, secs: u64) -> Load {
+    wrk_on(url, headers, script, secs, 16)
+}
+
+/// [`wrk`] on `connections` connections (and as many threads, at most 2).
+pub(crate) fn wrk_on(url: &str, headers: &[String], script: Option<&Path>, secs: u64, connections: u32) -> Load {
     let mut cmd = Command::new("wrk");
-    cmd.args(["-t2", "-c16", "--latency", &format!("-d{secs}s")]);
+    cmd.args([&format!("-t{}", connections.min(2)), &format!("-c{connections}"), "--latency", &format!("-d{secs}s")]);
     for h in headers {
         cmd.args(["-H", h]);
     }
