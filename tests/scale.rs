@@ -324,3 +324,32 @@ fn a_queue_server_restarted_without_its_messages_loses_no_job() {
         assert_eq!(r.status(), 200);
     }
 }
+
+#[test]
+fn the_shared_store_crashing_and_coming_back_loses_nothing_and_every_host_carries_on() {
+    // One durable server (append-only file synced at every write) for store and queue.
+    let mut redis = RedisServer::durable();
+    let [a, b, c] = three_hosts(&redis, &[]);
+    let (_, token) = a.create_user("alice");
+    let list = a.create_list(&token, "ads", "||before.example^\n");
+    a.wait_job(&token, &a.request_compile(&token, &list), "done");
+    let path = a.subscribe(&token, &list, "hosts", "hosts")["path"].as_str().unwrap().to_owned();
+
+    redis.kill();
+    for h in [&a, &b, &c] {
+        until_cache_suspended(h, true);
+        let r = h.get(&format!("/v1/lists/{list}"), &token).send().unwrap();
+        assert_eq!(r.status(), 503, "{}: the store is down: {}", h.addr, r.text().unwrap());
+    }
+    redis.restart();
+    for h in [&a, &b, &c] {
+        until_cache_suspended(h, false);
+        until_served(h, &path, "before.example", Duration::from_secs(10));
+    }
+    let update = json!({"name": "ads", "rules": "||after.example^\n"});
+    assert_eq!(c.put(&format!("/v1/lists/{list}"), &token).json(&update).send().unwrap().status(), 200);
+    b.wait_job(&token, &c.request_compile(&token, &list), "done");
+    for h in [&a, &b, &c] {
+        until_served(h, &path, "after.example", Duration::from_secs(2));
+    }
+}
