@@ -9,7 +9,6 @@
 //! compile request until the job is seen ended (polled every 5 ms). Prints a Markdown table of
 //! medians.
 
-#[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -23,7 +23,6 @@
 //! The machine's cores are shared by the hosts, Redis and wrk: three hosts on two cores cannot
 //! serve three times one host's rate; the table says what they do.
 
-#[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[allow(dead_code)]
