@@ -16,11 +16,31 @@ use edge_store::job_ledger::Runner;
 
 /// The compile consumer's runner route.
 const RUNNER_PATH: &str = "/internal/jobs/run";
+/// The most jobs one call may run (the runner's limit too).
+const MAX_JOBS: u32 = 100;
+
+/// The `max` of `POST /v1/admin/jobs/run`'s query, if given (1 to [`MAX_JOBS`]).
+fn parse_max(query: &str) -> Result<Option<u32>> {
+    let mut max = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("max", v)) => match v.parse::<u32>() {
+                Ok(n) if (1..=MAX_JOBS).contains(&n) => max = Some(n),
+                _ => {
+                    return Err(ApiError::bad_request(format!("max must be a number from 1 to {MAX_JOBS}, not {v:?}")));
+                }
+            },
+            _ => return Err(ApiError::bad_request(format!("unknown query parameter {pair:?}; use max=N"))),
+        }
+    }
+    Ok(max)
+}
 
 /// `POST /v1/admin/jobs/run?max=N` (admin): runs up to N due jobs (the runner's default, 5,
 /// without `max`) and answers what ran and what is due still (the runner's JSON).
 pub(crate) async fn run_jobs(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Result<Response> {
     caller.require_admin()?;
+    let max = parse_max(&req.query)?;
     if settings.jobs.runner != Runner::Http {
         return Err(ApiError::new(
             409,
@@ -30,7 +50,8 @@ pub(crate) async fn run_jobs(req: &Request, caller: &Caller, settings: &Settings
     }
     // This call runs what this request may have asked for (a sweep it won).
     job_ledger::take_runner_wanted();
-    let (status, body) = call_runner(lists, &req.query)
+    let query = max.map(|n| format!("max={n}")).unwrap_or_default();
+    let (status, body) = call_runner(lists, &query)
         .await
         .map_err(|e| ApiError::new(502, "runner_unavailable", format!("the job runner could not be called: {e}")))?;
     if status == 401 {
@@ -68,5 +89,20 @@ pub async fn after_response(settings: &Settings) {
         Ok((200, _)) => {}
         Ok((status, body)) => eprintln!("the job runner answered {status}: {}", String::from_utf8_lossy(&body)),
         Err(e) => eprintln!("calling the job runner: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_max;
+
+    #[test]
+    fn max_is_1_to_100() {
+        assert_eq!(parse_max("").unwrap(), None);
+        assert_eq!(parse_max("max=7").unwrap(), Some(7));
+        assert_eq!(parse_max("max=100").unwrap(), Some(100));
+        for bad in ["max=0", "max=101", "max=", "max=-1", "n=3", "max"] {
+            assert_eq!(parse_max(bad).unwrap_err().status, 400, "{bad}");
+        }
     }
 }
