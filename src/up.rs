@@ -133,6 +133,8 @@ pub fn run(args: UpArgs) -> Result<()> {
         (variables::JOB_REQUEUE_AFTER_MS, args.job_requeue_after_ms.to_string()),
         // This host sweeps from a timer; from the request path too only if asked.
         (variables::REQUEST_SWEEP_SECS, args.request_sweep_secs.to_string()),
+        // This host delivers messages from its queue.
+        (variables::JOB_RUNNER, "redis".to_owned()),
         (variables::JOB_RETENTION_PER_LIST, args.job_retention_per_list.max(1).to_string()),
         (variables::JOB_RETENTION_MS, args.job_retention_secs.saturating_mul(1000).to_string()),
         (variables::RETENTION_GRACE_MS, args.retention_grace_ms.to_string()),

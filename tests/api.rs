@@ -490,3 +490,19 @@ fn webhook_urls_and_job_requests_are_checked() {
     let dead: Value = h.get("/v1/jobs?status=dead", &t).send().unwrap().json().unwrap();
     assert_eq!(dead, json!({"jobs": []}));
 }
+
+/// `POST /v1/admin/jobs/run` is for deployments whose jobs run through HTTP (spin-http.toml);
+/// this host runs them from its queue and says so (409), after the usual admin checks.
+#[test]
+fn the_http_job_runner_route_answers_409_on_this_host() {
+    let h = Host::start(&[]);
+    let (status, code, _) = error_of(h.post("/v1/admin/jobs/run", ADMIN_TOKEN).send().unwrap());
+    assert_eq!((status, code.as_str()), (409, "not_http_runner"));
+    let (status, _, _) = error_of(h.post("/v1/admin/jobs/run?max=0", ADMIN_TOKEN).send().unwrap());
+    assert_eq!(status, 400, "max is checked first");
+    let (_, alice) = h.create_user("alice");
+    let (status, _, _) = error_of(h.post("/v1/admin/jobs/run", &alice).send().unwrap());
+    assert_eq!(status, 403);
+    // The compile consumer's runner route is not the gateway's.
+    assert_eq!(h.client().post(h.url("/internal/jobs/run")).send().unwrap().status(), 401);
+}

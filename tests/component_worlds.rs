@@ -79,7 +79,9 @@ fn compile_consumer_imports_only_wasi_and_its_siblings() {
             "fermyon:spin/redis",
             "fermyon:spin/redis-types",
         ],
-        &["fermyon:spin/inbound-redis"],
+        // The Redis trigger's handler, and the runner route's where jobs run through HTTP
+        // (`job_runner = http`, spin-http.toml).
+        &["fermyon:spin/inbound-redis", "wasi:http/incoming-handler"],
     );
 }
 

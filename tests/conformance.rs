@@ -102,6 +102,17 @@ impl Drop for SpinUp {
 /// example Redis address replaced by `redis_url`), with the built components where the manifest
 /// expects them, and starts `spin up` there.
 fn spin_up(spin: &Path, redis_url: &str, runtime_config: &str, upstream: &str) -> SpinUp {
+    spin_up_manifest(spin, "spin.toml", Some(redis_url), runtime_config, upstream)
+}
+
+/// [`spin_up`] of `manifest` (spin.toml, or spin-http.toml with no Redis: `redis_url` `None`).
+fn spin_up_manifest(
+    spin: &Path,
+    manifest_name: &str,
+    redis_url: Option<&str>,
+    runtime_config: &str,
+    upstream: &str,
+) -> SpinUp {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let release = dir.path().join("target/wasm32-wasip2/release");
@@ -116,18 +127,25 @@ fn spin_up(spin: &Path, redis_url: &str, runtime_config: &str, upstream: &str) -
         std::fs::copy(built, release.join(format!("{name}.wasm"))).unwrap();
     }
     // The compile consumer (and the compiler it lends its hosts to) may reach the upstream.
-    let manifest = std::fs::read_to_string(root.join("spin.toml")).unwrap();
+    let manifest = std::fs::read_to_string(root.join(manifest_name)).unwrap();
     let consumer_hosts = "[component.compile-consumer]";
-    let (before, after) = manifest.split_once(consumer_hosts).expect("spin.toml has the compile consumer");
-    let after = after.replacen(
-        r#"allowed_outbound_hosts = ["{{ redis_address }}"]"#,
-        &format!(r#"allowed_outbound_hosts = ["{{{{ redis_address }}}}", "http://{upstream}"]"#),
-        1,
-    );
+    let (before, after) = manifest.split_once(consumer_hosts).expect("the manifest has the compile consumer");
+    let (hosts, with_upstream) = match redis_url {
+        Some(_) => (
+            r#"allowed_outbound_hosts = ["{{ redis_address }}"]"#,
+            format!(r#"allowed_outbound_hosts = ["{{{{ redis_address }}}}", "http://{upstream}"]"#),
+        ),
+        None => ("allowed_outbound_hosts = []", format!(r#"allowed_outbound_hosts = ["http://{upstream}"]"#)),
+    };
+    assert!(after.contains(hosts), "{manifest_name}: the compile consumer's {hosts}");
+    let after = after.replacen(hosts, &with_upstream, 1);
     std::fs::write(dir.path().join("spin.toml"), format!("{before}{consumer_hosts}{after}")).unwrap();
     let config = std::fs::read_to_string(root.join("runtime-config").join(runtime_config)).unwrap();
-    std::fs::write(dir.path().join("runtime-config.toml"), config.replace("redis://redis.internal:6379", redis_url))
-        .unwrap();
+    let config = match redis_url {
+        Some(url) => config.replace("redis://redis.internal:6379", url),
+        None => config,
+    };
+    std::fs::write(dir.path().join("runtime-config.toml"), config).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let admin_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(ADMIN_TOKEN.as_bytes()));
     let mut cmd = Command::new(spin);
@@ -136,7 +154,7 @@ fn spin_up(spin: &Path, redis_url: &str, runtime_config: &str, upstream: &str) -
         .args(["up", "--from", "spin.toml", "--runtime-config-file", "runtime-config.toml"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--variable", &format!("admin_token_sha256={admin_sha256}")])
-        .args(["--variable", &format!("redis_address={redis_url}")])
+        .args(redis_url.map(|url| ["--variable".to_owned(), format!("redis_address={url}")]).into_iter().flatten())
         .args(["--variable", &format!("rate_limit_requests={RATE_LIMIT}")])
         .args(["--variable", "request_sweep_secs=2"])
         .args(["--variable", "refresh_min_interval_secs=1"])
@@ -193,6 +211,39 @@ fn spin_up_two_instances() {
     let name = "two spin up instances, runtime-config/redis.toml".to_owned();
     let api = Api::alternating(&[&a.base, &b.base]);
     suite::run(&Target { name, api, admin: ADMIN_TOKEN.into(), upstream: Some(upstream) });
+}
+
+/// The HTTP-only variant (issue 17, part 5): `spin up` of spin-http.toml, with no Redis trigger
+/// and no Redis server at all (`runtime-config/sqlite.toml`). Compile jobs run through the
+/// compile consumer's runner route, called by the gateway on the application itself after a
+/// request queued a job and from its request path; the whole suite passes. Then the admin's
+/// route, as an external scheduler calls it. Needs Spin as above.
+#[test]
+#[ignore = "needs a spin binary (Spin 4.0.2): run with --ignored and BLOCKLIST_EDGE_SPIN or spin on PATH"]
+fn spin_up_spin_http_toml_without_redis() {
+    let spin = spin_binary().expect("no `spin` on PATH and BLOCKLIST_EDGE_SPIN is not set");
+    let upstream = common::http_server::Upstream::start("");
+    let up = spin_up_manifest(&spin, "spin-http.toml", None, "sqlite.toml", upstream.addr());
+    let api = Api::new(&up.base);
+    let name = "spin up, spin-http.toml (no Redis)".to_owned();
+    suite::run(&Target { name, api: Api::new(&up.base), admin: ADMIN_TOKEN.into(), upstream: Some(upstream) });
+
+    // POST /v1/admin/jobs/run: the admin's only; what ran and what is due still.
+    let r = api.post("/v1/admin/jobs/run?max=3", ADMIN_TOKEN).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let report: serde_json::Value = r.json().unwrap();
+    assert!(report["ran"].is_array() && report["due"].is_array(), "{report}");
+    let user: serde_json::Value =
+        api.post("/v1/users", ADMIN_TOKEN).json(&serde_json::json!({"name": "u"})).send().unwrap().json().unwrap();
+    let token = user["token"].as_str().unwrap();
+    assert_eq!(api.post("/v1/admin/jobs/run", token).send().unwrap().status(), 403, "a user may not");
+    let r = api.post("/v1/admin/jobs/run?max=0", ADMIN_TOKEN).send().unwrap();
+    assert_eq!(r.status(), 400, "max is 1 to 100");
+    // The runner route itself opens only to the gateway's secret.
+    let r = api.client().post(api.url("/internal/jobs/run")).bearer_auth(ADMIN_TOKEN).send().unwrap();
+    assert_eq!(r.status(), 401);
+    let r = api.client().post(api.url("/internal/jobs/run")).send().unwrap();
+    assert_eq!(r.status(), 401);
 }
 
 /// Any running deployment: `BLOCKLIST_EDGE_CONFORMANCE_URL` (its base URL) and

@@ -74,47 +74,74 @@ pub fn handle(payload: &[u8]) -> Result<(), Error> {
             return Ok(());
         }
     };
-    let values = edge_store::config::Values::load().map_err(platform("reading the configuration"))?;
-    let settings = JobSettings::load(&values).map_err(platform("reading the job settings"))?;
-    let expires_hours = edge_store::renditions::expires_hours(&values).map_err(platform("reading the settings"))?;
-    let lists = Kv::open(STORE_LISTS).map_err(platform("opening the lists store"))?;
-    match message {
-        Message::Sweep => {
-            let r = job_ledger::sweep(&lists, &settings, now_ms()).map_err(platform("sweep"))?;
-            if r.requeued > 0 || r.deliveries > 0 {
-                eprintln!(
-                    "compile: sweep requeued {} jobs and {} webhook deliveries of {} jobs examined",
-                    r.requeued, r.deliveries, r.examined
-                );
-            }
-            let due =
-                edge_store::schedule::run_due(&lists, &settings, now_ms()).map_err(platform("scheduled refreshes"))?;
-            if !due.queued.is_empty() {
-                eprintln!("compile: {} scheduled refreshes queued", due.queued.len());
-            }
-            let c = edge_store::retention::collect(&lists, &settings.retention, now_ms())
-                .map_err(platform("collecting unreferenced keys"))?;
-            if c.deleted > 0 {
-                eprintln!("compile: retention deleted {} of {} keys examined", c.deleted, c.examined);
-            }
-            // The rate limiter's store, where this component is given it.
-            if let Ok(counters) = Kv::open(STORE_RATE_LIMIT) {
-                let c = edge_store::retention::collect_counters(&lists, &counters, now_ms())
-                    .map_err(platform("collecting past rate-limit windows"))?;
-                if c.deleted > 0 {
-                    eprintln!("compile: retention deleted {} rate-limit counters of past windows", c.deleted);
+    Context::load()?.run(message)
+}
+
+/// What handling messages needs: the settings and the `lists` store.
+pub struct Context {
+    pub values: edge_store::config::Values,
+    pub settings: JobSettings,
+    pub expires_hours: u32,
+    pub lists: Kv,
+}
+
+impl Context {
+    pub fn load() -> Result<Context, Error> {
+        let values = edge_store::config::Values::load().map_err(platform("reading the configuration"))?;
+        let settings = JobSettings::load(&values).map_err(platform("reading the job settings"))?;
+        let expires_hours = edge_store::renditions::expires_hours(&values).map_err(platform("reading the settings"))?;
+        let lists = Kv::open(STORE_LISTS).map_err(platform("opening the lists store"))?;
+        Ok(Context { values, settings, expires_hours, lists })
+    }
+
+    /// Handles one message (from the job channel, or found due by the runner).
+    pub fn run(&self, message: Message) -> Result<(), Error> {
+        let (lists, settings) = (&self.lists, &self.settings);
+        match message {
+            Message::Sweep => {
+                let r = job_ledger::sweep(lists, settings, now_ms()).map_err(platform("sweep"))?;
+                if r.requeued > 0 || r.deliveries > 0 {
+                    eprintln!(
+                        "compile: sweep requeued {} jobs and {} webhook deliveries of {} jobs examined",
+                        r.requeued, r.deliveries, r.examined
+                    );
                 }
+                self.upkeep().map(|_| ())
             }
-            Ok(())
+            Message::Compile { job_id } => {
+                let publishing =
+                    PublishSettings::load(&self.values).map_err(platform("reading the publish settings"))?;
+                compile_job(lists, settings, &publishing, self.expires_hours, &job_id)
+            }
+            // A failed attempt is retried by the ledger (the sweeper publishes it when due), not by
+            // failing the message.
+            Message::Deliver { job_id } => crate::webhook::deliver(lists, settings, &job_id)
+                .map_err(platform(format!("delivering the webhook event of job {job_id}"))),
         }
-        Message::Compile { job_id } => {
-            let publishing = PublishSettings::load(&values).map_err(platform("reading the publish settings"))?;
-            compile_job(&lists, &settings, &publishing, expires_hours, &job_id)
+    }
+
+    /// What a sweep does besides finding due jobs: requests the scheduled refreshes that are due
+    /// and collects what nothing refers to any more. Returns the jobs of the refreshes queued.
+    pub fn upkeep(&self) -> Result<Vec<String>, Error> {
+        let (lists, settings) = (&self.lists, &self.settings);
+        let due = edge_store::schedule::run_due(lists, settings, now_ms()).map_err(platform("scheduled refreshes"))?;
+        if !due.queued.is_empty() {
+            eprintln!("compile: {} scheduled refreshes queued", due.queued.len());
         }
-        // A failed attempt is retried by the ledger (the sweeper publishes it when due), not by
-        // failing the message.
-        Message::Deliver { job_id } => crate::webhook::deliver(&lists, &settings, &job_id)
-            .map_err(platform(format!("delivering the webhook event of job {job_id}"))),
+        let c = edge_store::retention::collect(lists, &settings.retention, now_ms())
+            .map_err(platform("collecting unreferenced keys"))?;
+        if c.deleted > 0 {
+            eprintln!("compile: retention deleted {} of {} keys examined", c.deleted, c.examined);
+        }
+        // The rate limiter's store, where this component is given it.
+        if let Ok(counters) = Kv::open(STORE_RATE_LIMIT) {
+            let c = edge_store::retention::collect_counters(lists, &counters, now_ms())
+                .map_err(platform("collecting past rate-limit windows"))?;
+            if c.deleted > 0 {
+                eprintln!("compile: retention deleted {} rate-limit counters of past windows", c.deleted);
+            }
+        }
+        Ok(due.queued)
     }
 }
 

@@ -16,6 +16,9 @@
 //! A failed attempt returns an error, so that the blocklist-edge host retries the message with
 //! backoff (under Spin, where the Redis trigger only logs it, the sweeper retries the job).
 //! A `sweep` message runs the sweeper.
+//!
+//! Where no Redis trigger runs (`job_runner = http`, `spin-http.toml`), the component is also an
+//! HTTP component: its runner route (`runner`) runs the due jobs through the same code.
 
 // Natively the entry point is compiled out, and with it the use of the code.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -25,6 +28,7 @@ edge_store::generate_component_bindings!("compile-consumer");
 
 mod consume;
 mod inputs;
+mod runner;
 mod webhook;
 
 /// The component's entry point: `fermyon:spin/inbound-redis`, exported by spin-sdk
@@ -37,4 +41,23 @@ fn on_message(message: bytes::Bytes) -> anyhow::Result<()> {
     // The reason is in the job's ledger entry too; the trigger's error carries none (spin-sdk
     // prints it).
     consume::handle(&message).map_err(|e| anyhow::anyhow!("compile: {e}"))
+}
+
+/// The second entry point: `wasi:http/incoming-handler`, exported by spin-sdk
+/// (`#[http_component]`), for the runner route (`runner`), where jobs run through HTTP.
+/// Hosts that deliver messages (Spin's Redis trigger, the blocklist-edge host) never call it.
+#[cfg(target_arch = "wasm32")]
+#[spin_sdk::http_component]
+fn on_request(request: spin_sdk::http::Request) -> spin_sdk::http::Response {
+    let authorization = request.header("authorization").and_then(|v| v.as_str());
+    let method = match request.method() {
+        spin_sdk::http::Method::Post => "POST",
+        _ => "other",
+    };
+    let (status, body) = runner::serve(method, request.path(), request.query(), authorization);
+    spin_sdk::http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .build()
 }

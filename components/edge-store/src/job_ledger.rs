@@ -9,6 +9,11 @@
 //! lease run out). Likewise for webhook events (the outbox, `ledger::outbox`): a finished job
 //! stays in the sweeper's index while its event is pending, and the sweeper publishes a
 //! delivery that is due.
+//!
+//! Where no Redis trigger runs the compile component (`job_runner = http`: a platform with HTTP
+//! triggers only), nothing is published: the ledger alone is the queue, and the compile
+//! component's runner route runs what [`due`] finds (the gateway calls it after answering a
+//! request that queued work, or an external scheduler does).
 
 use crate::StoreError;
 use crate::fermyon::spin2_0_0::redis;
@@ -30,6 +35,30 @@ pub struct JobSettings {
     pub channel: String,
     /// How long finished jobs are kept, and the collector's grace.
     pub retention: crate::retention::Retention,
+    /// How jobs reach the compile component (`job_runner`).
+    pub runner: Runner,
+}
+
+/// How jobs reach the compile component (`job_runner`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runner {
+    /// `redis` (the default): messages on the job channel (`fermyon:spin/redis` `publish`),
+    /// delivered by Spin's Redis trigger or the blocklist-edge host's queue.
+    Redis,
+    /// `http`: nothing is published; the compile component's runner route runs the jobs that
+    /// are due ([`due`]), called through HTTP.
+    Http,
+}
+
+impl std::str::FromStr for Runner {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Runner, ()> {
+        match s {
+            "redis" => Ok(Runner::Redis),
+            "http" => Ok(Runner::Http),
+            _ => Err(()),
+        }
+    }
 }
 
 impl JobSettings {
@@ -59,6 +88,7 @@ impl JobSettings {
                 .get(blocklist_model::variables::JOB_QUEUE_ADDRESS, "redis://127.0.0.1:6379".to_owned())?,
             channel: values.get(blocklist_model::variables::JOB_QUEUE_CHANNEL, "blocklist-edge-jobs".to_owned())?,
             retention: crate::retention::load(values)?,
+            runner: values.get(blocklist_model::variables::JOB_RUNNER, Runner::Redis)?,
         })
     }
 }
@@ -70,8 +100,23 @@ fn message_bytes(message: &Message) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(message).map_err(|e| StoreError::internal(format!("encoding a job message: {e}")))
 }
 
-/// Publishes `message` on the job channel.
+/// Set when a message was not published because jobs run through HTTP (`job_runner = http`):
+/// whoever runs this instance's request may then call the runner ([`take_runner_wanted`]).
+static RUNNER_WANTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether something this instance did since the last call wants the runner called (a job was
+/// queued or replayed, a sweep requested), under `job_runner = http`; clears it.
+pub fn take_runner_wanted() -> bool {
+    RUNNER_WANTED.swap(false, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Publishes `message` on the job channel. Under `job_runner = http` it publishes nothing (the
+/// ledger holds the job; the runner finds it due) and notes that the runner is wanted.
 pub fn publish(settings: &JobSettings, message: &Message) -> Result<(), StoreError> {
+    if settings.runner == Runner::Http {
+        RUNNER_WANTED.store(true, std::sync::atomic::Ordering::Relaxed);
+        return Ok(());
+    }
     let describe = |e: redis::Error| match e {
         redis::Error::InvalidAddress => format!("invalid job queue address {:?}", settings.queue_address),
         redis::Error::TooManyConnections => "too many connections to the job queue".to_owned(),
@@ -255,6 +300,61 @@ pub struct SweepReport {
 /// [`JobRecord::delivery_due`]).
 pub fn sweep(lists: &Kv, settings: &JobSettings, now_ms: u64) -> Result<SweepReport, StoreError> {
     let mut report = SweepReport::default();
+    walk_active(lists, &mut report, &mut |id, job, report| {
+        if !job.status.is_final() {
+            let marked =
+                update(lists, id, |j| j.sweep_due(now_ms, settings.requeue_after_ms).then(|| j.enqueued(now_ms)))?;
+            if marked.is_some() {
+                publish(settings, &Message::Compile { job_id: id.to_owned() })?;
+                report.requeued += 1;
+            }
+        }
+        if job.delivery_pending() {
+            let marked = update(lists, id, |j| {
+                j.delivery_due(now_ms, settings.requeue_after_ms).then(|| j.delivery_enqueued(now_ms))
+            })?;
+            if marked.is_some() {
+                publish(settings, &Message::Deliver { job_id: id.to_owned() })?;
+                report.deliveries += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(report)
+}
+
+/// What a runner that runs jobs itself (`job_runner = http`) should do now, oldest shard
+/// order: a [`Message::Compile`] for every unfinished job a claim would take now (queued,
+/// failed with its retry due, running with its lease run out) and a [`Message::Deliver`] for
+/// every webhook delivery that is due. Unlike [`sweep`] it marks and publishes nothing (what
+/// the runner leaves for later stays due); it drops finished and missing jobs from the index
+/// as the sweep does. `report.requeued` and `report.deliveries` count what it found.
+pub fn due(lists: &Kv, now_ms: u64) -> Result<(SweepReport, Vec<Message>), StoreError> {
+    let mut report = SweepReport::default();
+    let mut found = Vec::new();
+    walk_active(lists, &mut report, &mut |id, job, report| {
+        // Due at once: nothing was published that might still arrive.
+        if !job.status.is_final() && job.sweep_due(now_ms, 0) {
+            found.push(Message::Compile { job_id: id.to_owned() });
+            report.requeued += 1;
+        }
+        if job.delivery_pending() && job.delivery_due(now_ms, 0) {
+            found.push(Message::Deliver { job_id: id.to_owned() });
+            report.deliveries += 1;
+        }
+        Ok(())
+    })?;
+    Ok((report, found))
+}
+
+/// Calls `each` with every job of the sweeper's index that is unfinished or has a webhook
+/// delivery pending, dropping from the index the jobs that are missing or finished with no
+/// delivery pending.
+fn walk_active(
+    lists: &Kv,
+    report: &mut SweepReport,
+    each: &mut dyn FnMut(&str, &JobRecord, &mut SweepReport) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     for shard in ACTIVE_JOBS_SHARDS {
         let key = active_jobs_key(shard);
         let Some(ids) = lists.get_json::<Vec<String>>(&key)? else {
@@ -282,26 +382,10 @@ pub fn sweep(lists: &Kv, settings: &JobSettings, now_ms: u64) -> Result<SweepRep
                 continue;
             }
             report.examined += 1;
-            if !job.status.is_final() {
-                let marked =
-                    update(lists, &id, |j| j.sweep_due(now_ms, settings.requeue_after_ms).then(|| j.enqueued(now_ms)))?;
-                if marked.is_some() {
-                    publish(settings, &Message::Compile { job_id: id.clone() })?;
-                    report.requeued += 1;
-                }
-            }
-            if job.delivery_pending() {
-                let marked = update(lists, &id, |j| {
-                    j.delivery_due(now_ms, settings.requeue_after_ms).then(|| j.delivery_enqueued(now_ms))
-                })?;
-                if marked.is_some() {
-                    publish(settings, &Message::Deliver { job_id: id.clone() })?;
-                    report.deliveries += 1;
-                }
-            }
+            each(&id, &job, report)?;
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Publishes a [`Message::Sweep`] if none was published in the last `interval_ms` (one caller
@@ -319,6 +403,24 @@ pub fn request_sweep(lists: &Kv, settings: &JobSettings, interval_ms: u64, now_m
         publish(settings, &Message::Sweep)?;
     }
     Ok(won)
+}
+
+/// The bearer secret of the compile component's runner route (`job_runner = http`): random,
+/// made by the first caller that asks for it with `create` (compare-and-swap: every caller gets
+/// the same), kept in the `lists` store, which only the application's components read.
+pub fn runner_secret(lists: &Kv, create: bool) -> Result<Option<String>, StoreError> {
+    if let Some(bytes) = lists.get(RUNNER_SECRET_KEY)? {
+        return Ok(Some(String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    if !create {
+        return Ok(None);
+    }
+    let fresh = hex::encode(crate::wasi::random::random::get_random_bytes(32));
+    let secret = lists.update(RUNNER_SECRET_KEY, |cur| match cur {
+        Some(b) => Update::Keep(String::from_utf8_lossy(b).into_owned()),
+        None => Update::Write(fresh.clone().into_bytes(), fresh.clone()),
+    })?;
+    Ok(Some(secret))
 }
 
 #[cfg(test)]

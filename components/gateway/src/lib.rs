@@ -26,18 +26,20 @@ mod subscriptions;
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
 async fn handle(request: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
-    let response = match api::Settings::load() {
-        Ok(settings) => {
-            let mut req = http::read_head(&request);
-            match api::admit(&settings, &req) {
-                api::Admission::Answered(response) => response,
-                api::Admission::Admitted(admitted) => {
-                    let read = http::read_body(request, &mut req, settings.max_body_bytes).await;
-                    api::answer(&settings, &req, admitted, read)
-                }
-            }
+    let settings = match api::Settings::load() {
+        Ok(settings) => settings,
+        Err(e) => return http::write(out, e.into_response()).await,
+    };
+    let mut req = http::read_head(&request);
+    let response = match api::admit(&settings, &req) {
+        api::Admission::Answered(response) => response,
+        api::Admission::Admitted(admitted) => {
+            let read = http::read_body(request, &mut req, settings.max_body_bytes).await;
+            api::answer(&settings, &req, admitted, read).await
         }
-        Err(e) => e.into_response(),
     };
     http::write(out, response).await;
+    // Where jobs run through HTTP (`job_runner = http`): the runner, if this request queued work
+    // or won the request-path sweep; after the response, so that the caller does not wait.
+    api::after_response(&settings).await;
 }

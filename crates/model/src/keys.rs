@@ -15,6 +15,7 @@
 //! | `jobs-active/{h}` | JSON array of the ids of unfinished jobs whose id's first hex digit is `h` (the sweeper's index) |
 //! | `user-dead-jobs/{user-id}` | JSON array of the user's dead job ids (the dead-letter list) |
 //! | `sweep/last` | when a sweep last ran (ms, JSON), so that sweeps from the request path are rare |
+//! | `runner/secret` | the random bearer secret of the compile consumer's runner route (`job_runner = http`), made by the gateway on first use |
 //! | `list-jobs/{list-id}` | JSON array of the list's finished job ids, oldest first (retention keeps the newest) |
 //! | `retention/state`, `retention/counters-cursor` | where the retention collector's walks are, and the keys it found unreferenced |
 //! | `compiled/{list-id}` | [`crate::records::CompiledMeta`] of the current compiled artifact |
@@ -123,6 +124,8 @@ pub fn user_dead_jobs_key(user_id: &str) -> String {
     format!("user-dead-jobs/{user_id}")
 }
 pub const SWEEP_KEY: &str = "sweep/last";
+/// The secret the gateway sends to the compile consumer's runner route (`job_runner = http`).
+pub const RUNNER_SECRET_KEY: &str = "runner/secret";
 pub fn compiled_key(id: &str) -> String {
     format!("compiled/{id}")
 }

@@ -155,7 +155,7 @@ mod tests {
         assert_eq!(classify("user/u_1"), KeyKind::User { user: "u_1" });
         assert_eq!(classify("user-lists/u_1"), KeyKind::OfUser { user: "u_1" });
         assert_eq!(classify("user-dead-jobs/u_1"), KeyKind::OfUser { user: "u_1" });
-        for kept in ["token/ab", "jobs-active/a", "sweep/last", "retention/cursor", "rules/l_1/x/y"] {
+        for kept in ["token/ab", "jobs-active/a", "sweep/last", "runner/secret", "retention/cursor", "rules/l_1/x/y"] {
             assert_eq!(classify(kept), KeyKind::Kept, "{kept}");
         }
     }

@@ -47,6 +47,10 @@ pub const JOB_LEASE_MS: &str = "job_lease_ms";
 pub const JOB_REQUEUE_AFTER_MS: &str = "job_requeue_after_ms";
 /// Sweeps requested from the request path at most this often, in seconds (0: never).
 pub const REQUEST_SWEEP_SECS: &str = "request_sweep_secs";
+/// How compile jobs reach the compile consumer: `redis` (published on the job channel, the
+/// default) or `http` (nothing is published; the runner route runs the due jobs, for platforms
+/// with HTTP triggers only).
+pub const JOB_RUNNER: &str = "job_runner";
 /// Finished jobs kept per list (the newest).
 pub const JOB_RETENTION_PER_LIST: &str = "job_retention_per_list";
 /// Finished jobs are deleted this long after they finished, in milliseconds.
@@ -92,6 +96,7 @@ pub const ALL: &[&str] = &[
     JOB_LEASE_MS,
     JOB_REQUEUE_AFTER_MS,
     REQUEST_SWEEP_SECS,
+    JOB_RUNNER,
     JOB_RETENTION_PER_LIST,
     JOB_RETENTION_MS,
     RETENTION_GRACE_MS,

@@ -22,6 +22,7 @@ mod errors;
 mod lists;
 mod preview;
 mod routes;
+mod runner;
 mod settings;
 mod users;
 mod versions;
@@ -34,6 +35,7 @@ pub(crate) use errors::*;
 pub(crate) use lists::*;
 pub(crate) use preview::*;
 pub use routes::Route;
+pub(crate) use runner::*;
 pub(crate) use settings::*;
 pub(crate) use users::*;
 pub(crate) use versions::*;
@@ -93,7 +95,7 @@ pub fn admit(settings: &Settings, req: &Request) -> Admission {
 }
 
 /// Answers an admitted request once its body was read (`read`: why it could not be).
-pub fn answer(settings: &Settings, req: &Request, admitted: Admitted, read: Option<ReadError>) -> Response {
+pub async fn answer(settings: &Settings, req: &Request, admitted: Admitted, read: Option<ReadError>) -> Response {
     let Admitted { caller, decision, lists } = admitted;
     let mut response = match read {
         Some(ReadError::TooLarge(max)) => {
@@ -103,10 +105,15 @@ pub fn answer(settings: &Settings, req: &Request, admitted: Admitted, read: Opti
         Some(ReadError::Stream(m)) => {
             ApiError::bad_request(format!("could not read the request body: {m}")).into_response()
         }
-        None => match route(req, &caller, settings, &lists) {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
-        },
+        None => {
+            let answered = match Route::resolve(&req.method, &req.path) {
+                // The one route answered by another component (an outbound request).
+                Ok(Route::RunJobs) => run_jobs(req, &caller, settings, &lists).await,
+                Ok(r) => route(r, req, &caller, settings, &lists),
+                Err(e) => Err(e),
+            };
+            answered.unwrap_or_else(|e| e.into_response())
+        }
     };
     response.headers.extend(rate_headers(&decision));
     response
@@ -118,10 +125,10 @@ pub(crate) fn method_not_allowed(allow: &str) -> ApiError {
     e
 }
 
-/// Runs the handler of the route `req` reaches.
-fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Result<Response> {
+/// Runs the handler of `route` (the one `req` reaches).
+fn route(route: Route, req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Result<Response> {
     use Route::*;
-    match Route::resolve(&req.method, &req.path)? {
+    match route {
         Me => me(caller, lists),
         CreateUser => create_user(req, caller, lists),
         MyTokens => my_tokens(caller.user()?, lists),
@@ -149,6 +156,7 @@ fn route(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Res
         GetJob { job } => get_job(caller.user()?, lists, &job),
         ReplayJob { job } => replay_job(caller.user()?, settings, lists, &job),
         RunRefreshes => run_refreshes(caller, settings, lists),
+        RunJobs => Err(ApiError::internal("POST /v1/admin/jobs/run is answered by `answer`")),
         ListJobsOfList { list } => list_jobs_of_list(caller.user()?, lists, &list),
         ListVersions { list } => list_versions(caller.user()?, lists, &list),
         DiffVersions { list } => diff_versions(req, caller.user()?, lists, &list),

@@ -53,6 +53,8 @@ pub enum Route {
     ReplayJob { job: String },
     /// `POST /v1/admin/refresh`
     RunRefreshes,
+    /// `POST /v1/admin/jobs/run`
+    RunJobs,
     /// `GET /v1/lists/{list}/jobs`
     ListJobsOfList { list: String },
     /// `GET /v1/lists/{list}/versions`
@@ -205,6 +207,8 @@ impl Route {
             (["v1", "preview"], _) => return Err(method_not_allowed("POST")),
             (["v1", "admin", "refresh"], "POST") => RunRefreshes,
             (["v1", "admin", "refresh"], _) => return Err(method_not_allowed("POST")),
+            (["v1", "admin", "jobs", "run"], "POST") => RunJobs,
+            (["v1", "admin", "jobs", "run"], _) => return Err(method_not_allowed("POST")),
             (["v1", "jobs"], "GET") => ListJobs,
             (["v1", "jobs"], _) => return Err(method_not_allowed("GET")),
             (["v1", "jobs", id], m) => {
@@ -251,7 +255,9 @@ impl Route {
                 vec![(list, LIST_ID_PREFIX), (subscription, SUBSCRIPTION_ID_PREFIX)]
             }
             GetJob { job } | ReplayJob { job } => vec![(job, JOB_ID_PREFIX)],
-            Me | MyTokens | CreateUser | ListLists | CreateList | Preview | ListJobs | RunRefreshes => Vec::new(),
+            Me | MyTokens | CreateUser | ListLists | CreateList | Preview | ListJobs | RunRefreshes | RunJobs => {
+                Vec::new()
+            }
         }
     }
 }

@@ -1,0 +1,108 @@
+//! Running jobs through HTTP (`job_runner = http`), where no Redis trigger delivers the job
+//! channel (a platform with HTTP triggers only; `spin-http.toml`). The compile consumer is
+//! mounted on its runner route (`/internal/jobs/run`), which runs the due jobs when called with
+//! the runner secret (random, kept in the `lists` store). The gateway calls it on the
+//! application itself, with a Spin self request (a relative URL; `allowed_outbound_hosts =
+//! ["http://self"]`):
+//!
+//! - after answering a request that queued work (a compile, a replay, a refresh) or that won
+//!   the request-path sweep (every `request_sweep_secs`), so that jobs run with no outside
+//!   actor ([`after_response`]);
+//! - for `POST /v1/admin/jobs/run` (the admin token), the route an external scheduler calls
+//!   ([`run_jobs`]).
+
+use super::*;
+use edge_store::job_ledger::Runner;
+
+/// The compile consumer's runner route.
+const RUNNER_PATH: &str = "/internal/jobs/run";
+/// The most jobs one call may run (the runner's limit too).
+const MAX_JOBS: u32 = 100;
+
+/// The `max` of `POST /v1/admin/jobs/run`'s query, if given (1 to [`MAX_JOBS`]).
+fn parse_max(query: &str) -> Result<Option<u32>> {
+    let mut max = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("max", v)) => match v.parse::<u32>() {
+                Ok(n) if (1..=MAX_JOBS).contains(&n) => max = Some(n),
+                _ => {
+                    return Err(ApiError::bad_request(format!("max must be a number from 1 to {MAX_JOBS}, not {v:?}")));
+                }
+            },
+            _ => return Err(ApiError::bad_request(format!("unknown query parameter {pair:?}; use max=N"))),
+        }
+    }
+    Ok(max)
+}
+
+/// `POST /v1/admin/jobs/run?max=N` (admin): runs up to N due jobs (the runner's default, 5,
+/// without `max`) and answers what ran and what is due still (the runner's JSON).
+pub(crate) async fn run_jobs(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Result<Response> {
+    caller.require_admin()?;
+    let max = parse_max(&req.query)?;
+    if settings.jobs.runner != Runner::Http {
+        return Err(ApiError::new(
+            409,
+            "not_http_runner",
+            "compile jobs run from the job channel here (job_runner = redis); POST /v1/admin/jobs/run is for job_runner = http",
+        ));
+    }
+    // This call runs what this request may have asked for (a sweep it won).
+    job_ledger::take_runner_wanted();
+    let query = max.map(|n| format!("max={n}")).unwrap_or_default();
+    let (status, body) = call_runner(lists, &query)
+        .await
+        .map_err(|e| ApiError::new(502, "runner_unavailable", format!("the job runner could not be called: {e}")))?;
+    if status == 401 {
+        return Err(ApiError::new(502, "runner_unavailable", "the job runner refused the gateway's runner secret"));
+    }
+    Ok(Response { status, headers: vec![("content-type".into(), "application/json".into())], body, chunked: None })
+}
+
+/// Calls the runner route with `query` (`max=N`, or empty), with the runner secret (made now if
+/// there is none yet): its status and body.
+async fn call_runner(lists: &Kv, query: &str) -> std::result::Result<(u16, Vec<u8>), String> {
+    let secret = job_ledger::runner_secret(lists, true).map_err(|e| e.to_string())?.unwrap_or_default();
+    let uri = if query.is_empty() { RUNNER_PATH.to_owned() } else { format!("{RUNNER_PATH}?{query}") };
+    let request = spin_sdk::http::Request::builder()
+        .method(spin_sdk::http::Method::Post)
+        .uri(uri)
+        .header("authorization", format!("Bearer {secret}"))
+        .build();
+    let response: spin_sdk::http::Response = spin_sdk::http::send(request).await.map_err(|e| e.to_string())?;
+    Ok((*response.status(), response.into_body()))
+}
+
+/// After the response was sent: calls the runner if this request queued work or won the
+/// request-path sweep, under `job_runner = http`. The answer is only logged; what it leaves due
+/// is run by the next call.
+pub async fn after_response(settings: &Settings) {
+    if settings.jobs.runner != Runner::Http || !job_ledger::take_runner_wanted() {
+        return;
+    }
+    let lists = match Kv::open(STORE_LISTS) {
+        Ok(l) => l,
+        Err(e) => return eprintln!("calling the job runner: {e}"),
+    };
+    match call_runner(&lists, "").await {
+        Ok((200, _)) => {}
+        Ok((status, body)) => eprintln!("the job runner answered {status}: {}", String::from_utf8_lossy(&body)),
+        Err(e) => eprintln!("calling the job runner: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_max;
+
+    #[test]
+    fn max_is_1_to_100() {
+        assert_eq!(parse_max("").unwrap(), None);
+        assert_eq!(parse_max("max=7").unwrap(), Some(7));
+        assert_eq!(parse_max("max=100").unwrap(), Some(100));
+        for bad in ["max=0", "max=101", "max=", "max=-1", "n=3", "max"] {
+            assert_eq!(parse_max(bad).unwrap_err().status, 400, "{bad}");
+        }
+    }
+}
