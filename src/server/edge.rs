@@ -66,9 +66,15 @@ impl Server {
             let in_place = self.limit_counters.as_ref().is_none_or(|c| c.is_memory())
                 || tokio::runtime::Handle::current().runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread;
             let refusal = if in_place {
-                self.charge(&stored, client_ip)
+                charge(self.limit_counters.as_ref(), &self.metrics, &stored, client_ip)
             } else {
-                tokio::task::block_in_place(|| self.charge(&stored, client_ip))
+                // On the blocking pool, not in place: many charges wait on their round trips
+                // to a shared store (Redis) at once, not one per worker thread.
+                let (counters, metrics, copy) = (self.limit_counters.clone(), self.metrics.clone(), stored.clone());
+                match tokio::task::spawn_blocking(move || charge(counters.as_ref(), &metrics, &copy, client_ip)).await {
+                    Ok(refusal) => refusal,
+                    Err(_) => Some(super::json_response(503, "unavailable", "rate limiter unavailable; try again")),
+                }
             };
             if let Some(refusal) = refusal {
                 return (refusal, Outcome::Refused);
@@ -137,43 +143,6 @@ impl Server {
         }
         (hyper::Response::from_parts(parts, body), Outcome::Pass)
     }
-
-    /// Charges an answer from the cache to the rate-limit budgets its component listed, on the
-    /// limiter's own counters; the refusal, a 429 (or 503, if the counters fail), when one is
-    /// spent.
-    fn charge(&self, stored: &Stored, client_ip: IpAddr) -> Option<hyper::Response<HyperOutgoingBody>> {
-        let (budgets, Some(counters)) = (stored.budgets(), &self.limit_counters) else { return None };
-        if budgets.is_empty() {
-            return None;
-        }
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let ip = client_ip.to_string();
-        for budget in budgets {
-            let Ok(policy) = sliding_window::Policy::new(budget.limit, budget.window_ms) else { continue };
-            let mut counters = counters;
-            match sliding_window::check(&mut counters, &budget.key_for(&ip), &policy, now_ms) {
-                Ok(d) if d.allowed => {}
-                Ok(d) => {
-                    self.metrics.cache_refusals.fetch_add(1, Ordering::Relaxed);
-                    let secs = d.retry_after_ms.div_ceil(1000).max(1);
-                    let message = format!(
-                        "more than {} fetches from {} in {} s; retry in {secs} s",
-                        budget.limit,
-                        budget.of,
-                        budget.window_ms / 1000
-                    );
-                    let mut response = super::json_response(429, "rate_limited", &message);
-                    response.headers_mut().insert(header::RETRY_AFTER, secs.into());
-                    return Some(response);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the rate limiter's counters failed");
-                    return Some(super::json_response(503, "unavailable", "rate limiter unavailable; try again"));
-                }
-            }
-        }
-        None
-    }
 }
 
 /// The whole body of an answer whose `Content-Length` is `length`.
@@ -192,4 +161,46 @@ async fn collect(mut body: HyperOutgoingBody, length: usize) -> Result<Bytes, St
         return Err(format!("{} bytes of its Content-Length of {length}", buf.len()));
     }
     Ok(buf.freeze())
+}
+
+/// Charges an answer from the cache to the rate-limit budgets its component listed, on the
+/// limiter's own counters; the refusal, a 429 (or 503, if the counters fail), when one is
+/// spent.
+fn charge(
+    counters: Option<&crate::keyvalue::Bucket>,
+    metrics: &crate::metrics::Metrics,
+    stored: &Stored,
+    client_ip: IpAddr,
+) -> Option<hyper::Response<HyperOutgoingBody>> {
+    let (budgets, Some(counters)) = (stored.budgets(), counters) else { return None };
+    if budgets.is_empty() {
+        return None;
+    }
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let ip = client_ip.to_string();
+    for budget in budgets {
+        let Ok(policy) = sliding_window::Policy::new(budget.limit, budget.window_ms) else { continue };
+        let mut counters = counters;
+        match sliding_window::check(&mut counters, &budget.key_for(&ip), &policy, now_ms) {
+            Ok(d) if d.allowed => {}
+            Ok(d) => {
+                metrics.cache_refusals.fetch_add(1, Ordering::Relaxed);
+                let secs = d.retry_after_ms.div_ceil(1000).max(1);
+                let message = format!(
+                    "more than {} fetches from {} in {} s; retry in {secs} s",
+                    budget.limit,
+                    budget.of,
+                    budget.window_ms / 1000
+                );
+                let mut response = super::json_response(429, "rate_limited", &message);
+                response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+                return Some(response);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the rate limiter's counters failed");
+                return Some(super::json_response(503, "unavailable", "rate limiter unavailable; try again"));
+            }
+        }
+    }
+    None
 }
