@@ -20,10 +20,10 @@ mod common;
 use common::{ADMIN_TOKEN, Api, sha256_hex};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{OnceLock, mpsc};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The validators, pinned (deploy/validate.py names the same).
@@ -322,17 +322,7 @@ impl Replica {
     fn start(env: &BTreeMap<String, String>) -> Replica {
         let data = tempfile::tempdir().unwrap();
         let mut child = Self::command(env, data.path()).stdout(Stdio::piped()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("blocklist-edge listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        let Ok(base) = rx.recv_timeout(Duration::from_secs(120)) else {
+        let Some(base) = common::listening_address(child.stdout.take().unwrap(), Duration::from_secs(120)) else {
             let _ = child.kill();
             panic!("the host started with the Deployment's environment did not listen within 120 s");
         };

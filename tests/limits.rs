@@ -2,8 +2,8 @@
 
 mod common;
 
+use common::client::concurrent_admissions;
 use common::{Host, error_of};
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 // A one-hour window keeps these tests inside one window: the sliding window then admits
@@ -40,29 +40,11 @@ fn the_101st_request_gets_429_with_retry_after() {
 #[test]
 fn limit_is_exact_with_8_concurrent_clients() {
     let limit = 60;
-    let h = Arc::new(Host::start(&["--rate-limit", &limit.to_string(), "--rate-window-secs", WINDOW]));
+    let h = Host::start(&["--rate-limit", &limit.to_string(), "--rate-window-secs", WINDOW]);
     let (_, t) = h.create_user("alice");
     let clients = 8;
     let per_client = 20; // 160 requests for a limit of 60
-    let barrier = Arc::new(Barrier::new(clients));
-    let handles: Vec<_> = (0..clients)
-        .map(|_| {
-            let (h, t, barrier) = (h.clone(), t.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                barrier.wait();
-                let mut counts = (0u32, 0u32);
-                for _ in 0..per_client {
-                    match h.get("/v1/lists", &t).send().unwrap().status().as_u16() {
-                        200 => counts.0 += 1,
-                        429 => counts.1 += 1,
-                        other => panic!("unexpected status {other}"),
-                    }
-                }
-                counts
-            })
-        })
-        .collect();
-    let (ok, limited) = handles.into_iter().map(|j| j.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let (ok, limited) = concurrent_admissions(&[&h], &t, clients, per_client);
     assert_eq!(ok, limit, "admitted exactly the limit");
     assert_eq!(limited, (clients * per_client) as u32 - limit);
 }

@@ -12,12 +12,12 @@
 
 mod common;
 
-use common::Host;
+use common::client::concurrent_admissions;
 use common::http_server::{Upstream, UpstreamMode};
 use common::proxy::Proxy;
+use common::{Api, Host};
 use jobqueue::testing::RedisServer;
 use serde_json::{Value, json};
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 /// `up` flags for a host of a cluster whose durable store is at `kv` and job queue at `queue`.
@@ -227,29 +227,11 @@ fn a_host_cut_off_from_the_others_purges_stops_using_its_cache_and_serves_the_ne
 fn one_exact_rate_limit_across_three_hosts_under_concurrency() {
     let redis = RedisServer::new();
     let limit = 60u32;
-    let hosts = Arc::new(three_hosts(&redis, &["--rate-limit", "60"]));
+    let hosts = three_hosts(&redis, &["--rate-limit", "60"]);
     let (_, token) = hosts[0].create_user("alice");
     let (clients_per_host, per_client) = (3, 20); // 180 requests for a limit of 60
-    let barrier = Arc::new(Barrier::new(3 * clients_per_host));
-    let handles: Vec<_> = (0..3 * clients_per_host)
-        .map(|i| {
-            let (hosts, token, barrier) = (hosts.clone(), token.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                let h = &hosts[i % 3];
-                barrier.wait();
-                let mut counts = (0u32, 0u32);
-                for _ in 0..per_client {
-                    match h.get("/v1/lists", &token).send().unwrap().status().as_u16() {
-                        200 => counts.0 += 1,
-                        429 => counts.1 += 1,
-                        other => panic!("unexpected status {other}"),
-                    }
-                }
-                counts
-            })
-        })
-        .collect();
-    let (ok, limited) = handles.into_iter().map(|j| j.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let apis: Vec<&Api> = hosts.iter().map(|h| &**h).collect();
+    let (ok, limited) = concurrent_admissions(&apis, &token, 3 * clients_per_host, per_client);
     assert_eq!(ok, limit, "the three hosts admitted exactly the limit together");
     assert_eq!(limited, (3 * clients_per_host * per_client) as u32 - limit);
 }

@@ -152,3 +152,30 @@ pub fn gunzip(data: &[u8]) -> Vec<u8> {
     flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out).expect("a gzip body");
     out
 }
+
+/// Sends `clients × per_client` requests of `token` (`GET /v1/lists`) from `clients` threads
+/// started together, client `i` to `apis[i % apis.len()]`; returns how many were admitted (200)
+/// and how many refused (429). Any other status fails.
+pub fn concurrent_admissions(apis: &[&Api], token: &str, clients: usize, per_client: usize) -> (u32, u32) {
+    let barrier = std::sync::Barrier::new(clients);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|i| {
+                let (api, barrier) = (apis[i % apis.len()], &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let mut counts = (0u32, 0u32);
+                    for _ in 0..per_client {
+                        match api.get("/v1/lists", token).send().unwrap().status().as_u16() {
+                            200 => counts.0 += 1,
+                            429 => counts.1 += 1,
+                            other => panic!("unexpected status {other}"),
+                        }
+                    }
+                    counts
+                })
+            })
+            .collect();
+        handles.into_iter().map(|j| j.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    })
+}

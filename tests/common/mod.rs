@@ -120,19 +120,9 @@ impl Host {
             });
             lines
         });
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("blocklist-edge listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        let base = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(b) => b,
-            Err(_) => {
+        let base = match listening_address(child.stdout.take().unwrap(), Duration::from_secs(60)) {
+            Some(b) => b,
+            None => {
                 let _ = child.kill();
                 panic!("blocklist-edge did not report its address within 60 s");
             }
@@ -211,6 +201,21 @@ impl Drop for Host {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The base URL a starting `blocklist-edge up` prints on `stdout` ("blocklist-edge listening on
+/// …"), if it does within `timeout`; `stdout` is read (and dropped) on a thread of its own.
+pub fn listening_address(stdout: std::process::ChildStdout, timeout: Duration) -> Option<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix("blocklist-edge listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(timeout).ok()
 }
 
 /// `blocklist-edge up` on a free loopback port with the tests' admin token, on `data_dir`,

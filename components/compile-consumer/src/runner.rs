@@ -16,12 +16,7 @@ use edge_store::model::now_ms;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// The path the runner answers.
-pub const PATH: &str = "/internal/jobs/run";
-/// Jobs one call runs when the caller does not say.
-pub const DEFAULT_MAX: usize = 5;
-/// The most jobs one call may run.
-pub const MAX_MAX: usize = 100;
+use blocklist_model::ledger::{RUN_DEFAULT_MAX, RUNNER_PATH, parse_run_max};
 
 /// What one call did (the JSON answer).
 #[derive(Debug, Serialize)]
@@ -89,22 +84,6 @@ pub fn run(max: usize) -> Result<RunReport, Error> {
     Ok(report)
 }
 
-/// The value of `max` in `query` (default [`DEFAULT_MAX`]); `Err` for anything but a number
-/// from 1 to [`MAX_MAX`] or an unknown parameter.
-pub fn parse_max(query: &str) -> Result<usize, String> {
-    let mut max = DEFAULT_MAX;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("max", v)) => match v.parse::<usize>() {
-                Ok(n) if (1..=MAX_MAX).contains(&n) => max = n,
-                _ => return Err(format!("max must be a number from 1 to {MAX_MAX}, not {v:?}")),
-            },
-            _ => return Err(format!("unknown query parameter {pair:?}; use max=N")),
-        }
-    }
-    Ok(max)
-}
-
 /// Whether `authorization` (the header's value) is `Bearer {secret}`; compared as SHA-256
 /// digests, in time independent of where they differ.
 pub fn authorized(authorization: Option<&str>, secret: Option<&str>) -> bool {
@@ -123,7 +102,7 @@ fn error(status: u16, code: &str, message: impl Into<String>) -> Answer {
 
 /// Answers one request to the runner.
 pub fn serve(method: &str, path: &str, query: &str, authorization: Option<&str>) -> Answer {
-    if path != PATH {
+    if path != RUNNER_PATH {
         return error(404, "not_found", format!("no route for {method} {path}"));
     }
     if method != "POST" {
@@ -138,8 +117,8 @@ pub fn serve(method: &str, path: &str, query: &str, authorization: Option<&str>)
     if !authorized(authorization, secret.as_deref()) {
         return error(401, "unauthorized", "the runner is called by the gateway (POST /v1/admin/jobs/run)");
     }
-    let max = match parse_max(query) {
-        Ok(m) => m,
+    let max = match parse_run_max(query) {
+        Ok(m) => m.unwrap_or(RUN_DEFAULT_MAX),
         Err(m) => return error(400, "bad_request", m),
     };
     match run(max) {
@@ -156,12 +135,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn max_and_authorization() {
-        assert_eq!(parse_max(""), Ok(DEFAULT_MAX));
-        assert_eq!(parse_max("max=1"), Ok(1));
-        assert_eq!(parse_max(&format!("max={MAX_MAX}")), Ok(MAX_MAX));
-        assert!(parse_max("max=0").is_err() && parse_max("max=101").is_err() && parse_max("max=x").is_err());
-        assert!(parse_max("n=1").is_err());
+    fn authorization() {
         assert!(authorized(Some("Bearer s3cret"), Some("s3cret")));
         assert!(!authorized(Some("Bearer s3cre"), Some("s3cret")));
         assert!(!authorized(Some("s3cret"), Some("s3cret")));

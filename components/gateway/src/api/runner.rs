@@ -14,26 +14,11 @@
 use super::*;
 use edge_store::job_ledger::Runner;
 
-/// The compile consumer's runner route.
-const RUNNER_PATH: &str = "/internal/jobs/run";
-/// The most jobs one call may run (the runner's limit too).
-const MAX_JOBS: u32 = 100;
+use blocklist_model::ledger::{RUNNER_PATH, parse_run_max};
 
-/// The `max` of `POST /v1/admin/jobs/run`'s query, if given (1 to [`MAX_JOBS`]).
-fn parse_max(query: &str) -> Result<Option<u32>> {
-    let mut max = None;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("max", v)) => match v.parse::<u32>() {
-                Ok(n) if (1..=MAX_JOBS).contains(&n) => max = Some(n),
-                _ => {
-                    return Err(ApiError::bad_request(format!("max must be a number from 1 to {MAX_JOBS}, not {v:?}")));
-                }
-            },
-            _ => return Err(ApiError::bad_request(format!("unknown query parameter {pair:?}; use max=N"))),
-        }
-    }
-    Ok(max)
+/// The `max` of `POST /v1/admin/jobs/run`'s query, if given (1 to `RUN_MAX`).
+fn parse_max(query: &str) -> Result<Option<usize>> {
+    parse_run_max(query).map_err(ApiError::bad_request)
 }
 
 /// `POST /v1/admin/jobs/run?max=N` (admin): runs up to N due jobs (the runner's default, 5,
