@@ -1,0 +1,230 @@
+//! The sharded, serialized index: for a key-value store where a lookup starts with nothing in
+//! memory (a WebAssembly instance per request).
+//!
+//! Shard `meta`: `DNSM`, the shard count (u32 LE), the scan-only rules (count, then line and
+//! text each). Shard `s<hex>`: `DNSS`, the entry count, an offset table, then the entries sorted
+//! by domain: the domain, its rules (line and text each). A domain's shard is the FNV-1a hash of
+//! the domain modulo the shard count (a power of two sized so a shard averages about 64 KiB).
+//! A lookup reads `meta` and the shards of the name and its parent suffixes, and parses only the
+//! rules it finds there.
+
+use crate::rule::{self, Parsed};
+use crate::{Lookup, NameError, StoredRule, decide, index_keys, normalize_name, suffixes};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+const META_MAGIC: &[u8; 4] = b"DNSM";
+const SHARD_MAGIC: &[u8; 4] = b"DNSS";
+const TARGET_SHARD_BYTES: usize = 64 * 1024;
+
+/// One shard of the serialized index: store `bytes` under `key` (under the list's prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    /// `meta`, or `s` and the shard number in hex.
+    pub key: String,
+    /// The serialized shard.
+    pub bytes: Vec<u8>,
+}
+
+/// Why a sharded lookup failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardError {
+    /// The name is not a DNS name (a caller answers 400).
+    Name(NameError),
+    /// A shard the lookup needs is not in the store.
+    Missing(String),
+    /// A shard is not in this format.
+    Corrupt(String),
+}
+
+impl fmt::Display for ShardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShardError::Name(e) => e.fmt(f),
+            ShardError::Missing(k) => write!(f, "index shard {k} is missing"),
+            ShardError::Corrupt(k) => write!(f, "index shard {k} is corrupt"),
+        }
+    }
+}
+
+impl std::error::Error for ShardError {}
+
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn shard_key(domain: &str, count: u32) -> String {
+    format!("s{:x}", fnv1a(domain) & u64::from(count - 1))
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_u32(out, s.len() as u32);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Builds the sharded index of `rules_text`: `meta` and the domain shards (only non-empty ones).
+pub fn build_shards(rules_text: &str) -> Vec<Shard> {
+    let mut by_domain: HashMap<String, Vec<(u32, &str)>> = HashMap::new();
+    let mut scan: Vec<(u32, &str)> = Vec::new();
+    let mut total = 0usize;
+    for (i, line) in rules_text.lines().enumerate() {
+        let parsed = rule::parse(line);
+        if matches!(parsed, Parsed::Ignored) {
+            continue;
+        }
+        let text = line.trim();
+        match index_keys(&parsed) {
+            Some(keys) => {
+                for k in keys {
+                    total += k.len() + text.len() + 16;
+                    by_domain.entry(k.to_owned()).or_default().push((i as u32 + 1, text));
+                }
+            }
+            None => scan.push((i as u32 + 1, text)),
+        }
+    }
+    let count = (total / TARGET_SHARD_BYTES).max(1).next_power_of_two() as u32;
+    let mut meta = META_MAGIC.to_vec();
+    put_u32(&mut meta, count);
+    put_u32(&mut meta, scan.len() as u32);
+    for (line, text) in &scan {
+        put_u32(&mut meta, *line);
+        put_str(&mut meta, text);
+    }
+    let mut buckets: BTreeMap<String, Vec<(String, Vec<(u32, &str)>)>> = BTreeMap::new();
+    for (domain, rules) in by_domain {
+        buckets.entry(shard_key(&domain, count)).or_default().push((domain, rules));
+    }
+    let mut shards = vec![Shard { key: "meta".into(), bytes: meta }];
+    for (key, mut entries) in buckets {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut body = Vec::new();
+        let mut offsets = Vec::with_capacity(entries.len());
+        for (domain, rules) in &entries {
+            offsets.push(body.len() as u32);
+            put_str(&mut body, domain);
+            put_u32(&mut body, rules.len() as u32);
+            for (line, text) in rules {
+                put_u32(&mut body, *line);
+                put_str(&mut body, text);
+            }
+        }
+        let mut bytes = SHARD_MAGIC.to_vec();
+        put_u32(&mut bytes, entries.len() as u32);
+        for o in offsets {
+            put_u32(&mut bytes, o);
+        }
+        bytes.extend(body);
+        shards.push(Shard { key, bytes });
+    }
+    shards
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.bytes.get(self.pos..self.pos + 4)?;
+        self.pos += 4;
+        Some(u32::from_le_bytes(b.try_into().ok()?))
+    }
+    fn str(&mut self) -> Option<&'a str> {
+        let n = self.u32()? as usize;
+        let b = self.bytes.get(self.pos..self.pos + n)?;
+        self.pos += n;
+        std::str::from_utf8(b).ok()
+    }
+}
+
+/// The rules stored under `domain` in a domain shard (binary search of the offset table).
+fn find_in_shard<'a>(bytes: &'a [u8], domain: &str) -> Option<Vec<(u32, &'a str)>> {
+    if bytes.get(..4)? != SHARD_MAGIC {
+        return None;
+    }
+    let mut r = Reader { bytes, pos: 4 };
+    let n = r.u32()? as usize;
+    let body = 8 + 4 * n;
+    let offset = |i: usize| -> Option<usize> {
+        let b = bytes.get(8 + 4 * i..12 + 4 * i)?;
+        Some(body + u32::from_le_bytes(b.try_into().ok()?) as usize)
+    };
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let mut e = Reader { bytes, pos: offset(mid)? };
+        let key = e.str()?;
+        match key.cmp(domain) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => {
+                let count = e.u32()?;
+                let mut out = Vec::with_capacity(count as usize);
+                for _ in 0..count {
+                    let line = e.u32()?;
+                    out.push((line, e.str()?));
+                }
+                return Some(out);
+            }
+        }
+    }
+    Some(Vec::new())
+}
+
+/// Looks `name` up in the sharded index, reading shards with `fetch` (key → bytes): `meta`,
+/// then one shard per distinct hash of the name's suffixes.
+pub fn lookup_sharded(
+    name: &str,
+    qtype: Option<&str>,
+    mut fetch: impl FnMut(&str) -> Option<Vec<u8>>,
+) -> Result<Lookup, ShardError> {
+    let name = normalize_name(name).map_err(ShardError::Name)?;
+    let meta = fetch("meta").ok_or_else(|| ShardError::Missing("meta".into()))?;
+    let corrupt = || ShardError::Corrupt("meta".into());
+    if meta.get(..4) != Some(META_MAGIC) {
+        return Err(corrupt());
+    }
+    let mut r = Reader { bytes: &meta, pos: 4 };
+    let count = r.u32().filter(|c| c.is_power_of_two()).ok_or_else(corrupt)?;
+    let n_scan = r.u32().ok_or_else(corrupt)?;
+    let mut found: Vec<(u32, String)> = Vec::new();
+    for _ in 0..n_scan {
+        let line = r.u32().ok_or_else(corrupt)?;
+        found.push((line, r.str().ok_or_else(corrupt)?.to_owned()));
+    }
+    let mut fetched: HashMap<String, Vec<u8>> = HashMap::new();
+    for s in suffixes(&name) {
+        let key = shard_key(s, count);
+        if !fetched.contains_key(&key) {
+            let Some(bytes) = fetch(&key) else {
+                // Shards without entries are not stored.
+                fetched.insert(key, Vec::new());
+                continue;
+            };
+            fetched.insert(key.clone(), bytes);
+        }
+        let bytes = &fetched[&key];
+        if bytes.is_empty() {
+            continue;
+        }
+        let rules = find_in_shard(bytes, s).ok_or_else(|| ShardError::Corrupt(key.clone()))?;
+        found.extend(rules.into_iter().map(|(l, t)| (l, t.to_owned())));
+    }
+    found.sort_by_key(|(l, _)| *l);
+    found.dedup_by_key(|(l, _)| *l);
+    let stored: Vec<StoredRule> =
+        found.into_iter().map(|(line, text)| StoredRule { parsed: rule::parse(&text), text, line }).collect();
+    let candidates: Vec<&StoredRule> = stored.iter().collect();
+    Ok(decide(name, qtype, &candidates))
+}
