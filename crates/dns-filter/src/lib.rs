@@ -134,22 +134,27 @@ pub fn normalize_name(name: &str) -> Result<String, NameError> {
     if ok { Ok(ascii) } else { Err(NameError(format!("{name:?} is not a valid domain name"))) }
 }
 
-/// The domain a rule is indexed by (its exact names for hosts rules, the host of `||host^`),
-/// or `None` for a rule that must be scanned.
-pub(crate) fn index_keys(parsed: &Parsed) -> Option<Vec<&str>> {
+/// The keys a rule is indexed by (its exact names for hosts rules, the host of `||host^`,
+/// `~label` for a substring pattern with an inner label), or `None` for a rule that must be
+/// scanned.
+pub(crate) fn index_keys(parsed: &Parsed) -> Option<Vec<String>> {
     match parsed {
         Parsed::Ignored => Some(Vec::new()),
-        Parsed::Hosts(names) => Some(names.iter().map(String::as_str).collect()),
+        Parsed::Hosts(names) => Some(names.clone()),
         Parsed::Network(r) => match &r.pattern {
-            Pattern::Host(h) => Some(vec![h.as_str()]),
-            _ => None,
+            Pattern::Host(h) => Some(vec![h.clone()]),
+            p => p.inner_label().map(|l| vec![format!("~{l}")]),
         },
     }
 }
 
-/// The name and each parent suffix: `a.b.c`, `b.c`, `c`.
-pub(crate) fn suffixes(name: &str) -> impl Iterator<Item = &str> {
-    std::iter::once(name).chain(name.match_indices('.').map(move |(i, _)| &name[i + 1..]))
+/// The keys a lookup of `name` reads: the name and each parent suffix (`a.b.c`, `b.c`, `c`),
+/// then `~` and each label.
+pub(crate) fn probe_keys(name: &str) -> Vec<String> {
+    let mut keys: Vec<String> =
+        std::iter::once(name).chain(name.match_indices('.').map(|(i, _)| &name[i + 1..])).map(str::to_owned).collect();
+    keys.extend(name.split('.').map(|l| format!("~{l}")));
+    keys
 }
 
 /// Decides a lookup from the candidate rules (those indexed by the name's suffixes and the
@@ -232,7 +237,7 @@ impl Engine {
             match index_keys(&parsed) {
                 Some(keys) => {
                     for k in keys {
-                        by_domain.entry(k.to_owned()).or_default().push(idx);
+                        by_domain.entry(k).or_default().push(idx);
                     }
                 }
                 None => scan.push(idx),
@@ -257,8 +262,8 @@ impl Engine {
     pub fn lookup(&self, name: &str, qtype: Option<&str>) -> Result<Lookup, NameError> {
         let name = normalize_name(name)?;
         let mut ids: Vec<u32> = Vec::new();
-        for s in suffixes(&name) {
-            if let Some(v) = self.by_domain.get(s) {
+        for s in probe_keys(&name) {
+            if let Some(v) = self.by_domain.get(&s) {
                 ids.extend(v);
             }
         }
@@ -274,7 +279,7 @@ impl Engine {
 mod tests {
     use super::*;
 
-    const LIST: &str = "! comment\n# comment\n||ads.example^\n@@||ok.ads.example^\n||imp.example^$important\n@@||imp.example^\n@@||top.example^$important\n||top.example^$important\n0.0.0.0 h1.example h2.example\nbare.example\n||bad.example^\n||bad.example^$badfilter\n||t.example^$dnstype=AAAA\n/^re[0-9]+\\.example$/\nexample.com##.banner\n||tp.example^$third-party\n";
+    const LIST: &str = "! comment\n# comment\n||ads.example^\n@@||ok.ads.example^\n||imp.example^$important\n@@||imp.example^\n@@||top.example^$important\n||top.example^$important\n0.0.0.0 h1.example h2.example\nbare.example\n||bad.example^\n||bad.example^$badfilter\n||t.example^$dnstype=AAAA\n/^re[0-9]+\\.example\\b/\nexample.com##.banner\n||tp.example^$third-party\n";
 
     fn blocked(e: &Engine, n: &str, q: Option<&str>) -> bool {
         e.lookup(n, q).unwrap().blocked

@@ -21,7 +21,7 @@ pub(crate) enum Pattern {
     /// `||host^`: the host and its subdomains (indexed by `host`).
     Host(String),
     /// A pattern without special characters (or with only a trailing `*`): a substring of
-    /// `http://name/`.
+    /// `http://name/`. Indexed by an inner label (one between two dots) when it has one.
     Substring(String),
     /// Anything else: a regular expression on the name, or on `http://name/` for patterns that
     /// name a scheme or start with `||`. `literal` must occur in the haystack for it to match
@@ -84,7 +84,8 @@ fn is_hostname(s: &str) -> bool {
 
 pub(crate) fn parse(line: &str) -> Parsed {
     let line = line.trim();
-    if line.is_empty() || line.starts_with('!') || line.starts_with('#') || is_cosmetic(line) {
+    // tsurlfilter drops rules shorter than 4 characters (`MIN_RULE_LENGTH`).
+    if line.len() < 4 || line.starts_with('!') || line.starts_with('#') || is_cosmetic(line) {
         return Parsed::Ignored;
     }
     // Hosts syntax: an address, then names up to a `#` comment.
@@ -99,9 +100,14 @@ pub(crate) fn parse(line: &str) -> Parsed {
             .collect();
         return if names.is_empty() { Parsed::Ignored } else { Parsed::Hosts(names) };
     }
-    let lower = line.to_ascii_lowercase();
-    if lower.contains('.') && is_hostname(&lower) && !lower.starts_with('-') {
-        return Parsed::Hosts(vec![lower]);
+    // A bare domain is a hosts rule (the exact name) when it is a registrable domain (one label
+    // under its public suffix); `sub.example.org` is an adblock pattern (a substring of the URL).
+    if line.contains('.')
+        && is_hostname(line)
+        && line.split('.').all(|l| !l.starts_with('-') && !l.ends_with('-'))
+        && psl::domain_str(line) == Some(line)
+    {
+        return Parsed::Hosts(vec![line.to_owned()]);
     }
     parse_network(line).map_or(Parsed::Ignored, Parsed::Network)
 }
@@ -112,15 +118,9 @@ fn parse_network(line: &str) -> Option<NetRule> {
         None => (false, line),
     };
     // Split the modifiers off: for a `/regex/$opts` rule after the closing slash.
-    let split = if body.starts_with('/') {
-        match body.rfind("/$") {
-            Some(i) => Some(i + 1),
-            None if body.ends_with('/') => None,
-            None => body.rfind('$'),
-        }
-    } else {
-        body.rfind('$')
-    };
+    // The last `$` starts the modifiers, in a `/regex/` too (tsurlfilter reads `/a$/` as the
+    // pattern `/a` with the modifier `/`, an invalid rule).
+    let split = body.rfind('$');
     let (pattern_text, options) = match split {
         Some(i) => (&body[..i], &body[i + 1..]),
         None => (body, ""),
@@ -236,7 +236,9 @@ fn pattern(p: &str) -> Option<Pattern> {
     if let Some(h) = p.strip_prefix("||").and_then(|r| r.strip_suffix('^'))
         && !h.contains(['*', '/', '^', '|'])
     {
-        return Some(Pattern::Host(h.to_ascii_lowercase()));
+        // Kept as written: tsurlfilter compares it case-sensitively with the lower-case name,
+        // so an upper-case `||HOST^` never matches.
+        return Some(Pattern::Host(h.to_owned()));
     }
     let on_url = p.starts_with("||") || p.starts_with("http://") || p.starts_with("https:/") || p.starts_with("://");
     let source = pattern_to_regex(p);
@@ -321,6 +323,23 @@ impl NetRule {
             && self.allow == other.allow
             && self.pattern_text == other.pattern_text
             && self.options_key == other.options_key
+    }
+}
+
+impl Pattern {
+    /// For a substring pattern `a.b.c`: its longest inner label (`b`), which must be a whole
+    /// label of any name it matches.
+    pub fn inner_label(&self) -> Option<&str> {
+        let Pattern::Substring(s) = self else { return None };
+        let parts: Vec<&str> = s.split('.').collect();
+        if parts.len() < 3 {
+            return None;
+        }
+        parts[1..parts.len() - 1]
+            .iter()
+            .copied()
+            .filter(|l| !l.is_empty() && !l.contains([':', '/']))
+            .max_by_key(|l| l.len())
     }
 }
 

@@ -9,7 +9,7 @@
 //! rules it finds there.
 
 use crate::rule::{self, Parsed};
-use crate::{Lookup, NameError, StoredRule, decide, index_keys, normalize_name, suffixes};
+use crate::{Lookup, NameError, StoredRule, decide, index_keys, normalize_name, probe_keys};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -86,7 +86,7 @@ pub fn build_shards(rules_text: &str) -> Vec<Shard> {
             Some(keys) => {
                 for k in keys {
                     total += k.len() + text.len() + 16;
-                    by_domain.entry(k.to_owned()).or_default().push((i as u32 + 1, text));
+                    by_domain.entry(k).or_default().push((i as u32 + 1, text));
                 }
             }
             None => scan.push((i as u32 + 1, text)),
@@ -204,7 +204,8 @@ pub fn lookup_sharded(
         found.push((line, r.str().ok_or_else(corrupt)?.to_owned()));
     }
     let mut fetched: HashMap<String, Vec<u8>> = HashMap::new();
-    for s in suffixes(&name) {
+    for s in probe_keys(&name) {
+        let s = s.as_str();
         let key = shard_key(s, count);
         if !fetched.contains_key(&key) {
             let Some(bytes) = fetch(&key) else {
