@@ -20,6 +20,7 @@ mod compile_jobs;
 mod compiled;
 mod errors;
 mod lists;
+mod lookup;
 mod preview;
 mod routes;
 mod runner;
@@ -33,6 +34,7 @@ pub(crate) use compile_jobs::*;
 pub(crate) use compiled::*;
 pub(crate) use errors::*;
 pub(crate) use lists::*;
+pub(crate) use lookup::*;
 pub(crate) use preview::*;
 pub use routes::Route;
 pub(crate) use runner::*;
@@ -160,6 +162,7 @@ fn route(route: Route, req: &Request, caller: &Caller, settings: &Settings, list
         ListJobsOfList { list } => list_jobs_of_list(caller.user()?, lists, &list),
         ListVersions { list } => list_versions(caller.user()?, lists, &list),
         DiffVersions { list } => diff_versions(req, caller.user()?, lists, &list),
+        LookupName { list } => lookup(req, caller.user()?, lists, &list),
         Rollback { list, version } => rollback(caller.user()?, settings, lists, &list, version),
         GetHeld { list } => get_held(caller.user()?, lists, &list),
         PublishHeld { list } => publish_held(caller.user()?, settings, lists, &list),

@@ -61,6 +61,8 @@ pub enum Route {
     ListVersions { list: String },
     /// `GET /v1/lists/{list}/diff`
     DiffVersions { list: String },
+    /// `GET /v1/lists/{list}/lookup`
+    LookupName { list: String },
     /// `POST /v1/lists/{list}/versions/{version}/rollback`
     Rollback { list: String, version: u64 },
     /// `GET /v1/lists/{list}/held`
@@ -188,6 +190,13 @@ impl Route {
                     _ => return Err(method_not_allowed("GET")),
                 }
             }
+            (["v1", "lists", id, "lookup"], m) => {
+                let list = list(id)?;
+                match m {
+                    "GET" => LookupName { list },
+                    _ => return Err(method_not_allowed("GET")),
+                }
+            }
             (["v1", "lists", id, "held"], m) => {
                 let list = list(id)?;
                 match m {
@@ -245,6 +254,7 @@ impl Route {
             | ListJobsOfList { list }
             | ListVersions { list }
             | DiffVersions { list }
+            | LookupName { list }
             | Rollback { list, .. }
             | GetHeld { list }
             | PublishHeld { list }

@@ -41,7 +41,7 @@ pub(crate) fn held_view(h: &HeldCandidate) -> serde_json::Value {
 }
 
 /// The list's compiled record, or the 404 that says it has none.
-fn compiled_meta(lists: &Kv, id: &str) -> Result<CompiledMeta> {
+pub(crate) fn compiled_meta(lists: &Kv, id: &str) -> Result<CompiledMeta> {
     lists.get_json(&compiled_key(id))?.ok_or_else(|| {
         ApiError::new(
             404,

@@ -1,0 +1,129 @@
+//! `GET /v1/lists/{id}/lookup?name=…&type=…`: whether a DNS query for a name is blocked by the
+//! list's published artifact, by which rule, and every other rule that matches it (exceptions,
+//! `$important`, `$badfilter`), with AdGuard's DNS-level semantics (crate `dns-filter`).
+//!
+//! The answer comes from an index of the artifact, never from a scan of the list: the sharded
+//! form of `dns_filter::build_shards`, kept in this node's `cache` store under
+//! `lookup/{list}/{etag}/…`. The etag is the artifact's content hash, so an entry is never
+//! stale; a node builds the index on its first lookup of an artifact (and again if the cache
+//! evicted a shard), then reads only the few shards a name's suffixes hash to.
+
+use super::*;
+use dns_filter::{Shard, ShardError, build_shards, lookup_sharded};
+use std::collections::HashMap;
+
+/// The longest query type accepted (`type=HTTPS`, `type=CNAME`, …).
+const MAX_QTYPE: usize = 10;
+
+/// The `name` and `type` of the query.
+fn parse_query(query: &str) -> Result<(String, Option<String>)> {
+    let (mut name, mut qtype) = (None, None);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("name", v)) => name = Some(percent_decode(v)?),
+            Some(("type", v)) => {
+                let v = v.to_ascii_uppercase();
+                if v.is_empty() || v.len() > MAX_QTYPE || !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(ApiError::bad_request(format!(
+                        "type must be a DNS query type such as A or AAAA, not {v:?}"
+                    )));
+                }
+                qtype = Some(v);
+            }
+            _ => return Err(ApiError::bad_request(format!("unknown query parameter {pair:?}; use name=…&type=…"))),
+        }
+    }
+    let name = name.ok_or_else(|| ApiError::bad_request("name is required: GET …/lookup?name=ads.example.com"))?;
+    Ok((name, qtype))
+}
+
+/// `%XX` and `+` decoded, as a query value (a name may be an internationalised one).
+fn percent_decode(v: &str) -> Result<String> {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let b = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
+                out.push(b.ok_or_else(|| ApiError::bad_request("name has a malformed %-escape"))?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| ApiError::bad_request("name is not UTF-8"))
+}
+
+/// `GET /v1/lists/{id}/lookup`.
+pub(crate) fn lookup(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Response> {
+    let (name, qtype) = parse_query(&req.query)?;
+    owned_list(user, lists, id)?;
+    let meta = compiled_meta(lists, id)?;
+    let node = Kv::open(STORE_CACHE).ok();
+    let prefix = format!("lookup/{id}/{}/", meta.etag);
+    let from_node = |key: &str| node.as_ref().and_then(|n| n.get(&format!("{prefix}{key}")).ok().flatten());
+    let answer = match lookup_sharded(&name, qtype.as_deref(), from_node) {
+        Err(ShardError::Missing(_) | ShardError::Corrupt(_)) => {
+            // Not indexed on this node yet (or evicted): index the artifact, keep the shards,
+            // and answer from what was built.
+            let text = lists
+                .get_chunks(&compiled_prefix(id, &meta.etag), meta.chunks, meta.length as usize)?
+                .ok_or_else(|| ApiError::unavailable("this list is being replaced; try again"))?;
+            let shards = build_shards(&String::from_utf8_lossy(&text));
+            if let Some(node) = &node {
+                keep(node, &prefix, &shards);
+            }
+            let built: HashMap<&str, &[u8]> = shards.iter().map(|s| (s.key.as_str(), s.bytes.as_slice())).collect();
+            lookup_sharded(&name, qtype.as_deref(), |k| built.get(k).map(|b| b.to_vec()))
+        }
+        other => other,
+    };
+    let found = match answer {
+        Ok(found) => found,
+        Err(ShardError::Name(e)) => return Err(ApiError::new(400, "invalid_name", e.to_string())),
+        Err(e) => return Err(ApiError::internal(format!("the lookup index of list {id}: {e}"))),
+    };
+    let mut body = serde_json::to_value(&found).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(o) = body.as_object_mut() {
+        o.insert("list".into(), id.into());
+        o.insert("version".into(), meta.version.into());
+        o.insert("etag".into(), meta.etag.clone().into());
+    }
+    Ok(Response::json(200, &body))
+}
+
+/// Keeps the shards in this node's cache, `meta` last: a lookup that finds `meta` finds the
+/// rest (unless evicted since, which it notices as a missing shard and builds again).
+fn keep(node: &Kv, prefix: &str, shards: &[Shard]) {
+    for s in shards.iter().filter(|s| s.key != "meta").chain(shards.iter().filter(|s| s.key == "meta")) {
+        if node.set(&format!("{prefix}{}", s.key), &s.bytes).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_needs_a_name_and_takes_a_type() {
+        assert_eq!(parse_query("name=ads.example.com").unwrap(), ("ads.example.com".into(), None));
+        assert_eq!(
+            parse_query("name=b%C3%BCcher.example&type=aaaa").unwrap(),
+            ("bücher.example".into(), Some("AAAA".into()))
+        );
+        for bad in ["", "type=A", "name=x&type=", "name=x&type=A%20", "name=x&q=1", "name=%zz"] {
+            assert_eq!(parse_query(bad).unwrap_err().status, 400, "{bad}");
+        }
+    }
+}

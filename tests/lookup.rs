@@ -1,0 +1,95 @@
+//! `GET /v1/lists/{id}/lookup`: whether a DNS query for a name is blocked by the published list,
+//! by which rule, and every rule that matches it — through the real host.
+
+mod common;
+
+use common::{Host, error_of};
+use serde_json::{Value, json};
+
+fn lookup(h: &Host, token: &str, list: &str, query: &str) -> Value {
+    let r = h.get(&format!("/v1/lists/{list}/lookup?{query}"), token).send().unwrap();
+    assert_eq!(r.status(), 200, "lookup {query}");
+    r.json().unwrap()
+}
+
+fn texts(v: &Value) -> Vec<(String, String)> {
+    v["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["text"].as_str().unwrap().to_owned(), m["role"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_lookup_names_the_deciding_rule_and_every_match() {
+    let h = Host::start(&["--rate-limit", "100000"]);
+    let (_, token) = h.create_user("alice");
+    let rules = "||ads.example^\n||tracker.example^\n@@||ok.tracker.example^\n||ok.tracker.example^$important\n||cdn.example^\n@@||cdn.example^$important\n";
+    let list = h.create_list(&token, "ads", rules);
+    let r = h.get(&format!("/v1/lists/{list}/lookup?name=ads.example"), &token).send().unwrap();
+    assert_eq!(error_of(r).1, "not_compiled");
+    h.wait_job(&token, &h.request_compile(&token, &list), "done");
+
+    // A subdomain of a blocked domain, upper case and with a trailing dot.
+    let v = lookup(&h, &token, &list, "name=X.Ads.Example.");
+    assert_eq!((v["blocked"].clone(), v["name"].clone()), (json!(true), json!("x.ads.example")), "{v}");
+    assert_eq!(v["decidedBy"]["text"], "||ads.example^");
+    assert_eq!(v["list"], json!(list));
+    assert!(v["etag"].is_string() && v["version"].is_u64(), "{v}");
+
+    // An exception, beaten by an $important rule: both are listed.
+    let v = lookup(&h, &token, &list, "name=ok.tracker.example");
+    assert_eq!(v["blocked"], true, "{v}");
+    assert_eq!(v["decidedBy"]["text"], "||ok.tracker.example^$important");
+    let m = texts(&v);
+    for want in ["||tracker.example^", "@@||ok.tracker.example^", "||ok.tracker.example^$important"] {
+        assert!(m.iter().any(|(t, _)| t == want), "{want} in {m:?}");
+    }
+    // An important exception beats everything.
+    let v = lookup(&h, &token, &list, "name=img.cdn.example&type=AAAA");
+    assert_eq!((v["blocked"].clone(), v["qtype"].clone()), (json!(false), json!("AAAA")), "{v}");
+    assert_eq!(v["decidedBy"]["text"], "@@||cdn.example^$important");
+    // Nothing matches.
+    let v = lookup(&h, &token, &list, "name=example.org");
+    assert_eq!(
+        (v["blocked"].clone(), v["matches"].clone(), v["decidedBy"].clone()),
+        (json!(false), json!([]), Value::Null)
+    );
+    // Again, from the node's index.
+    assert_eq!(lookup(&h, &token, &list, "name=ads.example")["blocked"], true);
+
+    // A new compile of other rules: the lookup follows the published artifact.
+    let update = json!({"name": "ads", "rules": "||other.example^\n"});
+    assert_eq!(h.put(&format!("/v1/lists/{list}"), &token).json(&update).send().unwrap().status(), 200);
+    h.wait_job(&token, &h.request_compile(&token, &list), "done");
+    assert_eq!(lookup(&h, &token, &list, "name=ads.example")["blocked"], false);
+    assert_eq!(lookup(&h, &token, &list, "name=a.other.example")["blocked"], true);
+}
+
+#[test]
+fn bad_lookups_are_4xx_with_a_reason() {
+    let h = Host::start(&["--rate-limit", "100000"]);
+    let (_, token) = h.create_user("alice");
+    let (_, other) = h.create_user("bob");
+    let list = h.create_list(&token, "ads", "||ads.example^\n");
+    h.wait_job(&token, &h.request_compile(&token, &list), "done");
+    for (query, code) in [
+        ("", "bad_request"),
+        ("type=A", "bad_request"),
+        ("name=ads.example&type=A;B", "bad_request"),
+        ("name=ads.example&color=red", "bad_request"),
+        ("name=bad%20name", "invalid_name"),
+        ("name=..", "invalid_name"),
+        (&format!("name={}", "a".repeat(300)), "invalid_name"),
+    ] {
+        let r = h.get(&format!("/v1/lists/{list}/lookup?{query}"), &token).send().unwrap();
+        let (status, got, message) = error_of(r);
+        assert_eq!((status, got.as_str()), (400, code), "{query}: {message}");
+        assert!(!message.is_empty(), "{query}");
+    }
+    let r = h.get(&format!("/v1/lists/{list}/lookup?name=ads.example"), &other).send().unwrap();
+    assert_eq!(error_of(r).0, 404, "another user's list");
+    let r = h.post(&format!("/v1/lists/{list}/lookup?name=ads.example"), &token).send().unwrap();
+    assert_eq!(error_of(r).0, 405);
+}
