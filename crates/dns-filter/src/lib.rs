@@ -24,7 +24,7 @@
 //! - `$client` and `$ctag` rules never match: a lookup carries no client (tsurlfilter does the
 //!   same without a client name or address);
 //! - `/regex/` rules whose JavaScript syntax the `regex` crate does not accept (look-around,
-//!   back references) are ignored;
+//!   back references) never match;
 //! - `$dnsrewrite` rules count as blocking rules, as tsurlfilter's `DnsEngine` reports them (a
 //!   non-allowlist basic rule); AdGuard Home answers them with the rewrite instead.
 //!
@@ -167,7 +167,7 @@ pub(crate) fn decide(name: String, qtype: Option<&str>, candidates: &[&StoredRul
         match &r.parsed {
             Parsed::Ignored => {}
             Parsed::Hosts(names) => {
-                if names.iter().any(|n| *n == name) {
+                if names.contains(&name) {
                     hosts.push(*r);
                 }
             }
@@ -214,42 +214,71 @@ pub(crate) fn decide(name: String, qtype: Option<&str>, candidates: &[&StoredRul
     Lookup { name, qtype: qtype.map(str::to_ascii_uppercase), blocked, decided_by, matches }
 }
 
-/// A list, parsed and indexed in memory.
+/// FNV-1a, 64 bits: the index's hash of a key (stable across platforms and builds).
+pub(crate) fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A list, indexed in memory: the rule texts in one buffer, a hash map from the hash of each
+/// key (domain, `~label`) to a chain of the rules indexed by it (rules are parsed when a lookup
+/// reads them), and the rules that need a scan, parsed, each with its prefilter.
 #[derive(Debug)]
 pub struct Engine {
-    rules: Vec<StoredRule>,
-    by_domain: HashMap<String, Vec<u32>>,
-    scan: Vec<u32>,
+    text: String,
+    /// Per indexed rule: start and end in `text`, line.
+    rules: Vec<(u32, u32, u32)>,
+    /// Hash of a key → first node in `nodes`.
+    heads: HashMap<u64, u32>,
+    /// (rule, next node or `u32::MAX`).
+    nodes: Vec<(u32, u32)>,
+    scan: Vec<(StoredRule, rule::Prefilter)>,
 }
 
 impl Engine {
     /// Parses and indexes `rules_text` (one rule a line; line numbers are kept).
     pub fn new(rules_text: &str) -> Engine {
-        let mut rules = Vec::new();
-        let mut by_domain: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut scan = Vec::new();
+        let mut e = Engine {
+            text: String::new(),
+            rules: Vec::new(),
+            heads: HashMap::new(),
+            nodes: Vec::new(),
+            scan: Vec::new(),
+        };
         for (i, line) in rules_text.lines().enumerate() {
             let parsed = rule::parse(line);
-            if matches!(parsed, Parsed::Ignored) {
-                continue;
-            }
-            let idx = rules.len() as u32;
+            let line_no = i as u32 + 1;
             match index_keys(&parsed) {
+                Some(keys) if keys.is_empty() => {}
                 Some(keys) => {
+                    let t = line.trim();
+                    let idx = e.rules.len() as u32;
+                    let start = e.text.len() as u32;
+                    e.text.push_str(t);
+                    e.rules.push((start, e.text.len() as u32, line_no));
                     for k in keys {
-                        by_domain.entry(k).or_default().push(idx);
+                        let node = e.nodes.len() as u32;
+                        let head = e.heads.entry(fnv1a(&k)).or_insert(u32::MAX);
+                        e.nodes.push((idx, *head));
+                        *head = node;
                     }
                 }
-                None => scan.push(idx),
+                None => {
+                    let pre = rule::prefilter(&parsed);
+                    e.scan.push((StoredRule { text: line.trim().to_owned(), line: line_no, parsed }, pre));
+                }
             }
-            rules.push(StoredRule { text: line.trim().to_owned(), line: i as u32 + 1, parsed });
         }
-        Engine { rules, by_domain, scan }
+        e
     }
 
     /// How many rules the DNS engine uses (the others are ignored).
     pub fn rule_count(&self) -> usize {
-        self.rules.len()
+        self.rules.len() + self.scan.len()
     }
 
     /// How many of them need a scan on every lookup (regular expressions, wildcard patterns).
@@ -261,16 +290,28 @@ impl Engine {
     /// with `$dnstype` do not match).
     pub fn lookup(&self, name: &str, qtype: Option<&str>) -> Result<Lookup, NameError> {
         let name = normalize_name(name)?;
+        let url = format!("http://{name}/");
         let mut ids: Vec<u32> = Vec::new();
-        for s in probe_keys(&name) {
-            if let Some(v) = self.by_domain.get(&s) {
-                ids.extend(v);
+        for k in probe_keys(&name) {
+            let mut node = self.heads.get(&fnv1a(&k)).copied().unwrap_or(u32::MAX);
+            while node != u32::MAX {
+                let (rule, next) = self.nodes[node as usize];
+                ids.push(rule);
+                node = next;
             }
         }
-        ids.extend(&self.scan);
         ids.sort_unstable();
         ids.dedup();
-        let candidates: Vec<&StoredRule> = ids.iter().map(|&i| &self.rules[i as usize]).collect();
+        let parsed: Vec<StoredRule> = ids
+            .iter()
+            .map(|&i| {
+                let (s, e, line) = self.rules[i as usize];
+                let text = &self.text[s as usize..e as usize];
+                StoredRule { text: text.to_owned(), line, parsed: rule::parse(text) }
+            })
+            .collect();
+        let mut candidates: Vec<&StoredRule> = parsed.iter().collect();
+        candidates.extend(self.scan.iter().filter(|(_, pre)| pre.passes(&url)).map(|(r, _)| r));
         Ok(decide(name, qtype, &candidates))
     }
 }

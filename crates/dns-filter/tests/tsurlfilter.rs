@@ -12,6 +12,7 @@
 //!    includes `$badfilter` rules and the rules they disable) with ours (every match that is not
 //!    a hosts rule, whatever its role);
 //! 3. the set of hosts-syntax / bare-domain rules matching the exact name;
+//! 0. (first) that the sharded form answers exactly as the in-memory engine;
 //! 4. the deciding adblock rule: the same text, or, when several rules share the deciding
 //!    priority, one with the same priority class (see DIFFERENCES).
 //!
@@ -184,8 +185,12 @@ fn verdicts_and_matches_agree_with_tsurlfilter() {
         let qs = queries(seed, &pool, 2500);
         let theirs = reference(&dir, &list, &qs);
         let engine = dns_filter::Engine::new(&list);
+        let shards: std::collections::HashMap<String, Vec<u8>> =
+            dns_filter::build_shards(&list).into_iter().map(|s| (s.key, s.bytes)).collect();
         for ((name, qtype), t) in qs.iter().zip(&theirs) {
             let ours = engine.lookup(name, *qtype).unwrap();
+            let sharded = dns_filter::lookup_sharded(name, *qtype, |k| shards.get(k).cloned()).unwrap();
+            assert_eq!(ours, sharded, "the sharded form answers {name} {qtype:?} differently");
             compared += 1;
             blocked += usize::from(ours.blocked);
             for m in &ours.matches {
