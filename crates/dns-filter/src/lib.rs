@@ -15,9 +15,22 @@
 //! - `$badfilter` disables the matching rules with the same pattern and modifiers;
 //! - `$dnstype=A|~AAAA` filters by query type (a rule with `$dnstype` never matches a lookup
 //!   without a type); `$denyallow` excludes domains; `/regex/` rules match the name;
-//! - comments (`!`, `#`), cosmetic rules and rules with modifiers the DNS engine does not use at
-//!   the host level (`$domain`, `$third-party`, `$popup`, `$all`, request types other than
-//!   `document`, …) are ignored.
+//! - comments (`!`, `#`), cosmetic rules, rules shorter than 4 characters and rules with
+//!   modifiers the DNS engine does not use at the host level (`$domain`, `$third-party`,
+//!   `$popup`, `$all`, request types other than `document`, …) are ignored.
+//!
+//! tsurlfilter's details this crate reproduces (each found by the differential test):
+//!
+//! - a bare domain line is a hosts rule (exact name) only when it is a registrable domain by the
+//!   ICANN section of the Public Suffix List (`example.org`, `x.co.uk`); `sub.example.org` or
+//!   `x.blogspot.com` is an adblock pattern without special characters: a substring of
+//!   `http://name/` (so it also matches `xsub.example.org.evil`);
+//! - the last `$` starts the modifiers even in a regex: `/^a\.com$/` is the pattern `/^a\.com` with
+//!   the modifier `/`, an invalid rule;
+//! - `||HOST^` patterns, hosts entries and `$dnstype` values are compared case-sensitively with
+//!   the lower-case name and the upper-case type: `||ADS.EXAMPLE^`, `0.0.0.0 ADS.EXAMPLE` and
+//!   `$dnstype=aaaa` never match;
+//! - a rule with `$dnstype` does not match a lookup without a query type.
 //!
 //! Known, documented differences from tsurlfilter (see the differential test):
 //!
@@ -27,6 +40,9 @@
 //!   back references) never match;
 //! - `$dnsrewrite` rules count as blocking rules, as tsurlfilter's `DnsEngine` reports them (a
 //!   non-allowlist basic rule); AdGuard Home answers them with the rewrite instead.
+//! - among matching rules of the same priority the first in list order decides; tsurlfilter takes
+//!   the first its lookup tables return. Same priority means the same class (important exception,
+//!   important block, exception, block), so the verdict is the same.
 //!
 //! Two forms answer a lookup without scanning the list: [`Engine`], in memory (a hash map from
 //! each domain to its rules; a lookup reads the entries of the name and each parent suffix, plus
@@ -160,6 +176,7 @@ pub(crate) fn probe_keys(name: &str) -> Vec<String> {
 /// Decides a lookup from the candidate rules (those indexed by the name's suffixes and the
 /// scan list; each rule at most once).
 pub(crate) fn decide(name: String, qtype: Option<&str>, candidates: &[&StoredRule]) -> Lookup {
+    let qtype = qtype.map(str::to_ascii_uppercase);
     let url = format!("http://{name}/");
     let mut net = Vec::new();
     let mut hosts = Vec::new();
@@ -172,7 +189,7 @@ pub(crate) fn decide(name: String, qtype: Option<&str>, candidates: &[&StoredRul
                 }
             }
             Parsed::Network(n) => {
-                if n.matches(&name, &url, qtype) {
+                if n.matches(&name, &url, qtype.as_deref()) {
                     net.push((*r, n));
                 }
             }
@@ -211,7 +228,7 @@ pub(crate) fn decide(name: String, qtype: Option<&str>, candidates: &[&StoredRul
     } else {
         (false, None)
     };
-    Lookup { name, qtype: qtype.map(str::to_ascii_uppercase), blocked, decided_by, matches }
+    Lookup { name, qtype, blocked, decided_by, matches }
 }
 
 /// FNV-1a, 64 bits: the index's hash of a key (stable across platforms and builds).

@@ -41,7 +41,8 @@ pub(crate) struct NetRule {
     pub pattern_text: String,
     /// The modifiers, sorted, without `badfilter` (what `$badfilter` compares).
     pub options_key: Vec<String>,
-    /// `$dnstype=`: (permitted, restricted), upper case.
+    /// `$dnstype=`: (permitted, restricted), as written (compared case-sensitively with the
+    /// upper-case query type, as tsurlfilter does: `$dnstype=aaaa` never matches).
     pub dnstype: Option<(Vec<String>, Vec<String>)>,
     /// `$denyallow=` domains.
     pub denyallow: Vec<String>,
@@ -83,6 +84,30 @@ fn is_hostname(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
 }
 
+/// Whether `name` is one label under its public suffix, by the ICANN section of the Public
+/// Suffix List only (tldts, which tsurlfilter uses, leaves the private section out by default:
+/// `x.blogspot.com` is not registrable there).
+fn is_registrable(name: &str) -> bool {
+    let mut rest = name;
+    // Skip private suffixes: look again at what is under them, until an ICANN (or unknown,
+    // `*`) suffix.
+    let suffix = loop {
+        let Some(s) = psl::suffix(rest.as_bytes()) else { return false };
+        let Ok(text) = std::str::from_utf8(s.trim().as_bytes()) else { return false };
+        if s.typ() != Some(psl::Type::Private) {
+            break text.to_owned();
+        }
+        match text.split_once('.') {
+            Some((_, parent)) => rest = &name[name.len() - parent.len()..],
+            None => return false,
+        }
+    };
+    name.len() > suffix.len() + 1
+        && name.ends_with(&suffix)
+        && name.as_bytes()[name.len() - suffix.len() - 1] == b'.'
+        && !name[..name.len() - suffix.len() - 1].contains('.')
+}
+
 pub(crate) fn parse(line: &str) -> Parsed {
     let line = line.trim();
     // tsurlfilter drops rules shorter than 4 characters (`MIN_RULE_LENGTH`).
@@ -96,7 +121,9 @@ pub(crate) fn parse(line: &str) -> Parsed {
     {
         let names: Vec<String> = words
             .take_while(|w| !w.starts_with('#'))
-            .map(|w| w.to_ascii_lowercase())
+            .map(str::to_owned)
+            // Kept as written: tsurlfilter compares them case-sensitively with the lower-case
+            // name, so an upper-case hosts entry never matches.
             .filter(|w| is_hostname(w))
             .collect();
         return if names.is_empty() { Parsed::Ignored } else { Parsed::Hosts(names) };
@@ -106,7 +133,7 @@ pub(crate) fn parse(line: &str) -> Parsed {
     if line.contains('.')
         && is_hostname(line)
         && line.split('.').all(|l| !l.starts_with('-') && !l.ends_with('-'))
-        && psl::domain_str(line) == Some(line)
+        && is_registrable(line)
     {
         return Parsed::Hosts(vec![line.to_owned()]);
     }
@@ -162,8 +189,8 @@ fn parse_network(line: &str) -> Option<NetRule> {
                     let (mut p, mut r) = (Vec::new(), Vec::new());
                     for t in v.split('|') {
                         match t.strip_prefix('~') {
-                            Some(t) => r.push(t.to_ascii_uppercase()),
-                            None => p.push(t.to_ascii_uppercase()),
+                            Some(t) => r.push(t.to_owned()),
+                            None => p.push(t.to_owned()),
                         }
                     }
                     if !p.is_empty() {
@@ -288,9 +315,9 @@ impl NetRule {
         if let Some((permitted, restricted)) = &self.dnstype {
             let Some(q) = qtype else { return false };
             let ok = if !permitted.is_empty() {
-                permitted.iter().any(|t| t.eq_ignore_ascii_case(q))
+                permitted.iter().any(|t| t == q)
             } else {
-                !restricted.iter().any(|t| t.eq_ignore_ascii_case(q))
+                !restricted.iter().any(|t| t == q)
             };
             if !ok {
                 return false;

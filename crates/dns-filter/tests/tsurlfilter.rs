@@ -118,7 +118,7 @@ fn generate(seed: u64, n: usize) -> (String, Vec<String>) {
         let d = pool[rng.below(pool.len())].clone();
         let e = pool[rng.below(pool.len())].clone();
         let w = rng.pick(WORDS);
-        let line = match rng.below(40) {
+        let line = match rng.below(52) {
             0..=7 => format!("||{d}^"),
             8..=9 => format!("@@||{d}^"),
             10 => format!("||{d}^$important"),
@@ -148,7 +148,19 @@ fn generate(seed: u64, n: usize) -> (String, Vec<String>) {
             36 => format!("||{d}/path"),
             37 => format!("{w}."),
             38 => format!("||{}^", d.to_ascii_uppercase()),
-            _ => format!("! {d}"),
+            39 => format!("! {d}"),
+            40 => format!("0.0.0.0 {}", d.to_ascii_uppercase()),
+            41 => format!("{w}.blogspot.com"),
+            42 => format!("||{d}^$dnstype={}", rng.pick(&["a", "aaaa", "A,important", "~a"])),
+            43 => format!("@@||{d}^$dnstype=A"),
+            44 => format!("||{d}^|"),
+            45 => format!("||{d}"),
+            46 => format!("*{d}^"),
+            47 => format!("@@/^{w}[0-9]+\\./$important"),
+            48 => format!("||{d}^$important,badfilter"),
+            49 => format!("{d}^$important"),
+            50 => format!("  ||{d}^  "),
+            _ => format!("0.0.0.0 {d} # comment {e}"),
         };
         lines.push(line);
     }
@@ -160,7 +172,8 @@ fn queries(seed: u64, pool: &[String], n: usize) -> Vec<(String, Option<&'static
     (0..n)
         .map(|_| {
             let d = &pool[rng.below(pool.len())];
-            let name = match rng.below(8) {
+            let name = match rng.below(9) {
+                8 => format!("{}.blogspot.com", rng.pick(WORDS)),
                 0..=2 => d.clone(),
                 3 => format!("{}.{d}", rng.pick(WORDS)),
                 4 => d.split_once('.').map_or(d.clone(), |x| x.1.to_owned()),
