@@ -39,7 +39,7 @@
 //! - `/regex/` rules whose JavaScript syntax the `regex` crate does not accept (look-around,
 //!   back references) never match;
 //! - `$dnsrewrite` rules count as blocking rules, as tsurlfilter's `DnsEngine` reports them (a
-//!   non-allowlist basic rule); AdGuard Home answers them with the rewrite instead.
+//!   non-allowlist basic rule); AdGuard Home answers them with the rewrite instead;
 //! - among matching rules of the same priority the first in list order decides; tsurlfilter takes
 //!   the first its lookup tables return. Same priority means the same class (important exception,
 //!   important block, exception, block), so the verdict is the same.
