@@ -420,5 +420,9 @@ fn regex_prefixes(source: &str) -> Vec<String> {
         lits.iter().map(|l| String::from_utf8_lossy(l.as_bytes()).to_ascii_lowercase()).collect();
     out.sort();
     out.dedup();
-    out
+    // Their longest common prefix, when there is one, is a single literal to look for instead.
+    let first = out[0].clone();
+    let common =
+        out.iter().fold(first.len(), |n, l| first.bytes().zip(l.bytes()).take(n).take_while(|(a, b)| a == b).count());
+    if common >= 2 { vec![first[..common].to_owned()] } else { out }
 }
