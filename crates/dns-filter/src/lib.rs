@@ -60,7 +60,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use shards::{Shard, ShardError, build_shards, lookup_sharded};
+pub use shards::{SHARD_FORMAT_VERSION, Shard, ShardError, build_shards, lookup_sharded};
 
 /// A rule of the list as the engine keeps it: its text, its 1-based line, what it means.
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! The sharded, serialized index: for a key-value store where a lookup starts with nothing in
 //! memory (a WebAssembly instance per request).
 //!
-//! Shard `meta`: `DNSM`, the shard count (u32 LE), the scan-only rules (count, then line, text and
+//! Shard `meta`: `DNM2` (format version 2), the shard count (u32 LE), the scan-only rules (count, then line, text and
 //! prefilter literals each: only rules whose literals occur in `http://name/` are parsed). Shard `s<hex>`: `DNSS`, the entry count, an offset table, then the entries sorted
 //! by domain: the domain, its rules (line and text each). A domain's shard is the FNV-1a hash of
 //! the domain modulo the shard count (a power of two sized so a shard averages at most 4 KiB).
@@ -13,7 +13,12 @@ use crate::{Lookup, NameError, StoredRule, decide, fnv1a, index_keys, normalize_
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-const META_MAGIC: &[u8; 4] = b"DNSM";
+/// `meta`'s first bytes: the format and its version (`DNSM` was version 1, without prefilters).
+const META_MAGIC: &[u8; 4] = b"DNM2";
+
+/// The version of the shard format. Shards of another version answer [`ShardError::Corrupt`]:
+/// a cache of shards should carry it in its keys (and rebuild when it changes).
+pub const SHARD_FORMAT_VERSION: u32 = 2;
 const SHARD_MAGIC: &[u8; 4] = b"DNSS";
 const TARGET_SHARD_BYTES: usize = 4 * 1024;
 
