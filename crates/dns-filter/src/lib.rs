@@ -15,18 +15,34 @@
 //! - `$badfilter` disables the matching rules with the same pattern and modifiers;
 //! - `$dnstype=A|~AAAA` filters by query type (a rule with `$dnstype` never matches a lookup
 //!   without a type); `$denyallow` excludes domains; `/regex/` rules match the name;
-//! - comments (`!`, `#`), cosmetic rules and rules with modifiers the DNS engine does not use at
-//!   the host level (`$domain`, `$third-party`, `$popup`, `$all`, request types other than
-//!   `document`, …) are ignored.
+//! - comments (`!`, `#`), cosmetic rules, rules shorter than 4 characters and rules with
+//!   modifiers the DNS engine does not use at the host level (`$domain`, `$third-party`,
+//!   `$popup`, `$all`, request types other than `document`, …) are ignored.
+//!
+//! tsurlfilter's details this crate reproduces (each found by the differential test):
+//!
+//! - a bare domain line is a hosts rule (exact name) only when it is a registrable domain by the
+//!   ICANN section of the Public Suffix List (`example.org`, `x.co.uk`); `sub.example.org` or
+//!   `x.blogspot.com` is an adblock pattern without special characters: a substring of
+//!   `http://name/` (so it also matches `xsub.example.org.evil`);
+//! - the last `$` starts the modifiers even in a regex: `/^a\.com$/` is the pattern `/^a\.com` with
+//!   the modifier `/`, an invalid rule;
+//! - `||HOST^` patterns, hosts entries and `$dnstype` values are compared case-sensitively with
+//!   the lower-case name and the upper-case type: `||ADS.EXAMPLE^`, `0.0.0.0 ADS.EXAMPLE` and
+//!   `$dnstype=aaaa` never match;
+//! - a rule with `$dnstype` does not match a lookup without a query type.
 //!
 //! Known, documented differences from tsurlfilter (see the differential test):
 //!
 //! - `$client` and `$ctag` rules never match: a lookup carries no client (tsurlfilter does the
 //!   same without a client name or address);
 //! - `/regex/` rules whose JavaScript syntax the `regex` crate does not accept (look-around,
-//!   back references) are ignored;
+//!   back references) never match;
 //! - `$dnsrewrite` rules count as blocking rules, as tsurlfilter's `DnsEngine` reports them (a
-//!   non-allowlist basic rule); AdGuard Home answers them with the rewrite instead.
+//!   non-allowlist basic rule); AdGuard Home answers them with the rewrite instead;
+//! - among matching rules of the same priority the first in list order decides; tsurlfilter takes
+//!   the first its lookup tables return. Same priority means the same class (important exception,
+//!   important block, exception, block), so the verdict is the same.
 //!
 //! Two forms answer a lookup without scanning the list: [`Engine`], in memory (a hash map from
 //! each domain to its rules; a lookup reads the entries of the name and each parent suffix, plus
@@ -44,7 +60,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use shards::{Shard, ShardError, build_shards, lookup_sharded};
+pub use shards::{SHARD_FORMAT_VERSION, Shard, ShardError, build_shards, lookup_sharded};
 
 /// A rule of the list as the engine keeps it: its text, its 1-based line, what it means.
 #[derive(Debug)]
@@ -160,6 +176,7 @@ pub(crate) fn probe_keys(name: &str) -> Vec<String> {
 /// Decides a lookup from the candidate rules (those indexed by the name's suffixes and the
 /// scan list; each rule at most once).
 pub(crate) fn decide(name: String, qtype: Option<&str>, candidates: &[&StoredRule]) -> Lookup {
+    let qtype = qtype.map(str::to_ascii_uppercase);
     let url = format!("http://{name}/");
     let mut net = Vec::new();
     let mut hosts = Vec::new();
@@ -167,12 +184,12 @@ pub(crate) fn decide(name: String, qtype: Option<&str>, candidates: &[&StoredRul
         match &r.parsed {
             Parsed::Ignored => {}
             Parsed::Hosts(names) => {
-                if names.iter().any(|n| *n == name) {
+                if names.contains(&name) {
                     hosts.push(*r);
                 }
             }
             Parsed::Network(n) => {
-                if n.matches(&name, &url, qtype) {
+                if n.matches(&name, &url, qtype.as_deref()) {
                     net.push((*r, n));
                 }
             }
@@ -211,45 +228,74 @@ pub(crate) fn decide(name: String, qtype: Option<&str>, candidates: &[&StoredRul
     } else {
         (false, None)
     };
-    Lookup { name, qtype: qtype.map(str::to_ascii_uppercase), blocked, decided_by, matches }
+    Lookup { name, qtype, blocked, decided_by, matches }
 }
 
-/// A list, parsed and indexed in memory.
+/// FNV-1a, 64 bits: the index's hash of a key (stable across platforms and builds).
+pub(crate) fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A list, indexed in memory: the rule texts in one buffer, a hash map from the hash of each
+/// key (domain, `~label`) to a chain of the rules indexed by it (rules are parsed when a lookup
+/// reads them), and the rules that need a scan, parsed, each with its prefilter.
 #[derive(Debug)]
 pub struct Engine {
-    rules: Vec<StoredRule>,
-    by_domain: HashMap<String, Vec<u32>>,
-    scan: Vec<u32>,
+    text: String,
+    /// Per indexed rule: start and end in `text`, line.
+    rules: Vec<(u32, u32, u32)>,
+    /// Hash of a key → first node in `nodes`.
+    heads: HashMap<u64, u32>,
+    /// (rule, next node or `u32::MAX`).
+    nodes: Vec<(u32, u32)>,
+    scan: Vec<(StoredRule, rule::Prefilter)>,
 }
 
 impl Engine {
     /// Parses and indexes `rules_text` (one rule a line; line numbers are kept).
     pub fn new(rules_text: &str) -> Engine {
-        let mut rules = Vec::new();
-        let mut by_domain: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut scan = Vec::new();
+        let mut e = Engine {
+            text: String::new(),
+            rules: Vec::new(),
+            heads: HashMap::new(),
+            nodes: Vec::new(),
+            scan: Vec::new(),
+        };
         for (i, line) in rules_text.lines().enumerate() {
             let parsed = rule::parse(line);
-            if matches!(parsed, Parsed::Ignored) {
-                continue;
-            }
-            let idx = rules.len() as u32;
+            let line_no = i as u32 + 1;
             match index_keys(&parsed) {
+                Some(keys) if keys.is_empty() => {}
                 Some(keys) => {
+                    let t = line.trim();
+                    let idx = e.rules.len() as u32;
+                    let start = e.text.len() as u32;
+                    e.text.push_str(t);
+                    e.rules.push((start, e.text.len() as u32, line_no));
                     for k in keys {
-                        by_domain.entry(k).or_default().push(idx);
+                        let node = e.nodes.len() as u32;
+                        let head = e.heads.entry(fnv1a(&k)).or_insert(u32::MAX);
+                        e.nodes.push((idx, *head));
+                        *head = node;
                     }
                 }
-                None => scan.push(idx),
+                None => {
+                    let pre = rule::prefilter(&parsed);
+                    e.scan.push((StoredRule { text: line.trim().to_owned(), line: line_no, parsed }, pre));
+                }
             }
-            rules.push(StoredRule { text: line.trim().to_owned(), line: i as u32 + 1, parsed });
         }
-        Engine { rules, by_domain, scan }
+        e
     }
 
     /// How many rules the DNS engine uses (the others are ignored).
     pub fn rule_count(&self) -> usize {
-        self.rules.len()
+        self.rules.len() + self.scan.len()
     }
 
     /// How many of them need a scan on every lookup (regular expressions, wildcard patterns).
@@ -261,16 +307,28 @@ impl Engine {
     /// with `$dnstype` do not match).
     pub fn lookup(&self, name: &str, qtype: Option<&str>) -> Result<Lookup, NameError> {
         let name = normalize_name(name)?;
+        let url = format!("http://{name}/");
         let mut ids: Vec<u32> = Vec::new();
-        for s in probe_keys(&name) {
-            if let Some(v) = self.by_domain.get(&s) {
-                ids.extend(v);
+        for k in probe_keys(&name) {
+            let mut node = self.heads.get(&fnv1a(&k)).copied().unwrap_or(u32::MAX);
+            while node != u32::MAX {
+                let (rule, next) = self.nodes[node as usize];
+                ids.push(rule);
+                node = next;
             }
         }
-        ids.extend(&self.scan);
         ids.sort_unstable();
         ids.dedup();
-        let candidates: Vec<&StoredRule> = ids.iter().map(|&i| &self.rules[i as usize]).collect();
+        let parsed: Vec<StoredRule> = ids
+            .iter()
+            .map(|&i| {
+                let (s, e, line) = self.rules[i as usize];
+                let text = &self.text[s as usize..e as usize];
+                StoredRule { text: text.to_owned(), line, parsed: rule::parse(text) }
+            })
+            .collect();
+        let mut candidates: Vec<&StoredRule> = parsed.iter().collect();
+        candidates.extend(self.scan.iter().filter(|(_, pre)| pre.passes(&url)).map(|(r, _)| r));
         Ok(decide(name, qtype, &candidates))
     }
 }

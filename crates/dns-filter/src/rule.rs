@@ -24,9 +24,10 @@ pub(crate) enum Pattern {
     /// `http://name/`. Indexed by an inner label (one between two dots) when it has one.
     Substring(String),
     /// Anything else: a regular expression on the name, or on `http://name/` for patterns that
-    /// name a scheme or start with `||`. `literal` must occur in the haystack for it to match
-    /// (checked first, so most rules are never compiled).
-    Regex { source: String, on_url: bool, literal: String, compiled: OnceLock<Option<Regex>> },
+    /// name a scheme or start with `||`. Each of the `literal` pieces (of an adblock pattern)
+    /// must occur in the haystack for it to match (checked first, so most rules are never
+    /// compiled).
+    Regex { source: String, on_url: bool, literal: Vec<String>, compiled: OnceLock<Option<Regex>> },
 }
 
 /// A host-level network rule.
@@ -40,7 +41,8 @@ pub(crate) struct NetRule {
     pub pattern_text: String,
     /// The modifiers, sorted, without `badfilter` (what `$badfilter` compares).
     pub options_key: Vec<String>,
-    /// `$dnstype=`: (permitted, restricted), upper case.
+    /// `$dnstype=`: (permitted, restricted), as written (compared case-sensitively with the
+    /// upper-case query type, as tsurlfilter does: `$dnstype=aaaa` never matches).
     pub dnstype: Option<(Vec<String>, Vec<String>)>,
     /// `$denyallow=` domains.
     pub denyallow: Vec<String>,
@@ -82,6 +84,30 @@ fn is_hostname(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
 }
 
+/// Whether `name` is one label under its public suffix, by the ICANN section of the Public
+/// Suffix List only (tldts, which tsurlfilter uses, leaves the private section out by default:
+/// `x.blogspot.com` is not registrable there).
+fn is_registrable(name: &str) -> bool {
+    let mut rest = name;
+    // Skip private suffixes: look again at what is under them, until an ICANN (or unknown,
+    // `*`) suffix.
+    let suffix = loop {
+        let Some(s) = psl::suffix(rest.as_bytes()) else { return false };
+        let Ok(text) = std::str::from_utf8(s.trim().as_bytes()) else { return false };
+        if s.typ() != Some(psl::Type::Private) {
+            break text.to_owned();
+        }
+        match text.split_once('.') {
+            Some((_, parent)) => rest = &name[name.len() - parent.len()..],
+            None => return false,
+        }
+    };
+    name.len() > suffix.len() + 1
+        && name.ends_with(&suffix)
+        && name.as_bytes()[name.len() - suffix.len() - 1] == b'.'
+        && !name[..name.len() - suffix.len() - 1].contains('.')
+}
+
 pub(crate) fn parse(line: &str) -> Parsed {
     let line = line.trim();
     // tsurlfilter drops rules shorter than 4 characters (`MIN_RULE_LENGTH`).
@@ -95,7 +121,9 @@ pub(crate) fn parse(line: &str) -> Parsed {
     {
         let names: Vec<String> = words
             .take_while(|w| !w.starts_with('#'))
-            .map(|w| w.to_ascii_lowercase())
+            .map(str::to_owned)
+            // Kept as written: tsurlfilter compares them case-sensitively with the lower-case
+            // name, so an upper-case hosts entry never matches.
             .filter(|w| is_hostname(w))
             .collect();
         return if names.is_empty() { Parsed::Ignored } else { Parsed::Hosts(names) };
@@ -105,7 +133,7 @@ pub(crate) fn parse(line: &str) -> Parsed {
     if line.contains('.')
         && is_hostname(line)
         && line.split('.').all(|l| !l.starts_with('-') && !l.ends_with('-'))
-        && psl::domain_str(line) == Some(line)
+        && is_registrable(line)
     {
         return Parsed::Hosts(vec![line.to_owned()]);
     }
@@ -161,8 +189,8 @@ fn parse_network(line: &str) -> Option<NetRule> {
                     let (mut p, mut r) = (Vec::new(), Vec::new());
                     for t in v.split('|') {
                         match t.strip_prefix('~') {
-                            Some(t) => r.push(t.to_ascii_uppercase()),
-                            None => p.push(t.to_ascii_uppercase()),
+                            Some(t) => r.push(t.to_owned()),
+                            None => p.push(t.to_owned()),
                         }
                     }
                     if !p.is_empty() {
@@ -221,9 +249,8 @@ fn pattern(p: &str) -> Option<Pattern> {
     if p.len() > 1 && p.starts_with('/') && p.ends_with('/') {
         let source = p[1..p.len() - 1].to_owned();
         // JavaScript syntax the regex crate does not take (look-around, back references)
-        // makes the rule unusable here: ignored (documented in the crate docs).
-        Regex::new(&format!("(?i){source}")).ok()?;
-        return Some(Pattern::Regex { source, on_url: false, literal: String::new(), compiled: OnceLock::new() });
+        // makes the rule never match (documented in the crate docs). Compiled on first use.
+        return Some(Pattern::Regex { source, on_url: false, literal: Vec::new(), compiled: OnceLock::new() });
     }
     let special = |c: char| matches!(c, '*' | '^' | '|');
     if !p.contains(special) || (p.ends_with('*') && !p[..p.len() - 1].contains(special)) {
@@ -242,9 +269,8 @@ fn pattern(p: &str) -> Option<Pattern> {
     }
     let on_url = p.starts_with("||") || p.starts_with("http://") || p.starts_with("https:/") || p.starts_with("://");
     let source = pattern_to_regex(p);
-    Regex::new(&format!("(?i){source}")).ok()?;
-    let literal =
-        p.split(|c: char| matches!(c, '*' | '^' | '|')).max_by_key(|s| s.len()).unwrap_or("").to_ascii_lowercase();
+    let literal: Vec<String> =
+        p.split(['*', '^', '|']).filter(|s| !s.is_empty()).map(str::to_ascii_lowercase).collect();
     Some(Pattern::Regex { source, on_url, literal, compiled: OnceLock::new() })
 }
 
@@ -289,9 +315,9 @@ impl NetRule {
         if let Some((permitted, restricted)) = &self.dnstype {
             let Some(q) = qtype else { return false };
             let ok = if !permitted.is_empty() {
-                permitted.iter().any(|t| t.eq_ignore_ascii_case(q))
+                permitted.iter().any(|t| t == q)
             } else {
-                !restricted.iter().any(|t| t.eq_ignore_ascii_case(q))
+                !restricted.iter().any(|t| t == q)
             };
             if !ok {
                 return false;
@@ -305,7 +331,7 @@ impl NetRule {
             Pattern::Substring(s) => url.contains(s.as_str()),
             Pattern::Regex { source, on_url, literal, compiled } => {
                 let hay = if *on_url { url } else { name };
-                if !hay.contains(literal.as_str()) {
+                if !literal.iter().all(|l| hay.contains(l.as_str())) {
                     return false;
                 }
                 compiled
@@ -349,4 +375,54 @@ pub(crate) fn is_same_or_sub(name: &str, domain: &str) -> bool {
         || (name.len() > domain.len()
             && name.ends_with(domain)
             && name.as_bytes()[name.len() - domain.len() - 1] == b'.')
+}
+
+/// A scan rule's prefilter: literals (lower case) that must occur in `http://name/` for the
+/// rule to match: all of them (`all`) or one of them; none means no prefilter. Checked before
+/// the rule is parsed (in the sharded form) or its regular expression compiled.
+#[derive(Debug, Default)]
+pub(crate) struct Prefilter {
+    pub all: bool,
+    pub literals: Vec<String>,
+}
+
+impl Prefilter {
+    /// Whether `url` may match.
+    pub fn passes(&self, url: &str) -> bool {
+        if self.all {
+            self.literals.iter().all(|l| url.contains(l.as_str()))
+        } else {
+            self.literals.is_empty() || self.literals.iter().any(|l| url.contains(l.as_str()))
+        }
+    }
+}
+
+pub(crate) fn prefilter(parsed: &Parsed) -> Prefilter {
+    let Parsed::Network(r) = parsed else { return Prefilter::default() };
+    match &r.pattern {
+        Pattern::Host(_) => Prefilter::default(),
+        Pattern::Substring(s) => Prefilter { all: true, literals: vec![s.clone()] },
+        Pattern::Regex { literal, .. } if !literal.is_empty() => Prefilter { all: true, literals: literal.clone() },
+        Pattern::Regex { source, .. } => Prefilter { all: false, literals: regex_prefixes(source) },
+    }
+}
+
+/// The literal prefixes every match of a `/regex/` rule starts with, if few and ASCII.
+fn regex_prefixes(source: &str) -> Vec<String> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let Ok(hir) = regex_syntax::Parser::new().parse(source) else { return Vec::new() };
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let Some(lits) = seq.literals() else { return Vec::new() };
+    if lits.is_empty() || lits.len() > 16 || lits.iter().any(|l| l.as_bytes().is_empty() || !l.as_bytes().is_ascii()) {
+        return Vec::new();
+    }
+    let mut out: Vec<String> =
+        lits.iter().map(|l| String::from_utf8_lossy(l.as_bytes()).to_ascii_lowercase()).collect();
+    out.sort();
+    out.dedup();
+    // Their longest common prefix, when there is one, is a single literal to look for instead.
+    let first = out[0].clone();
+    let common =
+        out.iter().fold(first.len(), |n, l| first.bytes().zip(l.bytes()).take(n).take_while(|(a, b)| a == b).count());
+    if common >= 2 { vec![first[..common].to_owned()] } else { out }
 }

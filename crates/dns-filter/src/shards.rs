@@ -1,21 +1,26 @@
 //! The sharded, serialized index: for a key-value store where a lookup starts with nothing in
 //! memory (a WebAssembly instance per request).
 //!
-//! Shard `meta`: `DNSM`, the shard count (u32 LE), the scan-only rules (count, then line and
-//! text each). Shard `s<hex>`: `DNSS`, the entry count, an offset table, then the entries sorted
+//! Shard `meta`: `DNM2` (format version 2), the shard count (u32 LE), the scan-only rules (count, then line, text and
+//! prefilter literals each: only rules whose literals occur in `http://name/` are parsed). Shard `s<hex>`: `DNSS`, the entry count, an offset table, then the entries sorted
 //! by domain: the domain, its rules (line and text each). A domain's shard is the FNV-1a hash of
-//! the domain modulo the shard count (a power of two sized so a shard averages about 64 KiB).
+//! the domain modulo the shard count (a power of two sized so a shard averages at most 4 KiB).
 //! A lookup reads `meta` and the shards of the name and its parent suffixes, and parses only the
 //! rules it finds there.
 
 use crate::rule::{self, Parsed};
-use crate::{Lookup, NameError, StoredRule, decide, index_keys, normalize_name, probe_keys};
+use crate::{Lookup, NameError, StoredRule, decide, fnv1a, index_keys, normalize_name, probe_keys};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-const META_MAGIC: &[u8; 4] = b"DNSM";
+/// `meta`'s first bytes: the format and its version (`DNSM` was version 1, without prefilters).
+const META_MAGIC: &[u8; 4] = b"DNM2";
+
+/// The version of the shard format. Shards of another version answer [`ShardError::Corrupt`]:
+/// a cache of shards should carry it in its keys (and rebuild when it changes).
+pub const SHARD_FORMAT_VERSION: u32 = 2;
 const SHARD_MAGIC: &[u8; 4] = b"DNSS";
-const TARGET_SHARD_BYTES: usize = 64 * 1024;
+const TARGET_SHARD_BYTES: usize = 4 * 1024;
 
 /// One shard of the serialized index: store `bytes` under `key` (under the list's prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,15 +54,6 @@ impl fmt::Display for ShardError {
 
 impl std::error::Error for ShardError {}
 
-fn fnv1a(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 fn shard_key(domain: &str, count: u32) -> String {
     format!("s{:x}", fnv1a(domain) & u64::from(count - 1))
 }
@@ -71,10 +67,13 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// A domain shard's entry: the key and its rules (line, text).
+type Entry<'a> = (String, Vec<(u32, &'a str)>);
+
 /// Builds the sharded index of `rules_text`: `meta` and the domain shards (only non-empty ones).
 pub fn build_shards(rules_text: &str) -> Vec<Shard> {
     let mut by_domain: HashMap<String, Vec<(u32, &str)>> = HashMap::new();
-    let mut scan: Vec<(u32, &str)> = Vec::new();
+    let mut scan: Vec<(u32, &str, rule::Prefilter)> = Vec::new();
     let mut total = 0usize;
     for (i, line) in rules_text.lines().enumerate() {
         let parsed = rule::parse(line);
@@ -89,18 +88,22 @@ pub fn build_shards(rules_text: &str) -> Vec<Shard> {
                     by_domain.entry(k).or_default().push((i as u32 + 1, text));
                 }
             }
-            None => scan.push((i as u32 + 1, text)),
+            None => scan.push((i as u32 + 1, text, rule::prefilter(&parsed))),
         }
     }
     let count = (total / TARGET_SHARD_BYTES).max(1).next_power_of_two() as u32;
     let mut meta = META_MAGIC.to_vec();
     put_u32(&mut meta, count);
     put_u32(&mut meta, scan.len() as u32);
-    for (line, text) in &scan {
+    for (line, text, prefilter) in &scan {
         put_u32(&mut meta, *line);
         put_str(&mut meta, text);
+        put_u32(&mut meta, prefilter.literals.len() as u32 | if prefilter.all { 1 << 31 } else { 0 });
+        for l in &prefilter.literals {
+            put_str(&mut meta, l);
+        }
     }
-    let mut buckets: BTreeMap<String, Vec<(String, Vec<(u32, &str)>)>> = BTreeMap::new();
+    let mut buckets: BTreeMap<String, Vec<Entry<'_>>> = BTreeMap::new();
     for (domain, rules) in by_domain {
         buckets.entry(shard_key(&domain, count)).or_default().push((domain, rules));
     }
@@ -198,10 +201,23 @@ pub fn lookup_sharded(
     let mut r = Reader { bytes: &meta, pos: 4 };
     let count = r.u32().filter(|c| c.is_power_of_two()).ok_or_else(corrupt)?;
     let n_scan = r.u32().ok_or_else(corrupt)?;
+    let url = format!("http://{name}/");
     let mut found: Vec<(u32, String)> = Vec::new();
     for _ in 0..n_scan {
         let line = r.u32().ok_or_else(corrupt)?;
-        found.push((line, r.str().ok_or_else(corrupt)?.to_owned()));
+        let text = r.str().ok_or_else(corrupt)?;
+        let n_pre = r.u32().ok_or_else(corrupt)?;
+        let (all, n) = (n_pre & (1 << 31) != 0, n_pre & !(1 << 31));
+        let (mut any_hit, mut all_hit) = (false, true);
+        for _ in 0..n {
+            let hit = url.contains(r.str().ok_or_else(corrupt)?);
+            any_hit |= hit;
+            all_hit &= hit;
+        }
+        let pass = if all { all_hit } else { n == 0 || any_hit };
+        if pass {
+            found.push((line, text.to_owned()));
+        }
     }
     let mut fetched: HashMap<String, Vec<u8>> = HashMap::new();
     for s in probe_keys(&name) {
