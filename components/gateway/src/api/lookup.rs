@@ -4,7 +4,7 @@
 //!
 //! The answer comes from an index of the artifact, never from a scan of the list: the sharded
 //! form of `dns_filter::build_shards`, kept in this node's `cache` store under
-//! `lookup/{list}/{etag}/…`. The etag is the artifact's content hash, so an entry is never
+//! `lookup/v{format}/{list}/{etag}/…`. The etag is the artifact's content hash, so an entry is never
 //! stale; a node builds the index on its first lookup of an artifact (and again if the cache
 //! evicted a shard), then reads only the few shards a name's suffixes hash to.
 
@@ -69,7 +69,7 @@ pub(crate) fn lookup(req: &Request, user: &User, lists: &Kv, id: &str) -> Result
     owned_list(user, lists, id)?;
     let meta = compiled_meta(lists, id)?;
     let node = Kv::open(STORE_CACHE).ok();
-    let prefix = format!("lookup/{id}/{}/", meta.etag);
+    let prefix = format!("lookup/v{}/{id}/{}/", dns_filter::SHARD_FORMAT_VERSION, meta.etag);
     let from_node = |key: &str| node.as_ref().and_then(|n| n.get(&format!("{prefix}{key}")).ok().flatten());
     let answer = match lookup_sharded(&name, qtype.as_deref(), from_node) {
         Err(ShardError::Missing(_) | ShardError::Corrupt(_)) => {
