@@ -8,28 +8,17 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+#[path = "../tests/common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const TLDS: &[&str] = &["com", "net", "org", "io", "co.uk", "de", "ru", "info"];
 
 fn domain(rng: &mut Rng) -> String {
-    let tld = TLDS[rng.below(TLDS.len() as u64) as usize];
+    let tld = TLDS[rng.below(TLDS.len())];
     let base = format!("d{:x}.{tld}", rng.below(1 << 40));
     match rng.below(3) {
-        0 => format!("{}.{base}", ["ads", "cdn", "track", "img", "px"][rng.below(5) as usize]),
+        0 => format!("{}.{base}", ["ads", "cdn", "track", "img", "px"][rng.below(5)]),
         _ => base,
     }
 }
@@ -85,7 +74,7 @@ fn main() {
     let mut rng = Rng(7);
     let hits: Vec<String> = (0..20_000)
         .map(|i| {
-            let d = &names[rng.below(names.len() as u64) as usize];
+            let d = &names[rng.below(names.len())];
             if i % 2 == 0 { d.clone() } else { format!("sub.{d}") }
         })
         .collect();
