@@ -47,19 +47,7 @@ pub fn comparable(text: &str) -> String {
         .join("\n")
 }
 
-/// A small deterministic generator (SplitMix64).
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
+/// A small deterministic generator (SplitMix64), the one dns-filter's differential test uses.
+#[path = "../../crates/dns-filter/tests/common/rng.rs"]
+mod rng;
+pub use rng::Rng;

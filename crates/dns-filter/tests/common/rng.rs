@@ -1,4 +1,5 @@
-//! The seeded generator of the differential test and the bench (splitmix64): the same seed
+//! The seeded generator of the differential tests (dns-filter's, and the host's HostlistCompiler
+//! suite through `tests/common/reference.rs`) and the bench (splitmix64): the same seed
 //! gives the same lists on every machine.
 
 /// A splitmix64 generator.
