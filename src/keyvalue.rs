@@ -4,9 +4,9 @@
 //!
 //! Named stores map to a backend (see [`KvStores`]): a bucket in a SQLite database file for
 //! durable state (or on Redis/Valkey, `--kv-url`), or a bounded in-memory store for node-local
-//! state that may be lost (the cache and the rate limiter's counters). Unlike Spin 4.0.2's backends, compare-and-swap reports
-//! exactly what happened, and `increment` on a key holding a value returns an error instead of
-//! breaking the store.
+//! state that may be lost (the cache and the rate limiter's counters). Unlike Spin 4.0.2's
+//! backends, compare-and-swap reports exactly what happened, and `increment` on a key holding a
+//! value returns an error instead of breaking the store.
 
 use crate::bindings::wasi::keyvalue::store;
 use crate::failpoints;
