@@ -88,7 +88,11 @@
 
 pub use keyvalue_types::{KeyPage, LIST_PAGE, Versioned};
 use redis::{Client, Connection, ConnectionLike, RedisError, RedisResult, Script, Value};
+use scripts::{COUNTER, Scripts, VALUE};
 use std::sync::Mutex;
+
+mod messages;
+mod scripts;
 use std::time::Duration;
 
 /// What can go wrong in the store.
@@ -110,87 +114,6 @@ pub enum Error {
 /// Idle connections a [`Store`] keeps at most (as many operations run at once as there are
 /// callers; connections beyond this are closed once used).
 pub const MAX_IDLE: usize = 16;
-
-/// The `kind` of an entry holding a value.
-const VALUE: &[u8] = b"v";
-/// The `kind` of an entry holding a counter.
-const COUNTER: &[u8] = b"c";
-
-/// KEYS: entry, index. ARGV: key, value, version.
-const SET: &str = "
-redis.call('HSET', KEYS[1], 'kind', 'v', 'value', ARGV[2], 'version', ARGV[3])
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-return 1
-";
-
-/// KEYS: entry, index. ARGV: key.
-const DELETE: &str = "
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-";
-
-/// KEYS: entry, index. ARGV: key, delta (decimal), version. Returns the counter (decimal, as a
-/// string: a Lua number would lose bits), 1 if the key holds a value, 2 if it would overflow.
-/// `HINCRBY` adds exactly in 64 bits and refuses (changing nothing) to overflow.
-const INCREMENT: &str = "
-local kind = redis.call('HGET', KEYS[1], 'kind')
-if kind and kind ~= 'c' then return 1 end
-if ARGV[2] == '0' then
-    if kind then return redis.call('HGET', KEYS[1], 'value') end
-    return '0'
-end
-local r = redis.pcall('HINCRBY', KEYS[1], 'value', ARGV[2])
-if type(r) == 'table' and r.err then
-    if string.find(r.err, 'overflow', 1, true) then return 2 end
-    return r
-end
-redis.call('HSET', KEYS[1], 'kind', 'c', 'version', ARGV[3])
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-return redis.call('HGET', KEYS[1], 'value')
-";
-
-/// KEYS: entry, index. ARGV: key, expected version (decimal, or empty: expected absent), value,
-/// new version. Returns 1 if swapped, 0 if not.
-const COMPARE_AND_SWAP: &str = "
-local current = redis.call('HGET', KEYS[1], 'version')
-if ARGV[2] == '' then
-    if current then return 0 end
-elseif current ~= ARGV[2] then
-    return 0
-end
-redis.call('HSET', KEYS[1], 'kind', 'v', 'value', ARGV[3], 'version', ARGV[4])
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-return 1
-";
-
-/// KEYS: index, then the entry of each pair. ARGV: key, value, version of each pair, in order.
-const SET_MANY: &str = "
-for i = 2, #KEYS do
-    local a = (i - 2) * 3
-    redis.call('HSET', KEYS[i], 'kind', 'v', 'value', ARGV[a + 2], 'version', ARGV[a + 3])
-    redis.call('ZADD', KEYS[1], 0, ARGV[a + 1])
-end
-return #KEYS - 1
-";
-
-/// KEYS: index, then the entry of each key. ARGV: the keys, in order.
-const DELETE_MANY: &str = "
-for i = 2, #KEYS do
-    redis.call('DEL', KEYS[i])
-    redis.call('ZREM', KEYS[1], ARGV[i - 1])
-end
-return #KEYS - 1
-";
-
-struct Scripts {
-    set: Script,
-    delete: Script,
-    increment: Script,
-    compare_and_swap: Script,
-    set_many: Script,
-    delete_many: Script,
-}
 
 /// A key-value store on a Redis or Valkey server, holding any number of buckets under a prefix
 /// (see the crate's documentation for the layout, the guarantees and the connection handling).
@@ -216,19 +139,7 @@ impl Store {
     /// while the server is down.
     pub fn open(url: &str, prefix: &str) -> Result<Store, Error> {
         let client = Client::open(url).map_err(|e| Error::Redis(format!("invalid URL: {e}")))?;
-        Ok(Store {
-            client,
-            prefix: prefix.to_owned(),
-            idle: Mutex::new(Vec::new()),
-            scripts: Scripts {
-                set: Script::new(SET),
-                delete: Script::new(DELETE),
-                increment: Script::new(INCREMENT),
-                compare_and_swap: Script::new(COMPARE_AND_SWAP),
-                set_many: Script::new(SET_MANY),
-                delete_many: Script::new(DELETE_MANY),
-            },
-        })
+        Ok(Store { client, prefix: prefix.to_owned(), idle: Mutex::new(Vec::new()), scripts: Scripts::new() })
     }
 
     /// The prefix of every key of the store.
@@ -430,63 +341,6 @@ impl Store {
             invocation.key(self.entry(bucket, k)).arg(k);
         }
         self.with_connection(|c| invocation.invoke::<Value>(c)).map(drop)
-    }
-}
-
-/// How long [`Store::listen`] waits without a message before it checks the connection.
-const LISTEN_PING_AFTER: Duration = Duration::from_secs(5);
-
-impl Store {
-    /// The Redis channel of messages named `name`.
-    fn channel(&self, name: &str) -> String {
-        format!("{}:ch:{}", self.prefix, name)
-    }
-
-    /// Sends `payload` to every client [`Store::listen`]ing to `name` now (with this store's
-    /// prefix); returns how many received it.
-    pub fn publish(&self, name: &str, payload: &[u8]) -> Result<u64, Error> {
-        let channel = self.channel(name);
-        self.with_connection(|c| redis::cmd("PUBLISH").arg(&channel).arg(payload).query(c))
-    }
-
-    /// Listens to messages named `name` on a connection of its own: calls `subscribed` once the
-    /// server confirmed the subscription (from then on no message is missed), then `message`
-    /// for each message, in the order published, until the connection fails or `keep_going`
-    /// (asked at least every second) says to stop. Returns why it stopped: the connection's
-    /// error (messages published from then on are missed until the caller listens again), or
-    /// `Ok` when told to stop.
-    pub fn listen(
-        &self,
-        name: &str,
-        keep_going: &dyn Fn() -> bool,
-        subscribed: &mut dyn FnMut(),
-        message: &mut dyn FnMut(&[u8]),
-    ) -> Result<(), Error> {
-        let fail = |e: RedisError| Error::Redis(e.to_string());
-        let mut conn = self.connect()?;
-        let mut pubsub = conn.as_pubsub();
-        // SUBSCRIBE returns once the server confirmed it.
-        pubsub.subscribe(self.channel(name)).map_err(fail)?;
-        pubsub.set_read_timeout(Some(Duration::from_secs(1))).map_err(fail)?;
-        subscribed();
-        // A connection that went silent (a server that vanished without closing it) is found
-        // by a PING after a few quiet seconds: it fails or times out.
-        let mut heard = std::time::Instant::now();
-        while keep_going() {
-            match pubsub.get_message() {
-                Ok(msg) => {
-                    heard = std::time::Instant::now();
-                    message(msg.get_payload_bytes());
-                }
-                Err(e) if e.is_timeout() && heard.elapsed() < LISTEN_PING_AFTER => continue,
-                Err(e) if e.is_timeout() => {
-                    pubsub.ping::<Value>().map_err(fail)?;
-                    heard = std::time::Instant::now();
-                }
-                Err(e) => return Err(fail(e)),
-            }
-        }
-        Ok(())
     }
 }
 
