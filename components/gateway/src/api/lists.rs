@@ -2,7 +2,6 @@
 
 use super::*;
 
-
 pub(crate) fn owned_list(user: &User, lists: &Kv, id: &str) -> Result<ListRecord> {
     match live_list(lists, id)? {
         Some(list) if list.owner == user.id => Ok(list),
