@@ -16,7 +16,7 @@ use edge_store::model::now_ms;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use blocklist_model::ledger::{RUN_DEFAULT_MAX, RUNNER_PATH, parse_run_max};
+use blocklist_model::runner::{RUN_DEFAULT_MAX, RUNNER_PATH, parse_run_max};
 
 /// What one call did (the JSON answer).
 #[derive(Debug, Serialize)]

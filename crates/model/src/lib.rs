@@ -7,6 +7,7 @@
 //!   backoff, dead-letter, replay, sweep);
 //! - [`publish`]: versions, the publish guard, held candidates and diffs;
 //! - [`retention`]: how long finished jobs are kept, and what the collector may delete;
+//! - [`runner`]: the HTTP job runner's route (Spin without a Redis trigger);
 //! - [`schedule`]: when lists with a refresh interval are compiled next;
 //! - [`sources`]: the URL sources of a list: last copies, validators and health;
 //! - [`time`]: timestamps as RFC 3339;
@@ -19,6 +20,7 @@ pub mod ledger;
 pub mod publish;
 pub mod records;
 pub mod retention;
+pub mod runner;
 pub mod schedule;
 pub mod sources;
 pub mod time;
