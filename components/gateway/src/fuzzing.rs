@@ -3,10 +3,10 @@
 //!
 //! [`parse_request`] takes a request through the pure steps it meets on its way in (path and
 //! query split, header lookup, path ids, the JSON body and its checks, the configuration check,
-//! `If-None-Match`, the bearer token, the client address, the dead-letter query, error
-//! responses) and checks what each step promises. Which steps a request reaches is decided by
-//! the gateway's own route table (`api::Route::resolve`); the handlers themselves need the
-//! `wasi:keyvalue` import (natively a stub), so they are not run.
+//! `If-None-Match`, the bearer token, the client address, the dead-letter, diff, lookup and
+//! runner queries, error responses) and checks what each step promises. Which steps a request
+//! reaches is decided by the gateway's own route table (`api::Route::resolve`); the handlers
+//! themselves need the `wasi:keyvalue` import (natively a stub), so they are not run.
 
 use crate::api::{self, ApiError, ListInput, NewUser, PreviewInput};
 use crate::conditional;
@@ -92,6 +92,24 @@ fn steps(req: &Request) -> Result<bool> {
         }
         ListJobs => {
             dead_list_query(&req.query)?;
+        }
+        DiffVersions { .. } => {
+            api::parse_diff_query(&req.query)?;
+        }
+        LookupName { .. } => {
+            let (name, qtype) = api::parse_lookup_query(&req.query)?;
+            if let Some(t) = qtype {
+                assert!(!t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()), "query type {t:?} passed");
+            }
+            // What the index is asked for: a name it cannot hold is a 400, never a panic.
+            if let Ok(normal) = dns_filter::normalize_name(&name) {
+                assert!(!normal.is_empty() && normal.is_ascii(), "{name:?} normalised to {normal:?}");
+            }
+        }
+        RunJobs => {
+            if let Some(max) = api::parse_max(&req.query)? {
+                assert!((1..=blocklist_model::runner::RUN_MAX).contains(&max), "max {max} passed");
+            }
         }
         _ => {}
     }

@@ -108,47 +108,6 @@ impl ListRecord {
     pub fn etag(&self) -> String {
         format!("\"r{}\"", self.revision)
     }
-
-    /// The list as `GET /v1/lists` shows it.
-    pub fn summary(&self) -> serde_json::Value {
-        let (kind, config) = match &self.source {
-            ListSource::Rules => ("rules", None),
-            ListSource::Config { config } => ("config", Some(config)),
-        };
-        let mut v = serde_json::json!({
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "kind": kind,
-            "revision": self.revision,
-            "rulesBytes": self.rules_bytes,
-            "refreshIntervalSecs": self.refresh_interval_secs,
-            "publishGuard": self.publish_guard,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        });
-        if let Some(c) = config {
-            v["config"] = c.clone();
-        }
-        v
-    }
-
-    /// The list as `GET /v1/lists/{id}` shows it, with its rules text; its webhook's signing
-    /// secret only with `show_secret` (the answer that made the secret, never a later read).
-    pub fn view(&self, rules: Option<&str>, show_secret: bool) -> serde_json::Value {
-        let mut v = self.summary();
-        if let Some(w) = &self.webhook {
-            v["webhook"] = if show_secret {
-                serde_json::json!({"url": w.url, "secret": w.secret})
-            } else {
-                serde_json::json!({"url": w.url})
-            };
-        }
-        if let Some(r) = rules {
-            v["rules"] = serde_json::Value::String(r.to_owned());
-        }
-        v
-    }
 }
 
 /// A list's webhook: finished compile jobs are POSTed to `url` as JSON, with an HMAC-SHA256

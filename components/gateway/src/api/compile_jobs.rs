@@ -113,12 +113,7 @@ pub(crate) fn replay_job(user: &User, settings: &Settings, lists: &Kv, id: &str)
 pub(crate) fn run_refreshes(caller: &Caller, settings: &Settings, lists: &Kv) -> Result<Response> {
     caller.require_admin()?;
     let report = edge_store::schedule::run_due(lists, &settings.jobs, now_ms())?;
-    Ok(Response::json(
-        200,
-        &serde_json::json!({
-            "scheduled": report.scheduled,
-            "queued": report.queued,
-            "alreadyQueued": report.already_queued,
-        }),
-    ))
+    let view =
+        RefreshView { scheduled: report.scheduled, queued: &report.queued, already_queued: report.already_queued };
+    Ok(Response::json(200, &view))
 }

@@ -11,8 +11,8 @@ pub(crate) fn owned_list(user: &User, lists: &Kv, id: &str) -> Result<ListRecord
 }
 
 pub(crate) fn list_lists(user: &User, lists: &Kv) -> Result<Response> {
-    let out = repair_index(lists, &user.id)?.iter().map(ListRecord::summary).collect();
-    Ok(Response::json(200, &ListsPage { lists: out }))
+    let records = repair_index(lists, &user.id)?;
+    Ok(Response::json(200, &ListsPage { lists: records.iter().map(ListSummary::of).collect() }))
 }
 
 /// The user's lists, read through their index, which is repaired on the way: a list whose
@@ -110,7 +110,8 @@ pub(crate) fn create_list(req: &Request, user: &User, settings: &Settings, lists
     // collector puts on it.
     edge_store::schedule::apply(lists, &list, None, now_ms())?;
     // The secret is shown this once.
-    Ok(Response::json(201, &with_compile_state(lists, list.view(content.rules.as_deref(), true), &list)?)
+    let state = compile_state(lists, &list)?;
+    Ok(Response::json(201, &list_view(&list, content.rules.as_deref(), true, &state))
         .with_header("location", format!("/v1/lists/{id}"))
         .with_header("etag", list.etag()))
 }
@@ -147,8 +148,8 @@ pub(crate) fn read_rules(lists: &Kv, list: ListRecord) -> Result<(ListRecord, Op
 
 pub(crate) fn get_list(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     let (list, rules) = read_rules(lists, owned_list(user, lists, id)?)?;
-    Ok(Response::json(200, &with_compile_state(lists, list.view(rules.as_deref(), false), &list)?)
-        .with_header("etag", list.etag()))
+    let state = compile_state(lists, &list)?;
+    Ok(Response::json(200, &list_view(&list, rules.as_deref(), false, &state)).with_header("etag", list.etag()))
 }
 
 /// Why an update or a delete did not apply.
@@ -240,35 +241,56 @@ pub(crate) fn update_list(req: &Request, user: &User, settings: &Settings, lists
     edge_store::schedule::apply(lists, &list, had_interval, now_ms())?;
     // A secret made by this update (the list had no webhook) is shown this once.
     let new_secret = list.webhook.is_some() && !had_webhook;
-    Ok(Response::json(200, &with_compile_state(lists, list.view(content.rules.as_deref(), new_secret), &list)?)
+    let state = compile_state(lists, &list)?;
+    Ok(Response::json(200, &list_view(&list, content.rules.as_deref(), new_secret, &state))
         .with_header("etag", list.etag()))
 }
 
-/// `view` of `list` with what its compiles left: `nextRefreshAt` (when the list is on the
-/// refresh schedule), the health of its URL `sources`, its current `version` and its `held`
-/// compile, if any.
-pub(crate) fn with_compile_state(
-    lists: &Kv,
-    mut view: serde_json::Value,
-    list: &ListRecord,
-) -> Result<serde_json::Value> {
-    if list.refresh_interval_secs.is_some()
-        && let Some(due) = edge_store::schedule::next_due_of(lists, &list.id)?
-    {
-        view["nextRefreshAt"] = serde_json::Value::String(rfc3339(due));
-    }
-    if matches!(list.source, ListSource::Config { .. }) {
-        let states: blocklist_model::sources::SourceStates =
-            lists.get_json(&blocklist_model::sources::states_key(&list.id))?.unwrap_or_default();
-        view["sources"] = states.view();
-    }
-    if let Some(meta) = lists.get_json::<CompiledMeta>(&compiled_key(&list.id))? {
-        view["version"] = meta.version.into();
-        if let Some(held) = &meta.held {
-            view["held"] = held_view(held);
+/// What a list's compiles left, for its view: when its next refresh is due (a list on the
+/// refresh schedule), the health of its URL sources (a configuration list), and its compiled
+/// record (its current version and held compile), if any.
+pub(crate) struct CompileState {
+    next_refresh_at_ms: Option<u64>,
+    sources: Option<blocklist_model::sources::SourceStates>,
+    meta: Option<CompiledMeta>,
+}
+
+/// Reads `list`'s [`CompileState`].
+pub(crate) fn compile_state(lists: &Kv, list: &ListRecord) -> Result<CompileState> {
+    let next_refresh_at_ms = match list.refresh_interval_secs {
+        Some(_) => edge_store::schedule::next_due_of(lists, &list.id)?,
+        None => None,
+    };
+    let sources = match list.source {
+        ListSource::Config { .. } => {
+            Some(lists.get_json(&blocklist_model::sources::states_key(&list.id))?.unwrap_or_default())
         }
+        ListSource::Rules => None,
+    };
+    Ok(CompileState { next_refresh_at_ms, sources, meta: lists.get_json(&compiled_key(&list.id))? })
+}
+
+/// `list` as the API shows it, with its `rules` text if given, its webhook's secret only with
+/// `show_secret` (the answer that made the secret, never a later read), and what its compiles
+/// left.
+pub(crate) fn list_view<'a>(
+    list: &'a ListRecord,
+    rules: Option<&'a str>,
+    show_secret: bool,
+    state: &'a CompileState,
+) -> ListView<'a> {
+    ListView {
+        summary: ListSummary::of(list),
+        webhook: list
+            .webhook
+            .as_ref()
+            .map(|w| WebhookView { url: &w.url, secret: show_secret.then_some(w.secret.as_str()) }),
+        rules,
+        next_refresh_at: state.next_refresh_at_ms.map(rfc3339),
+        sources: state.sources.as_ref().map(|s| s.sources.iter().map(SourceView::of).collect()),
+        version: state.meta.as_ref().map(|m| m.version),
+        held: state.meta.as_ref().and_then(|m| m.held.as_ref()).map(HeldView::of),
     }
-    Ok(view)
 }
 
 /// `DELETE /v1/lists/{id}`, with `If-Match` honoured ([`delete_owned_list`]).

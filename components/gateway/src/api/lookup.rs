@@ -16,7 +16,7 @@ use std::collections::HashMap;
 const MAX_QTYPE: usize = 10;
 
 /// The `name` and `type` of the query.
-fn parse_query(query: &str) -> Result<(String, Option<String>)> {
+pub(crate) fn parse_lookup_query(query: &str) -> Result<(String, Option<String>)> {
     let (mut name, mut qtype) = (None, None);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
@@ -65,7 +65,7 @@ fn percent_decode(v: &str) -> Result<String> {
 
 /// `GET /v1/lists/{id}/lookup`.
 pub(crate) fn lookup(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Response> {
-    let (name, qtype) = parse_query(&req.query)?;
+    let (name, qtype) = parse_lookup_query(&req.query)?;
     owned_list(user, lists, id)?;
     let meta = compiled_meta(lists, id)?;
     let node = Kv::open(STORE_CACHE).ok();
@@ -92,13 +92,7 @@ pub(crate) fn lookup(req: &Request, user: &User, lists: &Kv, id: &str) -> Result
         Err(ShardError::Name(e)) => return Err(ApiError::new(400, "invalid_name", e.to_string())),
         Err(e) => return Err(ApiError::internal(format!("the lookup index of list {id}: {e}"))),
     };
-    let mut body = serde_json::to_value(&found).map_err(|e| ApiError::internal(e.to_string()))?;
-    if let Some(o) = body.as_object_mut() {
-        o.insert("list".into(), id.into());
-        o.insert("version".into(), meta.version.into());
-        o.insert("etag".into(), meta.etag.clone().into());
-    }
-    Ok(Response::json(200, &body))
+    Ok(Response::json(200, &LookupView { found: &found, list: id, version: meta.version, etag: &meta.etag }))
 }
 
 /// Keeps the shards in this node's cache, `meta` last: a lookup that finds `meta` finds the
@@ -117,13 +111,13 @@ mod tests {
 
     #[test]
     fn the_query_needs_a_name_and_takes_a_type() {
-        assert_eq!(parse_query("name=ads.example.com").unwrap(), ("ads.example.com".into(), None));
+        assert_eq!(parse_lookup_query("name=ads.example.com").unwrap(), ("ads.example.com".into(), None));
         assert_eq!(
-            parse_query("name=b%C3%BCcher.example&type=aaaa").unwrap(),
+            parse_lookup_query("name=b%C3%BCcher.example&type=aaaa").unwrap(),
             ("bücher.example".into(), Some("AAAA".into()))
         );
         for bad in ["", "type=A", "name=x&type=", "name=x&type=A%20", "name=x&q=1", "name=%zz"] {
-            assert_eq!(parse_query(bad).unwrap_err().status, 400, "{bad}");
+            assert_eq!(parse_lookup_query(bad).unwrap_err().status, 400, "{bad}");
         }
     }
 }

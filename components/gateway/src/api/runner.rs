@@ -17,7 +17,7 @@ use edge_store::job_ledger::Runner;
 use blocklist_model::runner::{RUNNER_PATH, parse_run_max};
 
 /// The `max` of `POST /v1/admin/jobs/run`'s query, if given (1 to `RUN_MAX`).
-fn parse_max(query: &str) -> Result<Option<usize>> {
+pub(crate) fn parse_max(query: &str) -> Result<Option<usize>> {
     parse_run_max(query).map_err(ApiError::bad_request)
 }
 

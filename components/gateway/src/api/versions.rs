@@ -3,42 +3,12 @@
 //! The rules are `blocklist_model::publish`'s; the writes are `edge_store::publish`'s.
 
 use super::*;
-use blocklist_model::publish::{HeldCandidate, PublishedVersion, StoredArtifact, diff_rules};
+use blocklist_model::publish::{PublishedVersion, StoredArtifact, diff_rules};
 use edge_store::publish::PublishRefused;
 
 /// Lines a diff page holds unless `limit` says otherwise, and at most.
 const DIFF_PAGE: usize = 1000;
 const MAX_DIFF_PAGE: usize = 10_000;
-
-fn version_view(v: &PublishedVersion, current: u64) -> serde_json::Value {
-    serde_json::json!({
-        "version": v.version,
-        "current": v.version == current,
-        "etag": v.artifact.etag,
-        "rules": v.artifact.rules,
-        "bytes": v.artifact.length,
-        "cause": v.cause,
-        "publishedAt": rfc3339(v.published_at_ms),
-        "jobId": v.job_id,
-        "listRevision": v.list_revision,
-        "restores": v.restores,
-    })
-}
-
-/// A held compile as the API shows it.
-pub(crate) fn held_view(h: &HeldCandidate) -> serde_json::Value {
-    serde_json::json!({
-        "jobId": h.job_id,
-        "reason": h.reason,
-        "message": h.message,
-        "heldAt": rfc3339(h.held_at_ms),
-        "listRevision": h.list_revision,
-        "cause": h.cause,
-        "candidate": h.artifact.as_ref().map(|a| serde_json::json!({
-            "etag": a.etag, "rules": a.rules, "bytes": a.length,
-        })),
-    })
-}
 
 /// The list's compiled record, or the 404 that says it has none.
 pub(crate) fn compiled_meta(lists: &Kv, id: &str) -> Result<CompiledMeta> {
@@ -55,16 +25,10 @@ pub(crate) fn compiled_meta(lists: &Kv, id: &str) -> Result<CompiledMeta> {
 pub(crate) fn list_versions(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     owned_list(user, lists, id)?;
     let meta = compiled_meta(lists, id)?;
-    let versions: Vec<_> = edge_store::publish::versions(&meta).iter().map(|v| version_view(v, meta.version)).collect();
-    Ok(Response::json(
-        200,
-        &serde_json::json!({
-            "listId": id,
-            "current": meta.version,
-            "versions": versions,
-            "held": meta.held.as_ref().map(held_view),
-        }),
-    ))
+    let kept = edge_store::publish::versions(&meta);
+    let versions = kept.iter().map(|v| VersionView::of(v, meta.version)).collect();
+    let held = meta.held.as_ref().map(HeldView::of);
+    Ok(Response::json(200, &VersionsPage { list_id: id, current: meta.version, versions, held }))
 }
 
 /// Which side of a diff: a kept version, the current one, or the held candidate.
@@ -72,11 +36,11 @@ fn pick<'m>(
     meta: &'m CompiledMeta,
     kept: &'m [PublishedVersion],
     spec: &str,
-) -> Result<(serde_json::Value, StoredArtifact)> {
+) -> Result<(DiffSide<'m>, StoredArtifact)> {
     match spec {
         "current" => {
             let v = &kept[0];
-            Ok((version_view(v, meta.version), v.artifact.clone()))
+            Ok((DiffSide::Version(VersionView::of(v, meta.version)), v.artifact.clone()))
         }
         "held" => {
             let held = meta
@@ -90,7 +54,7 @@ fn pick<'m>(
                     format!("the held compile has no list to compare ({})", held.message),
                 )
             })?;
-            Ok((serde_json::json!({"held": held_view(held)}), artifact))
+            Ok((DiffSide::Held(HeldSide { held: HeldView::of(held) }), artifact))
         }
         n => {
             let n: u64 = n.parse().map_err(|_| {
@@ -99,9 +63,44 @@ fn pick<'m>(
             let v = kept.iter().find(|v| v.version == n).ok_or_else(|| {
                 ApiError::new(404, "no_such_version", format!("version {n} is not among the list's kept versions"))
             })?;
-            Ok((version_view(v, meta.version), v.artifact.clone()))
+            Ok((DiffSide::Version(VersionView::of(v, meta.version)), v.artifact.clone()))
         }
     }
+}
+
+/// What a diff's query asks for: `from` and `to` as given, a page of `limit` lines from `cursor`.
+pub(crate) struct DiffQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: usize,
+    cursor: usize,
+}
+
+/// Parses a diff's query (`from`, `to`, `limit` from 1 to [`MAX_DIFF_PAGE`], `cursor`); a 400
+/// naming anything else.
+pub(crate) fn parse_diff_query(query: &str) -> Result<DiffQuery> {
+    let mut q = DiffQuery { from: None, to: None, limit: DIFF_PAGE, cursor: 0 };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = |what: &str| {
+            v.parse::<usize>().map_err(|_| ApiError::bad_request(format!("`{what}` must be a whole number, not {v:?}")))
+        };
+        match k {
+            "from" => q.from = Some(v.to_owned()),
+            "to" => q.to = Some(v.to_owned()),
+            "limit" => q.limit = number("limit")?,
+            "cursor" => q.cursor = number("cursor")?,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter {k:?}; use from, to, limit and cursor"
+                )));
+            }
+        }
+    }
+    if q.limit == 0 || q.limit > MAX_DIFF_PAGE {
+        return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_DIFF_PAGE}")));
+    }
+    Ok(q)
 }
 
 /// `GET /v1/lists/{id}/diff?from=…&to=…&limit=…&cursor=…`: the rules `to` added and removed
@@ -110,27 +109,7 @@ fn pick<'m>(
 /// added).
 pub(crate) fn diff_versions(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Response> {
     owned_list(user, lists, id)?;
-    let (mut from, mut to, mut limit, mut cursor) = (None, None, DIFF_PAGE, 0usize);
-    for pair in req.query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let number = |what: &str| {
-            v.parse::<usize>().map_err(|_| ApiError::bad_request(format!("`{what}` must be a whole number, not {v:?}")))
-        };
-        match k {
-            "from" => from = Some(v.to_owned()),
-            "to" => to = Some(v.to_owned()),
-            "limit" => limit = number("limit")?,
-            "cursor" => cursor = number("cursor")?,
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter {k:?}; use from, to, limit and cursor"
-                )));
-            }
-        }
-    }
-    if limit == 0 || limit > MAX_DIFF_PAGE {
-        return Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_DIFF_PAGE}")));
-    }
+    let DiffQuery { from, to, limit, cursor } = parse_diff_query(&req.query)?;
     let meta = compiled_meta(lists, id)?;
     let kept = edge_store::publish::versions(&meta);
     let from = match from {
@@ -163,18 +142,9 @@ pub(crate) fn diff_versions(req: &Request, user: &User, lists: &Kv, id: &str) ->
         .take(limit)
         .collect();
     let next = cursor.saturating_add(lines.len());
-    Ok(Response::json(
-        200,
-        &serde_json::json!({
-            "listId": id,
-            "from": from_view,
-            "to": to_view,
-            "removed": diff.removed.len(),
-            "added": diff.added.len(),
-            "lines": lines,
-            "nextCursor": (next < total).then(|| next.to_string()),
-        }),
-    ))
+    let next_cursor = (next < total).then(|| next.to_string());
+    let (removed, added) = (diff.removed.len(), diff.added.len());
+    Ok(Response::json(200, &DiffPage { list_id: id, from: from_view, to: to_view, removed, added, lines, next_cursor }))
 }
 
 /// The API error of a refused publish.
@@ -203,7 +173,7 @@ pub(crate) fn rollback(user: &User, settings: &Settings, lists: &Kv, id: &str, v
         .map_err(|r| refused(id, r))?;
     published(settings, lists, &list, &meta);
     let current = &edge_store::publish::versions(&meta)[0];
-    Ok(Response::json(200, &version_view(current, meta.version)))
+    Ok(Response::json(200, &VersionView::of(current, meta.version)))
 }
 
 /// `GET /v1/lists/{id}/held`: the compile the publish guard held, if any.
@@ -211,7 +181,7 @@ pub(crate) fn get_held(user: &User, lists: &Kv, id: &str) -> Result<Response> {
     owned_list(user, lists, id)?;
     let meta = compiled_meta(lists, id)?;
     let held = meta.held.as_ref().ok_or_else(|| refused(id, PublishRefused::NothingHeld))?;
-    Ok(Response::json(200, &held_view(held)))
+    Ok(Response::json(200, &HeldView::of(held)))
 }
 
 /// Records its owner's decision on the held job (best effort: the job may be gone with
@@ -232,7 +202,7 @@ pub(crate) fn publish_held(user: &User, settings: &Settings, lists: &Kv, id: &st
     let artifact = edge_store::ledger::Artifact { etag: meta.etag.clone(), length: meta.length, rules: meta.rules };
     decide_job(lists, &held.job_id, Some(artifact));
     let current = &edge_store::publish::versions(&meta)[0];
-    Ok(Response::json(200, &version_view(current, meta.version)))
+    Ok(Response::json(200, &VersionView::of(current, meta.version)))
 }
 
 /// `POST /v1/lists/{id}/held/discard`: drops the held candidate; the published list stays.
@@ -240,5 +210,5 @@ pub(crate) fn discard_held(user: &User, lists: &Kv, id: &str) -> Result<Response
     owned_list(user, lists, id)?;
     let held = edge_store::publish::discard_held(lists, id)?.map_err(|r| refused(id, r))?;
     decide_job(lists, &held.job_id, None);
-    Ok(Response::json(200, &serde_json::json!({"discarded": held_view(&held)})))
+    Ok(Response::json(200, &Discarded { discarded: HeldView::of(&held) }))
 }
