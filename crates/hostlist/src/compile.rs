@@ -69,12 +69,12 @@ fn source_header(source: &Source) -> Vec<String> {
     lines
 }
 
-fn download(source: &str, fetch: &dyn Fetch) -> Result<Vec<String>, CompileError> {
+pub(crate) fn download(source: &str, fetch: &dyn Fetch) -> Result<Vec<String>, CompileError> {
     download::download(source, fetch).map_err(|error| CompileError::Download { location: source.to_owned(), error })
 }
 
 /// Patterns given inline plus those listed in pattern files (blank lines and comments skipped).
-fn matcher(inline: &[String], files: &[String], fetch: &dyn Fetch) -> Result<Option<Matcher>, CompileError> {
+pub(crate) fn matcher(inline: &[String], files: &[String], fetch: &dyn Fetch) -> Result<Option<Matcher>, CompileError> {
     let mut patterns: Vec<String> = inline.to_vec();
     for f in files {
         for line in download(f, fetch)? {

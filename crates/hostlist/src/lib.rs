@@ -12,6 +12,7 @@
 pub mod compile;
 pub mod config;
 pub mod download;
+pub mod explain;
 pub mod ip;
 pub mod js;
 pub mod rule;

@@ -22,6 +22,10 @@ pub struct PatternError {
 pub struct Matcher {
     plain: Option<AhoCorasick>,
     regexes: Option<RegexSet>,
+    /// The patterns as written: the plain ones (in the automaton's order), then those compiled
+    /// to regular expressions (in the set's order).
+    written: Vec<String>,
+    plain_count: usize,
 }
 
 /// The regular expression a pattern stands for, or `None` for a plain substring.
@@ -64,6 +68,7 @@ impl Matcher {
         let mut seen = std::collections::HashSet::new();
         let mut plain = Vec::new();
         let mut regexes = Vec::new();
+        let mut written_regexes = Vec::new();
         for p in patterns {
             if p.is_empty() || !seen.insert(p) {
                 continue;
@@ -76,6 +81,7 @@ impl Matcher {
                         .build()
                         .map_err(|e| PatternError { pattern: p.to_owned(), reason: e.to_string() })?;
                     regexes.push(re);
+                    written_regexes.push(p.to_owned());
                 }
                 None => plain.push(p.to_owned()),
             }
@@ -83,6 +89,9 @@ impl Matcher {
         if plain.is_empty() && regexes.is_empty() {
             return Ok(None);
         }
+        let plain_count = plain.len();
+        let mut written = plain.clone();
+        written.extend(written_regexes);
         let plain = if plain.is_empty() {
             None
         } else {
@@ -101,13 +110,27 @@ impl Matcher {
                     .map_err(|e| PatternError { pattern: "(the set of patterns)".into(), reason: e.to_string() })?,
             )
         };
-        Ok(Some(Matcher { plain, regexes }))
+        Ok(Some(Matcher { plain, regexes, written, plain_count }))
     }
 
     /// Whether any pattern matches `line`.
     pub fn matches(&self, line: &str) -> bool {
         self.plain.as_ref().is_some_and(|ac| ac.is_match(line))
             || self.regexes.as_ref().is_some_and(|rs| rs.is_match(line))
+    }
+
+    /// A pattern, as written, that matches `line` (for explaining why a line was dropped).
+    pub fn matching_pattern(&self, line: &str) -> Option<&str> {
+        if let Some(m) = self.plain.as_ref().and_then(|ac| ac.find(line)) {
+            return Some(&self.written[m.pattern().as_usize()]);
+        }
+        let index = self.regexes.as_ref()?.matches(line).iter().next()?;
+        Some(&self.written[self.plain_count + index])
+    }
+
+    /// The patterns, as written (repeats once).
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.written.iter().map(String::as_str)
     }
 }
 
@@ -139,5 +162,15 @@ mod tests {
         let e = Matcher::new(["/(unclosed/"]).err().unwrap();
         assert_eq!(e.pattern, "/(unclosed/");
         assert!(Matcher::new(["", ""]).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_matching_pattern_is_named() {
+        let matcher = m(&["ads", "*tracker*", "/^x[0-9]/", "ads"]);
+        assert_eq!(matcher.matching_pattern("||ads.example^"), Some("ads"));
+        assert_eq!(matcher.matching_pattern("0.0.0.0 my.TRACKER.example"), Some("*tracker*"));
+        assert_eq!(matcher.matching_pattern("x1.example"), Some("/^x[0-9]/"));
+        assert_eq!(matcher.matching_pattern("||example.org^"), None);
+        assert_eq!(matcher.patterns().collect::<Vec<_>>(), ["ads", "*tracker*", "/^x[0-9]/"]);
     }
 }
