@@ -47,6 +47,10 @@ pub enum Command {
     Compose(ComposeArgs),
     /// Compile a blocklist, as AdGuard's hostlist-compiler does (same flags, same output).
     Compile(crate::compile_cmd::CompileArgs),
+    /// Explain what compiling a configuration does with a name: the source lines that mention
+    /// it, what each exclusion, inclusion and transformation did to each, and which lines of the
+    /// compiled list block it.
+    Explain(crate::explain_cmd::ExplainArgs),
     /// Write a consistent copy of a data directory to a new directory, also while a host serves
     /// from it.
     Backup(BackupArgs),

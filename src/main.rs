@@ -4,9 +4,9 @@
 //! 127.0.0.1:3000, with `wasi:keyvalue` on an embedded SQLite database: no service to start.
 
 // Modules depend one way (tests/layout.rs checks it): the CLI (this file, its arguments in
-// `cli`, the commands `up` and `compile_cmd`) → the HTTP server and the job trigger → the host
-// state → one module per host interface (`keyvalue`, `config`, `redis`, `outbound`, `purge`) →
-// the job queue.
+// `cli`, the commands `up`, `compile_cmd` and `explain_cmd`) → the HTTP server and the job
+// trigger → the host state → one module per host interface (`keyvalue`, `config`, `redis`,
+// `outbound`, `purge`) → the job queue.
 mod backup;
 mod cli;
 mod compile_cmd;
@@ -15,6 +15,7 @@ mod compose;
 mod config;
 mod datadir;
 mod engine;
+mod explain_cmd;
 mod failpoints;
 mod keyvalue;
 mod lazy_plug;
@@ -75,6 +76,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Up(args) => up::run(*args),
         Command::Compile(args) => compile_cmd::run(args),
+        Command::Explain(args) => explain_cmd::run(args),
         Command::Backup(args) => backup::backup(&args.data_dir, &args.output),
         Command::Restore(args) => backup::restore(&args.input, &args.data_dir, args.force),
         Command::Compose(args) => {

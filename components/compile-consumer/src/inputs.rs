@@ -14,12 +14,6 @@ use edge_store::kv::{JsonUpdate, Kv};
 use edge_store::model::*;
 use sha2::{Digest, Sha256};
 
-/// Transformations applied to a list given as rules text (a configuration list names its own).
-pub const RULES_TRANSFORMATIONS: &[&str] = &["TrimLines", "RemoveEmptyLines", "Deduplicate", "InsertFinalNewLine"];
-
-/// The location a rules list's text is given to the compiler under.
-const RULES_LOCATION: &str = "rules.txt";
-
 /// A source that could not be fetched, compiled from its last copy.
 pub struct FailedSource {
     pub url: String,
@@ -87,18 +81,14 @@ pub fn gather(lists: &Kv, list: &ListRecord, stale_if_error: bool) -> Result<Inp
     match &list.source {
         ListSource::Rules => {
             let content = read_rules(lists, list)?;
-            let config = serde_json::json!({
-                "name": list.name,
-                "sources": [{"name": list.name, "source": RULES_LOCATION, "type": "adblock"}],
-                "transformations": RULES_TRANSFORMATIONS,
-            });
+            let config = blocklist_model::records::rules_list_config(&list.name);
             Ok(Inputs {
                 list_id: list.id.clone(),
                 config: config.to_string(),
                 // A list of rules is compiled whenever asked (it fetches nothing, and compiles
                 // fast); a compile that gives the published content keeps it.
                 sha256: None,
-                sources: vec![(RULES_LOCATION.into(), Body::Text(content))],
+                sources: vec![(blocklist_model::records::RULES_LOCATION.into(), Body::Text(content))],
                 failed: Vec::new(),
             })
         }

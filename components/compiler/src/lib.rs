@@ -11,7 +11,8 @@ wit_bindgen::generate!({
 });
 
 use exports::blocklist::compiler::compiler::{
-    CompileError, Compiled, FetchError, FetchOutcome, FetchedSource, Guest, SourceFile, Validators,
+    CompileError, Compiled, ExplainError, ExplainScope, ExplainStep, Explanation, FetchError, FetchOutcome,
+    FetchedSource, Guest, RuleMatch, RuleRole, SourceFile, TracedLine, Validators,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -144,14 +145,72 @@ fn stamp(last_modified: String) -> hostlist::Stamp {
     hostlist::Stamp { last_modified, compiled_by: concat!("blocklist-edge v", env!("CARGO_PKG_VERSION")).to_owned() }
 }
 
-fn run(configuration: &str, fetch: &dyn hostlist::Fetch, last_modified: String) -> Result<Vec<String>, CompileError> {
-    let config = hostlist::Configuration::from_json(configuration)
-        .map_err(|e| CompileError::InvalidConfiguration(e.to_string()))?;
-    hostlist::compile(&config, fetch, &stamp(last_modified)).map_err(|e| match e {
+fn configuration(json: &str) -> Result<hostlist::Configuration, CompileError> {
+    hostlist::Configuration::from_json(json).map_err(|e| CompileError::InvalidConfiguration(e.to_string()))
+}
+
+fn compile_error(e: hostlist::CompileError) -> CompileError {
+    match e {
         hostlist::CompileError::Config(c) => CompileError::InvalidConfiguration(c.to_string()),
         hostlist::CompileError::Download { .. } => CompileError::Source(e.to_string()),
         hostlist::CompileError::Pattern(p) => CompileError::Pattern(p.to_string()),
-    })
+    }
+}
+
+fn run(
+    configuration_json: &str,
+    fetch: &dyn hostlist::Fetch,
+    last_modified: String,
+) -> Result<Vec<String>, CompileError> {
+    hostlist::compile(&configuration(configuration_json)?, fetch, &stamp(last_modified)).map_err(compile_error)
+}
+
+/// A matching line of the compiled list, as the interface gives it.
+fn rule_match(m: dns_filter::Match) -> RuleMatch {
+    let role = match m.role {
+        dns_filter::Role::Block => RuleRole::Block,
+        dns_filter::Role::Exception => RuleRole::Exception,
+        dns_filter::Role::ImportantBlock => RuleRole::ImportantBlock,
+        dns_filter::Role::ImportantException => RuleRole::ImportantException,
+        dns_filter::Role::Badfiltered => RuleRole::Badfiltered,
+        dns_filter::Role::Badfilter => RuleRole::Badfilter,
+    };
+    RuleMatch { text: m.text, line: m.line, role, hosts: m.hosts }
+}
+
+/// An explanation, as the interface gives it.
+fn explanation(e: hostlist::explain::Explanation) -> Explanation {
+    let lines = e
+        .lines
+        .into_iter()
+        .map(|l| TracedLine {
+            source: l.source,
+            line: l.line,
+            text: l.text,
+            steps: l
+                .steps
+                .into_iter()
+                .map(|s| ExplainStep {
+                    stage: s.stage,
+                    scope: match s.scope {
+                        hostlist::explain::Scope::Source => ExplainScope::Source,
+                        hostlist::explain::Scope::List => ExplainScope::List,
+                    },
+                    result: s.result,
+                    why: s.why,
+                })
+                .collect(),
+            output: l.output,
+        })
+        .collect();
+    Explanation {
+        name: e.name,
+        blocked: e.verdict.blocked,
+        decided_by: e.verdict.decided_by.map(rule_match),
+        matches: e.verdict.matches.into_iter().map(rule_match).collect(),
+        lines,
+        hints: e.hints,
+    }
 }
 
 fn count_rules(lines: &[String]) -> u32 {
@@ -185,6 +244,16 @@ impl Guest for Component {
         let sources = Sources { files: files.into_iter().map(|f| (f.location, f.content)).collect() };
         let lines = run(&configuration, &sources, last_modified)?;
         Ok(Compiled { rules: count_rules(&lines), text: lines.join("\n") })
+    }
+
+    fn explain(configuration_json: String, files: Vec<SourceFile>, name: String) -> Result<Explanation, ExplainError> {
+        let config = configuration(&configuration_json).map_err(ExplainError::Compile)?;
+        let sources = Sources { files: files.into_iter().map(|f| (f.location, f.content)).collect() };
+        match hostlist::explain::explain(&config, &sources, &name) {
+            Ok(e) => Ok(explanation(e)),
+            Err(hostlist::explain::ExplainError::Name(e)) => Err(ExplainError::InvalidName(e.to_string())),
+            Err(hostlist::explain::ExplainError::Compile(e)) => Err(ExplainError::Compile(compile_error(e))),
+        }
     }
 }
 

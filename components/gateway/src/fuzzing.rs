@@ -106,6 +106,9 @@ fn steps(req: &Request) -> Result<bool> {
                 assert!(!normal.is_empty() && normal.is_ascii(), "{name:?} normalised to {normal:?}");
             }
         }
+        ExplainName { .. } => {
+            api::parse_explain_query(&req.query)?;
+        }
         RunJobs => {
             if let Some(max) = api::parse_max(&req.query)? {
                 assert!((1..=blocklist_model::runner::RUN_MAX).contains(&max), "max {max} passed");

@@ -30,6 +30,22 @@ impl TokenRecord {
     }
 }
 
+/// Transformations applied to a list given as rules text (a configuration list names its own).
+pub const RULES_TRANSFORMATIONS: &[&str] = &["TrimLines", "RemoveEmptyLines", "Deduplicate", "InsertFinalNewLine"];
+
+/// The location a rules list's text is given to the compiler under.
+pub const RULES_LOCATION: &str = "rules.txt";
+
+/// The configuration a list of rules named `name` is compiled with: its text as one adblock
+/// source at [`RULES_LOCATION`], with [`RULES_TRANSFORMATIONS`].
+pub fn rules_list_config(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "sources": [{"name": name, "source": RULES_LOCATION, "type": "adblock"}],
+        "transformations": RULES_TRANSFORMATIONS,
+    })
+}
+
 /// Where a list's rules come from.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]

@@ -19,6 +19,7 @@ mod auth;
 mod compile_jobs;
 mod compiled;
 mod errors;
+mod explain;
 mod list_input;
 mod lists;
 mod lookup;
@@ -34,6 +35,7 @@ pub(crate) use auth::*;
 pub(crate) use compile_jobs::*;
 pub(crate) use compiled::*;
 pub(crate) use errors::*;
+pub(crate) use explain::*;
 pub(crate) use list_input::*;
 pub(crate) use lists::*;
 pub(crate) use lookup::*;
@@ -165,6 +167,7 @@ fn route(route: Route, req: &Request, caller: &Caller, settings: &Settings, list
         ListVersions { list } => list_versions(caller.user()?, lists, &list),
         DiffVersions { list } => diff_versions(req, caller.user()?, lists, &list),
         LookupName { list } => lookup(req, caller.user()?, lists, &list),
+        ExplainName { list } => explain(req, caller.user()?, lists, &list),
         Rollback { list, version } => rollback(caller.user()?, settings, lists, &list, version),
         GetHeld { list } => get_held(caller.user()?, lists, &list),
         PublishHeld { list } => publish_held(caller.user()?, settings, lists, &list),

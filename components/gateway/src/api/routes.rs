@@ -63,6 +63,8 @@ pub enum Route {
     DiffVersions { list: String },
     /// `GET /v1/lists/{list}/lookup`
     LookupName { list: String },
+    /// `GET /v1/lists/{list}/explain`
+    ExplainName { list: String },
     /// `POST /v1/lists/{list}/versions/{version}/rollback`
     Rollback { list: String, version: u64 },
     /// `GET /v1/lists/{list}/held`
@@ -197,6 +199,13 @@ impl Route {
                     _ => return Err(method_not_allowed("GET")),
                 }
             }
+            (["v1", "lists", id, "explain"], m) => {
+                let list = list(id)?;
+                match m {
+                    "GET" => ExplainName { list },
+                    _ => return Err(method_not_allowed("GET")),
+                }
+            }
             (["v1", "lists", id, "held"], m) => {
                 let list = list(id)?;
                 match m {
@@ -255,6 +264,7 @@ impl Route {
             | ListVersions { list }
             | DiffVersions { list }
             | LookupName { list }
+            | ExplainName { list }
             | Rollback { list, .. }
             | GetHeld { list }
             | PublishHeld { list }

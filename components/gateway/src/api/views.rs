@@ -429,3 +429,110 @@ impl<'a> SourceView<'a> {
         }
     }
 }
+
+/// `GET /v1/lists/{id}/explain`: the shape `blocklist-edge explain --json` prints, with the list.
+#[derive(Serialize)]
+pub(crate) struct ExplainView<'a> {
+    pub list: &'a str,
+    pub name: &'a str,
+    pub verdict: VerdictView<'a>,
+    pub lines: Vec<TracedLineView<'a>>,
+    pub hints: &'a [String],
+}
+
+/// Whether a DNS query for the name is blocked by the compiled list, and by which lines.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VerdictView<'a> {
+    pub name: &'a str,
+    /// Always `null`: the verdict covers every query type.
+    pub qtype: Option<&'a str>,
+    pub blocked: bool,
+    pub decided_by: Option<RuleMatchView<'a>>,
+    pub matches: Vec<RuleMatchView<'a>>,
+}
+
+/// A line of the compiled list that matches the name.
+#[derive(Serialize)]
+pub(crate) struct RuleMatchView<'a> {
+    pub text: &'a str,
+    pub line: u32,
+    pub role: &'static str,
+    pub hosts: bool,
+}
+
+/// A source line that mentions the name, and what the compile did with it.
+#[derive(Serialize)]
+pub(crate) struct TracedLineView<'a> {
+    pub source: &'a str,
+    pub line: u32,
+    pub text: &'a str,
+    pub steps: Vec<StepView<'a>>,
+    pub output: &'a [String],
+}
+
+/// One step that removed or changed a traced line.
+#[derive(Serialize)]
+pub(crate) struct StepView<'a> {
+    pub stage: &'a str,
+    pub scope: &'static str,
+    pub result: &'a [String],
+    pub why: Option<&'a str>,
+}
+
+impl<'a> RuleMatchView<'a> {
+    fn of(m: &'a compiler::RuleMatch) -> RuleMatchView<'a> {
+        use compiler::RuleRole::*;
+        let role = match m.role {
+            Block => "block",
+            Exception => "exception",
+            ImportantBlock => "importantBlock",
+            ImportantException => "importantException",
+            Badfiltered => "badfiltered",
+            Badfilter => "badfilter",
+        };
+        RuleMatchView { text: &m.text, line: m.line, role, hosts: m.hosts }
+    }
+}
+
+impl<'a> ExplainView<'a> {
+    /// The compiler's explanation `e` of list `list`.
+    pub fn of(list: &'a str, e: &'a compiler::Explanation) -> ExplainView<'a> {
+        let lines = e
+            .lines
+            .iter()
+            .map(|l| TracedLineView {
+                source: &l.source,
+                line: l.line,
+                text: &l.text,
+                steps: l
+                    .steps
+                    .iter()
+                    .map(|s| StepView {
+                        stage: &s.stage,
+                        scope: match s.scope {
+                            compiler::ExplainScope::Source => "source",
+                            compiler::ExplainScope::List => "list",
+                        },
+                        result: &s.result,
+                        why: s.why.as_deref(),
+                    })
+                    .collect(),
+                output: &l.output,
+            })
+            .collect();
+        ExplainView {
+            list,
+            name: &e.name,
+            verdict: VerdictView {
+                name: &e.name,
+                qtype: None,
+                blocked: e.blocked,
+                decided_by: e.decided_by.as_ref().map(RuleMatchView::of),
+                matches: e.matches.iter().map(RuleMatchView::of).collect(),
+            },
+            lines,
+            hints: &e.hints,
+        }
+    }
+}
