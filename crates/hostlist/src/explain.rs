@@ -263,7 +263,8 @@ fn filters(
         );
     }
     for t in Transformation::ORDER {
-        if filters.transformations.contains(&t) {
+        // InsertFinalNewLine appends an empty line to the list: it changes no line.
+        if filters.transformations.contains(&t) && t != Transformation::InsertFinalNewLine {
             // Deduplicate keeps the last of repeated rules; every other step keeps the first.
             let align = if t == Transformation::Deduplicate { Align::Last } else { Align::First };
             step(items, group, t.name(), scope, align, &|rules| transform::apply_one(t, rules), &|_| None);

@@ -160,7 +160,8 @@ fn the_trace_agrees_with_the_real_compile_on_generated_lists() {
         &|d| format!("127.0.0.1 {d} www.{d}"),
         &|d| format!("! about {d}"),
     ];
-    let transformations = ["Compress", "Deduplicate", "Validate", "RemoveModifiers", "InvertAllow", "TrimLines"];
+    let transformations =
+        ["Compress", "Deduplicate", "Validate", "RemoveModifiers", "InvertAllow", "TrimLines", "InsertFinalNewLine"];
     let mut seed: u64 = 0x5eed;
     let mut next = |n: usize| {
         seed ^= seed << 13;
@@ -189,7 +190,9 @@ fn the_trace_agrees_with_the_real_compile_on_generated_lists() {
         for name in names {
             let e = run(config.clone(), &files, name);
             for line in &e.lines {
+                assert!(line.output.len() <= 2, "{name}: {line:?}");
                 for t in &line.output {
+                    assert!(!t.is_empty(), "{name}: an empty line from {line:?}");
                     assert!(output.contains(t), "{name}: {t:?} from {line:?} is not in {output:?} ({config})");
                 }
             }
