@@ -5,21 +5,31 @@ use super::*;
 pub(crate) fn get_compiled(req: &Request, user: &User, settings: &Settings, lists: &Kv, id: &str) -> Result<Response> {
     let cache = Kv::open(STORE_CACHE)?;
     let now = now_ms();
-    // A fresh entry of this user's serves without reading the list record (and, once older than
-    // a second, after one read of the compiled record); anything else goes through the
-    // ownership check below.
+    // A fresh entry of this user's serves without reading the list record. Once older than a
+    // second it serves after one read of the compiled record shows it is still the current
+    // artifact (another node may have compiled the list; this node's own compiles forget the
+    // entry at once), and is then trusted for another second: one read per second, not one per
+    // request. Anything else goes through the ownership check below.
+    let ttl_ms = settings.cache_ttl_secs * 1000;
+    let still_current =
+        |etag: &str| lists.get_json::<CompiledMeta>(&compiled_key(id)).ok().flatten().is_some_and(|m| m.etag == etag);
     let cached = cache
         .get(&compiled_key(id))
         .ok()
         .flatten()
         .and_then(|b| CacheEntry::decode(&b))
         .filter(|e| e.expires_at_ms > now && e.owner == user.id)
-        .filter(|e| {
-            // Older than a second: still the current artifact? (Another node may have compiled
-            // the list; this node's own compiles forget the entry at once.)
-            let cached_at = e.expires_at_ms.saturating_sub(settings.cache_ttl_secs * 1000);
-            now < cached_at + edge_store::caches::REVALIDATE_MS
-                || lists.get_json::<CompiledMeta>(&compiled_key(id)).ok().flatten().is_some_and(|m| m.etag == e.etag)
+        .and_then(|mut e| {
+            let validated_at = e.expires_at_ms.saturating_sub(ttl_ms);
+            if now < validated_at + edge_store::caches::REVALIDATE_MS {
+                return Some(e);
+            }
+            if !still_current(&e.etag) {
+                return None;
+            }
+            e.expires_at_ms = now + ttl_ms;
+            edge_store::caches::fill(&cache, &compiled_key(id), &e.encode(), || still_current(&e.etag));
+            Some(e)
         });
     let (etag, last_modified_ms, body, chunked) = match cached {
         Some(entry) => (entry.etag, entry.last_modified_ms, entry.body, None),
@@ -43,7 +53,7 @@ pub(crate) fn get_compiled(req: &Request, user: &User, settings: &Settings, list
                     .filter(|b| b.len() as u64 == meta.length)
                     .ok_or_else(|| ApiError::unavailable(format!("compiled list {id} is being replaced; try again")))?;
                 let entry = CacheEntry {
-                    expires_at_ms: now + settings.cache_ttl_secs * 1000,
+                    expires_at_ms: now + ttl_ms,
                     last_modified_ms: meta.modified_at_ms,
                     owner: user.id.clone(),
                     etag: meta.etag,
@@ -51,13 +61,7 @@ pub(crate) fn get_compiled(req: &Request, user: &User, settings: &Settings, list
                 };
                 // Kept only if no compile replaced the artifact (and no delete removed it) while
                 // it was read.
-                edge_store::caches::fill(&cache, &compiled_key(id), &entry.encode(), || {
-                    lists
-                        .get_json::<CompiledMeta>(&compiled_key(id))
-                        .ok()
-                        .flatten()
-                        .is_some_and(|m| m.etag == entry.etag)
-                });
+                edge_store::caches::fill(&cache, &compiled_key(id), &entry.encode(), || still_current(&entry.etag));
                 (entry.etag, entry.last_modified_ms, entry.body, None)
             }
         }
