@@ -93,3 +93,47 @@ fn bad_lookups_are_4xx_with_a_reason() {
     let r = h.post(&format!("/v1/lists/{list}/lookup?name=ads.example"), &token).send().unwrap();
     assert_eq!(error_of(r).0, 405);
 }
+
+#[test]
+fn the_compile_stores_the_lookup_index_and_a_version_without_one_is_indexed_by_its_first_lookup() {
+    let h = Host::start(&["--rate-limit", "100000"]);
+    let (_, token) = h.create_user("alice");
+    let rules: String = (0..5_000).map(|i| format!("||d{i}.example^\n")).collect();
+    let list = h.create_list(&token, "big", &rules);
+    h.wait_job(&token, &h.request_compile(&token, &list), "done");
+    let etag = lookup(&h, &token, &list, "name=d1.example")["etag"].as_str().unwrap().to_owned();
+    let prefix = format!("lookup/{list}/{etag}/");
+    let pieces = |h: &Host| -> Vec<String> {
+        common::stored_keys(&h.data_dir, "lists").into_iter().filter(|k| k.starts_with(&prefix)).collect()
+    };
+    let stored = pieces(&h);
+    assert!(stored.contains(&format!("{prefix}0")) && stored.len() >= 2, "the compile stored the index: {stored:?}");
+
+    // The time inside the component comes with the answer.
+    let r = h.get(&format!("/v1/lists/{list}/lookup?name=x.d42.example"), &token).send().unwrap();
+    let timing = r.headers()["server-timing"].to_str().unwrap().to_owned();
+    assert!(timing.strip_prefix("lookup;dur=").unwrap().parse::<f64>().unwrap() >= 0.0, "{timing}");
+    assert_eq!(r.json::<Value>().unwrap()["decidedBy"]["text"], "||d42.example^");
+
+    // As if compiled before indexes were stored: the first lookup indexes it, for every node
+    // (on a second host on the same data directory, whose node cache is empty).
+    let store = common::data_store(&h.data_dir);
+    for key in &stored {
+        store.delete("lists", key).unwrap();
+    }
+    assert!(pieces(&h).is_empty());
+    let h2 = Host::start_in(&h.data_dir, &["--rate-limit", "100000"]);
+    let v = lookup(&h2, &token, &list, "name=d4999.example");
+    assert_eq!(v["decidedBy"]["text"], "||d4999.example^", "{v}");
+    assert_eq!(pieces(&h).len(), stored.len(), "indexed again, the same way");
+    // Damaged chunks are indexed again too, never answered from (a third host).
+    for key in pieces(&h).iter().filter(|k| !k.ends_with("/0")) {
+        store.set("lists", key, b"damaged").unwrap();
+    }
+    let h3 = Host::start_in(&h.data_dir, &["--rate-limit", "100000"]);
+    for n in [1, 7, 4999] {
+        let v = lookup(&h3, &token, &list, &format!("name=d{n}.example"));
+        assert_eq!(v["decidedBy"]["text"], format!("||d{n}.example^"), "{v}");
+    }
+    assert!(pieces(&h).iter().all(|k| store.get("lists", k).unwrap().unwrap() != b"damaged"));
+}

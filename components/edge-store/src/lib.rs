@@ -57,6 +57,7 @@ pub mod caches;
 pub mod config;
 pub mod job_ledger;
 pub mod kv;
+pub mod lookup_index;
 pub mod model;
 /// The compile-job ledger's state machine (crate `blocklist-model`).
 pub use blocklist_model::ledger;

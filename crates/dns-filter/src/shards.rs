@@ -185,6 +185,15 @@ fn find_in_shard<'a>(bytes: &'a [u8], domain: &str) -> Option<Vec<(u32, &'a str)
     Some(Vec::new())
 }
 
+/// The number of domain shards of an index, from its `meta` shard (`None`: not a `meta` shard
+/// of this format).
+pub fn shard_count(meta: &[u8]) -> Option<u32> {
+    if meta.get(..4) != Some(META_MAGIC) {
+        return None;
+    }
+    Reader { bytes: meta, pos: 4 }.u32().filter(|c| c.is_power_of_two())
+}
+
 /// Looks `name` up in the sharded index, reading shards with `fetch` (key → bytes): `meta`,
 /// then one shard per distinct hash of the name's suffixes.
 pub fn lookup_sharded(

@@ -20,6 +20,7 @@
 //! | `retention/state`, `retention/counters-cursor` | where the retention collector's walks are, and the keys it found unreferenced |
 //! | `compiled/{list-id}` | [`crate::records::CompiledMeta`] of the current compiled artifact |
 //! | `compiled/{list-id}/{etag}/{n}` | chunk `n` of that artifact |
+//! | `lookup/{list-id}/{etag}/{n}` | the artifact's lookup index (crate `dns-filter`, packed): `0` the pack's index, from `1` its chunks |
 //! | `subscription/{subscription-id}` | [`crate::records::SubscriptionRecord`] |
 //! | `sub-token/{sha256-hex}` | [`crate::records::SubscriptionToken`]: what a subscription token opens (only its hash is kept) |
 //! | `list-subscriptions/{list-id}` | JSON array of the list's subscription ids |
@@ -28,7 +29,8 @@
 //!
 //! The node-local `cache` store holds `compiled/{list-id}` → [`crate::records::CacheEntry`],
 //! `sub-token/{sha256-hex}` → [`crate::records::SubscriptionToken`] and `rendition/{list-id}/{format}` → a
-//! rendition with its bodies when small (see the gateway's `subscriptions` module).
+//! rendition with its bodies when small (see the gateway's `subscriptions` module), and
+//! `lookup/v{format}/{list-id}/{etag}/{shard}` → a shard of a lookup index (empty: none there).
 //! The `default` store holds the rate limiter's counters (keys `rl/…`), and only counters.
 
 /// The durable store shared by every host: users, lists, jobs, artifacts, subscriptions.
@@ -131,6 +133,11 @@ pub fn compiled_key(id: &str) -> String {
 }
 pub fn compiled_prefix(id: &str, etag: &str) -> String {
     format!("compiled/{id}/{etag}")
+}
+/// Piece `n` of the lookup index of artifact `etag` of list `id` (`0`: the pack's index; from
+/// `1`: its chunks). Collected with the artifact's own chunks.
+pub fn lookup_index_key(id: &str, etag: &str, n: u32) -> String {
+    format!("lookup/{id}/{etag}/{n}")
 }
 
 pub fn subscription_key(id: &str) -> String {

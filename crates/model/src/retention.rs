@@ -44,7 +44,8 @@ pub enum KeyKind<'a> {
     /// `list-subscriptions/{list}`, `list-jobs/{list}`, `sources/{list}`,
     /// `rendition/{list}/{format}`.
     OfList { list: &'a str },
-    /// `compiled/{list}/{etag}/{n}`.
+    /// `compiled/{list}/{etag}/{n}`, or a piece of its lookup index, `lookup/{list}/{etag}/{n}`:
+    /// kept while the artifact is.
     CompiledChunk { list: &'a str, etag: &'a str },
     /// `source/{list}/{sha256}/{n}`: a chunk of the last copy of a URL source.
     SourceChunk { list: &'a str, sha256: &'a str },
@@ -79,7 +80,7 @@ pub fn classify(key: &str) -> KeyKind<'_> {
             KeyKind::OfList { list }
         }
         ["rendition", list, _format] => KeyKind::OfList { list },
-        ["compiled", list, etag, n] if is_chunk_number(n) => KeyKind::CompiledChunk { list, etag },
+        ["compiled" | "lookup", list, etag, n] if is_chunk_number(n) => KeyKind::CompiledChunk { list, etag },
         ["source", list, sha256, n] if is_chunk_number(n) => KeyKind::SourceChunk { list, sha256 },
         ["rendition", list, format, build, n] if is_chunk_number(n) => {
             KeyKind::RenditionChunk { list, format, build: build.strip_suffix(".gz").unwrap_or(build) }
@@ -139,6 +140,7 @@ mod tests {
         assert_eq!(classify("list-jobs/l_1"), KeyKind::OfList { list: "l_1" });
         assert_eq!(classify("rendition/l_1/hosts"), KeyKind::OfList { list: "l_1" });
         assert_eq!(classify("compiled/l_1/ab12/0"), KeyKind::CompiledChunk { list: "l_1", etag: "ab12" });
+        assert_eq!(classify("lookup/l_1/ab12/7"), KeyKind::CompiledChunk { list: "l_1", etag: "ab12" });
         assert_eq!(classify("sources/l_1"), KeyKind::OfList { list: "l_1" });
         assert_eq!(classify("source/l_1/cd34/2"), KeyKind::SourceChunk { list: "l_1", sha256: "cd34" });
         assert_eq!(

@@ -115,6 +115,7 @@ pub(super) fn produce(
                 let chunks = lists
                     .put_chunks(&compiled_prefix(&list.id, &artifact.etag), &body)
                     .map_err(store("storing the held list"))?;
+                store_lookup_index(lists, &list.id, &artifact.etag, &body)?;
                 Some(StoredArtifact { chunks, ..artifact })
             };
             return hold(reason, message, candidate);
@@ -127,6 +128,7 @@ pub(super) fn produce(
             let chunks = lists
                 .put_chunks(&compiled_prefix(&list.id, &artifact.etag), &body)
                 .map_err(store("storing the artifact"))?;
+            store_lookup_index(lists, &list.id, &artifact.etag, &body)?;
             StoredArtifact { chunks, ..artifact }
         }
     };
@@ -158,4 +160,11 @@ fn reason_name(r: HoldReason) -> &'static str {
         HoldReason::Shrank => "shrank",
         HoldReason::TooFewRules => "too-few-rules",
     }
+}
+
+/// Stores the lookup index of an artifact with it, so that lookups on a list of any size read
+/// a few shards and never build the index inside a request (`edge_store::lookup_index`).
+fn store_lookup_index(lists: &Kv, list_id: &str, etag: &str, body: &[u8]) -> Result<(), AttemptError> {
+    edge_store::lookup_index::store(lists, list_id, etag, &String::from_utf8_lossy(body))
+        .map_err(store("storing the lookup index"))
 }

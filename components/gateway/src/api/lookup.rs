@@ -3,14 +3,21 @@
 //! `$important`, `$badfilter`), with AdGuard's DNS-level semantics (crate `dns-filter`).
 //!
 //! The answer comes from an index of the artifact, never from a scan of the list: the sharded
-//! form of `dns_filter::build_shards`, kept in this node's `cache` store under
-//! `lookup/v{format}/{list}/{etag}/…`. The etag is the artifact's content hash, so an entry is never
-//! stale; a node builds the index on its first lookup of an artifact (and again if the cache
-//! evicted a shard), then reads only the few shards a name's suffixes hash to.
+//! form of `dns_filter::build_shards`, stored with the artifact by the compile consumer
+//! (`edge_store::lookup_index`), read a few shards at a time through this node's `cache` store.
+//! The etag is the artifact's content hash, so nothing cached is ever stale. An artifact stored
+//! before the index existed is indexed by its first lookup, which stores the index the same way.
+//! The answer's `Server-Timing: lookup;dur=…` is the time the index lookup took inside the
+//! component, in milliseconds (`cargo bench --bench lookups`).
 
 use super::*;
-use dns_filter::{Shard, ShardError, build_shards, lookup_sharded};
+use dns_filter::{ShardError, build_shards, lookup_sharded};
+use edge_store::lookup_index;
 use std::collections::HashMap;
+
+/// The largest artifact a lookup indexes itself when it finds no stored index (larger ones are
+/// indexed by their compile).
+const MAX_INDEX_IN_REQUEST_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The longest query type accepted (`type=HTTPS`, `type=CNAME`, …).
 const MAX_QTYPE: usize = 10;
@@ -69,40 +76,42 @@ pub(crate) fn lookup(req: &Request, user: &User, lists: &Kv, id: &str) -> Result
     owned_list(user, lists, id)?;
     let meta = compiled_meta(lists, id)?;
     let node = Kv::open(STORE_CACHE).ok();
-    let prefix = format!("lookup/v{}/{id}/{}/", dns_filter::SHARD_FORMAT_VERSION, meta.etag);
-    let from_node = |key: &str| node.as_ref().and_then(|n| n.get(&format!("{prefix}{key}")).ok().flatten());
-    let answer = match lookup_sharded(&name, qtype.as_deref(), from_node) {
-        Err(ShardError::Missing(_) | ShardError::Corrupt(_)) => {
-            // Not indexed on this node yet (or evicted): index the artifact, keep the shards,
-            // and answer from what was built.
-            let text = lists
-                .get_chunks(&compiled_prefix(id, &meta.etag), meta.chunks, meta.length as usize)?
-                .ok_or_else(|| ApiError::unavailable("this list is being replaced; try again"))?;
-            let shards = build_shards(&String::from_utf8_lossy(&text));
-            if let Some(node) = &node {
-                keep(node, &prefix, &shards);
-            }
-            let built: HashMap<&str, &[u8]> = shards.iter().map(|s| (s.key.as_str(), s.bytes.as_slice())).collect();
-            lookup_sharded(&name, qtype.as_deref(), |k| built.get(k).map(|b| b.to_vec()))
+    let started = std::time::Instant::now();
+    let mut reader = lookup_index::Reader::new(lists, node.as_ref(), id, &meta.etag);
+    let mut answer = lookup_sharded(&name, qtype.as_deref(), |key| reader.get(key));
+    if let Some(e) = reader.error.take() {
+        return Err(e.into());
+    }
+    if reader.has_no_index() || matches!(answer, Err(ShardError::Corrupt(_))) {
+        // Stored before the index existed (or in another format): index it now, once for
+        // every node, and answer from what was built — if that fits in a request.
+        if meta.length > MAX_INDEX_IN_REQUEST_BYTES {
+            return Err(ApiError::new(
+                503,
+                "index_not_built",
+                format!(
+                    "version {} of list {id} has no lookup index (it was compiled before lookups existed), and at \
+                     {} bytes it is too large to index here: compile the list again (POST /v1/lists/{id}/compile)",
+                    meta.version, meta.length
+                ),
+            ));
         }
-        other => other,
-    };
+        let text = lists
+            .get_chunks(&compiled_prefix(id, &meta.etag), meta.chunks, meta.length as usize)?
+            .ok_or_else(|| ApiError::unavailable("this list is being replaced; try again"))?;
+        let shards = build_shards(&String::from_utf8_lossy(&text));
+        lookup_index::store_shards(lists, id, &meta.etag, &shards)?;
+        let built: HashMap<&str, &[u8]> = shards.iter().map(|s| (s.key.as_str(), s.bytes.as_slice())).collect();
+        answer = lookup_sharded(&name, qtype.as_deref(), |k| built.get(k).map(|b| b.to_vec()));
+    }
+    let took = started.elapsed();
     let found = match answer {
         Ok(found) => found,
         Err(ShardError::Name(e)) => return Err(ApiError::new(400, "invalid_name", e.to_string())),
         Err(e) => return Err(ApiError::internal(format!("the lookup index of list {id}: {e}"))),
     };
-    Ok(Response::json(200, &LookupView { found: &found, list: id, version: meta.version, etag: &meta.etag }))
-}
-
-/// Keeps the shards in this node's cache, `meta` last: a lookup that finds `meta` finds the
-/// rest (unless evicted since, which it notices as a missing shard and builds again).
-fn keep(node: &Kv, prefix: &str, shards: &[Shard]) {
-    for s in shards.iter().filter(|s| s.key != "meta").chain(shards.iter().filter(|s| s.key == "meta")) {
-        if node.set(&format!("{prefix}{}", s.key), &s.bytes).is_err() {
-            return;
-        }
-    }
+    Ok(Response::json(200, &LookupView { found: &found, list: id, version: meta.version, etag: &meta.etag })
+        .with_header("server-timing", format!("lookup;dur={:.3}", took.as_secs_f64() * 1000.0)))
 }
 
 #[cfg(test)]
