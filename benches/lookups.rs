@@ -4,11 +4,11 @@
 //! One host, one configuration list whose URL source (a local upstream) holds the rules: mostly
 //! `||domain^`, with hosts lines, exceptions and `$important` rules mixed in. The compile job
 //! stores the artifact and its lookup index. Then `BENCH_LOOKUPS` (default 2,000) lookups one at
-//! a time, half of names the list blocks (or their subdomains), half of names it does not. For
-//! each: the time the index lookup took inside the gateway component (its `Server-Timing:
-//! lookup;dur=…`) and the request's time at the client. The first lookup (this node's cache
-//! empty: it reads the pack's index and one chunk from the store) is reported apart. Prints a
-//! Markdown table.
+//! a time, half of names the list blocks (or their subdomains), half of names it does not, in
+//! two passes: the first fills the node's cache, the second asks the same names (the index
+//! warm). For each: the time the index lookup took inside the gateway component (its
+//! `Server-Timing: lookup;dur=…`) and the request's time at the client. The very first lookup
+//! (this node's cache empty) is reported apart. Prints a Markdown table.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -92,29 +92,39 @@ fn main() {
         (inside, wall, v["blocked"].as_bool().unwrap())
     };
     let (cold_inside, cold_wall, _) = one(0);
-    let (mut inside, mut wall, mut blocked) = (Vec::new(), Vec::new(), 0);
-    for n in 1..=lookups {
-        let (i, w, b) = one(n);
-        inside.push(i);
-        wall.push(w);
-        blocked += b as usize;
+    // A first pass fills this node's cache (each chunk read keeps its 64 shard numbers); the
+    // second pass asks the same names again: the index warm.
+    let mut passes = Vec::new();
+    for _ in 0..2 {
+        let (mut inside, mut wall, mut blocked) = (Vec::new(), Vec::new(), 0);
+        for n in 1..=lookups {
+            let (i, w, b) = one(n);
+            inside.push(i);
+            wall.push(w);
+            blocked += b as usize;
+        }
+        inside.sort_by(f64::total_cmp);
+        wall.sort_by(f64::total_cmp);
+        passes.push((inside, wall, blocked));
     }
-    inside.sort_by(f64::total_cmp);
-    wall.sort_by(f64::total_cmp);
     println!(
-        "Lookups on a published list of {rules} rules ({} lookups after the first, {blocked} blocked):\n",
-        lookups
+        "Lookups on a published list of {rules} rules ({lookups} names after the first, {} of them blocked):\n",
+        passes[0].2
     );
     println!("| lookup | inside the component p50 (µs) | p90 | p99 | request at the client p50 (ms) | p99 |");
     println!("|---|---:|---:|---:|---:|---:|");
     println!("| first on the node (cache empty) | {:.0} | | | {:.2} | |", cold_inside * 1000.0, cold_wall);
-    println!(
-        "| warm | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |",
-        quantile(&inside, 0.5) * 1000.0,
-        quantile(&inside, 0.9) * 1000.0,
-        quantile(&inside, 0.99) * 1000.0,
-        quantile(&wall, 0.5),
-        quantile(&wall, 0.99)
-    );
+    for (label, (inside, wall, _)) in
+        ["first pass (the node's cache filling)", "warm (the same names again)"].iter().zip(&passes)
+    {
+        println!(
+            "| {label} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |",
+            quantile(inside, 0.5) * 1000.0,
+            quantile(inside, 0.9) * 1000.0,
+            quantile(inside, 0.99) * 1000.0,
+            quantile(wall, 0.5),
+            quantile(wall, 0.99)
+        );
+    }
     println!("\nThe compile attempt, with the index stored: {attempt_ms} ms.");
 }

@@ -137,3 +137,46 @@ fn the_compile_stores_the_lookup_index_and_a_version_without_one_is_indexed_by_i
     }
     assert!(pieces(&h).iter().all(|k| store.get("lists", k).unwrap().unwrap() != b"damaged"));
 }
+
+#[test]
+fn a_subscription_token_answers_lookups_only_where_its_owner_allowed_them() {
+    let h = Host::start(&["--rate-limit", "100000"]);
+    let (_, token) = h.create_user("alice");
+    let list = h.create_list(&token, "ads", "||ads.example^\n@@||ok.ads.example^\n");
+    h.wait_job(&token, &h.request_compile(&token, &list), "done");
+    let with = h
+        .post(&format!("/v1/lists/{list}/subscriptions"), &token)
+        .json(&json!({"name": "resolver", "format": "hosts", "lookup": true}))
+        .send()
+        .unwrap();
+    assert_eq!(with.status(), 201);
+    let with: Value = with.json().unwrap();
+    assert_eq!(with["subscription"]["lookup"], true);
+    let base = with["lookupPath"].as_str().unwrap().to_owned();
+    let without = h.subscribe(&token, &list, "plain", "hosts");
+    assert_eq!(without["subscription"]["lookup"], false);
+    assert!(without.get("lookupPath").is_none(), "{without}");
+    let get = |path: &str| h.client().get(h.url(path)).send().unwrap();
+
+    let r = get(&format!("{base}x.ads.example"));
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().unwrap();
+    assert_eq!((v["blocked"].clone(), v["decidedBy"]["text"].clone()), (json!(true), json!("||ads.example^")));
+    assert_eq!(v["list"], json!(list));
+    let v: Value = get(&format!("{base}ok.ads.example?type=AAAA")).json().unwrap();
+    assert_eq!((v["blocked"].clone(), v["qtype"].clone()), (json!(false), json!("AAAA")), "{v}");
+    // The subscription file is still what the token's plain URL serves.
+    assert!(get(with["path"].as_str().unwrap()).text().unwrap().contains("ads.example"));
+
+    let plain = without["token"].as_str().unwrap();
+    let (status, code, _) = error_of(get(&format!("/s/{plain}/lookup/ads.example")));
+    assert_eq!((status, code.as_str()), (403, "lookup_not_allowed"));
+    let (status, code, _) = error_of(get(&format!("{base}not_a..name")));
+    assert_eq!((status, code.as_str()), (400, "invalid_name"));
+    let (status, code, _) = error_of(get(&format!("{base}ads.example?nope=1")));
+    assert_eq!((status, code.as_str()), (400, "bad_request"));
+    let unknown = format!("/s/bls_{}/lookup/ads.example", "0".repeat(64));
+    assert_eq!(get(&unknown).status(), 404);
+    let r = h.client().post(h.url(&format!("{base}ads.example"))).send().unwrap();
+    assert_eq!(r.status(), 405);
+}

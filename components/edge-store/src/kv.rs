@@ -45,6 +45,12 @@ impl Kv {
         self.bucket.get(key).map_err(|e| self.err(e))
     }
 
+    /// The values of those of `keys` that are present, by key, in one call to the store.
+    pub fn get_many(&self, keys: &[String]) -> Result<std::collections::HashMap<String, Vec<u8>>, StoreError> {
+        let found = batch::get_many(&self.bucket, keys).map_err(|e| self.err(e))?;
+        Ok(found.into_iter().filter_map(|(k, v)| Some((k, v?))).collect())
+    }
+
     pub fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.bucket.set(key, value).map_err(|e| self.err(e))
     }

@@ -62,7 +62,9 @@ use std::collections::HashMap;
 use std::fmt;
 
 pub use pack::{Packed, SHARDS_PER_CHUNK, chunk_of, chunk_shard_keys, header_meta, pack_shards, unpack_chunk};
-pub use shards::{SHARD_FORMAT_VERSION, Shard, ShardError, build_shards, lookup_sharded, shard_count};
+pub use shards::{
+    SHARD_FORMAT_VERSION, Shard, ShardError, build_shards, lookup_sharded, shard_count, shards_of_lookup,
+};
 
 /// A rule of the list as the engine keeps it: its text, its 1-based line, what it means.
 #[derive(Debug)]

@@ -185,6 +185,21 @@ fn find_in_shard<'a>(bytes: &'a [u8], domain: &str) -> Option<Vec<(u32, &'a str)
     Some(Vec::new())
 }
 
+/// The shards (besides `meta`) a lookup of `name` reads in an index whose `meta` is given: the
+/// shards of the name's suffixes and labels, each once. For fetching them all in one call.
+pub fn shards_of_lookup(name: &str, meta: &[u8]) -> Result<Vec<String>, ShardError> {
+    let name = normalize_name(name).map_err(ShardError::Name)?;
+    let count = shard_count(meta).ok_or_else(|| ShardError::Corrupt("meta".into()))?;
+    let mut keys: Vec<String> = Vec::new();
+    for s in probe_keys(&name) {
+        let key = shard_key(&s, count);
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
 /// The number of domain shards of an index, from its `meta` shard (`None`: not a `meta` shard
 /// of this format).
 pub fn shard_count(meta: &[u8]) -> Option<u32> {

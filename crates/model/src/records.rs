@@ -265,6 +265,10 @@ pub struct SubscriptionRecord {
     /// When the token was last replaced (`POST …/rotate`).
     #[serde(default)]
     pub rotated_at: Option<String>,
+    /// Whether the token also answers lookups (`GET /s/{token}/lookup/{name}`): the list
+    /// owner's choice when creating the subscription.
+    #[serde(default)]
+    pub lookup: bool,
 }
 
 /// What a subscription token opens: enough to serve a fetch without reading the subscription.
@@ -275,6 +279,9 @@ pub struct SubscriptionToken {
     pub list_id: String,
     pub owner: String,
     pub format: String,
+    /// Whether the token answers lookups ([`SubscriptionRecord::lookup`]).
+    #[serde(default)]
+    pub lookup: bool,
 }
 
 /// What a rendition says about the rules of the compiled list: how many it wrote, and which it

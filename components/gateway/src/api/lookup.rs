@@ -74,11 +74,18 @@ fn percent_decode(v: &str) -> Result<String> {
 pub(crate) fn lookup(req: &Request, user: &User, lists: &Kv, id: &str) -> Result<Response> {
     let (name, qtype) = parse_lookup_query(&req.query)?;
     owned_list(user, lists, id)?;
+    look_up(lists, id, &name, qtype.as_deref())
+}
+
+/// The answer to a lookup of `name` (with query type `qtype`) in list `id`'s published
+/// artifact, once the caller may see it (its owner, or a subscription token that allows it).
+pub(crate) fn look_up(lists: &Kv, id: &str, name: &str, qtype: Option<&str>) -> Result<Response> {
     let meta = compiled_meta(lists, id)?;
     let node = Kv::open(STORE_CACHE).ok();
     let started = std::time::Instant::now();
     let mut reader = lookup_index::Reader::new(lists, node.as_ref(), id, &meta.etag);
-    let mut answer = lookup_sharded(&name, qtype.as_deref(), |key| reader.get(key));
+    reader.prefetch(name);
+    let mut answer = lookup_sharded(name, qtype, |key| reader.get(key));
     if let Some(e) = reader.error.take() {
         return Err(e.into());
     }
@@ -102,7 +109,7 @@ pub(crate) fn lookup(req: &Request, user: &User, lists: &Kv, id: &str) -> Result
         let shards = build_shards(&String::from_utf8_lossy(&text));
         lookup_index::store_shards(lists, id, &meta.etag, &shards)?;
         let built: HashMap<&str, &[u8]> = shards.iter().map(|s| (s.key.as_str(), s.bytes.as_slice())).collect();
-        answer = lookup_sharded(&name, qtype.as_deref(), |k| built.get(k).map(|b| b.to_vec()));
+        answer = lookup_sharded(name, qtype, |k| built.get(k).map(|b| b.to_vec()));
     }
     let took = started.elapsed();
     let found = match answer {

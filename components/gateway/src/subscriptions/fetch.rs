@@ -48,6 +48,8 @@ fn cache_record<T: serde::Serialize>(
 /// Basic credentials (the password, or the user name, that has a token's shape).
 enum TokenIn<'a> {
     Path(&'a str),
+    /// `/s/{token}/lookup/{name}`: a lookup, if the subscription allows them.
+    Lookup(&'a str, &'a str),
     Basic(String),
     /// Neither: the client is asked for Basic credentials.
     Missing,
@@ -60,6 +62,7 @@ fn locate_token(req: &Request) -> TokenIn<'_> {
     let segments: Vec<&str> = rest.split('/').skip(1).collect();
     match segments.as_slice() {
         [token] | [token, _] if token.starts_with(SUBSCRIPTION_TOKEN_PREFIX) => TokenIn::Path(token),
+        [token, "lookup", name] if token.starts_with(SUBSCRIPTION_TOKEN_PREFIX) => TokenIn::Lookup(token, name),
         [] | [_] => match req.header("authorization").and_then(conditional::basic_credentials) {
             Some((_, password)) if password.starts_with(SUBSCRIPTION_TOKEN_PREFIX) => TokenIn::Basic(password),
             Some((user, _)) if user.starts_with(SUBSCRIPTION_TOKEN_PREFIX) => TokenIn::Basic(user),
@@ -96,6 +99,7 @@ fn fetch(req: &Request, settings: &Settings, lists: &Kv) -> Result<Response> {
     };
     let (token, basic) = match locate_token(req) {
         TokenIn::Path(t) => (t.to_owned(), false),
+        TokenIn::Lookup(t, name) => return lookup(req, settings, lists, t, name),
         TokenIn::Basic(t) => (t, true),
         TokenIn::Missing => {
             let mut e = ApiError::new(401, "unauthorized", "send the subscription token as HTTP Basic credentials");
@@ -116,6 +120,34 @@ fn fetch(req: &Request, settings: &Settings, lists: &Kv) -> Result<Response> {
     let format = Format::parse(&sub.format).ok_or_else(not_found)?;
     let meta = rendition(settings, lists, node.as_ref(), now, &sub, format)?;
     respond(req, settings, node.as_ref(), &sub, format, Fetch { head, basic }, &meta)
+}
+
+/// `GET /s/{token}/lookup/{name}[?type=…]`: the lookup `GET /v1/lists/{id}/lookup` answers,
+/// through a subscription token whose subscription allows lookups (403 otherwise), counted
+/// against the subscription's budgets like its fetches.
+fn lookup(req: &Request, settings: &Settings, lists: &Kv, token: &str, name: &str) -> Result<Response> {
+    if req.method != "GET" {
+        return Err(api::method_not_allowed("GET"));
+    }
+    let node = Kv::open(STORE_CACHE).ok();
+    let Some(sub) = (if is_token_shaped(token) { lookup_token(lists, node.as_ref(), token, now_ms())? } else { None })
+    else {
+        return Err(api::refuse_unauthenticated(req, settings, not_found()));
+    };
+    limit(req, settings, &sub)?;
+    if !sub.lookup {
+        return Err(ApiError::new(
+            403,
+            "lookup_not_allowed",
+            "this subscription does not answer lookups; its owner can create one with \"lookup\": true",
+        ));
+    }
+    let mut query = String::from("name=") + name;
+    if !req.query.is_empty() {
+        query = format!("{query}&{}", req.query);
+    }
+    let (name, qtype) = api::parse_lookup_query(&query)?;
+    api::look_up(lists, &sub.list_id, &name, qtype.as_deref())
 }
 
 /// The subscription a token opens, from this node's cache or the store.

@@ -28,6 +28,9 @@ pub(crate) use fetch::{is_subscription_path, serve};
 pub(crate) struct NewSubscription {
     pub(crate) name: String,
     pub(crate) format: String,
+    /// Whether the token also answers lookups of names (`/s/{token}/lookup/{name}`).
+    #[serde(default)]
+    pub(crate) lookup: bool,
 }
 
 /// The format named `raw`, or a 400 that lists the formats.
@@ -117,6 +120,7 @@ pub(crate) fn create(req: &Request, user: &User, settings: &Settings, lists: &Kv
         token_sha256: hash.clone(),
         created_at: now_rfc3339(),
         rotated_at: None,
+        lookup: input.lookup,
     };
     lists.put_json(&subscription_key(&id), &record)?;
     lists.put_json(&subscription_token_key(&hash), &token_of(&record))?;
@@ -131,16 +135,21 @@ fn token_of(record: &SubscriptionRecord) -> SubscriptionToken {
         list_id: record.list_id.clone(),
         owner: record.owner.clone(),
         format: record.format.clone(),
+        lookup: record.lookup,
     }
 }
 
 /// The answer that shows a token, once: the subscription, the token, its path and URL.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct WithToken<'a> {
     subscription: View<'a>,
     token: &'a str,
     path: String,
     url: Option<String>,
+    /// With `lookup`: where a name is looked up (append the name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lookup_path: Option<String>,
 }
 
 fn with_token<'a>(
@@ -153,7 +162,8 @@ fn with_token<'a>(
     let format = Format::parse(&record.format).unwrap_or(Format::Adblock);
     let path = subscription_path(token, &record.name, format);
     let url = absolute_url(req, settings, &path);
-    WithToken { subscription: view, token, path, url }
+    let lookup_path = record.lookup.then(|| format!("/s/{token}/lookup/"));
+    WithToken { subscription: view, token, path, url, lookup_path }
 }
 
 /// A subscription as the API shows it.
@@ -168,6 +178,8 @@ struct View<'a> {
     file_name: String,
     created_at: &'a str,
     rotated_at: &'a Option<String>,
+    /// Whether its token also answers lookups.
+    lookup: bool,
     /// What its format makes of the list's current artifact; `null` before the first compile.
     published: Option<Published>,
 }
@@ -217,6 +229,7 @@ fn view<'a>(
         file_name: file_name(&record.name, format),
         created_at: &record.created_at,
         rotated_at: &record.rotated_at,
+        lookup: record.lookup,
         published: rendition.map(|r| Published {
             etag: format!("\"{}\"", r.etag),
             bytes: r.length,
