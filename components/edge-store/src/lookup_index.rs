@@ -9,7 +9,7 @@
 //! [`Reader`] answers the shards a lookup asks for from the node-local `cache` store first
 //! (each shard under `lookup/v{format}/{list}/{etag}/{key}`, an empty value for a shard number
 //! without rules), and on a miss from the chunk that holds it, keeping every shard number of
-//! that chunk. A warm lookup reads `meta` and a few 4 KiB shards from the node's memory.
+//! that chunk. A warm lookup reads `meta` and a few 1 KiB shards from the node's memory.
 
 use crate::StoreError;
 use crate::kv::Kv;
@@ -45,6 +45,8 @@ pub struct Reader<'a> {
     ahead: std::collections::HashMap<String, Vec<u8>>,
     /// A store error met while reading (the lookup then fails with it).
     pub error: Option<StoreError>,
+    /// Time spent in calls to the stores.
+    pub store_time: std::time::Duration,
 }
 
 impl<'a> Reader<'a> {
@@ -59,6 +61,7 @@ impl<'a> Reader<'a> {
             no_index: false,
             ahead: Default::default(),
             error: None,
+            store_time: Default::default(),
         }
     }
 
@@ -70,7 +73,10 @@ impl<'a> Reader<'a> {
         let Some(meta) = self.get("meta") else { return };
         let Ok(keys) = dns_filter::shards_of_lookup(name, &meta) else { return };
         let node_keys: Vec<String> = keys.iter().map(|k| self.node_key(k)).collect();
-        if let Ok(mut found) = node.get_many(&node_keys) {
+        let started = std::time::Instant::now();
+        let found = node.get_many(&node_keys);
+        self.store_time += started.elapsed();
+        if let Ok(mut found) = found {
             for (key, node_key) in keys.into_iter().zip(&node_keys) {
                 if let Some(value) = found.remove(node_key) {
                     self.ahead.insert(key, value);
@@ -96,7 +102,10 @@ impl<'a> Reader<'a> {
     }
 
     fn read(&mut self, n: u32) -> Option<Vec<u8>> {
-        match self.lists.get(&lookup_index_key(self.list_id, self.etag, n)) {
+        let started = std::time::Instant::now();
+        let read = self.lists.get(&lookup_index_key(self.list_id, self.etag, n));
+        self.store_time += started.elapsed();
+        match read {
             Ok(found) => found,
             Err(e) => {
                 self.error = Some(e);
@@ -110,7 +119,9 @@ impl<'a> Reader<'a> {
         if let Some(ahead) = self.ahead.get(key) {
             return (!ahead.is_empty()).then(|| ahead.clone());
         }
+        let started = std::time::Instant::now();
         let cached = self.node.and_then(|n| n.get(&self.node_key(key)).ok().flatten());
+        self.store_time += started.elapsed();
         if key == "meta" {
             let meta = match cached {
                 Some(meta) => meta,

@@ -15,8 +15,8 @@ use crate::shards::{Shard, ShardError};
 const HEADER_MAGIC: &[u8; 4] = b"DNP2";
 const CHUNK_MAGIC: &[u8; 4] = b"DNPC";
 
-/// Consecutive shard numbers per chunk (about 256 KiB at the shards' average 4 KiB).
-pub const SHARDS_PER_CHUNK: u32 = 64;
+/// Consecutive shard numbers per chunk (about 256 KiB at the shards' average 1 KiB).
+pub const SHARDS_PER_CHUNK: u32 = 256;
 
 /// A packed index: store `header`, and each of `chunks` under its number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +183,6 @@ mod tests {
         assert!(unpack_chunk(b"DNPC\x05\x00\x00\x00").is_err());
         assert!(unpack_chunk(b"nope").is_err());
         assert_eq!(chunk_of("meta"), None);
-        assert_eq!(chunk_of("s41"), Some(1));
+        assert_eq!(chunk_of("s141"), Some(1));
     }
 }

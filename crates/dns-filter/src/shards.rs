@@ -1,26 +1,33 @@
 //! The sharded, serialized index: for a key-value store where a lookup starts with nothing in
 //! memory (a WebAssembly instance per request).
 //!
-//! Shard `meta`: `DNM2` (format version 2), the shard count (u32 LE), the scan-only rules (count, then line, text and
-//! prefilter literals each: only rules whose literals occur in `http://name/` are parsed). Shard `s<hex>`: `DNSS`, the entry count, an offset table, then the entries sorted
-//! by domain: the domain, its rules (line and text each). A domain's shard is the FNV-1a hash of
-//! the domain modulo the shard count (a power of two sized so a shard averages at most 4 KiB).
-//! A lookup reads `meta` and the shards of the name and its parent suffixes, and parses only the
-//! rules it finds there.
+//! Shard `meta`: `DNM3` (format version 3), the shard count (u32 LE), flags (u32 LE; bit 0: some
+//! rule is indexed by an inner label, `~label`), the scan-only rules (count, then line, text and
+//! prefilter literals each: only rules whose literals occur in `http://name/` are parsed). Shard
+//! `s<hex>`: `DNSS`, the entry count, an offset table, then the entries sorted by domain: the
+//! domain, its rules (line and text each). A domain's shard is the FNV-1a hash of the domain
+//! modulo the shard count (a power of two sized so a shard averages at most 1 KiB: a lookup
+//! copies the shards it reads out of a store, so small ones keep it fast). A lookup reads `meta`
+//! and the shards of the name and its parent suffixes (and of its labels, if any rule is indexed
+//! by one), and parses only the rules it finds there.
 
 use crate::rule::{self, Parsed};
 use crate::{Lookup, NameError, StoredRule, decide, fnv1a, index_keys, normalize_name, probe_keys};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-/// `meta`'s first bytes: the format and its version (`DNSM` was version 1, without prefilters).
-const META_MAGIC: &[u8; 4] = b"DNM2";
+/// `meta`'s first bytes: the format and its version (`DNSM` was version 1, without prefilters;
+/// `DNM2` version 2, without flags and with 4 KiB shards).
+const META_MAGIC: &[u8; 4] = b"DNM3";
+
+/// `meta`'s flag: some rule is indexed by an inner label (`~label` keys exist).
+const HAS_LABEL_KEYS: u32 = 1;
 
 /// The version of the shard format. Shards of another version answer [`ShardError::Corrupt`]:
 /// a cache of shards should carry it in its keys (and rebuild when it changes).
-pub const SHARD_FORMAT_VERSION: u32 = 2;
+pub const SHARD_FORMAT_VERSION: u32 = 3;
 const SHARD_MAGIC: &[u8; 4] = b"DNSS";
-const TARGET_SHARD_BYTES: usize = 4 * 1024;
+const TARGET_SHARD_BYTES: usize = 1024;
 
 /// One shard of the serialized index: store `bytes` under `key` (under the list's prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +99,10 @@ pub fn build_shards(rules_text: &str) -> Vec<Shard> {
         }
     }
     let count = (total / TARGET_SHARD_BYTES).max(1).next_power_of_two() as u32;
+    let flags = if by_domain.keys().any(|k| k.starts_with('~')) { HAS_LABEL_KEYS } else { 0 };
     let mut meta = META_MAGIC.to_vec();
     put_u32(&mut meta, count);
+    put_u32(&mut meta, flags);
     put_u32(&mut meta, scan.len() as u32);
     for (line, text, prefilter) in &scan {
         put_u32(&mut meta, *line);
@@ -190,8 +199,9 @@ fn find_in_shard<'a>(bytes: &'a [u8], domain: &str) -> Option<Vec<(u32, &'a str)
 pub fn shards_of_lookup(name: &str, meta: &[u8]) -> Result<Vec<String>, ShardError> {
     let name = normalize_name(name).map_err(ShardError::Name)?;
     let count = shard_count(meta).ok_or_else(|| ShardError::Corrupt("meta".into()))?;
+    let labels = meta_flags(meta) & HAS_LABEL_KEYS != 0;
     let mut keys: Vec<String> = Vec::new();
-    for s in probe_keys(&name) {
+    for s in probe_keys(&name).into_iter().filter(|k| labels || !k.starts_with('~')) {
         let key = shard_key(&s, count);
         if !keys.contains(&key) {
             keys.push(key);
@@ -209,6 +219,11 @@ pub fn shard_count(meta: &[u8]) -> Option<u32> {
     Reader { bytes: meta, pos: 4 }.u32().filter(|c| c.is_power_of_two())
 }
 
+/// `meta`'s flags (0 if it has none).
+fn meta_flags(meta: &[u8]) -> u32 {
+    Reader { bytes: meta, pos: 8 }.u32().unwrap_or(0)
+}
+
 /// Looks `name` up in the sharded index, reading shards with `fetch` (key → bytes): `meta`,
 /// then one shard per distinct hash of the name's suffixes.
 pub fn lookup_sharded(
@@ -224,6 +239,7 @@ pub fn lookup_sharded(
     }
     let mut r = Reader { bytes: &meta, pos: 4 };
     let count = r.u32().filter(|c| c.is_power_of_two()).ok_or_else(corrupt)?;
+    let labels = r.u32().ok_or_else(corrupt)? & HAS_LABEL_KEYS != 0;
     let n_scan = r.u32().ok_or_else(corrupt)?;
     let url = format!("http://{name}/");
     let mut found: Vec<(u32, String)> = Vec::new();
@@ -244,7 +260,8 @@ pub fn lookup_sharded(
         }
     }
     let mut fetched: HashMap<String, Vec<u8>> = HashMap::new();
-    for s in probe_keys(&name) {
+    // Without any rule indexed by an inner label, the `~label` keys have no entries.
+    for s in probe_keys(&name).into_iter().filter(|k| labels || !k.starts_with('~')) {
         let s = s.as_str();
         let key = shard_key(s, count);
         if !fetched.contains_key(&key) {

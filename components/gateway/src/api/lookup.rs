@@ -7,8 +7,9 @@
 //! (`edge_store::lookup_index`), read a few shards at a time through this node's `cache` store.
 //! The etag is the artifact's content hash, so nothing cached is ever stale. An artifact stored
 //! before the index existed is indexed by its first lookup, which stores the index the same way.
-//! The answer's `Server-Timing: lookup;dur=…` is the time the index lookup took inside the
-//! component, in milliseconds (`cargo bench --bench lookups`).
+//! The answer's `Server-Timing: lookup;dur=…, store;dur=…` is the time the index lookup took
+//! inside the component, and the part of it spent in calls to the stores, in milliseconds
+//! (`cargo bench --bench lookups`).
 
 use super::*;
 use dns_filter::{ShardError, build_shards, lookup_sharded};
@@ -111,14 +112,21 @@ pub(crate) fn look_up(lists: &Kv, id: &str, name: &str, qtype: Option<&str>) -> 
         let built: HashMap<&str, &[u8]> = shards.iter().map(|s| (s.key.as_str(), s.bytes.as_slice())).collect();
         answer = lookup_sharded(name, qtype, |k| built.get(k).map(|b| b.to_vec()));
     }
-    let took = started.elapsed();
+    let (took, store_time) = (started.elapsed(), reader.store_time);
     let found = match answer {
         Ok(found) => found,
         Err(ShardError::Name(e)) => return Err(ApiError::new(400, "invalid_name", e.to_string())),
         Err(e) => return Err(ApiError::internal(format!("the lookup index of list {id}: {e}"))),
     };
     Ok(Response::json(200, &LookupView { found: &found, list: id, version: meta.version, etag: &meta.etag })
-        .with_header("server-timing", format!("lookup;dur={:.3}", took.as_secs_f64() * 1000.0)))
+        .with_header(
+            "server-timing",
+            format!(
+                "lookup;dur={:.3}, store;dur={:.3}",
+                took.as_secs_f64() * 1000.0,
+                store_time.as_secs_f64() * 1000.0
+            ),
+        ))
 }
 
 #[cfg(test)]

@@ -435,30 +435,10 @@ impl<'a> SourceView<'a> {
 pub(crate) struct ExplainView<'a> {
     pub list: &'a str,
     pub name: &'a str,
-    pub verdict: VerdictView<'a>,
+    /// As `dns_filter` words it (the command line's `--json` and `lookup` alike).
+    pub verdict: dns_filter::Lookup,
     pub lines: Vec<TracedLineView<'a>>,
     pub hints: &'a [String],
-}
-
-/// Whether a DNS query for the name is blocked by the compiled list, and by which lines.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct VerdictView<'a> {
-    pub name: &'a str,
-    /// Always `null`: the verdict covers every query type.
-    pub qtype: Option<&'a str>,
-    pub blocked: bool,
-    pub decided_by: Option<RuleMatchView<'a>>,
-    pub matches: Vec<RuleMatchView<'a>>,
-}
-
-/// A line of the compiled list that matches the name.
-#[derive(Serialize)]
-pub(crate) struct RuleMatchView<'a> {
-    pub text: &'a str,
-    pub line: u32,
-    pub role: &'static str,
-    pub hosts: bool,
 }
 
 /// A source line that mentions the name, and what the compile did with it.
@@ -480,19 +460,19 @@ pub(crate) struct StepView<'a> {
     pub why: Option<&'a str>,
 }
 
-impl<'a> RuleMatchView<'a> {
-    fn of(m: &'a compiler::RuleMatch) -> RuleMatchView<'a> {
-        use compiler::RuleRole::*;
-        let role = match m.role {
-            Block => "block",
-            Exception => "exception",
-            ImportantBlock => "importantBlock",
-            ImportantException => "importantException",
-            Badfiltered => "badfiltered",
-            Badfilter => "badfilter",
-        };
-        RuleMatchView { text: &m.text, line: m.line, role, hosts: m.hosts }
-    }
+/// A matching line as `dns_filter` words it.
+fn rule_match(m: &compiler::RuleMatch) -> dns_filter::Match {
+    use compiler::RuleRole as R;
+    use dns_filter::Role;
+    let role = match m.role {
+        R::Block => Role::Block,
+        R::Exception => Role::Exception,
+        R::ImportantBlock => Role::ImportantBlock,
+        R::ImportantException => Role::ImportantException,
+        R::Badfiltered => Role::Badfiltered,
+        R::Badfilter => Role::Badfilter,
+    };
+    dns_filter::Match { text: m.text.clone(), line: m.line, role, hosts: m.hosts }
 }
 
 impl<'a> ExplainView<'a> {
@@ -524,12 +504,12 @@ impl<'a> ExplainView<'a> {
         ExplainView {
             list,
             name: &e.name,
-            verdict: VerdictView {
-                name: &e.name,
+            verdict: dns_filter::Lookup {
+                name: e.name.clone(),
                 qtype: None,
                 blocked: e.blocked,
-                decided_by: e.decided_by.as_ref().map(RuleMatchView::of),
-                matches: e.matches.iter().map(RuleMatchView::of).collect(),
+                decided_by: e.decided_by.as_ref().map(rule_match),
+                matches: e.matches.iter().map(rule_match).collect(),
             },
             lines,
             hints: &e.hints,
