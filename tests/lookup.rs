@@ -183,6 +183,8 @@ fn a_subscription_token_answers_lookups_only_where_its_owner_allowed_them() {
     assert_eq!((status, code.as_str()), (400, "invalid_name"));
     let (status, code, _) = error_of(get(&format!("{base}ads.example?nope=1")));
     assert_eq!((status, code.as_str()), (400, "bad_request"));
+    let (status, code, message) = error_of(get(&format!("{base}ads.example?name=other.example")));
+    assert_eq!((status, code.as_str()), (400, "bad_request"), "{message}");
     let unknown = format!("/s/bls_{}/lookup/ads.example", "0".repeat(64));
     assert_eq!(get(&unknown).status(), 404);
     let r = h.client().post(h.url(&format!("{base}ads.example"))).send().unwrap();

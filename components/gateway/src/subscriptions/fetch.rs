@@ -111,12 +111,7 @@ fn fetch(req: &Request, settings: &Settings, lists: &Kv) -> Result<Response> {
     // This node's cache, opened once for the request.
     let node = Kv::open(STORE_CACHE).ok();
     let now = now_ms();
-    let Some(sub) = (if is_token_shaped(&token) { lookup_token(lists, node.as_ref(), &token, now)? } else { None })
-    else {
-        // Failed lookups count against the address's budget of failed authentications.
-        return Err(api::refuse_unauthenticated(req, settings, not_found()));
-    };
-    limit(req, settings, &sub)?;
+    let sub = opened(req, settings, lists, node.as_ref(), &token, now)?;
     let format = Format::parse(&sub.format).ok_or_else(not_found)?;
     let meta = rendition(settings, lists, node.as_ref(), now, &sub, format)?;
     respond(req, settings, node.as_ref(), &sub, format, Fetch { head, basic }, &meta)
@@ -130,11 +125,7 @@ fn lookup(req: &Request, settings: &Settings, lists: &Kv, token: &str, name: &st
         return Err(api::method_not_allowed("GET"));
     }
     let node = Kv::open(STORE_CACHE).ok();
-    let Some(sub) = (if is_token_shaped(token) { lookup_token(lists, node.as_ref(), token, now_ms())? } else { None })
-    else {
-        return Err(api::refuse_unauthenticated(req, settings, not_found()));
-    };
-    limit(req, settings, &sub)?;
+    let sub = opened(req, settings, lists, node.as_ref(), token, now_ms())?;
     if !sub.lookup {
         return Err(ApiError::new(
             403,
@@ -142,12 +133,31 @@ fn lookup(req: &Request, settings: &Settings, lists: &Kv, token: &str, name: &st
             "this subscription does not answer lookups; its owner can create one with \"lookup\": true",
         ));
     }
-    let mut query = String::from("name=") + name;
-    if !req.query.is_empty() {
-        query = format!("{query}&{}", req.query);
+    if req.query.split('&').any(|p| p == "name" || p.starts_with("name=")) {
+        return Err(ApiError::bad_request("the name is in the path: /s/{token}/lookup/{name}[?type=…]"));
     }
+    let query = if req.query.is_empty() { format!("name={name}") } else { format!("name={name}&{}", req.query) };
     let (name, qtype) = api::parse_lookup_query(&query)?;
     api::look_up(lists, &sub.list_id, &name, qtype.as_deref())
+}
+
+/// The subscription `token` opens, once its fetch is within the subscription's rate limits; a
+/// token that opens none is a bare 404, counted against the address's budget of failed
+/// authentications.
+fn opened(
+    req: &Request,
+    settings: &Settings,
+    lists: &Kv,
+    node: Option<&Kv>,
+    token: &str,
+    now: u64,
+) -> Result<SubscriptionToken> {
+    let found = if is_token_shaped(token) { lookup_token(lists, node, token, now)? } else { None };
+    let Some(sub) = found else {
+        return Err(api::refuse_unauthenticated(req, settings, not_found()));
+    };
+    limit(req, settings, &sub)?;
+    Ok(sub)
 }
 
 /// The subscription a token opens, from this node's cache or the store.
