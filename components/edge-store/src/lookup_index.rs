@@ -30,6 +30,18 @@ pub fn store_shards(lists: &Kv, list_id: &str, etag: &str, shards: &[Shard]) -> 
     lists.set(&lookup_index_key(list_id, etag, 0), &packed.header)
 }
 
+/// Deletes the lookup index of artifact `etag` of `list_id`, the header first (a reader then
+/// finds no index, never a partial one). Pieces it cannot name (a header of another format) are
+/// left to the retention collector, which deletes them with the artifact's chunks.
+pub fn delete(lists: &Kv, list_id: &str, etag: &str) -> Result<(), StoreError> {
+    let Some(header) = lists.get(&lookup_index_key(list_id, etag, 0))? else { return Ok(()) };
+    lists.delete(&lookup_index_key(list_id, etag, 0))?;
+    for n in 1..=dns_filter::header_chunk_count(&header).unwrap_or(0) {
+        lists.delete(&lookup_index_key(list_id, etag, n))?;
+    }
+    Ok(())
+}
+
 /// Reads the shards of artifact `etag` of a list for `dns_filter::lookup_sharded`.
 pub struct Reader<'a> {
     lists: &'a Kv,

@@ -138,6 +138,7 @@ fn delete_dropped(lists: &Kv, list_id: &str, before: &[ChunkedArtifact], after: 
     for gone in before.iter().filter(|a| !after.is_some_and(|m| m.keeps(&a.etag))) {
         // What is left is the retention collector's.
         let _ = lists.delete_chunks(&compiled_prefix(list_id, &gone.etag), gone.chunks);
+        let _ = crate::lookup_index::delete(lists, list_id, &gone.etag);
     }
 }
 

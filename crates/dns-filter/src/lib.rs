@@ -61,7 +61,9 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use pack::{Packed, SHARDS_PER_CHUNK, chunk_of, chunk_shard_keys, header_meta, pack_shards, unpack_chunk};
+pub use pack::{
+    Packed, SHARDS_PER_CHUNK, chunk_of, chunk_shard_keys, header_chunk_count, header_meta, pack_shards, unpack_chunk,
+};
 pub use shards::{
     SHARD_FORMAT_VERSION, Shard, ShardError, build_shards, lookup_sharded, shard_count, shards_of_lookup,
 };

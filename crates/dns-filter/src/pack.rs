@@ -93,6 +93,15 @@ pub fn header_meta(header: &[u8]) -> Result<&[u8], ShardError> {
     Ok(&header[12..])
 }
 
+/// The number of chunks a header names (whatever its format version), for deleting a packed
+/// index; `None` for anything but a header.
+pub fn header_chunk_count(header: &[u8]) -> Option<u32> {
+    if header.len() < 12 || &header[..4] != HEADER_MAGIC {
+        return None;
+    }
+    Some(u32::from_le_bytes(header[8..12].try_into().expect("4 bytes")))
+}
+
 /// Reads length-prefixed pieces and integers off a byte slice.
 struct Cursor<'a> {
     bytes: &'a [u8],
@@ -176,6 +185,8 @@ mod tests {
             let from_pack = lookup_sharded(name, None, |k| cache.get(k).filter(|b| !b.is_empty()).cloned()).unwrap();
             assert_eq!(from_pack, engine.lookup(name, None).unwrap(), "{name}");
         }
+        assert_eq!(header_chunk_count(&packed.header), Some(packed.chunks.len() as u32));
+        assert_eq!(header_chunk_count(b"nope, not a header"), None);
         assert!(header_meta(&packed.header[..8]).is_err());
         let mut other = packed.header.clone();
         other[4] ^= 0xff;

@@ -343,6 +343,7 @@ pub(crate) fn remove_deleted_list(lists: &Kv, list: &ListRecord) -> Result<()> {
     if let Some(meta) = lists.get_json::<CompiledMeta>(&compiled_key(id))? {
         for artifact in meta.artifact_chunks() {
             lists.delete_chunks(&compiled_prefix(id, &artifact.etag), artifact.chunks)?;
+            edge_store::lookup_index::delete(lists, id, &artifact.etag)?;
         }
         lists.delete(&compiled_key(id))?;
     }
