@@ -50,4 +50,6 @@ pub fn comparable(text: &str) -> String {
 /// A small deterministic generator (SplitMix64), the one dns-filter's differential test uses.
 #[path = "../../crates/dns-filter/tests/common/rng.rs"]
 mod rng;
+// Used by the differential suite, not by every test binary that includes this file.
+#[allow(unused_imports)]
 pub use rng::Rng;
