@@ -42,7 +42,7 @@ mod writer;
 
 use checkpoint::{checkpoint_until_dropped, wal_path};
 pub use keyvalue_types::{KeyPage, LIST_PAGE, Versioned};
-use rows::{SCHEMA, connect, counter, get_row};
+use rows::{SCHEMA, connect, counter, get_row, upgrade_table};
 use rusqlite::{Connection, params};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -133,8 +133,9 @@ impl Store {
     /// commits with `synchronous`.
     pub fn open_with(path: impl AsRef<Path>, synchronous: Synchronous) -> Result<Store, Error> {
         let path = path.as_ref().to_path_buf();
-        let writer = connect(&path, synchronous)?;
+        let mut writer = connect(&path, synchronous)?;
         writer.execute_batch(SCHEMA)?;
+        upgrade_table(&mut writer)?;
         // Checkpoints (which fsync the database file) run on a thread of their own, never on a
         // write: a slow disk then delays the thread, not the requests waiting for the writer.
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;

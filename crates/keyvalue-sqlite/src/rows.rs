@@ -6,7 +6,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::time::Duration;
 
-/// The one table: values and counters of every bucket.
+/// The one table: values and counters of every bucket. A rowid table with its primary key as
+/// a separate index: finding a key walks the index (keys only), then fetches one row. (It was a
+/// `WITHOUT ROWID` table until 2026-12: there every row lives in the key's b-tree, and SQLite
+/// compares a search key with a row that overflows its page by reading the whole row, so a read
+/// of a small record copied the large values it passed on its way (chunks of compiled lists,
+/// lookup indexes) — most of a request's time. [`upgrade_table`] converts such a table.)
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv (
     bucket  TEXT    NOT NULL,
@@ -15,8 +20,40 @@ CREATE TABLE IF NOT EXISTS kv (
     counter INTEGER,
     version INTEGER NOT NULL,
     PRIMARY KEY (bucket, key)
-) WITHOUT ROWID;
+);
 ";
+
+/// Whether the `kv` table of `c`'s database is the old `WITHOUT ROWID` one.
+fn is_without_rowid(c: &Connection) -> Result<bool, Error> {
+    let sql: Option<String> = c
+        .query_row("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'kv'", [], |r| r.get(0))
+        .optional()?;
+    Ok(sql.is_some_and(|s| s.to_ascii_uppercase().contains("WITHOUT ROWID")))
+}
+
+/// Converts an old `WITHOUT ROWID` `kv` table (see [`SCHEMA`]) into the current one, keeping
+/// every row (values, counters, versions), in one write transaction: another process opening
+/// the same file at the same time waits for it, then finds the table converted. Answers
+/// whether it converted anything.
+pub(crate) fn upgrade_table(c: &mut Connection) -> Result<bool, Error> {
+    if !is_without_rowid(c)? {
+        return Ok(false);
+    }
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if !is_without_rowid(&tx)? {
+        return Ok(false);
+    }
+    tx.execute_batch(&format!(
+        "{}
+         INSERT INTO kv_upgraded (bucket, key, value, counter, version)
+             SELECT bucket, key, value, counter, version FROM kv ORDER BY bucket, key;
+         DROP TABLE kv;
+         ALTER TABLE kv_upgraded RENAME TO kv;",
+        SCHEMA.replace("kv (", "kv_upgraded (")
+    ))?;
+    tx.commit()?;
+    Ok(true)
+}
 
 /// A connection to the database at `path`, set up as every connection of the store is.
 pub(crate) fn connect(path: &Path, synchronous: Synchronous) -> Result<Connection, Error> {

@@ -404,3 +404,38 @@ fn async_writes_keep_the_semantics() {
     assert_eq!(s.get("b", "new").unwrap().as_deref(), Some(&b"1"[..]));
     assert!(!s.exists("b", "p").unwrap() && !s.exists("b", "q").unwrap());
 }
+
+#[test]
+fn a_table_of_the_old_layout_is_converted_keeping_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.sqlite3");
+    let big = vec![7u8; 300_000];
+    {
+        // The layout of stores written before 2026-12.
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE kv (bucket TEXT NOT NULL, key TEXT NOT NULL, value BLOB, counter INTEGER,
+                 version INTEGER NOT NULL, PRIMARY KEY (bucket, key)) WITHOUT ROWID;
+             INSERT INTO kv VALUES ('b', 'small', x'01', NULL, 3), ('b', 'n', NULL, 41, 4);",
+        )
+        .unwrap();
+        c.execute("INSERT INTO kv VALUES ('b', 'big', ?1, NULL, 5)", [&big]).unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    let layout = |s: &Store| -> String {
+        s.writer.lock().unwrap().query_row("SELECT sql FROM sqlite_schema WHERE name = 'kv'", [], |r| r.get(0)).unwrap()
+    };
+    assert!(!layout(&s).to_ascii_uppercase().contains("WITHOUT ROWID"), "{}", layout(&s));
+    assert_eq!(s.get("b", "small").unwrap().as_deref(), Some(&[1u8][..]));
+    assert_eq!(s.get("b", "big").unwrap().as_deref(), Some(&big[..]));
+    assert_eq!(s.increment("b", "n", 1).unwrap(), 42);
+    // Versions survive: a compare-and-swap against the version read before still succeeds.
+    assert_eq!(s.get_versioned("b", "small").unwrap().version, Some(3));
+    assert!(s.compare_and_swap("b", "small", Some(3), b"two").unwrap());
+    assert!(!s.compare_and_swap("b", "small", Some(3), b"three").unwrap(), "the old version is spent");
+    drop(s);
+    // Opening it again changes nothing.
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.get("b", "small").unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(s.list_keys("b", None).unwrap().keys, ["big", "n", "small"]);
+}
