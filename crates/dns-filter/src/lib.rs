@@ -36,8 +36,10 @@
 //!
 //! - `$client` and `$ctag` rules never match: a lookup carries no client (tsurlfilter does the
 //!   same without a client name or address);
-//! - `/regex/` rules whose JavaScript syntax the `regex` crate does not accept (look-around,
-//!   back references) never match;
+//! - `/regex/` rules run on the `regex` crate, or, when they use what only a backtracking
+//!   engine has (look-around, back references), on `fancy-regex`; syntax neither accepts (a
+//!   JavaScript-only form such as `\cX` or the `v` flag's sets) never matches, and a rule that
+//!   backtracks past `fancy-regex`'s limit does not match that name;
 //! - `$dnsrewrite` rules count as blocking rules, as tsurlfilter's `DnsEngine` reports them (a
 //!   non-allowlist basic rule); AdGuard Home answers them with the rewrite instead;
 //! - among matching rules of the same priority the first in list order decides; tsurlfilter takes

@@ -1,6 +1,9 @@
 //! One line of a list, parsed as AdGuard's DNS engine (tsurlfilter's `DnsEngine`) reads it.
 
-use regex::Regex;
+mod expression;
+
+use expression::{Matcher, regex_prefixes};
+
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
@@ -27,7 +30,7 @@ pub(crate) enum Pattern {
     /// name a scheme or start with `||`. Each of the `literal` pieces (of an adblock pattern)
     /// must occur in the haystack for it to match (checked first, so most rules are never
     /// compiled).
-    Regex { source: String, on_url: bool, literal: Vec<String>, compiled: OnceLock<Option<Regex>> },
+    Regex { source: String, on_url: bool, literal: Vec<String>, compiled: OnceLock<Option<Matcher>> },
 }
 
 /// A host-level network rule.
@@ -248,8 +251,7 @@ fn parse_network(line: &str) -> Option<NetRule> {
 fn pattern(p: &str) -> Option<Pattern> {
     if p.len() > 1 && p.starts_with('/') && p.ends_with('/') {
         let source = p[1..p.len() - 1].to_owned();
-        // JavaScript syntax the regex crate does not take (look-around, back references)
-        // makes the rule never match (documented in the crate docs). Compiled on first use.
+        // Compiled on first use ([`Matcher`]).
         return Some(Pattern::Regex { source, on_url: false, literal: Vec::new(), compiled: OnceLock::new() });
     }
     let special = |c: char| matches!(c, '*' | '^' | '|');
@@ -334,10 +336,7 @@ impl NetRule {
                 if !literal.iter().all(|l| hay.contains(l.as_str())) {
                     return false;
                 }
-                compiled
-                    .get_or_init(|| Regex::new(&format!("(?i){source}")).ok())
-                    .as_ref()
-                    .is_some_and(|re| re.is_match(hay))
+                compiled.get_or_init(|| Matcher::new(source)).as_ref().is_some_and(|re| re.is_match(hay))
             }
         }
     }
@@ -405,24 +404,4 @@ pub(crate) fn prefilter(parsed: &Parsed) -> Prefilter {
         Pattern::Regex { literal, .. } if !literal.is_empty() => Prefilter { all: true, literals: literal.clone() },
         Pattern::Regex { source, .. } => Prefilter { all: false, literals: regex_prefixes(source) },
     }
-}
-
-/// The literal prefixes every match of a `/regex/` rule starts with, if few and ASCII.
-fn regex_prefixes(source: &str) -> Vec<String> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let Ok(hir) = regex_syntax::Parser::new().parse(source) else { return Vec::new() };
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-    let Some(lits) = seq.literals() else { return Vec::new() };
-    if lits.is_empty() || lits.len() > 16 || lits.iter().any(|l| l.as_bytes().is_empty() || !l.as_bytes().is_ascii()) {
-        return Vec::new();
-    }
-    let mut out: Vec<String> =
-        lits.iter().map(|l| String::from_utf8_lossy(l.as_bytes()).to_ascii_lowercase()).collect();
-    out.sort();
-    out.dedup();
-    // Their longest common prefix, when there is one, is a single literal to look for instead.
-    let first = out[0].clone();
-    let common =
-        out.iter().fold(first.len(), |n, l| first.bytes().zip(l.bytes()).take(n).take_while(|(a, b)| a == b).count());
-    if common >= 2 { vec![first[..common].to_owned()] } else { out }
 }

@@ -8,7 +8,10 @@
 //!
 //! For every query (name, optional DNS type), on 4 seeded lists of 1,500 rules and 2,500 queries
 //! each (names in the lists, subdomains, parents, near misses, unrelated names; no type, `A`,
-//! `AAAA`, `CNAME`, `HTTPS`), it checks:
+//! `AAAA`, `CNAME`, `HTTPS`; internationalized names, written in Unicode or punycode in the rules
+//! and the queries, asked of tsurlfilter in punycode as a DNS query carries them; `/regex/` rules
+//! in JavaScript syntax the `regex` crate lacks: look-ahead, look-behind, back references), it
+//! checks:
 //! 0. that the sharded form (`build_shards` / `lookup_sharded`) answers exactly as `Engine`;
 //! 1. the verdict (blocked or not);
 //! 2. the set of adblock-syntax rules matching (tsurlfilter's `NetworkEngine.matchAll`, which
@@ -28,8 +31,9 @@
 //!   verdict never depends on it; item 4 then checks the class, and counts such cases.
 //! - `$client` / `$ctag` rules: a lookup has no client; both engines never match them. The
 //!   generator includes them, so this is compared, not assumed.
-//! - `/regex/` rules in JavaScript-only syntax (look-around, back references) never match in
-//!   dns-filter; the generator writes none, and the crate docs list it.
+//! - `/regex/` rules: dns-filter runs what the `regex` crate accepts with it, the rest
+//!   (look-around, back references) with `fancy-regex`; the generator writes both kinds, so
+//!   this is compared. Syntax neither accepts never matches (the crate docs list it).
 //!
 //! Found by this test and fixed (dns-filter now does as tsurlfilter; the crate docs list them):
 //! - rules shorter than 4 characters are dropped (`x1.`);
@@ -37,7 +41,9 @@
 //!   Suffix List; `sub.example.org` and `x.blogspot.com` are adblock substring patterns;
 //! - the last `$` starts the modifiers even in a `/regex$/` (an invalid rule);
 //! - `||UPPER.CASE^`, `0.0.0.0 UPPER.CASE` and `$dnstype=aaaa` are compared case-sensitively
-//!   (they never match).
+//!   (they never match);
+//! - look-around and back references in `/regex/` rules (they never matched before
+//!   `fancy-regex`).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -95,10 +101,19 @@ fn reference(dir: &Path, rules: &str, queries: &[(String, Option<&str>)]) -> Vec
 const TLDS: &[&str] = &["com", "org", "net", "example", "co.uk"];
 const WORDS: &[&str] =
     &["ads", "track", "cdn", "img", "metrics", "pixel", "static", "api", "mail", "news", "ad-serv", "stats", "x1"];
+/// Labels of internationalized names (written in Unicode in some rules and queries, in
+/// punycode in others).
+const IDN_WORDS: &[&str] = &["bücher", "пример", "例え", "ñandú"];
 const QTYPES: &[Option<&str>] = &[None, Some("A"), Some("AAAA"), Some("CNAME"), Some("HTTPS")];
 
+/// The ASCII (punycode) form of a name, as a DNS query carries it.
+fn ascii(name: &str) -> String {
+    idna::domain_to_ascii(name).unwrap_or_else(|_| name.to_owned())
+}
+
 fn domain(rng: &mut Rng) -> String {
-    let mut d = format!("{}{}.{}", rng.pick(WORDS), rng.below(40), rng.pick(TLDS));
+    let word = if rng.below(12) == 0 { rng.pick(IDN_WORDS) } else { rng.pick(WORDS) };
+    let mut d = format!("{word}{}.{}", rng.below(40), rng.pick(TLDS));
     if rng.below(3) == 0 {
         d = format!("{}.{d}", rng.pick(WORDS));
     }
@@ -116,7 +131,7 @@ fn generate(seed: u64, n: usize) -> (String, Vec<String>) {
         let d = pool[rng.below(pool.len())].clone();
         let e = pool[rng.below(pool.len())].clone();
         let w = rng.pick(WORDS);
-        let line = match rng.below(52) {
+        let line = match rng.below(58) {
             0..=7 => format!("||{d}^"),
             8..=9 => format!("@@||{d}^"),
             10 => format!("||{d}^$important"),
@@ -158,6 +173,16 @@ fn generate(seed: u64, n: usize) -> (String, Vec<String>) {
             48 => format!("||{d}^$important,badfilter"),
             49 => format!("{d}^$important"),
             50 => format!("  ||{d}^  "),
+            // JavaScript regex syntax beyond the `regex` crate: look-ahead, look-behind, a back
+            // reference.
+            51 => format!("/^{w}(?=[0-9])/"),
+            52 => format!("/(?<=\\.){w}[0-9]+\\./"),
+            53 => "/^([a-z]+)\\.\\1[0-9]/".to_owned(),
+            // An internationalized name in punycode, as most lists write them (the pool's
+            // Unicode names appear as written in the other rules).
+            54 => format!("||{}^", ascii(&d)),
+            55 => format!("0.0.0.0 {}", ascii(&d)),
+            56 => format!("@@||{}^", ascii(&e)),
             _ => format!("0.0.0.0 {d} # comment {e}"),
         };
         lines.push(line);
@@ -177,6 +202,7 @@ fn queries(seed: u64, pool: &[String], n: usize) -> Vec<(String, Option<&'static
                 4 => d.split_once('.').map_or(d.clone(), |x| x.1.to_owned()),
                 5 => format!("x{d}"),
                 6 => format!("{d}.evil"),
+                7 if rng.below(2) == 0 => ascii(d),
                 _ => domain(&mut rng),
             };
             (name, QTYPES[rng.below(QTYPES.len())])
@@ -194,7 +220,10 @@ fn verdicts_and_matches_agree_with_tsurlfilter() {
     for seed in [1u64, 2, 3, 4] {
         let (list, pool) = generate(seed, 1500);
         let qs = queries(seed, &pool, 2500);
-        let theirs = reference(&dir, &list, &qs);
+        // tsurlfilter is asked the name as a DNS query carries it (punycode); dns-filter is also
+        // asked names in Unicode, which it converts.
+        let ascii_qs: Vec<(String, Option<&str>)> = qs.iter().map(|(n, t)| (ascii(n), *t)).collect();
+        let theirs = reference(&dir, &list, &ascii_qs);
         let engine = dns_filter::Engine::new(&list);
         let shards: std::collections::HashMap<String, Vec<u8>> =
             dns_filter::build_shards(&list).into_iter().map(|s| (s.key, s.bytes)).collect();
@@ -205,8 +234,14 @@ fn verdicts_and_matches_agree_with_tsurlfilter() {
             compared += 1;
             blocked += usize::from(ours.blocked);
             for m in &ours.matches {
+                if !m.text.is_ascii() || m.text.contains("xn--") {
+                    let written = if m.text.is_ascii() { "punycode" } else { "unicode" };
+                    seen.insert(format!("idn {written} {:?}", m.role));
+                }
                 let kind = if m.hosts {
                     "hosts"
+                } else if m.text.starts_with('/') && ["(?=", "(?<", "\\1"].iter().any(|x| m.text.contains(x)) {
+                    "js-regex"
                 } else if m.text.starts_with('/') {
                     "regex"
                 } else if m.text.contains("$dnstype") {
@@ -261,6 +296,10 @@ fn verdicts_and_matches_agree_with_tsurlfilter() {
     for kind in [
         "hosts Block",
         "regex Block",
+        "js-regex Block",
+        "idn unicode Block",
+        "idn punycode Block",
+        "idn punycode Exception",
         "dnstype Block",
         "wildcard Block",
         "adblock Block",
