@@ -1,7 +1,8 @@
 //! The lookup index of a compiled list (crate `dns-filter`'s sharded index, packed), in the
 //! durable `lists` store under `lookup/{list}/{etag}/{n}`: the pack's header (with `meta`) at
-//! `0`, its chunks from `1`. The compile consumer stores it with every artifact it stores, so that a lookup on
-//! a list of a million rules never builds it inside a request; a lookup that finds none (a
+//! `0`, its chunks from `1`. The compile consumer stores it with every artifact it stores, so
+//! that a lookup on a list of a million rules never builds it inside a request; a lookup that
+//! finds none (a
 //! version published before the index existed, a rollback to one) builds it once and stores it
 //! the same way. Chunks are written before the header, so a reader that finds the header finds
 //! every chunk (the retention collector deletes them with the artifact's chunks, by etag).
@@ -128,6 +129,10 @@ impl<'a> Reader<'a> {
 
     /// Shard `key`: `None` when there is no such shard (no rule there), or no index.
     pub fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+        if self.no_index {
+            // Found missing or damaged already: the caller indexes the artifact again.
+            return None;
+        }
         if let Some(ahead) = self.ahead.get(key) {
             return (!ahead.is_empty()).then(|| ahead.clone());
         }

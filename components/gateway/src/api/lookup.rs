@@ -98,8 +98,9 @@ pub(crate) fn look_up(lists: &Kv, id: &str, name: &str, qtype: Option<&str>) -> 
                 503,
                 "index_not_built",
                 format!(
-                    "version {} of list {id} has no lookup index (it was compiled before lookups existed), and at \
-                     {} bytes it is too large to index here: compile the list again (POST /v1/lists/{id}/compile)",
+                    "version {} of list {id} has no usable lookup index (it was compiled before lookups existed, or \
+                     its index is damaged), and at {} bytes it is too large to index here: compile the list again \
+                     (POST /v1/lists/{id}/compile)",
                     meta.version, meta.length
                 ),
             ));
