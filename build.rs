@@ -15,6 +15,7 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("compiler", "BLOCKLIST_EDGE_COMPILER_WASM"),
     ("compile-consumer", "BLOCKLIST_EDGE_COMPILE_CONSUMER_WASM"),
     ("edge-cache-none", "BLOCKLIST_EDGE_EDGE_CACHE_NONE_WASM"),
+    ("ui", "BLOCKLIST_EDGE_UI_WASM"),
     ("busy-loop", "BLOCKLIST_EDGE_TEST_BUSY_LOOP_WASM"),
 ];
 

@@ -97,6 +97,9 @@ pub struct ComponentArgs {
     /// The compile consumer component (.wasm): the job consumer; default: the built-in one.
     #[arg(long, env = "BLOCKLIST_EDGE_COMPILE_CONSUMER")]
     pub compile_consumer: Option<PathBuf>,
+    /// The dashboard component (.wasm), served at `/ui/`; default: the built-in one.
+    #[arg(long, env = "BLOCKLIST_EDGE_UI")]
+    pub ui: Option<PathBuf>,
 }
 
 impl ComponentArgs {
@@ -119,6 +122,11 @@ impl ComponentArgs {
     /// The compiler component's bytes.
     pub fn compiler(&self) -> Result<Vec<u8>> {
         Ok(Self::read(&self.compiler, crate::embedded::COMPILER)?.into_owned())
+    }
+
+    /// The dashboard component's bytes.
+    pub fn ui(&self) -> Result<Vec<u8>> {
+        Ok(Self::read(&self.ui, crate::embedded::UI)?.into_owned())
     }
 
     /// The composed job consumer's bytes: compile-consumer + compiler.
@@ -206,6 +214,9 @@ pub struct UpArgs {
     /// purge it; one answer may take an eighth of it, larger ones are not kept.
     #[arg(long, env = "BLOCKLIST_EDGE_EDGE_CACHE_MIB", default_value_t = 64)]
     pub edge_cache_mib: usize,
+    /// Serve no dashboard: `/` and `/ui/…` then reach the gateway (which answers 404).
+    #[arg(long, env = "BLOCKLIST_EDGE_NO_UI")]
+    pub no_ui: bool,
     /// A Redis/Valkey server for the durable `lists` store instead of the data directory's
     /// database (`redis://host:port/db`): several hosts on one server share users, lists, jobs
     /// and artifacts. With `--rate-limit-store data`, the limiter's counters go there too (one

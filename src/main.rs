@@ -69,6 +69,7 @@ mod embedded {
     pub const RATELIMIT: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_RATELIMIT_WASM"));
     pub const COMPILER: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_COMPILER_WASM"));
     pub const COMPILE_CONSUMER: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_COMPILE_CONSUMER_WASM"));
+    pub const UI: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_UI_WASM"));
 }
 
 fn main() -> Result<()> {

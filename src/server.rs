@@ -74,6 +74,8 @@ impl Limits {
 /// A compiled, linked, pre-instantiated HTTP component and what its requests need.
 pub struct Server {
     pre: ProxyPre<HostState>,
+    /// The dashboard component, which answers `/` and `/ui/…` ([`Server::component_for`]).
+    ui: Option<ProxyPre<HostState>>,
     kv: Arc<KvStores>,
     vars: Variables,
     limits: Limits,
@@ -106,6 +108,8 @@ pub struct ServerParts {
     /// Components (bytes) whose exports satisfy the component's remaining imports, each
     /// instantiated only when a request first calls it (see [`crate::lazy_plug`]).
     pub lazy_plugs: Vec<Vec<u8>>,
+    /// The dashboard component (bytes), served at `/` and `/ui/…`; none: no dashboard.
+    pub ui: Option<Vec<u8>>,
     /// The response cache in front of the component; none: every request runs it.
     pub edge_cache: Option<Arc<EdgeCache>>,
     /// Where the component's purges go (that cache, and the other hosts' when shared).
@@ -131,6 +135,21 @@ impl Server {
         let pre = ProxyPre::new(pre)
             .map_err(anyhow::Error::from)
             .context("the component does not export wasi:http/incoming-handler")?;
+        let ui = match &parts.ui {
+            None => None,
+            Some(bytes) => {
+                let ui = crate::wasm_cache::component(engine, bytes).context("compiling the dashboard component")?;
+                let pre = host_linker
+                    .instantiate_pre(&ui)
+                    .map_err(anyhow::Error::from)
+                    .context("linking the dashboard component to the host")?;
+                Some(
+                    ProxyPre::new(pre)
+                        .map_err(anyhow::Error::from)
+                        .context("the dashboard component does not export wasi:http/incoming-handler")?,
+                )
+            }
+        };
         let ServerParts {
             kv,
             vars,
@@ -140,6 +159,7 @@ impl Server {
             metrics,
             metrics_token_sha256,
             lazy_plugs: _,
+            ui: _,
             edge_cache,
             purges,
         } = parts;
@@ -148,6 +168,7 @@ impl Server {
         let limit_counters = kv.open("default");
         Ok(Server {
             pre,
+            ui,
             kv,
             vars,
             limits,
@@ -277,6 +298,16 @@ impl Server {
         store
     }
 
+    /// The component that answers `path`: the dashboard's for `/` and `/ui…` (when there is
+    /// one), the gateway's for everything else.
+    fn component_for(&self, path: &str) -> &ProxyPre<HostState> {
+        let dashboard = path == "/" || path == "/ui" || path.starts_with("/ui/");
+        match &self.ui {
+            Some(ui) if dashboard => ui,
+            _ => &self.pre,
+        }
+    }
+
     /// A place among the live instances, or the 503 that says there is none.
     fn instance_place(&self) -> Result<OwnedSemaphorePermit, Failure> {
         self.instances.clone().try_acquire_owned().map_err(|_| {
@@ -355,6 +386,7 @@ impl Server {
             return Err(Failure::Unavailable("the server is shutting down".into()));
         };
         let place = self.instance_place()?;
+        let pre = self.component_for(req.uri().path()).clone();
         let meter = Arc::new(ExecutionMeter::new());
         let mut store = self.new_store(meter.clone());
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -367,7 +399,7 @@ impl Server {
             store.data_mut().http().new_response_outparam(sender).map_err(|e| Failure::Internal(format!("{e:#}")))?;
         let metrics = self.metrics.clone();
         let entered = move || metrics.instantiation.record(started.elapsed());
-        let guest = Lease { store, _place: place }.handle(self.pre.clone(), req, out, entered);
+        let guest = Lease { store, _place: place }.handle(pre, req, out, entered);
         let task = tokio::spawn(Metered::new(meter, guest));
         let abort = task.abort_handle();
         let wall = self.limits.wall_deadline();

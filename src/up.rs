@@ -210,6 +210,7 @@ pub fn run(args: UpArgs) -> Result<()> {
             metrics: metrics.clone(),
             metrics_token_sha256: admin_sha256.clone(),
             lazy_plugs: vec![args.components.compiler()?],
+            ui: (!args.no_ui).then(|| args.components.ui()).transpose()?,
             edge_cache,
             purges: purges.clone(),
         },
@@ -238,6 +239,9 @@ pub fn run(args: UpArgs) -> Result<()> {
         let (listener, local) = server::bind(args.listen).await?;
         trigger.start();
         println!("blocklist-edge listening on http://{local}");
+        if !args.no_ui {
+            println!("dashboard: http://{local}/ui/");
+        }
         tracing::info!(%local, data_dir = %args.data_dir.display(), service = %data_dir.service.id, sync = ?args.sync, queue = %queue.address, "serving");
         let grace = Duration::from_millis(args.shutdown_grace_ms);
         let stopping = tokio::sync::watch::Sender::new(false);

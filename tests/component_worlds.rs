@@ -96,6 +96,11 @@ fn ratelimit_imports_only_wasi() {
 }
 
 #[test]
+fn the_dashboard_imports_only_wasi() {
+    check("ui", env!("BLOCKLIST_EDGE_UI_WASM"), &[], &["wasi:http/incoming-handler"]);
+}
+
+#[test]
 fn edge_cache_none_imports_only_wasi() {
     check("edge-cache-none", env!("BLOCKLIST_EDGE_EDGE_CACHE_NONE_WASM"), &[], &["blocklist:edge-cache/purge"]);
 }

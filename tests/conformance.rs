@@ -123,6 +123,7 @@ fn spin_up_manifest(
         ("compiler", env!("BLOCKLIST_EDGE_COMPILER_WASM")),
         ("compile_consumer", env!("BLOCKLIST_EDGE_COMPILE_CONSUMER_WASM")),
         ("edge_cache_none", env!("BLOCKLIST_EDGE_EDGE_CACHE_NONE_WASM")),
+        ("ui", env!("BLOCKLIST_EDGE_UI_WASM")),
     ] {
         std::fs::copy(built, release.join(format!("{name}.wasm"))).unwrap();
     }

@@ -73,8 +73,9 @@ type Scenario = (&'static str, fn(&Target));
 
 /// Runs every scenario against `target`.
 pub fn run(target: &Target) {
-    let scenarios: [Scenario; 10] = [
+    let scenarios: [Scenario; 11] = [
         ("health", health),
+        ("dashboard", dashboard),
         ("auth failures", auth_failures),
         ("users and roles", users_and_roles),
         ("list CRUD", list_crud),
@@ -170,6 +171,35 @@ fn health(t: &Target) {
     let r = t.api.client().get(t.api.url("/healthz")).send().unwrap();
     assert_eq!(r.status(), 200, "[{}]", t.name);
     assert_eq!(r.json::<Value>().unwrap(), json!({"status": "ok"}));
+}
+
+/// The dashboard component answers `/` and `/ui/…` next to the API: the same built-in files,
+/// revalidated by ETag, under a strict Content-Security-Policy.
+fn dashboard(t: &Target) {
+    let client = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = client.get(t.api.url("/")).send().unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers().get("location").map(|v| v.to_str().unwrap())),
+        (302, Some("/ui/")),
+        "[{}] /",
+        t.name
+    );
+    let r = client.get(t.api.url("/ui/")).send().unwrap();
+    assert_eq!(r.status(), 200, "[{}] /ui/", t.name);
+    let header =
+        |r: &reqwest::blocking::Response, name: &str| r.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(header(&r, "content-type").as_deref(), Some("text/html; charset=utf-8"), "[{}]", t.name);
+    assert!(header(&r, "content-security-policy").unwrap().contains("script-src 'self'"), "[{}]", t.name);
+    let etag = header(&r, "etag").unwrap();
+    let html = r.text().unwrap();
+    let script = html.split('"').find(|s| s.starts_with("assets/") && s.ends_with(".js")).expect("the page's script");
+    let r = client.get(t.api.url(&format!("/ui/{script}"))).send().unwrap();
+    assert_eq!(r.status(), 200, "[{}] {script}", t.name);
+    assert_eq!(header(&r, "cache-control").as_deref(), Some("public, max-age=31536000, immutable"), "[{}]", t.name);
+    let r = client.get(t.api.url("/ui/")).header("if-none-match", &etag).send().unwrap();
+    assert_eq!(r.status(), 304, "[{}] /ui/ revalidated", t.name);
+    let r = client.post(t.api.url("/ui/")).send().unwrap();
+    assert_eq!(error_of(r).1, "method_not_allowed", "[{}] POST /ui/", t.name);
 }
 
 fn auth_failures(t: &Target) {
