@@ -196,6 +196,20 @@ fn spin_up_spin_toml() {
     }
 }
 
+/// The dashboard under Spin: the same `ui` component, as its own `[[trigger.http]]` route, walked
+/// in headless Chromium as `tests/dashboard.rs` walks it on this project's host. Needs Spin as
+/// above, and Chromium, chromium-driver and Selenium (see `common::browser`).
+#[test]
+#[ignore = "needs a spin binary (Spin 4.0.2) and a browser: run with --ignored and BLOCKLIST_EDGE_SPIN"]
+fn spin_up_dashboard_in_a_browser() {
+    let spin = spin_binary().expect("no `spin` on PATH and BLOCKLIST_EDGE_SPIN is not set");
+    let redis = jobqueue::testing::RedisServer::new();
+    let upstream = common::http_server::Upstream::start("");
+    let up = spin_up(&spin, &redis.url(), "sqlite.toml", upstream.addr());
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots-spin");
+    common::browser::run_dashboard(&up.base, ADMIN_TOKEN, &shots);
+}
+
 /// Two `spin up` instances of one service (issue 17, part 4): their stores in one Redis
 /// (`runtime-config/redis.toml`), both subscribed to the job channel, each request of the
 /// suite going to the other instance than the one before. Needs Spin as above.

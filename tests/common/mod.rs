@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+pub mod browser;
 pub mod client;
 pub mod consumers;
 pub mod http_server;
