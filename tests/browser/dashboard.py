@@ -125,8 +125,16 @@ try:
     token_field = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, "#admin-output input")))
     alice = token_field.get_attribute("value")
     assert alice.startswith("ble_"), alice
+    alice_id = d.find_element(By.CSS_SELECTOR, "#admin-output code").text
+    assert alice_id.startswith("u_"), alice_id
     accessible("users")
     shot("users")
+    # A second token for her, which works.
+    by_id("user-id").send_keys(alice_id)
+    button("Issue a token").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "admin-output"), "Issued a new token"))
+    second = d.find_element(By.CSS_SELECTOR, "#admin-output input").get_attribute("value")
+    assert second != alice and api("GET", "/v1/me", second) == (200, api("GET", "/v1/me", alice)[1])
     button("Sign out").click()
 
     # Alice signs in and creates a list of rules.
@@ -193,6 +201,24 @@ try:
     wait.until(EC.text_to_be_present_in_element((By.ID, "subscriptions"), "No subscriptions yet"))
     assert fetch_status(rotated) == 404
 
+    # Explain a name: the compile's trace names the rule that blocks it.
+    by_id("lookup-name").clear()
+    by_id("lookup-name").send_keys("cdn.ads.example")
+    button("Explain").click()
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#lookup-result pre"), "||ads.example^"))
+
+    # Edit the rules, compile again, and see the difference between the two versions.
+    text = by_id("list-text")
+    text.send_keys(Keys.CONTROL, Keys.END)
+    text.send_keys("||more.example^\n")
+    button("Save").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "list-message"), "Saved: revision 2"))
+    button("Compile now").click()
+    wait.until(lambda _: len(api("GET", f"/v1/lists/{list_id}/versions", alice)[1]["versions"]) == 2)
+    button("Show the difference").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "diff"), "0 removed, 1 added."))
+    assert "+||more.example^" in d.find_element(By.ID, "diff").text
+
     # Preview a compile.
     d.find_element(By.LINK_TEXT, "Preview").click()
     heading("Preview a compile")
@@ -224,6 +250,22 @@ try:
     wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[role=alert]"), "not valid JSON"))
     accessible("lists")
     shot("lists")
+
+    # A compile that fails: the sample configuration's source is on a host this server may not
+    # fetch from. The page follows the job through its retries to `dead`, with the error.
+    text.clear()
+    name = by_id("new-list-name")
+    name.clear()
+    name.send_keys("remote")
+    Select(by_id("new-list-kind")).select_by_value("rules")
+    Select(by_id("new-list-kind")).select_by_value("config")
+    assert "example.org" in by_id("new-list-text").get_attribute("value"), "the sample configuration"
+    button("Create list").click()
+    heading("remote")
+    button("Compile now").click()
+    WebDriverWait(d, 60).until(EC.text_to_be_present_in_element((By.ID, "job-status"), "dead"))
+    job = d.find_element(By.ID, "job").text
+    assert "attempt 3 of 3" in job and "example.org" in job, job
 
     # On a phone: nothing wider than the screen.
     d.set_window_size(390, 844)

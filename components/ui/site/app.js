@@ -79,8 +79,8 @@ function field(label, control, note) {
 }
 
 /** A box that shows an error or a success message, announced to screen readers. */
-function messageBox() {
-  const box = h('div', { role: 'status', 'aria-live': 'polite' });
+function messageBox(id) {
+  const box = h('div', { role: 'status', 'aria-live': 'polite', id });
   return {
     el: box,
     error(e) {
@@ -246,7 +246,7 @@ function listForm(list, msg) {
 }
 
 async function listPage(id) {
-  const msg = messageBox();
+  const msg = messageBox('list-message');
   let list;
   try {
     const { data, response } = await api('GET', `/v1/lists/${id}`, undefined, { full: true });
