@@ -135,6 +135,20 @@ try:
     wait.until(EC.text_to_be_present_in_element((By.ID, "admin-output"), "Issued a new token"))
     second = d.find_element(By.CSS_SELECTOR, "#admin-output input").get_attribute("value")
     assert second != alice and api("GET", "/v1/me", second) == (200, api("GET", "/v1/me", alice)[1])
+    # A user created and deleted (after a confirmation): their token no longer works.
+    by_id("user-name").clear()
+    by_id("user-name").send_keys("bob")
+    button("Create user").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "admin-output"), "Created bob"))
+    bob = d.find_element(By.CSS_SELECTOR, "#admin-output input").get_attribute("value")
+    bob_id = d.find_element(By.CSS_SELECTOR, "#admin-output code").text
+    assert api("GET", "/v1/me", bob)[0] == 200
+    by_id("user-id").clear()
+    by_id("user-id").send_keys(bob_id)
+    button("Delete user").click()
+    d.switch_to.alert.accept()
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "main [role=status]"), "Deleted."))
+    assert api("GET", "/v1/me", bob)[0] == 401
     button("Sign out").click()
 
     # Alice signs in and creates a list of rules.
@@ -266,6 +280,13 @@ try:
     WebDriverWait(d, 60).until(EC.text_to_be_present_in_element((By.ID, "job-status"), "dead"))
     job = d.find_element(By.ID, "job").text
     assert "attempt 3 of 3" in job and "example.org" in job, job
+
+    # Delete that list (after a confirmation): back to the lists, where it is gone.
+    button("Delete this list").click()
+    d.switch_to.alert.accept()
+    heading("Lists")
+    rows = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, "main table"))).text
+    assert "ads" in rows and "remote" not in rows, rows
 
     # On a phone: nothing wider than the screen.
     d.set_window_size(390, 844)
