@@ -214,7 +214,7 @@ pub struct UpArgs {
     /// purge it; one answer may take an eighth of it, larger ones are not kept.
     #[arg(long, env = "BLOCKLIST_EDGE_EDGE_CACHE_MIB", default_value_t = 64)]
     pub edge_cache_mib: usize,
-    /// Serve no dashboard: `/` and `/ui/…` then reach the gateway (which answers 404).
+    /// Serve no dashboard: `/` and `/ui/…` then reach the gateway, which has no such route.
     #[arg(long, env = "BLOCKLIST_EDGE_NO_UI")]
     pub no_ui: bool,
     /// A Redis/Valkey server for the durable `lists` store instead of the data directory's

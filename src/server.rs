@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Linker, Resource};
+use wasmtime::component::{Component, Linker, Resource};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -116,6 +116,18 @@ pub struct ServerParts {
     pub purges: Arc<crate::purge::Purges>,
 }
 
+/// `component` linked by `linker` and checked to export `wasi:http/incoming-handler` (`what`
+/// names it in errors).
+fn proxy(linker: &Linker<HostState>, component: &Component, what: &str) -> Result<ProxyPre<HostState>> {
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("linking {what} to the host"))?;
+    ProxyPre::new(pre)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{what} does not export wasi:http/incoming-handler"))
+}
+
 impl Server {
     /// Compiles `component` (bytes of an HTTP component) and links it to the host's interfaces.
     pub fn new(engine: &Engine, component: &[u8], parts: ServerParts) -> Result<Server> {
@@ -128,26 +140,12 @@ impl Server {
             let plug = Arc::new(crate::lazy_plug::LazyPlug::new(engine, &host_linker, &plug)?);
             plug.add_to_linker(engine, &mut linker, &component, slot)?;
         }
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .context("linking the component to the host")?;
-        let pre = ProxyPre::new(pre)
-            .map_err(anyhow::Error::from)
-            .context("the component does not export wasi:http/incoming-handler")?;
+        let pre = proxy(&linker, &component, "the component")?;
         let ui = match &parts.ui {
             None => None,
             Some(bytes) => {
                 let ui = crate::wasm_cache::component(engine, bytes).context("compiling the dashboard component")?;
-                let pre = host_linker
-                    .instantiate_pre(&ui)
-                    .map_err(anyhow::Error::from)
-                    .context("linking the dashboard component to the host")?;
-                Some(
-                    ProxyPre::new(pre)
-                        .map_err(anyhow::Error::from)
-                        .context("the dashboard component does not export wasi:http/incoming-handler")?,
-                )
+                Some(proxy(&host_linker, &ui, "the dashboard component")?)
             }
         };
         let ServerParts {

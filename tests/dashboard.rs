@@ -20,3 +20,17 @@ fn the_dashboard_works_in_a_real_browser() {
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
     common::browser::run_dashboard(&h.url(""), ADMIN_TOKEN, &shots);
 }
+
+/// `up --no-ui`: no dashboard; its paths reach the gateway, which has no such route (and, as
+/// for any path, asks for a token first).
+#[test]
+fn no_ui_leaves_the_dashboard_out() {
+    let h = Host::start(&["--no-ui"]);
+    for path in ["/", "/ui/"] {
+        let r = h.client().get(h.url(path)).send().unwrap();
+        assert_eq!(common::error_of(r).0, 401, "{path}");
+        let r = h.get(path, ADMIN_TOKEN).send().unwrap();
+        assert_eq!(common::error_of(r).1, "not_found", "{path}");
+    }
+    assert_eq!(h.client().get(h.url("/healthz")).send().unwrap().status(), 200);
+}
