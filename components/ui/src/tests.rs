@@ -72,3 +72,22 @@ fn other_paths_and_methods_get_clear_errors() {
         assert_eq!((a.status, a.get("location")), (302, Some(ROOT)));
     }
 }
+
+#[test]
+fn every_module_a_script_imports_is_served_under_its_hashed_name() {
+    let scripts: Vec<String> =
+        site::FILES.iter().filter(|f| f.path.ends_with(".js")).map(|f| f.path.to_owned()).collect();
+    assert!(scripts.len() > 1, "{scripts:?}");
+    let mut imported = 0;
+    for script in &scripts {
+        let text = String::from_utf8(get(script).body).unwrap();
+        for (at, from) in text.match_indices("from './") {
+            let rest = &text[at + from.len()..];
+            let module = &rest[..rest.find('\'').unwrap()];
+            assert_eq!(module.split('.').count(), 3, "{script} imports {module}, not a hashed name");
+            assert_eq!(get(&format!("{ROOT}assets/{module}")).status, 200, "{script} imports {module}");
+            imported += 1;
+        }
+    }
+    assert!(imported >= scripts.len() - 1, "the entry script and its modules import each other");
+}
