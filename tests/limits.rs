@@ -144,7 +144,7 @@ fn a_looping_guest_is_cut_off_and_the_host_keeps_serving() {
     // Cut off at the deadline (epochs tick every 10 ms), well before the wall-clock backstop.
     assert!(took >= Duration::from_millis(deadline_ms), "stopped early: {took:?}");
     assert!(took < Duration::from_millis(deadline_ms + 1_000), "stopped late: {took:?}");
-    let r = h.client().get(h.url("/")).send().unwrap();
+    let r = h.client().get(h.url("/ok")).send().unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().unwrap(), "ok\n");
 }
@@ -172,7 +172,7 @@ fn looping_guests_on_every_worker_thread_do_not_stall_other_requests() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // ... and a request to the same component is answered while they still run.
-    let r = h.client().get(h.url("/")).send().unwrap();
+    let r = h.client().get(h.url("/ok")).send().unwrap();
     let served_at = Instant::now();
     assert_eq!(r.text().unwrap(), "ok\n");
     for l in looping {
@@ -188,7 +188,7 @@ fn a_guest_over_its_memory_cap_traps_and_the_host_keeps_serving() {
     let (status, code, _) = error_of(h.client().get(h.url("/grow")).send().unwrap());
     assert_eq!((status, code.as_str()), (500, "guest_trap"));
     for _ in 0..3 {
-        assert_eq!(h.client().get(h.url("/")).send().unwrap().status(), 200);
+        assert_eq!(h.client().get(h.url("/ok")).send().unwrap().status(), 200);
     }
 }
 
