@@ -86,7 +86,7 @@ fn main() {
     let mut table =
         String::from("/// The dashboard's files: (path, content type, body, gzipped body, ETag, immutable).\n");
     table.push_str("pub static FILES: &[File] = &[\n");
-    for (name, bytes) in &files {
+    for (n, (name, bytes)) in files.iter().enumerate() {
         let (path, body, immutable) = if name == "index.html" {
             let mut html = String::from_utf8(bytes.clone()).expect("index.html is UTF-8");
             for (from, (to, _)) in &named {
@@ -97,7 +97,6 @@ fn main() {
             let (to, body) = &named[name];
             (format!("/ui/assets/{to}"), body.clone(), true)
         };
-        let n = table.matches("File {").count();
         let (plain, gz) = (out.join(format!("site-{n}")), out.join(format!("site-{n}.gz")));
         std::fs::write(&plain, &body).unwrap();
         let zipped = gzip(&body);

@@ -62,7 +62,17 @@ impl Answer {
     /// A JSON error, as the API answers them: `{"error": {"code", "message"}}`.
     fn error(status: u16, code: &str, message: &str) -> Answer {
         let mut a = Answer::new(status).header("content-type", "application/json");
-        let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        // A JSON string's contents: quotes, backslashes and control characters escaped.
+        let quote = |s: &str| {
+            s.chars().fold(String::with_capacity(s.len()), |mut out, c| {
+                match c {
+                    '"' | '\\' => out.extend(['\\', c]),
+                    c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => out.push(c),
+                }
+                out
+            })
+        };
         a.body = format!("{{\"error\":{{\"code\":\"{code}\",\"message\":\"{}\"}}}}", quote(message)).into_bytes();
         a
     }

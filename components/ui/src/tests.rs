@@ -91,3 +91,11 @@ fn every_module_a_script_imports_is_served_under_its_hashed_name() {
     }
     assert!(imported >= scripts.len() - 1, "the entry script and its modules import each other");
 }
+
+#[test]
+fn an_error_naming_any_path_is_valid_json() {
+    let path = "/ui/a\"b\\c\u{1}d\u{7f}é";
+    let body: serde_json::Value = serde_json::from_slice(&get(path).body).unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    assert!(body["error"]["message"].as_str().unwrap().contains(path));
+}
