@@ -1,6 +1,6 @@
-//! The gateway's request parsing (`components/gateway`, natively): requests built from the
+//! The gateway's request parsing (`components/gateway-api`, natively): requests built from the
 //! input (methods, routes with well-formed and malformed ids, headers, JSON bodies shaped like
-//! the API's and raw bytes) go through `gateway::fuzzing::parse_request`, which checks each
+//! the API's and raw bytes) go through `gateway_api::fuzzing::parse_request`, which checks each
 //! pure step (see that module).
 
 #![no_main]
@@ -197,9 +197,9 @@ fn request(u: &mut Unstructured<'_>) -> Result<Request> {
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
     let Ok((method, path, headers, body)) = request(&mut u) else { return };
-    let outcome = gateway::fuzzing::parse_request(&method, &path, &headers, &body);
+    let outcome = gateway_api::fuzzing::parse_request(&method, &path, &headers, &body);
     let bare = path.split_once('?').map_or(path.as_str(), |(p, _)| p);
     if bare == "/healthz" || bare == "/v1/health" {
-        assert_eq!(outcome, gateway::fuzzing::Outcome::Health);
+        assert_eq!(outcome, gateway_api::fuzzing::Outcome::Health);
     }
 });

@@ -23,7 +23,13 @@ pub(crate) fn parse_max(query: &str) -> Result<Option<usize>> {
 
 /// `POST /v1/admin/jobs/run?max=N` (admin): runs up to N due jobs (the runner's default, 5,
 /// without `max`) and answers what ran and what is due still (the runner's JSON).
-pub(crate) async fn run_jobs(req: &Request, caller: &Caller, settings: &Settings, lists: &Kv) -> Result<Response> {
+pub(crate) async fn run_jobs(
+    platform: &Platform,
+    req: &Request,
+    caller: &Caller,
+    settings: &Settings,
+    lists: &Kv,
+) -> Result<Response> {
     caller.require_admin()?;
     let max = parse_max(&req.query)?;
     if settings.jobs.runner != Runner::Http {
@@ -36,7 +42,14 @@ pub(crate) async fn run_jobs(req: &Request, caller: &Caller, settings: &Settings
     // This call runs what this request may have asked for (a sweep it won).
     job_ledger::take_runner_wanted();
     let query = max.map(|n| format!("max={n}")).unwrap_or_default();
-    let (status, body) = call_runner(lists, &query)
+    let Some(call) = platform.call_runner else {
+        return Err(ApiError::new(
+            501,
+            "no_outbound_requests",
+            format!("{} makes no outbound requests here: the job runner cannot be called", platform.name),
+        ));
+    };
+    let (status, body) = call_runner(call, lists, &query)
         .await
         .map_err(|e| ApiError::new(502, "runner_unavailable", format!("the job runner could not be called: {e}")))?;
     if status == 401 {
@@ -45,32 +58,27 @@ pub(crate) async fn run_jobs(req: &Request, caller: &Caller, settings: &Settings
     Ok(Response { status, headers: vec![("content-type".into(), "application/json".into())], body, chunked: None })
 }
 
-/// Calls the runner route with `query` (`max=N`, or empty), with the runner secret (made now if
-/// there is none yet): its status and body.
-async fn call_runner(lists: &Kv, query: &str) -> std::result::Result<(u16, Vec<u8>), String> {
+/// Calls the runner route through `call` with `query` (`max=N`, or empty), with the runner
+/// secret (made now if there is none yet): its status and body.
+async fn call_runner(call: RunnerCall, lists: &Kv, query: &str) -> std::result::Result<(u16, Vec<u8>), String> {
     let secret = job_ledger::runner_secret(lists, true).map_err(|e| e.to_string())?.unwrap_or_default();
     let uri = if query.is_empty() { RUNNER_PATH.to_owned() } else { format!("{RUNNER_PATH}?{query}") };
-    let request = spin_sdk::http::Request::builder()
-        .method(spin_sdk::http::Method::Post)
-        .uri(uri)
-        .header("authorization", format!("Bearer {secret}"))
-        .build();
-    let response: spin_sdk::http::Response = spin_sdk::http::send(request).await.map_err(|e| e.to_string())?;
-    Ok((*response.status(), response.into_body()))
+    call(uri, secret).await
 }
 
 /// After the response was sent: calls the runner if this request queued work or won the
 /// request-path sweep, under `job_runner = http`. The answer is only logged; what it leaves due
 /// is run by the next call.
-pub async fn after_response(settings: &Settings) {
+pub async fn after_response(platform: &Platform, settings: &Settings) {
     if settings.jobs.runner != Runner::Http || !job_ledger::take_runner_wanted() {
         return;
     }
+    let Some(call) = platform.call_runner else { return };
     let lists = match Kv::open(STORE_LISTS) {
         Ok(l) => l,
         Err(e) => return eprintln!("calling the job runner: {e}"),
     };
-    match call_runner(&lists, "").await {
+    match call_runner(call, &lists, "").await {
         Ok((200, _)) => {}
         Ok((status, body)) => eprintln!("the job runner answered {status}: {}", String::from_utf8_lossy(&body)),
         Err(e) => eprintln!("calling the job runner: {e}"),

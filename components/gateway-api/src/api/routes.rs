@@ -76,6 +76,34 @@ pub enum Route {
 }
 
 impl Route {
+    /// Whether answering the route may change the data it is about (everything but reads).
+    /// Rate-limit counters and caches change on every route; they do not count.
+    pub fn changes_data(&self) -> bool {
+        use Route::*;
+        !matches!(
+            self,
+            Me | MyTokens
+                | ListLists
+                | GetList { .. }
+                | GetCompiled { .. }
+                | ListSubscriptions { .. }
+                | GetSubscription { .. }
+                | ListJobs
+                | GetJob { .. }
+                | ListJobsOfList { .. }
+                | ListVersions { .. }
+                | DiffVersions { .. }
+                | LookupName { .. }
+                | ExplainName { .. }
+                | GetHeld { .. }
+        )
+    }
+
+    /// Whether answering the route calls the compiler (`blocklist:compiler/compiler`).
+    pub fn needs_compiler(&self) -> bool {
+        matches!(self, Route::Preview | Route::ExplainName { .. })
+    }
+
     /// The route `method` and `path` (without its query) reach: 404 for no such path, 400 for
     /// a malformed id in it, 405 (with `allow`) for a method the path does not take.
     pub fn resolve(method: &str, path: &str) -> Result<Route> {

@@ -23,6 +23,7 @@ mod explain;
 mod list_input;
 mod lists;
 mod lookup;
+mod platform;
 mod preview;
 mod routes;
 mod runner;
@@ -39,10 +40,12 @@ pub(crate) use explain::*;
 pub(crate) use list_input::*;
 pub(crate) use lists::*;
 pub(crate) use lookup::*;
+pub use platform::*;
 pub(crate) use preview::*;
 pub use routes::Route;
+pub use runner::after_response;
 pub(crate) use runner::*;
-pub(crate) use settings::*;
+pub use settings::Settings;
 pub(crate) use users::*;
 pub(crate) use versions::*;
 pub(crate) use views::*;
@@ -101,7 +104,13 @@ pub fn admit(settings: &Settings, req: &Request) -> Admission {
 }
 
 /// Answers an admitted request once its body was read (`read`: why it could not be).
-pub async fn answer(settings: &Settings, req: &Request, admitted: Admitted, read: Option<ReadError>) -> Response {
+pub async fn answer(
+    platform: &Platform,
+    settings: &Settings,
+    req: &Request,
+    admitted: Admitted,
+    read: Option<ReadError>,
+) -> Response {
     let Admitted { caller, decision, lists } = admitted;
     let mut response = match read {
         Some(ReadError::TooLarge(max)) => {
@@ -112,9 +121,9 @@ pub async fn answer(settings: &Settings, req: &Request, admitted: Admitted, read
             ApiError::bad_request(format!("could not read the request body: {m}")).into_response()
         }
         None => {
-            let answered = match Route::resolve(&req.method, &req.path) {
+            let answered = match Route::resolve(&req.method, &req.path).and_then(|r| platform.check(&r).map(|()| r)) {
                 // The one route answered by another component (an outbound request).
-                Ok(Route::RunJobs) => run_jobs(req, &caller, settings, &lists).await,
+                Ok(Route::RunJobs) => run_jobs(platform, req, &caller, settings, &lists).await,
                 Ok(r) => route(r, req, &caller, settings, &lists),
                 Err(e) => Err(e),
             };
