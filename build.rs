@@ -16,6 +16,9 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("compile-consumer", "BLOCKLIST_EDGE_COMPILE_CONSUMER_WASM"),
     ("edge-cache-none", "BLOCKLIST_EDGE_EDGE_CACHE_NONE_WASM"),
     ("ui", "BLOCKLIST_EDGE_UI_WASM"),
+    ("gateway-fastly", "BLOCKLIST_EDGE_GATEWAY_FASTLY_WASM"),
+    ("fastly-storage", "BLOCKLIST_EDGE_FASTLY_STORAGE_WASM"),
+    ("fastly-unavailable", "BLOCKLIST_EDGE_FASTLY_UNAVAILABLE_WASM"),
     ("busy-loop", "BLOCKLIST_EDGE_TEST_BUSY_LOOP_WASM"),
 ];
 

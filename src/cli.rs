@@ -56,6 +56,9 @@ pub enum Command {
     Backup(BackupArgs),
     /// Put a backup in place in a data directory that no host is serving from.
     Restore(RestoreArgs),
+    /// Write a data directory's `lists` store as Fastly KV store entries, with a `fastly.toml`
+    /// for Viceroy that loads them (README, "On Fastly Compute").
+    ExportFastly(crate::fastly_export::ExportArgs),
 }
 
 #[derive(clap::Args)]
@@ -146,8 +149,14 @@ pub struct ComposeArgs {
     pub output: PathBuf,
     /// A WAC document to evaluate instead of the built-in `composition/gateway.wac` (its
     /// packages `blocklist:gateway` and `blocklist:ratelimit` are the components given).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fastly")]
     pub wac: Option<PathBuf>,
+    /// Write the gateway for Fastly Compute instead, by `composition/gateway-fastly.wac`: the
+    /// built-in Fastly shell of the gateway with the storage adapter, the ratelimit component
+    /// (`--ratelimit`), `edge-cache-none` and `fastly-unavailable`; it imports only Fastly's and
+    /// WASI's interfaces.
+    #[arg(long)]
+    pub fastly: bool,
 }
 
 #[derive(clap::Args)]

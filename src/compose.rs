@@ -3,6 +3,8 @@
 //! - [`gateway_wac`]: the gateway with the ratelimit component, as `composition/gateway.wac`
 //!   describes it (the artifact `blocklist-edge compose` writes; `wac compose` builds the same
 //!   from the same file);
+//! - [`gateway_fastly_wac`]: the gateway for Fastly Compute, as
+//!   `composition/gateway-fastly.wac` describes it (`blocklist-edge compose --fastly`);
 //! - [`plug`]: wac's `plug`, which `up` uses to satisfy a component's imports with other
 //!   components' exports (the gateway's ratelimit and compiler, the compile consumer's
 //!   compiler).
@@ -28,6 +30,37 @@ pub fn wac(source: &str, packages: &[(&str, &[u8])]) -> Result<Vec<u8>> {
 /// The gateway with the ratelimit component plugged in, by `composition/gateway.wac`.
 pub fn gateway_wac(gateway: &[u8], ratelimit: &[u8]) -> Result<Vec<u8>> {
     wac(GATEWAY_WAC, &[("blocklist:gateway", gateway), ("blocklist:ratelimit", ratelimit)])
+}
+
+/// `composition/gateway-fastly.wac`: the gateway for Fastly Compute.
+pub const GATEWAY_FASTLY_WAC: &str = include_str!("../composition/gateway-fastly.wac");
+
+/// The components of the Fastly build.
+pub struct FastlyParts<'a> {
+    /// The gateway's Fastly shell (`components/gateway-fastly`).
+    pub gateway: &'a [u8],
+    /// The storage adapter (`components/fastly-storage`).
+    pub storage: &'a [u8],
+    /// The ratelimit component.
+    pub ratelimit: &'a [u8],
+    /// The purge of a host without an edge cache (`components/edge-cache-none`).
+    pub purge: &'a [u8],
+    /// What Fastly has no counterpart for (`components/fastly-unavailable`).
+    pub unavailable: &'a [u8],
+}
+
+/// The gateway for Fastly Compute, by `composition/gateway-fastly.wac`.
+pub fn gateway_fastly_wac(parts: &FastlyParts) -> Result<Vec<u8>> {
+    wac(
+        GATEWAY_FASTLY_WAC,
+        &[
+            ("blocklist:gateway-fastly", parts.gateway),
+            ("blocklist:fastly-storage", parts.storage),
+            ("blocklist:ratelimit", parts.ratelimit),
+            ("blocklist:edge-cache-none", parts.purge),
+            ("blocklist:fastly-unavailable", parts.unavailable),
+        ],
+    )
 }
 
 /// Plugs each of `plugs` (name, component) whose exports the `socket` imports into it,

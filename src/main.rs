@@ -17,6 +17,7 @@ mod datadir;
 mod engine;
 mod explain_cmd;
 mod failpoints;
+mod fastly_export;
 mod keyvalue;
 mod lazy_plug;
 mod metrics;
@@ -70,6 +71,10 @@ mod embedded {
     pub const COMPILER: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_COMPILER_WASM"));
     pub const COMPILE_CONSUMER: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_COMPILE_CONSUMER_WASM"));
     pub const UI: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_UI_WASM"));
+    pub const GATEWAY_FASTLY: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_GATEWAY_FASTLY_WASM"));
+    pub const FASTLY_STORAGE: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_FASTLY_STORAGE_WASM"));
+    pub const FASTLY_UNAVAILABLE: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_FASTLY_UNAVAILABLE_WASM"));
+    pub const EDGE_CACHE_NONE: &[u8] = include_bytes!(env!("BLOCKLIST_EDGE_EDGE_CACHE_NONE_WASM"));
 }
 
 fn main() -> Result<()> {
@@ -80,10 +85,18 @@ fn main() -> Result<()> {
         Command::Explain(args) => explain_cmd::run(args),
         Command::Backup(args) => backup::backup(&args.data_dir, &args.output),
         Command::Restore(args) => backup::restore(&args.input, &args.data_dir, args.force),
+        Command::ExportFastly(args) => fastly_export::run(&args),
         Command::Compose(args) => {
             let gateway = ComponentArgs::read(&args.components.gateway, embedded::GATEWAY)?;
             let ratelimit = ComponentArgs::read(&args.components.ratelimit, embedded::RATELIMIT)?;
             let bytes = match &args.wac {
+                None if args.fastly => compose::gateway_fastly_wac(&compose::FastlyParts {
+                    gateway: embedded::GATEWAY_FASTLY,
+                    storage: embedded::FASTLY_STORAGE,
+                    ratelimit: &ratelimit,
+                    purge: embedded::EDGE_CACHE_NONE,
+                    unavailable: embedded::FASTLY_UNAVAILABLE,
+                })?,
                 Some(path) => {
                     let source =
                         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

@@ -104,3 +104,80 @@ fn the_dashboard_imports_only_wasi() {
 fn edge_cache_none_imports_only_wasi() {
     check("edge-cache-none", env!("BLOCKLIST_EDGE_EDGE_CACHE_NONE_WASM"), &[], &["blocklist:edge-cache/purge"]);
 }
+
+/// The Fastly parts import Fastly's interfaces (`fastly:compute/*`) besides WASI and their
+/// siblings'.
+fn check_fastly(component: &str, wasm: &str, fastly: &[&str], siblings: &[&str], exports: &[&str]) {
+    let (imported, _) = world(wasm);
+    let names: BTreeSet<&str> = imported.iter().map(|i| unversioned(i)).collect();
+    for f in fastly {
+        assert!(names.contains(f), "{component} does not import {f}");
+    }
+    let rest: Vec<&str> = names.iter().copied().filter(|n| !n.starts_with("fastly:compute/")).collect();
+    for i in &rest {
+        assert!(
+            i.starts_with("wasi:") || siblings.contains(i),
+            "{component} imports {i}, which is neither Fastly's, WASI nor a sibling's"
+        );
+    }
+    let (_, exported) = world(wasm);
+    let exported: BTreeSet<&str> = exported.iter().map(|e| unversioned(e)).collect();
+    assert_eq!(exported, exports.iter().copied().collect(), "{component}'s exports");
+}
+
+#[test]
+fn the_fastly_parts_import_fastly_wasi_and_their_siblings() {
+    check_fastly(
+        "gateway-fastly",
+        env!("BLOCKLIST_EDGE_GATEWAY_FASTLY_WASM"),
+        &["fastly:compute/http-req", "fastly:compute/http-resp", "fastly:compute/http-body"],
+        &[
+            "blocklist:ratelimit/ratelimit",
+            "blocklist:compiler/compiler",
+            "blocklist:edge-cache/purge",
+            "fermyon:spin/redis",
+        ],
+        &["fastly:compute/http-incoming"],
+    );
+    check_fastly(
+        "fastly-storage",
+        env!("BLOCKLIST_EDGE_FASTLY_STORAGE_WASM"),
+        &["fastly:compute/kv-store", "fastly:compute/config-store"],
+        &[],
+        &["wasi:keyvalue/store", "wasi:keyvalue/atomics", "wasi:keyvalue/batch", "wasi:config/store"],
+    );
+    check(
+        "fastly-unavailable",
+        env!("BLOCKLIST_EDGE_FASTLY_UNAVAILABLE_WASM"),
+        &[],
+        &["blocklist:compiler/compiler", "fermyon:spin/redis"],
+    );
+}
+
+/// The Fastly build (`blocklist-edge compose --fastly`) imports only Fastly's interfaces and
+/// WASI's clocks, io, random and cli, which Fastly's `service` world offers, and exports
+/// Fastly's entry point.
+#[test]
+fn the_fastly_build_imports_only_fastly_and_wasi_clocks_io_random_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gateway-fastly.wasm");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_blocklist-edge"))
+        .args(["compose", "--fastly", "-o"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "compose --fastly");
+    let (imported, exported) = world(out.to_str().unwrap());
+    println!("gateway for Fastly Compute:");
+    for i in &imported {
+        println!("  import {i}");
+        let allowed = ["fastly:compute/", "wasi:clocks/", "wasi:io/", "wasi:random/", "wasi:cli/"];
+        assert!(allowed.iter().any(|p| i.starts_with(p)), "the Fastly build imports {i}");
+    }
+    for needed in
+        ["fastly:compute/kv-store@0.1.0", "fastly:compute/config-store@0.1.0", "fastly:compute/http-resp@0.1.0"]
+    {
+        assert!(imported.contains(needed), "the Fastly build does not import {needed}");
+    }
+    assert_eq!(exported, BTreeSet::from(["fastly:compute/http-incoming@0.1.0".to_owned()]));
+}
