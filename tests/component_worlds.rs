@@ -6,7 +6,9 @@
 //! dependencies), `fermyon:spin/redis` where it publishes jobs, and the Redis trigger's
 //! `fermyon:spin/redis-types` where it is a Redis-trigger component — nothing that only one host
 //! offers — so the same binaries run on this host and on Spin. Whatever SDK builds a component
-//! (spin-sdk, wit-bindgen, wstd), this is checked on its output.
+//! (spin-sdk, wit-bindgen, wstd), this is checked on its output. The Fastly parts
+//! (`gateway-fastly`, `fastly-storage`) import Fastly's interfaces too, and the Fastly build
+//! composed of them imports nothing but Fastly's and WASI's.
 //!
 //! `cargo test --test component_worlds -- --nocapture` prints every component's world.
 
@@ -30,6 +32,13 @@ fn unversioned(name: &str) -> &str {
 /// Checks `wasm`'s imports: each is WASI or one of `siblings`; every sibling is imported; and
 /// the exports are exactly `exports` (unversioned).
 fn check(component: &str, wasm: &str, siblings: &[&str], exports: &[&str]) {
+    check_on(component, wasm, &[], siblings, exports);
+}
+
+/// [`check`] for a component of a platform whose interfaces it may also import: those of
+/// `platform` (unversioned names, e.g. `fastly:compute/kv-store`) it must import, and any other
+/// of the same package it may.
+fn check_on(component: &str, wasm: &str, platform: &[&str], siblings: &[&str], exports: &[&str]) {
     let (imported, exported) = world(wasm);
     println!("{component}:");
     for i in &imported {
@@ -38,15 +47,16 @@ fn check(component: &str, wasm: &str, siblings: &[&str], exports: &[&str]) {
     for e in &exported {
         println!("  export {e}");
     }
+    let platform_package = |name: &str| platform.iter().any(|p| p.split('/').next() == name.split('/').next());
     for i in &imported {
         let name = unversioned(i);
         assert!(
-            name.starts_with("wasi:") || siblings.contains(&name),
-            "{component} imports {i}, which is neither standard WASI nor a sibling component's interface"
+            name.starts_with("wasi:") || siblings.contains(&name) || platform_package(name),
+            "{component} imports {i}, which is neither standard WASI, its platform's nor a sibling component's interface"
         );
     }
     let imported_names: BTreeSet<&str> = imported.iter().map(|i| unversioned(i)).collect();
-    for s in siblings {
+    for s in siblings.iter().chain(platform) {
         assert!(imported_names.contains(s), "{component} no longer imports {s}: update this test and the docs");
     }
     let exported_names: BTreeSet<&str> = exported.iter().map(|e| unversioned(e)).collect();
@@ -105,29 +115,9 @@ fn edge_cache_none_imports_only_wasi() {
     check("edge-cache-none", env!("BLOCKLIST_EDGE_EDGE_CACHE_NONE_WASM"), &[], &["blocklist:edge-cache/purge"]);
 }
 
-/// The Fastly parts import Fastly's interfaces (`fastly:compute/*`) besides WASI and their
-/// siblings'.
-fn check_fastly(component: &str, wasm: &str, fastly: &[&str], siblings: &[&str], exports: &[&str]) {
-    let (imported, _) = world(wasm);
-    let names: BTreeSet<&str> = imported.iter().map(|i| unversioned(i)).collect();
-    for f in fastly {
-        assert!(names.contains(f), "{component} does not import {f}");
-    }
-    let rest: Vec<&str> = names.iter().copied().filter(|n| !n.starts_with("fastly:compute/")).collect();
-    for i in &rest {
-        assert!(
-            i.starts_with("wasi:") || siblings.contains(i),
-            "{component} imports {i}, which is neither Fastly's, WASI nor a sibling's"
-        );
-    }
-    let (_, exported) = world(wasm);
-    let exported: BTreeSet<&str> = exported.iter().map(|e| unversioned(e)).collect();
-    assert_eq!(exported, exports.iter().copied().collect(), "{component}'s exports");
-}
-
 #[test]
 fn the_fastly_parts_import_fastly_wasi_and_their_siblings() {
-    check_fastly(
+    check_on(
         "gateway-fastly",
         env!("BLOCKLIST_EDGE_GATEWAY_FASTLY_WASM"),
         &["fastly:compute/http-req", "fastly:compute/http-resp", "fastly:compute/http-body"],
@@ -139,7 +129,7 @@ fn the_fastly_parts_import_fastly_wasi_and_their_siblings() {
         ],
         &["fastly:compute/http-incoming"],
     );
-    check_fastly(
+    check_on(
         "fastly-storage",
         env!("BLOCKLIST_EDGE_FASTLY_STORAGE_WASM"),
         &["fastly:compute/kv-store", "fastly:compute/config-store"],

@@ -52,6 +52,12 @@ impl Response {
         Response { status, headers: Vec::new(), body: Vec::new(), chunked: None }
     }
 
+    /// An error in the API's shape (`{"error": {"code", "message"}}`), for the shells' own
+    /// refusals (a request their platform could not read, say).
+    pub fn error(status: u16, code: &'static str, message: impl Into<String>) -> Response {
+        crate::api::ApiError::new(status, code, message).into_response()
+    }
+
     /// Adds a header.
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Response {
         self.headers.push((name.to_owned(), value.into()));

@@ -65,12 +65,9 @@ fn run_to_end(future: impl std::future::Future<Output = Response>) -> Response {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match future.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(response) => response,
-        std::task::Poll::Pending => Response {
-            status: 500,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: gateway_api::internal_error("the API waited on something Fastly Compute cannot provide"),
-            chunked: None,
-        },
+        std::task::Poll::Pending => {
+            Response::error(500, "internal", "the API waited on something Fastly Compute cannot provide")
+        }
     }
 }
 

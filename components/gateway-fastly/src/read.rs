@@ -26,14 +26,7 @@ fn sized<T>(mut read: impl FnMut(u64) -> Result<T, Error>) -> Result<T, Error> {
 }
 
 fn bad_request(what: &str, e: Error) -> Response {
-    let body =
-        format!(r#"{{"error":{{"code":"bad_request","message":"could not read the request's {what}: {e:?}"}}}}"#);
-    Response {
-        status: 400,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: body.into_bytes(),
-        chunked: None,
-    }
+    Response::error(400, "bad_request", format!("could not read the request's {what}: {e:?}"))
 }
 
 /// The method, path, query and headers of `request`.

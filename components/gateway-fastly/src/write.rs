@@ -13,12 +13,7 @@ pub fn send(response: Response) {
         Ok(head) => (head, response),
         // Our own header values; one that Fastly refuses is a bug, answered as one.
         Err(e) => {
-            let response = Response {
-                status: 500,
-                headers: vec![("content-type".into(), "application/json".into())],
-                body: gateway_api::internal_error(&format!("bad response header: {e:?}")),
-                chunked: None,
-            };
+            let response = Response::error(500, "internal", format!("bad response header: {e:?}"));
             match head(&response) {
                 Ok(head) => (head, response),
                 Err(_) => return,
