@@ -79,6 +79,9 @@ impl Viceroy {
     }
 }
 
+/// A request: method, path (with query), headers.
+type Ask = (&'static str, String, Vec<(&'static str, String)>);
+
 /// What a client sees of an answer: status, the headers that matter to it, body.
 #[derive(PartialEq)]
 struct Seen {
@@ -139,6 +142,9 @@ fn viceroy_serves_what_the_host_serves() {
     host.wait_job(&alice, &job, "done");
     let hosts = host.subscribe(&alice, &list, "pihole", "hosts");
     let adblock = host.subscribe(&alice, &list, "ublock", "adblock");
+    // Never fetched on the host before the export: the edge makes this rendition itself and
+    // stores it through the storage adapter.
+    let rpz = host.subscribe(&alice, &list, "bind", "rpz");
     let hosts_path = hosts["path"].as_str().unwrap().to_owned();
     let adblock_path = adblock["path"].as_str().unwrap().to_owned();
 
@@ -147,7 +153,7 @@ fn viceroy_serves_what_the_host_serves() {
     let compiled = format!("/v1/lists/{list}/compiled");
     let unknown_subscription = hosts_path.replace(&hosts["token"].as_str().unwrap()[..8], "00000000");
     assert_ne!(unknown_subscription, hosts_path);
-    let requests: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    let requests: Vec<Ask> = vec![
         ("GET", compiled.clone(), vec![("authorization", format!("Bearer {alice}"))]),
         ("HEAD", compiled.clone(), vec![("authorization", format!("Bearer {alice}"))]),
         (
@@ -179,7 +185,7 @@ fn viceroy_serves_what_the_host_serves() {
         ("GET", "/v1/lists/not-an-id/compiled".into(), vec![("authorization", format!("Bearer {alice}"))]),
         ("DELETE", compiled.clone(), vec![("authorization", format!("Bearer {alice}"))]),
     ];
-    let ask = |api: &Api, (method, path, headers): &(&str, String, Vec<(&str, String)>)| {
+    let ask = |api: &Api, (method, path, headers): &Ask| {
         let mut r = api.client().request(method.parse().unwrap(), api.url(path));
         for (name, value) in headers {
             r = r.header(*name, value);
@@ -189,7 +195,7 @@ fn viceroy_serves_what_the_host_serves() {
     let on_host: Vec<Seen> = requests.iter().map(|r| ask(&host, r)).collect();
     // Conditional requests, with the validators the host gave.
     let etag = |s: &Seen| s.headers.iter().find(|(n, _)| n == "etag").map(|(_, v)| v.clone()).unwrap();
-    let conditional: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    let conditional: Vec<Ask> = vec![
         (
             "GET",
             compiled.clone(),
@@ -235,6 +241,15 @@ fn viceroy_serves_what_the_host_serves() {
     for (request, host_saw) in conditional.iter().zip(&conditional_on_host) {
         assert_eq!(&ask(&edge.api, request), host_saw, "conditional {} {}", request.0, request.1);
     }
+
+    // A rendition the edge made and stored itself (written through the adapter), then served
+    // from its store, is the host's, byte for byte.
+    let rpz_request: Ask = ("GET", rpz["path"].as_str().unwrap().to_owned(), vec![]);
+    let made_at_the_edge = ask(&edge.api, &rpz_request);
+    assert_eq!(made_at_the_edge.status, 200, "{made_at_the_edge:?}");
+    assert!(String::from_utf8_lossy(&made_at_the_edge.body).contains("ads.example CNAME ."), "{made_at_the_edge:?}");
+    assert_eq!(ask(&edge.api, &rpz_request), made_at_the_edge, "the stored rendition");
+    assert_eq!(ask(&host, &rpz_request), made_at_the_edge, "the host's rendition");
 
     // The edge is read-only, and runs no compiler: clear 501s, and nothing changes.
     let r = edge.api.post("/v1/lists", &alice).json(&json!({"name": "new", "rules": "||x.example^\n"})).send().unwrap();

@@ -2,8 +2,8 @@
 //! channel (a platform with HTTP triggers only; `spin-http.toml`). The compile consumer is
 //! mounted on its runner route (`/internal/jobs/run`), which runs the due jobs when called with
 //! the runner secret (random, kept in the `lists` store). The gateway calls it on the
-//! application itself, with a Spin self request (a relative URL; `allowed_outbound_hosts =
-//! ["http://self"]`):
+//! application itself, through its shell's [`Platform::call_runner`] (the `wasi:http` shell: a
+//! Spin self request, a relative URL; `allowed_outbound_hosts = ["http://self"]`):
 //!
 //! - after answering a request that queued work (a compile, a replay, a refresh) or that won
 //!   the request-path sweep (every `request_sweep_secs`), so that jobs run with no outside
