@@ -19,6 +19,7 @@ const INCREMENT_ATTEMPTS: u32 = 64;
 const READ_CHUNK: u32 = 256 * 1024;
 
 /// A bucket: the KV store of the same name.
+#[derive(Clone)]
 pub struct Bucket {
     name: String,
     store: Rc<Store>,
@@ -203,7 +204,7 @@ pub struct Cas {
 impl Cas {
     fn read(bucket: &Bucket, key: String) -> Result<Cas, Error> {
         let read = bucket.lookup(&key)?;
-        Ok(Cas { bucket: Bucket { name: bucket.name.clone(), store: bucket.store.clone() }, key, read })
+        Ok(Cas { bucket: bucket.clone(), key, read })
     }
 }
 

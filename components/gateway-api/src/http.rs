@@ -15,6 +15,12 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request without its body yet: `target` is the path with its query, if any.
+    pub fn new(method: String, target: &str, headers: Vec<(String, Vec<u8>)>) -> Request {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Request { method, path: path.to_owned(), query: query.to_owned(), headers, body: Vec::new() }
+    }
+
     /// The first value of header `name` (case-insensitive) as text, if it is valid UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| std::str::from_utf8(v).ok())

@@ -35,14 +35,10 @@ pub fn head(request: &FastlyRequest) -> Result<Request, Response> {
     let uri = sized(|n| request.get_uri(n)).map_err(|e| bad_request("URI", e))?;
     // Fastly gives the absolute URL (`http://host/path?query`); the API wants the path.
     let after_scheme = uri.split_once("://").map_or(uri.as_str(), |(_, rest)| rest);
-    let path_and_query = match after_scheme.find('/') {
+    let target = match after_scheme.find('/') {
         Some(i) if uri.contains("://") => &after_scheme[i..],
         Some(_) => uri.as_str(),
         None => "/",
-    };
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((p, q)) => (p.to_owned(), q.to_owned()),
-        None => (path_and_query.to_owned(), String::new()),
     };
     let mut headers = Vec::new();
     for name in header_names(request).map_err(|e| bad_request("header names", e))? {
@@ -65,7 +61,7 @@ pub fn head(request: &FastlyRequest) -> Result<Request, Response> {
     if let Some(ip) = http_downstream::downstream_client_ip_addr(request) {
         headers.push((CLIENT_ADDR_HEADER.into(), client_addr(&ip).into_bytes()));
     }
-    Ok(Request { method, path, query, headers, body: Vec::new() })
+    Ok(Request::new(method, target, headers))
 }
 
 /// Every header name of `request`.

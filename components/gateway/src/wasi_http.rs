@@ -65,11 +65,7 @@ fn method_name(m: Method) -> String {
 /// the caller is known to be allowed to send one.
 fn read_head(request: &IncomingRequest) -> Request {
     let method = method_name(request.method());
-    let path_with_query = request.path_with_query().unwrap_or_else(|| "/".into());
-    let (path, query) = match path_with_query.split_once('?') {
-        Some((p, q)) => (p.to_owned(), q.to_owned()),
-        None => (path_with_query, String::new()),
-    };
+    let target = request.path_with_query().unwrap_or_else(|| "/".into());
     let mut headers = request.headers().entries();
     // wasi:http carries the request's host as its authority; keep it readable as `host`.
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"))
@@ -77,7 +73,7 @@ fn read_head(request: &IncomingRequest) -> Request {
     {
         headers.push(("host".into(), authority.into_bytes()));
     }
-    Request { method, path, query, headers, body: Vec::new() }
+    Request::new(method, &target, headers)
 }
 
 /// Reads `request`'s body into `req.body`, refusing bodies over `max_body` bytes.
