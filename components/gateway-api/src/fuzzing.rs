@@ -33,12 +33,9 @@ type Result<T> = std::result::Result<T, ApiError>;
 /// Takes a request (`path_with_query` as `wasi:http` gives it) through the gateway's pure
 /// parsing steps; panics if a step breaks its promise.
 pub fn parse_request(method: &str, path_with_query: &str, headers: &[(String, Vec<u8>)], body: &[u8]) -> Outcome {
-    // As `http::read` splits what `wasi:http` gives.
-    let (path, query) = match path_with_query.split_once('?') {
-        Some((p, q)) => (p.to_owned(), q.to_owned()),
-        None => (path_with_query.to_owned(), String::new()),
-    };
-    let req = Request { method: method.to_owned(), path, query, headers: headers.to_vec(), body: body.to_vec() };
+    // As the shells make it from what their platform gives.
+    let mut req = Request::new(method.to_owned(), path_with_query, headers.to_vec());
+    req.body = body.to_vec();
     check_header_lookup(&req);
     if req.path == "/healthz" || req.path == "/v1/health" {
         return Outcome::Health;
